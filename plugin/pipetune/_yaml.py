@@ -1,0 +1,43 @@
+"""YAML in and out, safely: ``safe_load`` only, and errors that name the file and line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipetune.errors import SpecError
+
+
+def load_yaml_file(
+    path: str | os.PathLike[str], error: type[Exception] = SpecError
+) -> Any:
+    """Parse one YAML document from ``path``; raise ``error`` naming the file on any problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{file}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{file}: is a directory, expected a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{file}: cannot be read: {exc}") from None
+    return load_yaml_text(text, str(file), error)
+
+
+def load_yaml_text(text: str, source: str, error: type[Exception] = SpecError) -> Any:
+    """Parse YAML text; ``source`` names where it came from in the error message."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"{source}: malformed YAML{where}: {problem}") from None
+
+
+def dump_yaml(data: Any) -> str:
+    """Serialise plain data as block-style YAML, keys in insertion order."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -1,0 +1,179 @@
+"""train-torch: a small PyTorch MLP on a synthetic, seeded data set, optionally distributed."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import pipetune
+from pipetune.catalog import component_file
+
+N_FEATURES = 10
+N_CLASSES = 3
+#: Gaussian blobs per class; two blobs per class far apart make the classes non-convex.
+BLOBS_PER_CLASS = 2
+TEST_FRACTION = 0.25
+
+
+def make_dataset(n_samples: int, seed: int) -> tuple[Any, Any]:
+    """Features and labels of the synthetic classification set; the same for the same seed.
+
+    Each class is a mixture of Gaussian blobs with random centres, pushed through a fixed
+    nonlinearity, so a linear model does poorly, an MLP well, and neither perfectly.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(N_CLASSES * BLOBS_PER_CLASS, N_FEATURES, generator=generator) * 1.6
+    blob = torch.randint(0, len(centres), (n_samples,), generator=generator)
+    points = centres[blob] + torch.randn(n_samples, N_FEATURES, generator=generator)
+    mixing = torch.randn(N_FEATURES, N_FEATURES, generator=generator) / N_FEATURES**0.5
+    features = torch.tanh(points) + 0.5 * torch.sin(points @ mixing)
+    return features, blob % N_CLASSES
+
+
+def _split(features: Any, labels: Any, seed: int) -> tuple[Any, Any, Any, Any]:
+    import torch
+
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + 1))
+    n_test = max(1, round(len(labels) * TEST_FRACTION))
+    test, train = order[:n_test], order[n_test:]
+    return features[train], labels[train], features[test], labels[test]
+
+
+def _distributed_env() -> tuple[int, int]:
+    """WORLD_SIZE and RANK as a PyTorchJob (or torchrun) sets them; 1 and 0 when unset."""
+    values = []
+    for name, default in (("WORLD_SIZE", 1), ("RANK", 0)):
+        text = os.environ.get(name, "").strip()
+        try:
+            values.append(int(text) if text else default)
+        except ValueError:
+            raise SystemExit(f"train-torch: ${name}: expected an integer, got {text!r}") from None
+    world_size, rank = values
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise SystemExit(
+            f"train-torch: $RANK={rank} and $WORLD_SIZE={world_size}: "
+            "expected 0 <= RANK < WORLD_SIZE"
+        )
+    return world_size, rank
+
+
+def _check(args: Any) -> None:
+    for name in ("epochs", "batch_size", "hidden_size"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"train-torch: --{name}: expected at least 1, got {getattr(args, name)}")
+    if args.n_samples < 8:
+        raise SystemExit(f"train-torch: --n_samples: expected at least 8, got {args.n_samples}")
+    if args.lr <= 0.0:
+        raise SystemExit(f"train-torch: --lr: expected a positive number, got {args.lr}")
+    if args.weight_decay < 0.0:
+        raise SystemExit(
+            f"train-torch: --weight_decay: expected zero or more, got {args.weight_decay}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = pipetune.parse_args(component_file("train-torch"), argv)
+    _check(args)
+    world_size, rank = _distributed_env()
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from torch.utils.data import DistributedSampler, TensorDataset
+
+    # One thread: the runs are reproducible and several processes share a small machine well.
+    torch.set_num_threads(1)
+    distributed = world_size > 1
+    if distributed:
+        # env:// reads MASTER_ADDR and MASTER_PORT; rank 0 listens there, the others connect.
+        dist.init_process_group("gloo", init_method="env://", world_size=world_size, rank=rank)
+    try:
+        x_train, y_train, x_test, y_test = _split(*make_dataset(args.n_samples, args.seed), args.seed)
+        torch.manual_seed(args.seed)
+        network = nn.Sequential(
+            nn.Linear(N_FEATURES, args.hidden_size),
+            nn.ReLU(),
+            nn.Linear(args.hidden_size, N_CLASSES),
+        )
+        # DDP broadcasts rank 0's initial weights and averages gradients over the ranks.
+        model = nn.parallel.DistributedDataParallel(network) if distributed else network
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay
+        )
+        loss_fn = nn.CrossEntropyLoss()
+        # With one process this is a seeded shuffle of all of the training set. With several, each
+        # rank gets its own shard, padded so every rank runs the same number of steps.
+        sampler = DistributedSampler(
+            TensorDataset(x_train, y_train),
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=True,
+            seed=args.seed,
+        )
+        started = time.perf_counter()
+        local_samples = 0
+        metrics: dict[str, float] = {}
+        for epoch in range(1, args.epochs + 1):
+            sampler.set_epoch(epoch)
+            indices = torch.tensor(list(sampler))
+            model.train()
+            for batch in indices.split(args.batch_size):
+                optimizer.zero_grad()
+                loss_fn(model(x_train[batch]), y_train[batch]).backward()
+                optimizer.step()
+                local_samples += len(batch)
+            if rank == 0:
+                model.eval()
+                with torch.no_grad():
+                    logits = network(x_test)
+                metrics = {
+                    "accuracy": float((logits.argmax(dim=1) == y_test).float().mean()),
+                    "loss": float(loss_fn(logits, y_test)),
+                }
+                pipetune.report(step=epoch, **metrics)
+        train_seconds = round(time.perf_counter() - started, 4)
+
+        # Count the ranks that took part and the samples they trained on, over the wire.
+        counts = torch.tensor([1, local_samples], dtype=torch.int64)
+        if distributed:
+            dist.all_reduce(counts, op=dist.ReduceOp.SUM)
+        ranks_seen, samples_seen = (int(value) for value in counts)
+
+        if rank == 0:
+            outputs = pipetune.outputs_dir()
+            model_dir = Path(args.model) if args.model else outputs / "model"
+            model_dir.mkdir(parents=True, exist_ok=True)
+            torch.save(network.state_dict(), model_dir / "model.pt")
+            config = {
+                "n_features": N_FEATURES,
+                "hidden_size": args.hidden_size,
+                "n_classes": N_CLASSES,
+            }
+            (model_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+            pipetune.save_results(
+                metrics={**metrics, "train_seconds": train_seconds},
+                outputs={
+                    "world_size": world_size,
+                    "ranks_seen": ranks_seen,
+                    "samples_seen": samples_seen,
+                    "n_train": int(len(y_train)),
+                    "n_test": int(len(y_test)),
+                },
+                artifacts={"model": _relative(model_dir, outputs)},
+            )
+    finally:
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _relative(path: Path, base: Path) -> str:
+    relative = os.path.relpath(path.resolve(), base.resolve())
+    return str(path.resolve()) if relative.startswith("..") else relative + "/"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""The ``pipetune`` command: flags and human-facing output. The work happens elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipetune.errors import PipetuneError, RunError, UsageError
+from pipetune.store import DEFAULT_STATE_DIR, RunRecord, RunStore
+
+STATE_DIR_ENV = "PIPETUNE_STATE_DIR"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 run failure, 2 usage or spec error)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except PipetuneError as exc:
+        print(f"pipetune: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pipetune: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `pipetune runs list | head`: the reader left; that's not an error.
+        sys.stderr.close()
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipetune",
+        description="Run ML pipeline components, locally or on a cluster, and record the runs.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR),
+        help=f"where runs are recorded (default: ${STATE_DIR_ENV} or {DEFAULT_STATE_DIR})",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a component once on this machine")
+    run.add_argument("component", help="path to a component.yaml (or its folder)")
+    run.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an input value; repeat for each input (artifact inputs take a path)",
+    )
+    run.add_argument("--timeout", type=_positive_float, help="stop the run after SECONDS")
+    run.add_argument("--quiet", "-q", action="store_true", help="don't echo the run's output")
+    run.add_argument("--json", action="store_true", help="print the run record as JSON")
+    run.set_defaults(handler=_cmd_run)
+
+    execute = commands.add_parser(
+        "exec",
+        help="inside a container: run a command and publish its results.yaml",
+        description="Run CMD, validate the results.yaml it wrote in $PIPETUNE_OUTPUTS (default "
+        "/outputs), and publish them on the engine's channel.",
+    )
+    execute.add_argument(
+        "--termination-message-path",
+        help="also write the results here (default: /dev/termination-log when it exists; "
+        "'' to disable)",
+    )
+    execute.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    execute.set_defaults(handler=_cmd_exec)
+
+    runs = commands.add_parser("runs", help="list and show recorded runs")
+    runs_commands = runs.add_subparsers(title="runs commands", metavar="COMMAND")
+    runs_list = runs_commands.add_parser("list", help="recorded runs, newest first")
+    runs_list.add_argument("--limit", type=int, default=20, help="how many (default 20; 0 for all)")
+    runs_list.add_argument("--json", action="store_true", help="print JSON lines")
+    runs_list.set_defaults(handler=_cmd_runs_list)
+    runs_show = runs_commands.add_parser("show", help="one run in full")
+    runs_show.add_argument("run_id", metavar="RUN_ID", help="a run id or a unique prefix of one")
+    runs_show.add_argument("--json", action="store_true", help="print JSON")
+    runs_show.set_defaults(handler=_cmd_runs_show)
+    runs.set_defaults(handler=lambda _args: _usage(runs))
+
+    catalog = commands.add_parser("catalog", help="check the component catalog")
+    catalog_commands = catalog.add_subparsers(title="catalog commands", metavar="COMMAND")
+    check = catalog_commands.add_parser(
+        "check", help="validate every component, its README and components/index.yaml"
+    )
+    check.add_argument("root", nargs="?", default="components", help="catalog folder")
+    check.set_defaults(handler=_cmd_catalog_check)
+    catalog.set_defaults(handler=lambda _args: _usage(catalog))
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--input {pair!r}: expected NAME=VALUE")
+        if name in values:
+            raise UsageError(f"--input {name}: given twice")
+        values[name] = value
+    return values
+
+
+class _Stop(Exception):
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pipetune.components import load_component
+    from pipetune.engines.local import LocalEngine
+    from pipetune.runner import finish_run, start_run
+
+    component = load_component(args.component)
+    arguments = component.bind(_parse_inputs(args.input))
+    for item in component.inputs:
+        if not item.is_parameter and item.name in arguments:
+            path = Path(str(arguments[item.name]))
+            if "://" not in str(path):
+                if not path.exists():
+                    raise UsageError(
+                        f"{component.source}: input {item.name!r}: expected an existing path, "
+                        f"got {str(path)!r}"
+                    )
+                arguments[item.name] = str(path.resolve())
+    store = RunStore(args.state_dir)
+    engine = LocalEngine()
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stop(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        started = start_run(
+            store, engine, component, arguments, timeout=args.timeout, echo=not args.quiet
+        )
+        if not args.quiet and not args.json:
+            print(f"run {started.record.id}: {component.name} started", file=sys.stderr)
+        try:
+            status = engine.wait(started.handle)
+        except _Stop as interrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            engine.cancel(started.handle)
+            record = finish_run(started, engine.poll(started.handle))
+            print(
+                f"pipetune: run {record.id} cancelled by {signal.Signals(interrupt.signum).name}",
+                file=sys.stderr,
+            )
+            return 128 + interrupt.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    record = finish_run(started, status)
+    if args.json:
+        print(json.dumps(_record_json(record), indent=2))
+    else:
+        print(_summary(record))
+    if record.status != "Succeeded":
+        raise RunError(f"run {record.id} {record.status} ({record.reason}): {record.message}")
+    return 0
+
+
+def _cmd_exec(args: argparse.Namespace) -> int:
+    from pipetune.publisher import main_exec
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    return main_exec(cmd, args.termination_message_path)
+
+
+def _cmd_runs_list(args: argparse.Namespace) -> int:
+    store = RunStore(args.state_dir)
+    records = store.list(limit=args.limit or None)
+    if args.json:
+        for record in records:
+            print(json.dumps(_record_json(record)))
+        return 0
+    if not records:
+        print(f"no runs recorded in {store.path}", file=sys.stderr)
+        return 0
+    rows = [["RUN", "COMPONENT", "STATUS", "STARTED", "DURATION", "METRICS"]]
+    for record in records:
+        rows.append(
+            [
+                record.id,
+                record.component,
+                record.status,
+                _time(record.started_at or record.created_at),
+                _duration(record.duration),
+                _metrics_inline(record.metrics, limit=3),
+            ]
+        )
+    print(_table(rows))
+    return 0
+
+
+def _cmd_runs_show(args: argparse.Namespace) -> int:
+    record = RunStore(args.state_dir).get(args.run_id)
+    if args.json:
+        print(json.dumps(_record_json(record), indent=2))
+        return 0
+    lines = [
+        ("run", record.id),
+        ("component", f"{record.component}" + (f"  ({record.component_path})" if record.component_path else "")),
+        ("engine", record.engine),
+        ("status", record.status + (f" ({record.reason})" if record.reason else "")),
+    ]
+    if record.message:
+        lines.append(("message", record.message))
+    if record.parent_id:
+        lines.append(("parent", record.parent_id))
+    lines += [
+        ("started", _time(record.started_at)),
+        ("finished", _time(record.finished_at)),
+        ("duration", _duration(record.duration)),
+        ("exit code", "-" if record.exit_code is None else str(record.exit_code)),
+        ("outputs dir", record.outputs_dir or "-"),
+        ("command", " ".join(record.command) if record.command else "-"),
+    ]
+    width = max(len(key) for key, _ in lines)
+    out = [f"{key:<{width}}  {value}" for key, value in lines]
+    for title, values in (
+        ("parameters", record.parameters),
+        ("metrics", record.metrics),
+        ("outputs", record.outputs),
+    ):
+        out.append(f"{title}:" if values else f"{title}: -")
+        for name, value in (values or {}).items():
+            out.append(f"  {name}: {_value(value)}")
+    print("\n".join(out))
+    return 0
+
+
+def _cmd_catalog_check(args: argparse.Namespace) -> int:
+    from pipetune.components._catalog import catalog_folders, check_catalog
+
+    root = Path(args.root)
+    problems = check_catalog(root)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"pipetune: catalog check: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"catalog {root}: {len(catalog_folders(root))} component(s), all valid")
+    return 0
+
+
+def _summary(record: RunRecord) -> str:
+    head = f"run {record.id}  {record.component}  {record.status}  {_duration(record.duration)}"
+    lines = [head]
+    if record.status != "Succeeded" and record.message:
+        lines.append(f"  reason   {record.reason}: {record.message}")
+    if record.metrics:
+        width = max(len(name) for name in record.metrics)
+        lines.append("  metrics")
+        for name, value in record.metrics.items():
+            lines.append(f"    {name:<{width}}  {_value(value)}")
+    if record.outputs_dir:
+        lines.append(f"  outputs  {record.outputs_dir}")
+    return "\n".join(lines)
+
+
+def _record_json(record: RunRecord) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(record)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _metrics_inline(metrics: dict[str, float] | None, limit: int) -> str:
+    if not metrics:
+        return ""
+    items = [f"{name}={_value(value)}" for name, value in list(metrics.items())[:limit]]
+    return " ".join(items) + (" ..." if len(metrics) > limit else "")
+
+
+def _time(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{int(minutes)}m{int(rest):02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{int(hours)}h{int(minutes):02d}m"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
+    )

@@ -1,0 +1,25 @@
+"""Components: load and validate component.yaml, resolve its placeholders, check the catalog."""
+
+from pipetune.components._placeholders import resolve_command
+from pipetune.components._spec import (
+    ComponentSpec,
+    ContainerSpec,
+    InputSpec,
+    OutputSpec,
+    component_from_dict,
+    load_component,
+)
+from pipetune.components._types import coerce, format_value, parameter_type
+
+__all__ = [
+    "ComponentSpec",
+    "ContainerSpec",
+    "InputSpec",
+    "OutputSpec",
+    "coerce",
+    "component_from_dict",
+    "format_value",
+    "load_component",
+    "parameter_type",
+    "resolve_command",
+]

@@ -1,0 +1,106 @@
+"""Checks that keep the catalog coherent: specs valid, READMEs present, index in step."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from pipetune._yaml import load_yaml_file
+from pipetune.components._spec import ComponentSpec, load_component
+from pipetune.errors import SpecError
+
+INDEX_FILE = "index.yaml"
+_MODULE_COMMAND = re.compile(r"^python(3(\.\d+)?)?$")
+
+
+def catalog_folders(root: Path) -> list[Path]:
+    """The component folders under ``root`` (every visible subdirectory)."""
+    return sorted(
+        path
+        for path in root.iterdir()
+        if path.is_dir() and not path.name.startswith((".", "_"))
+    )
+
+
+def check_catalog(root: Path) -> list[str]:
+    """Every problem found in the catalog at ``root``, one line each; empty when it is sound."""
+    if not root.is_dir():
+        return [f"{root}: not a directory; expected the catalog folder (components/)"]
+    problems: list[str] = []
+    indexed = _index_entries(root, problems)
+    folders = {path.name: path for path in catalog_folders(root)}
+    for name, folder in folders.items():
+        problems.extend(check_component_folder(folder))
+        if indexed is not None and name not in indexed:
+            problems.append(f"{root / INDEX_FILE}: components: folder {name!r} is not listed")
+    for name, path in (indexed or {}).items():
+        if name not in folders:
+            problems.append(f"{root / INDEX_FILE}: components: {name!r} has no folder {root / name}")
+        elif (root / path).resolve() != (folders[name] / "component.yaml").resolve():
+            problems.append(
+                f"{root / INDEX_FILE}: components: {name!r}: path {path!r} is not "
+                f"{name}/component.yaml"
+            )
+    return problems
+
+
+def check_component_folder(folder: Path) -> list[str]:
+    """Problems with one component folder: its spec, its README, its name, its entrypoint."""
+    problems = []
+    spec_file = folder / "component.yaml"
+    spec: ComponentSpec | None = None
+    if not spec_file.is_file():
+        problems.append(f"{spec_file}: missing; every catalog folder holds a component.yaml")
+    else:
+        try:
+            spec = load_component(spec_file)
+        except SpecError as exc:
+            problems.append(str(exc))
+    readme = folder / "README.md"
+    if not readme.is_file() or not readme.read_text(encoding="utf-8").strip():
+        problems.append(f"{readme}: missing or empty; every component documents its usage")
+    if spec is not None:
+        if spec.name != folder.name:
+            problems.append(
+                f"{spec_file}: name: expected {folder.name!r} (the folder's name), got {spec.name!r}"
+            )
+        if not spec.description.strip():
+            problems.append(f"{spec_file}: description: expected a description of the component")
+        module = _python_module(spec)
+        if module and module.startswith("pipetune.") and importlib.util.find_spec(module) is None:
+            problems.append(
+                f"{spec_file}: implementation.container.command: module {module!r} does not exist"
+            )
+    return problems
+
+
+def _index_entries(root: Path, problems: list[str]) -> dict[str, str] | None:
+    index = root / INDEX_FILE
+    try:
+        data = load_yaml_file(index)
+    except SpecError as exc:
+        problems.append(str(exc))
+        return None
+    entries = data.get("components") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        problems.append(f"{index}: components: expected a list of {{name, path}} entries")
+        return None
+    found: dict[str, str] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(
+            entry.get("path"), str
+        ):
+            problems.append(f"{index}: components[{i}]: expected a mapping with name and path")
+            continue
+        if entry["name"] in found:
+            problems.append(f"{index}: components[{i}]: {entry['name']!r} is listed twice")
+        found[entry["name"]] = entry["path"]
+    return found
+
+
+def _python_module(spec: ComponentSpec) -> str | None:
+    command = [part for part in spec.container.command if isinstance(part, str)]
+    if len(command) >= 3 and _MODULE_COMMAND.match(command[0]) and command[1] == "-m":
+        return command[2]
+    return None

@@ -1,0 +1,43 @@
+"""The results contract, version 1: parameters in as arguments, one results.yaml out."""
+
+from pipetune.contract._args import parse_args
+from pipetune.contract._collect import collect_results, read_log
+from pipetune.contract._log import KATIB_DEFAULT_FILTER, results_from_log
+from pipetune.contract._report import REPORT_PREFIX, report, save_results
+from pipetune.contract._results import (
+    API_VERSION,
+    CHANNEL_LIMIT_BYTES,
+    OUTPUTS_ENV,
+    RESULTS_FILE,
+    Checkpoint,
+    Results,
+    oversize_message,
+    outputs_dir,
+    parse_results,
+    read_results,
+    results_path,
+    write_results,
+)
+
+__all__ = [
+    "API_VERSION",
+    "CHANNEL_LIMIT_BYTES",
+    "Checkpoint",
+    "KATIB_DEFAULT_FILTER",
+    "OUTPUTS_ENV",
+    "REPORT_PREFIX",
+    "RESULTS_FILE",
+    "Results",
+    "collect_results",
+    "outputs_dir",
+    "oversize_message",
+    "parse_args",
+    "parse_results",
+    "read_log",
+    "read_results",
+    "report",
+    "results_from_log",
+    "results_path",
+    "save_results",
+    "write_results",
+]

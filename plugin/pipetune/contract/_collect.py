@@ -1,0 +1,33 @@
+"""What a finished run produced: its results.yaml, or failing that, metrics from its log."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Collection, Iterable
+
+from pipetune.contract._log import results_from_log
+from pipetune.contract._results import Results, read_results, results_path
+
+
+def collect_results(
+    directory: str | os.PathLike[str],
+    log_lines: Iterable[str] = (),
+    metric_names: Collection[str] | None = None,
+) -> Results | None:
+    """The run's results: results.yaml when written (validated), else those its log holds.
+
+    Raises ``ContractError`` for an invalid results.yaml; returns None when there are none.
+    """
+    path = results_path(directory)
+    if path.exists():
+        return read_results(path)
+    return results_from_log(log_lines, metric_names)
+
+
+def read_log(path: str | os.PathLike[str]) -> list[str]:
+    """The lines of a captured log file, or none when it does not exist."""
+    file = Path(path)
+    if not file.exists():
+        return []
+    return file.read_text(encoding="utf-8", errors="replace").splitlines()

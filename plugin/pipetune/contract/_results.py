@@ -1,0 +1,276 @@
+"""The results file, schema v1: validated on read and on write, written atomically."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from pipetune._atomic import atomic_write_text
+from pipetune._yaml import dump_yaml, load_yaml_file, load_yaml_text
+from pipetune.errors import ContractError
+
+API_VERSION = "pipetune.dev/v1"
+API_GROUP = "pipetune.dev"
+RESULTS_FILE = "results.yaml"
+#: The kubelet copies at most this many bytes of a termination message into the pod status;
+#: Tekton's default task results have the same limit.
+CHANNEL_LIMIT_BYTES = 4096
+DEFAULT_OUTPUTS_DIR = "/outputs"
+OUTPUTS_ENV = "PIPETUNE_OUTPUTS"
+
+_FIELDS = ("apiVersion", "metrics", "outputs", "artifacts", "history", "checkpoint")
+
+
+def outputs_dir() -> Path:
+    """The directory a component writes its results into: ``$PIPETUNE_OUTPUTS`` or ``/outputs``."""
+    return Path(os.environ.get(OUTPUTS_ENV) or DEFAULT_OUTPUTS_DIR)
+
+
+def results_path(directory: str | os.PathLike[str] | None = None) -> Path:
+    """The results file inside ``directory`` (default: :func:`outputs_dir`)."""
+    return Path(directory if directory is not None else outputs_dir()) / RESULTS_FILE
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a run's newest checkpoint lives, as recorded in results.yaml."""
+
+    uri: str
+    step: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"uri": self.uri}
+        if self.step is not None:
+            data["step"] = self.step
+        if self.metadata:
+            data["metadata"] = dict(self.metadata)
+        return data
+
+
+@dataclass(frozen=True)
+class Results:
+    """The content of one results.yaml. Build it with :meth:`from_dict` to validate."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: Checkpoint | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = RESULTS_FILE) -> Results:
+        """Validate a parsed results document; ``source`` names the file in errors."""
+        if not isinstance(data, dict):
+            raise ContractError(
+                f"{source}: expected a mapping with apiVersion: {API_VERSION}, "
+                f"got {_kind(data)}"
+            )
+        unknown = [key for key in data if key not in _FIELDS]
+        if unknown:
+            raise ContractError(
+                f"{source}: unknown field {unknown[0]!r}; expected one of {', '.join(_FIELDS)}"
+            )
+        _check_api_version(data.get("apiVersion"), source)
+        return cls(
+            metrics=_metrics(data.get("metrics"), f"{source}: metrics"),
+            outputs=_outputs(data.get("outputs"), f"{source}: outputs"),
+            artifacts=_artifacts(data.get("artifacts"), f"{source}: artifacts"),
+            history=_history(data.get("history"), f"{source}: history"),
+            checkpoint=_checkpoint(data.get("checkpoint"), f"{source}: checkpoint"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as written to disk; empty sections are left out."""
+        data: dict[str, Any] = {"apiVersion": API_VERSION}
+        if self.metrics:
+            data["metrics"] = dict(self.metrics)
+        if self.outputs:
+            data["outputs"] = dict(self.outputs)
+        if self.artifacts:
+            data["artifacts"] = dict(self.artifacts)
+        if self.history:
+            data["history"] = [dict(entry) for entry in self.history]
+        if self.checkpoint is not None:
+            data["checkpoint"] = self.checkpoint.to_dict()
+        return data
+
+    def to_yaml(self) -> str:
+        return dump_yaml(self.to_dict())
+
+
+def parse_results(text: str, source: str = RESULTS_FILE) -> Results:
+    """Parse and validate results.yaml text."""
+    return Results.from_dict(load_yaml_text(text, source, ContractError), source)
+
+
+def read_results(path: str | os.PathLike[str] | None = None) -> Results:
+    """Read and validate a results file, or the results.yaml inside a directory.
+
+    With no argument, reads the current run's results from :func:`outputs_dir`.
+    """
+    target = Path(path) if path is not None else results_path()
+    if target.is_dir():
+        target = target / RESULTS_FILE
+    return Results.from_dict(load_yaml_file(target, ContractError), str(target))
+
+
+def write_results(
+    results: Results | Mapping[str, Any], directory: str | os.PathLike[str] | None = None
+) -> Path:
+    """Validate and atomically write ``results`` as ``directory/results.yaml``.
+
+    Warns on stderr (once per file) when the text will not fit the 4096-byte channel that
+    Kubernetes termination messages and Tekton results offer.
+    """
+    target = results_path(directory)
+    if not isinstance(results, Results):
+        results = Results.from_dict(dict(results), str(target))
+    text = results.to_yaml()
+    atomic_write_text(target, text)
+    warn_if_oversized(text, target)
+    return target
+
+
+_warned: set[str] = set()
+
+
+def oversize_message(text: str) -> str | None:
+    """Why ``text`` will not travel through a 4 KB cluster channel, or None if it will."""
+    size = len(text.encode("utf-8"))
+    if size <= CHANNEL_LIMIT_BYTES:
+        return None
+    return (
+        f"results are {size} bytes, above the {CHANNEL_LIMIT_BYTES}-byte limit of Kubernetes "
+        "termination messages and Tekton results; keep large values in artifacts"
+    )
+
+
+def warn_if_oversized(text: str, target: Path) -> None:
+    message = oversize_message(text)
+    if message and str(target) not in _warned:
+        _warned.add(str(target))
+        print(f"pipetune: warning: {target}: {message}", file=sys.stderr)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return type(value).__name__
+
+
+def _check_api_version(value: Any, source: str) -> None:
+    if value is None:
+        raise ContractError(f"{source}: apiVersion is missing; expected {API_VERSION}")
+    if not isinstance(value, str) or "/" not in value:
+        raise ContractError(f"{source}: apiVersion: expected {API_VERSION}, got {value!r}")
+    group, version = value.split("/", 1)
+    if group != API_GROUP or not version.startswith("v") or not version[1:2].isdigit():
+        raise ContractError(f"{source}: apiVersion: expected {API_VERSION}, got {value!r}")
+    major = version[1:].split(".")[0].split("alpha")[0].split("beta")[0]
+    if major != "1":
+        raise ContractError(
+            f"{source}: apiVersion {value!r} is a version this pipetune does not read; "
+            f"expected {API_VERSION}"
+        )
+
+
+def check_metric(name: Any, value: Any, where: str) -> float:
+    """Return ``value`` as a finite float or raise naming ``where`` and the metric."""
+    if not isinstance(name, str) or not name:
+        raise ContractError(f"{where}: metric names must be non-empty strings, got {name!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ContractError(f"{where}.{name}: expected a finite number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ContractError(f"{where}.{name}: expected a finite number, got {value!r}")
+    return value if isinstance(value, int) else number
+
+
+def _mapping(value: Any, where: str) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ContractError(f"{where}: expected a mapping, got {_kind(value)}")
+    return value
+
+
+def _metrics(value: Any, where: str) -> dict[str, float]:
+    return {name: check_metric(name, v, where) for name, v in _mapping(value, where).items()}
+
+
+def _plain(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ContractError(f"{where}: expected a finite number, got {value!r}")
+        return value
+    if isinstance(value, list):
+        return [_plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    raise ContractError(f"{where}: expected a plain YAML value, got {_kind(value)}")
+
+
+def _outputs(value: Any, where: str) -> dict[str, Any]:
+    outputs = _mapping(value, where)
+    for name in outputs:
+        if not isinstance(name, str) or not name:
+            raise ContractError(f"{where}: output names must be non-empty strings, got {name!r}")
+    return {name: _plain(v, f"{where}.{name}") for name, v in outputs.items()}
+
+
+def _artifacts(value: Any, where: str) -> dict[str, str]:
+    artifacts = _mapping(value, where)
+    for name, location in artifacts.items():
+        if not isinstance(name, str) or not isinstance(location, str) or not location:
+            raise ContractError(
+                f"{where}.{name}: expected a path relative to the outputs directory or a URI, "
+                f"got {location!r}"
+            )
+    return dict(artifacts)
+
+
+def _history(value: Any, where: str) -> list[dict[str, float]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ContractError(f"{where}: expected a list of {{step, metric: value}} maps")
+    history = []
+    for i, entry in enumerate(value):
+        item = f"{where}[{i}]"
+        if not isinstance(entry, dict):
+            raise ContractError(f"{item}: expected a mapping of metric values, got {_kind(entry)}")
+        checked: dict[str, float] = {}
+        for name, v in entry.items():
+            if name == "step":
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ContractError(f"{item}.step: expected an integer, got {v!r}")
+                checked[name] = v
+            else:
+                checked[name] = check_metric(name, v, item)
+        history.append(checked)
+    return history
+
+
+def _checkpoint(value: Any, where: str) -> Checkpoint | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ContractError(f"{where}: expected a mapping with uri, step, metadata")
+    unknown = [k for k in value if k not in ("uri", "step", "metadata")]
+    if unknown:
+        raise ContractError(f"{where}: unknown field {unknown[0]!r}; expected uri, step, metadata")
+    uri = value.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise ContractError(f"{where}.uri: expected a path or URI, got {uri!r}")
+    step = value.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        raise ContractError(f"{where}.step: expected an integer, got {step!r}")
+    metadata = _mapping(value.get("metadata"), f"{where}.metadata")
+    return Checkpoint(uri=uri, step=step, metadata=_plain(metadata, f"{where}.metadata"))

@@ -1,0 +1,108 @@
+"""The engine interface: where a run executes. One protocol for local and cluster engines.
+
+An engine is asked to ``submit`` a run, then ``poll``-ed until the status is final, then asked
+for the run's ``results``; ``cancel`` ends it early. The tuner and the CLI only see this
+protocol, never a particular engine.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+from pipetune.components import ComponentSpec
+from pipetune.contract import Results
+
+
+class Phase(str, enum.Enum):
+    """A run's lifecycle. The last three are final."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
+
+
+class Reason:
+    """Why a run ended as it did; short CamelCase words, as Kubernetes conditions use."""
+
+    COMPLETED = "Completed"
+    EXIT_CODE = "NonZeroExitCode"
+    COMMAND_NOT_FOUND = "CommandNotFound"
+    TIMEOUT = "Timeout"
+    RESULTS_INVALID = "ResultsInvalid"
+    CANCELLED = "Cancelled"
+    IMAGE_UNMAPPED = "ImageNotMapped"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything an engine needs to start one run of a component."""
+
+    run_id: str
+    component: ComponentSpec
+    arguments: Mapping[str, Any]
+    outputs_dir: Path
+    timeout: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: Stream the run's stdout and stderr to this process's terminal while capturing them.
+    echo: bool = True
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What an engine knows about a run right now."""
+
+    phase: Phase
+    reason: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class RunHandle(Protocol):
+    """An engine's reference to a submitted run; only the engine that made it reads it."""
+
+    run_id: str
+    #: The command as the engine runs it, for the run store.
+    argv: list[str]
+
+
+class Engine(Protocol):
+    """Where runs execute. Implementations: ``engines.local.LocalEngine``."""
+
+    name: str
+
+    def submit(self, request: RunRequest) -> RunHandle:
+        """Start the run; raise ``RunError`` if it can't start at all."""
+        ...
+
+    def poll(self, handle: RunHandle) -> RunStatus:
+        """The run's status now; never blocks for long."""
+        ...
+
+    def wait(self, handle: RunHandle, timeout: float | None = None) -> RunStatus:
+        """Block until the run's status is final, or ``timeout`` seconds pass."""
+        ...
+
+    def results(self, handle: RunHandle) -> Results | None:
+        """The finished run's validated results, or None if it produced none."""
+        ...
+
+    def cancel(self, handle: RunHandle) -> None:
+        """End the run and everything it started; a no-op for a finished run."""
+        ...

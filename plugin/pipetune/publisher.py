@@ -1,0 +1,146 @@
+"""The publisher: ``pipetune exec -- CMD ...`` runs a component's command inside its container
+and publishes the results it wrote on the channel of the engine it runs under.
+
+Channels today: the local file (results.yaml in ``$PIPETUNE_OUTPUTS``) and the Kubernetes
+termination message (``--termination-message-path``, default ``/dev/termination-log`` when that
+file exists, as it does in every pod). Tekton results and the KFP executor output are added
+here by their issues.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from pipetune._atomic import atomic_write_text
+from pipetune.contract import (
+    REPORT_PREFIX,
+    Results,
+    collect_results,
+    outputs_dir,
+    oversize_message,
+    results_path,
+    write_results,
+)
+from pipetune.errors import ContractError, RunError, UsageError
+
+KUBERNETES_TERMINATION_LOG = "/dev/termination-log"
+# Only lines that can hold metrics are kept in memory for the StdOut fallback.
+_MAX_KEPT_LINES = 100_000
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """Where to publish, besides the results file itself."""
+
+    termination_message_path: Path | None = None
+
+
+def default_options() -> PublishOptions:
+    path = Path(KUBERNETES_TERMINATION_LOG)
+    return PublishOptions(termination_message_path=path if path.exists() else None)
+
+
+def execute(argv: Sequence[str], options: PublishOptions | None = None) -> int:
+    """Run ``argv``, validate its results, publish them; return the exit code to use.
+
+    The command's own non-zero exit code is passed through; an invalid results file makes a
+    successful command fail with 1.
+    """
+    if not argv:
+        raise UsageError("pipetune exec: expected a command after --, e.g. pipetune exec -- python train.py")
+    options = options or default_options()
+    directory = outputs_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    code, kept = _run(list(argv))
+    try:
+        results = collect_results(directory, kept)
+    except ContractError as exc:
+        print(f"pipetune: error: {exc}", file=sys.stderr)
+        return code or 1
+    if results is not None:
+        if not results_path(directory).exists():
+            # Recovered from the log: write it so every channel carries the same file.
+            write_results(results, directory)
+        publish(results, options, results_path(directory))
+    elif code == 0:
+        print(
+            f"pipetune: warning: {argv[0]} wrote no {results_path(directory)} and printed no metrics",
+            file=sys.stderr,
+        )
+    return code
+
+
+def publish(results: Results, options: PublishOptions, source: Path) -> None:
+    """Copy the results onto each configured channel (the file itself is already written)."""
+    text = results.to_yaml()
+    target = options.termination_message_path
+    if target is not None and target.resolve() != source.resolve():
+        message = oversize_message(text)
+        if message:
+            # The kubelet would cut the YAML mid-way; a short, valid pointer is better.
+            print(f"pipetune: warning: {message}", file=sys.stderr)
+            text = Results(outputs={"results": str(source)}).to_yaml()
+        _write_channel(target, text)
+
+
+def _write_channel(path: Path, text: str) -> None:
+    try:
+        if path.is_char_device() or str(path).startswith("/dev/"):
+            path.write_text(text, encoding="utf-8")
+        else:
+            atomic_write_text(path, text)
+    except OSError as exc:
+        raise RunError(f"cannot publish results to {path}: {exc.strerror or exc}") from None
+
+
+def _run(argv: list[str]) -> tuple[int, list[str]]:
+    """Run the command with stdout teed; forward SIGTERM/SIGINT; return (code, metric lines)."""
+    try:
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=None)
+    except FileNotFoundError:
+        raise RunError(f"pipetune exec: command {argv[0]!r} is not found") from None
+    except PermissionError:
+        raise RunError(f"pipetune exec: command {argv[0]!r} is not executable") from None
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    kept: list[str] = []
+    try:
+        assert child.stdout is not None
+        out = sys.stdout.buffer
+        for raw in iter(child.stdout.readline, b""):
+            out.write(raw)
+            out.flush()
+            line = raw.decode("utf-8", errors="replace")
+            if ("=" in line or REPORT_PREFIX in line) and len(kept) < _MAX_KEPT_LINES:
+                kept.append(line)
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code < 0:
+        code = 128 - code
+    return code, kept
+
+
+def main_exec(argv: Sequence[str], termination_message_path: str | None) -> int:
+    """The CLI entry for ``pipetune exec``."""
+    options = default_options()
+    if termination_message_path is not None:
+        options = PublishOptions(
+            termination_message_path=Path(termination_message_path) if termination_message_path else None
+        )
+    return execute(argv, options)
+
+
+__all__ = ["PublishOptions", "default_options", "execute", "main_exec", "publish"]

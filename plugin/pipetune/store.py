@@ -1,0 +1,190 @@
+"""The run store: every run is recorded in an embedded SQLite database.
+
+The state directory (default ``.pipetune/``) holds ``runs.db`` and one folder per run,
+``runs/<id>/outputs`` and ``runs/<id>/logs``. One connection per operation keeps the store safe
+to use from several threads and processes at once (SQLite's own locking, WAL journal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipetune.errors import UsageError
+
+DEFAULT_STATE_DIR = ".pipetune"
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    parent_id TEXT,
+    component TEXT NOT NULL,
+    component_path TEXT,
+    parameters TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    message TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    exit_code INTEGER,
+    outputs_dir TEXT,
+    command TEXT,
+    metrics TEXT,
+    outputs TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent_id);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+"""
+_JSON_FIELDS = ("parameters", "command", "metrics", "outputs")
+
+
+@dataclass
+class RunRecord:
+    """One row of the run store."""
+
+    id: str
+    component: str
+    engine: str
+    status: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+    component_path: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    outputs_dir: str | None = None
+    command: list[str] | None = None
+    metrics: dict[str, float] | None = None
+    outputs: dict[str, Any] | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+def new_run_id() -> str:
+    """A run id that sorts by creation time and is unique: ``20261123-201500-3fa2c1``."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+class RunStore:
+    """Runs recorded under a state directory."""
+
+    def __init__(self, state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / "runs.db"
+        self._ready = False
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of one run: ``outputs/`` and ``logs/`` live in it."""
+        return self.state_dir / "runs" / run_id
+
+    def create(self, record: RunRecord) -> RunRecord:
+        row = _to_row(record)
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._connect() as db:
+            db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))
+        return record
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        row = _to_row(fields)
+        assignments = ", ".join(f"{name} = ?" for name in row)
+        with self._connect() as db:
+            db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*row.values(), run_id])
+
+    def get(self, run_id: str) -> RunRecord:
+        """The run with this id, or with this unique id prefix; ``UsageError`` otherwise."""
+        if not self.path.exists():
+            raise UsageError(f"no run {run_id!r}: {self.path} holds no runs yet")
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 3",
+                (len(run_id), run_id),
+            ).fetchall()
+        exact = [row for row in rows if row["id"] == run_id]
+        if exact:
+            return _from_row(exact[0])
+        if not rows:
+            raise UsageError(f"no run {run_id!r} in {self.path}; `pipetune runs list` shows them")
+        if len(rows) > 1:
+            raise UsageError(f"run id prefix {run_id!r} is ambiguous: {rows[0]['id']}, {rows[1]['id']}, ...")
+        return _from_row(rows[0])
+
+    def list(self, limit: int | None = None, parent_id: str | None = None) -> list[RunRecord]:
+        """Runs, newest first; with ``parent_id``, only that run's children."""
+        if not self.path.exists():
+            return []
+        query = "SELECT * FROM runs"
+        params: list[Any] = []
+        if parent_id is not None:
+            query += " WHERE parent_id = ?"
+            params.append(parent_id)
+        query += " ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        with self._connect() as db:
+            return [_from_row(row) for row in db.execute(query, params)]
+
+    def _connect(self) -> _Connection:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        if not self._ready:
+            db.execute("PRAGMA journal_mode=WAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                db.close()
+                raise UsageError(
+                    f"{self.path}: run store schema {version} is newer than this pipetune "
+                    f"reads ({_SCHEMA_VERSION}); upgrade pipetune"
+                )
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            self._ready = True
+        return _Connection(db)
+
+
+class _Connection:
+    """A connection used for one statement group and closed after it."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+
+def _to_row(values: Any) -> dict[str, Any]:
+    data = asdict(values) if isinstance(values, RunRecord) else dict(values)
+    return {
+        name: json.dumps(value) if name in _JSON_FIELDS and value is not None else value
+        for name, value in data.items()
+    }
+
+
+def _from_row(row: sqlite3.Row) -> RunRecord:
+    data = dict(row)
+    for name in _JSON_FIELDS:
+        if data.get(name) is not None:
+            data[name] = json.loads(data[name])
+    return RunRecord(**data)

@@ -286,8 +286,16 @@ def _summary(record: RunRecord) -> str:
         for name, value in record.metrics.items():
             lines.append(f"    {name:<{width}}  {_value(value)}")
     if record.outputs_dir:
-        lines.append(f"  outputs  {record.outputs_dir}")
+        lines.append(f"  outputs  {_short_path(record.outputs_dir)}")
     return "\n".join(lines)
+
+
+def _short_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _record_json(record: RunRecord) -> dict[str, Any]:

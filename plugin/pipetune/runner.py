@@ -49,7 +49,7 @@ def start_run(
             id=run_id,
             parent_id=parent_id,
             component=component.name,
-            component_path=str(component.path) if component.path else None,
+            component_path=str(component.path.resolve()) if component.path else None,
             parameters=dict(arguments),
             engine=engine.name,
             status=Phase.PENDING.value,

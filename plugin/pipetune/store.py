@@ -84,7 +84,8 @@ class RunStore:
     """Runs recorded under a state directory."""
 
     def __init__(self, state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR) -> None:
-        self.state_dir = Path(state_dir)
+        # Absolute, so recorded paths stay valid from any working directory.
+        self.state_dir = Path(state_dir).absolute()
         self.path = self.state_dir / "runs.db"
         self._ready = False
 

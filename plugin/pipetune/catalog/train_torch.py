@@ -16,6 +16,7 @@ N_CLASSES = 3
 #: Gaussian blobs per class; two blobs per class far apart make the classes non-convex.
 BLOBS_PER_CLASS = 2
 TEST_FRACTION = 0.25
+MOMENTUM = 0.9
 
 
 def make_dataset(n_samples: int, seed: int) -> tuple[Any, Any]:
@@ -101,9 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         # DDP broadcasts rank 0's initial weights and averages gradients over the ranks.
         model = nn.parallel.DistributedDataParallel(network) if distributed else network
-        optimizer = torch.optim.SGD(
-            model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay
-        )
+        optimizer = _SGD(list(model.parameters()), args.lr, MOMENTUM, args.weight_decay)
         loss_fn = nn.CrossEntropyLoss()
         # With one process this is a seeded shuffle of all of the training set. With several, each
         # rank gets its own shard, padded so every rank runs the same number of steps.
@@ -168,6 +167,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+class _SGD:
+    """SGD with momentum and weight decay, the update of ``torch.optim.SGD`` (no dampening).
+
+    Written out because constructing any ``torch.optim`` optimizer imports ``torch._dynamo``,
+    which costs about as much as importing torch itself (1.5 s) in a run that trains in 0.1 s.
+    """
+
+    def __init__(self, params: list[Any], lr: float, momentum: float, weight_decay: float):
+        self.params, self.lr, self.momentum, self.weight_decay = params, lr, momentum, weight_decay
+        self.buffers: list[Any] = [None] * len(params)
+
+    def zero_grad(self) -> None:
+        for param in self.params:
+            param.grad = None
+
+    def step(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            for i, param in enumerate(self.params):
+                if param.grad is None:
+                    continue
+                step = param.grad.add(param, alpha=self.weight_decay) if self.weight_decay else param.grad
+                if self.buffers[i] is None:
+                    self.buffers[i] = step.clone()
+                else:
+                    self.buffers[i].mul_(self.momentum).add_(step)
+                param.add_(self.buffers[i], alpha=-self.lr)
 
 
 def _relative(path: Path, base: Path) -> str:

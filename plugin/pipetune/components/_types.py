@@ -74,14 +74,15 @@ def coerce(value: Any, type_name: str) -> Any:
             return value.strip().lower() in _TRUE
         raise _mismatch("a Bool (true or false)", value)
     expected, pytype = ("a JsonObject", dict) if kind == "JsonObject" else ("a JsonArray", list)
+    parsed = value
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            parsed = json.loads(value)
         except ValueError:
             raise _mismatch(f"{expected} (JSON text)", value) from None
-    if not isinstance(value, pytype):
+    if not isinstance(parsed, pytype):
         raise _mismatch(expected, value)
-    return value
+    return parsed
 
 
 def format_value(value: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from conftest import CATALOG, ROOT, script_component
+from conftest import ROOT, script_component
 
 pytest.importorskip("sklearn")
 

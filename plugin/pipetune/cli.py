@@ -265,6 +265,8 @@ def _cmd_catalog_check(args: argparse.Namespace) -> int:
     from pipetune.components._catalog import catalog_folders, check_catalog
 
     root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory; expected the catalog folder (components/)")
     problems = check_catalog(root)
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -115,6 +115,10 @@ def test_absent_optional_input_takes_the_else_branch_and_drops_its_value(demo: P
         (lambda s: s.replace("{inputPath: data}", "{inputValue: data}"),
          "input 'data' has artifact type 'Dataset'; use inputPath"),
         (lambda s: s + "  bad: [unclosed\n", "malformed YAML at line"),
+        (lambda s: s.replace("{name: lr, type: Float}", "{name: lr, type: Float, description: rate, per step}"),
+         "inputs[1] (lr): unknown key 'per step'; expected annotations, default"),
+        (lambda s: s.replace("    image: python:3.11", "    image: python:3.11\n    workingDir: /app"),
+         "implementation.container: unknown key 'workingDir'"),
     ],
 )
 def test_invalid_specs_name_file_and_field(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import pipetune
@@ -18,7 +16,7 @@ def load_dataset(name: str) -> tuple[Any, Any]:
     from sklearn import datasets
 
     if name not in DATASETS:
-        raise SystemExit(f"train-sklearn: --dataset: expected one of {', '.join(DATASETS)}, got {name!r}")
+        pipetune.usage_error(f"train-sklearn: --dataset: expected one of {', '.join(DATASETS)}, got {name!r}")
     return getattr(datasets, f"load_{name}")(return_X_y=True)
 
 
@@ -28,11 +26,11 @@ def _max_features(text: str) -> Any:
     try:
         value = float(text)
     except ValueError:
-        raise SystemExit(
+        pipetune.usage_error(
             f"train-sklearn: --max_features: expected sqrt, log2 or a fraction, got {text!r}"
-        ) from None
+        )
     if not 0.0 < value <= 1.0:
-        raise SystemExit(f"train-sklearn: --max_features: expected a fraction in (0, 1], got {text!r}")
+        pipetune.usage_error(f"train-sklearn: --max_features: expected a fraction in (0, 1], got {text!r}")
     return value
 
 
@@ -44,9 +42,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     from sklearn.model_selection import train_test_split
 
     if args.n_estimators < 1 or args.stages < 1:
-        raise SystemExit("train-sklearn: --n_estimators and --stages must be at least 1")
+        pipetune.usage_error("train-sklearn: --n_estimators and --stages must be at least 1")
     if not 0.0 < args.test_size < 1.0:
-        raise SystemExit(f"train-sklearn: --test_size: expected a fraction in (0, 1), got {args.test_size}")
+        pipetune.usage_error(f"train-sklearn: --test_size: expected a fraction in (0, 1), got {args.test_size}")
     features, labels = load_dataset(args.dataset)
     x_train, x_test, y_train, y_test = train_test_split(
         features, labels, test_size=args.test_size, random_state=args.seed, stratify=labels
@@ -78,9 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         pipetune.report(step=model.n_estimators, **metrics)
 
-    outputs = pipetune.outputs_dir()
-    model_dir = Path(args.model) if args.model else outputs / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = pipetune.artifact_dir(args.model, "model")
     joblib.dump(model, model_dir / "model.joblib")
     pipetune.save_results(
         metrics={**metrics, "train_seconds": round(time.perf_counter() - started, 4)},
@@ -90,13 +86,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "n_test": int(len(y_test)),
             "n_classes": int(len(model.classes_)),
         },
-        artifacts={"model": _relative(model_dir, outputs)},
+        artifacts={"model": pipetune.artifact_ref(model_dir)},
     )
-
-
-def _relative(path: Path, base: Path) -> str:
-    relative = os.path.relpath(path.resolve(), base.resolve())
-    return str(path.resolve()) if relative.startswith("..") else relative + "/"
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import pipetune
@@ -13,8 +12,8 @@ from pipetune.catalog import component_file
 
 N_FEATURES = 10
 N_CLASSES = 3
-#: Gaussian blobs per class; two blobs per class far apart make the classes non-convex.
-BLOBS_PER_CLASS = 2
+#: Gaussian blobs per class, at random places: the classes are not convex, nor linearly separable.
+BLOBS_PER_CLASS = 3
 TEST_FRACTION = 0.25
 MOMENTUM = 0.9
 
@@ -28,7 +27,7 @@ def make_dataset(n_samples: int, seed: int) -> tuple[Any, Any]:
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    centres = torch.randn(N_CLASSES * BLOBS_PER_CLASS, N_FEATURES, generator=generator) * 1.6
+    centres = torch.randn(N_CLASSES * BLOBS_PER_CLASS, N_FEATURES, generator=generator) * 1.2
     blob = torch.randint(0, len(centres), (n_samples,), generator=generator)
     points = centres[blob] + torch.randn(n_samples, N_FEATURES, generator=generator)
     mixing = torch.randn(N_FEATURES, N_FEATURES, generator=generator) / N_FEATURES**0.5
@@ -53,10 +52,10 @@ def _distributed_env() -> tuple[int, int]:
         try:
             values.append(int(text) if text else default)
         except ValueError:
-            raise SystemExit(f"train-torch: ${name}: expected an integer, got {text!r}") from None
+            pipetune.usage_error(f"train-torch: ${name}: expected an integer, got {text!r}")
     world_size, rank = values
     if world_size < 1 or not 0 <= rank < world_size:
-        raise SystemExit(
+        pipetune.usage_error(
             f"train-torch: $RANK={rank} and $WORLD_SIZE={world_size}: "
             "expected 0 <= RANK < WORLD_SIZE"
         )
@@ -65,14 +64,15 @@ def _distributed_env() -> tuple[int, int]:
 
 def _check(args: Any) -> None:
     for name in ("epochs", "batch_size", "hidden_size"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"train-torch: --{name}: expected at least 1, got {getattr(args, name)}")
+        value = getattr(args, name)
+        if value < 1:
+            pipetune.usage_error(f"train-torch: --{name}: expected at least 1, got {value}")
     if args.n_samples < 8:
-        raise SystemExit(f"train-torch: --n_samples: expected at least 8, got {args.n_samples}")
+        pipetune.usage_error(f"train-torch: --n_samples: expected at least 8, got {args.n_samples}")
     if args.lr <= 0.0:
-        raise SystemExit(f"train-torch: --lr: expected a positive number, got {args.lr}")
+        pipetune.usage_error(f"train-torch: --lr: expected a positive number, got {args.lr}")
     if args.weight_decay < 0.0:
-        raise SystemExit(
+        pipetune.usage_error(
             f"train-torch: --weight_decay: expected zero or more, got {args.weight_decay}"
         )
 
@@ -93,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # env:// reads MASTER_ADDR and MASTER_PORT; rank 0 listens there, the others connect.
         dist.init_process_group("gloo", init_method="env://", world_size=world_size, rank=rank)
     try:
-        x_train, y_train, x_test, y_test = _split(*make_dataset(args.n_samples, args.seed), args.seed)
+        features, labels = make_dataset(args.n_samples, args.seed)
+        x_train, y_train, x_test, y_test = _split(features, labels, args.seed)
         torch.manual_seed(args.seed)
         network = nn.Sequential(
             nn.Linear(N_FEATURES, args.hidden_size),
@@ -143,9 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ranks_seen, samples_seen = (int(value) for value in counts)
 
         if rank == 0:
-            outputs = pipetune.outputs_dir()
-            model_dir = Path(args.model) if args.model else outputs / "model"
-            model_dir.mkdir(parents=True, exist_ok=True)
+            model_dir = pipetune.artifact_dir(args.model, "model")
             torch.save(network.state_dict(), model_dir / "model.pt")
             config = {
                 "n_features": N_FEATURES,
@@ -162,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "n_train": int(len(y_train)),
                     "n_test": int(len(y_test)),
                 },
-                artifacts={"model": _relative(model_dir, outputs)},
+                artifacts={"model": pipetune.artifact_ref(model_dir)},
             )
     finally:
         if distributed and dist.is_initialized():
@@ -191,17 +190,14 @@ class _SGD:
             for i, param in enumerate(self.params):
                 if param.grad is None:
                     continue
-                step = param.grad.add(param, alpha=self.weight_decay) if self.weight_decay else param.grad
+                step = param.grad
+                if self.weight_decay:
+                    step = step.add(param, alpha=self.weight_decay)
                 if self.buffers[i] is None:
                     self.buffers[i] = step.clone()
                 else:
                     self.buffers[i].mul_(self.momentum).add_(step)
                 param.add_(self.buffers[i], alpha=-self.lr)
-
-
-def _relative(path: Path, base: Path) -> str:
-    relative = os.path.relpath(path.resolve(), base.resolve())
-    return str(path.resolve()) if relative.startswith("..") else relative + "/"
 
 
 if __name__ == "__main__":

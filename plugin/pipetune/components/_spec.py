@@ -23,6 +23,11 @@ PLACEHOLDERS = (
     "if",
     "executorInput",
 )
+# Keys KFP's v1 ComponentSpec accepts; anything else is a typo or an unquoted ", " in YAML.
+_TOP_KEYS = {"name", "description", "metadata", "inputs", "outputs", "implementation", "version"}
+_INPUT_KEYS = {"name", "type", "description", "default", "optional", "annotations"}
+_OUTPUT_KEYS = {"name", "type", "description", "annotations"}
+_CONTAINER_KEYS = {"image", "command", "args", "env", "fileOutputs"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\- ]*$")
 
 
@@ -144,6 +149,7 @@ def component_from_dict(data: Any, path: Path | None = None) -> ComponentSpec:
     src = str(path) if path else "component.yaml"
     if not isinstance(data, dict):
         raise SpecError(f"{src}: expected a mapping with name and implementation.container")
+    _check_keys(data, _TOP_KEYS, src)
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SpecError(f"{src}: name: expected a non-empty string, got {name!r}")
@@ -156,6 +162,7 @@ def component_from_dict(data: Any, path: Path | None = None) -> ComponentSpec:
             f"{src}: implementation.container is missing; expected a mapping with image, "
             "command and args (graph components are not supported)"
         )
+    _check_keys(container, _CONTAINER_KEYS, f"{src}: implementation.container")
     image = container.get("image")
     if not isinstance(image, str) or not image.strip():
         raise SpecError(f"{src}: implementation.container.image: expected an image reference")
@@ -187,6 +194,7 @@ def _inputs(value: Any, src: str) -> Iterator[InputSpec]:
     for i, item in enumerate(_declarations(value, f"{src}: inputs")):
         where = f"{src}: inputs[{i}]"
         name = _declared_name(item, where, seen)
+        _check_keys(item, _INPUT_KEYS, f"{where} ({name})")
         type_name = _type_name(item.get("type"), f"{where} ({name}).type")
         optional = item.get("optional", False)
         if not isinstance(optional, bool):
@@ -211,10 +219,20 @@ def _outputs(value: Any, src: str) -> Iterator[OutputSpec]:
     for i, item in enumerate(_declarations(value, f"{src}: outputs")):
         where = f"{src}: outputs[{i}]"
         name = _declared_name(item, where, seen)
+        _check_keys(item, _OUTPUT_KEYS, f"{where} ({name})")
         yield OutputSpec(
             name=name,
             type=_type_name(item.get("type"), f"{where} ({name}).type"),
             description=str(item.get("description") or ""),
+        )
+
+
+def _check_keys(item: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(str(key) for key in item if key not in allowed)
+    if unknown:
+        raise SpecError(
+            f"{where}: unknown key {unknown[0]!r}; expected {', '.join(sorted(allowed))} "
+            "(quote values that contain ', ' or ': ')"
         )
 
 

@@ -1,6 +1,7 @@
 """The results contract, version 1: parameters in as arguments, one results.yaml out."""
 
-from pipetune.contract._args import parse_args
+from pipetune.contract._args import parse_args, usage_error
+from pipetune.contract._artifacts import artifact_dir, artifact_ref
 from pipetune.contract._collect import collect_results, read_log
 from pipetune.contract._log import KATIB_DEFAULT_FILTER, results_from_log
 from pipetune.contract._report import REPORT_PREFIX, report, save_results
@@ -28,6 +29,8 @@ __all__ = [
     "REPORT_PREFIX",
     "RESULTS_FILE",
     "Results",
+    "artifact_dir",
+    "artifact_ref",
     "collect_results",
     "outputs_dir",
     "oversize_message",
@@ -39,5 +42,6 @@ __all__ = [
     "results_from_log",
     "results_path",
     "save_results",
+    "usage_error",
     "write_results",
 ]

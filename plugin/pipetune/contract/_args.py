@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Sequence
+import sys
+from typing import Any, NoReturn, Sequence
 
 from pipetune.components import ComponentSpec, coerce, load_component
+from pipetune.errors import SpecError
 
 
 def parse_args(
@@ -20,7 +22,13 @@ def parse_args(
     enforced, declared defaults applied, and a wrong type exits with status 2 and a message
     such as ``argument --n_estimators: expected an Integer, got 'abc'``.
     """
-    spec = component if isinstance(component, ComponentSpec) else load_component(component)
+    if isinstance(component, ComponentSpec):
+        spec = component
+    else:
+        try:
+            spec = load_component(component)
+        except SpecError as exc:
+            usage_error(f"error: {exc}")
     parser = argparse.ArgumentParser(prog=spec.name, description=spec.description or None)
     for item in spec.inputs:
         kwargs: dict[str, Any] = {"help": item.description or None, "dest": _dest(item.name)}
@@ -58,3 +66,10 @@ def _converter(type_name: str) -> Any:
 
     convert.__name__ = type_name
     return convert
+
+
+def usage_error(message: str) -> NoReturn:
+    """Stop a component on a bad input value: one line on stderr and exit status 2, the same
+    as :func:`parse_args` gives a value of the wrong type."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)

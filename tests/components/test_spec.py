@@ -154,3 +154,15 @@ def test_parse_args_requires_required_inputs(demo: Path, capsys: pytest.CaptureF
         parse_args(demo, ["--data", "/d"])
     assert caught.value.code == 2
     assert "--lr" in capsys.readouterr().err
+
+
+def test_parse_args_reports_a_broken_spec_in_one_line(
+    write_component: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A component whose own component.yaml is broken exits 2 with the file named, no traceback."""
+    path = write_component(SPEC.replace("{name: lr, type: Float}", "{name: lr, type: Float, description: a, b}"))
+    with pytest.raises(SystemExit) as caught:
+        parse_args(path, [])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: inputs[1] (lr): unknown key 'b'")

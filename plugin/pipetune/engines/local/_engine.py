@@ -54,17 +54,12 @@ class LocalEngine:
         logs_dir = request.outputs_dir.parent / "logs"
         run = LocalRun(request.run_id, request, argv, logs_dir)
         program = local_program(argv)
-        now = time.time()
         if program is None:
-            run.status = RunStatus(
-                Phase.FAILED,
-                Reason.COMMAND_NOT_FOUND,
-                f"{request.component.source}: command {argv[0] if argv else '(empty)'!r} "
-                f"of image {request.component.container.image!r} is not found on this machine",
-                started_at=now,
-                finished_at=now,
+            return _not_started(
+                run,
+                f"command {argv[0] if argv else '(empty)'!r} of image "
+                f"{request.component.container.image!r} is not found on this machine",
             )
-            return run
         request.outputs_dir.mkdir(parents=True, exist_ok=True)
         for path in output_paths(request).values():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -74,15 +69,7 @@ class LocalEngine:
         try:
             run.process = GroupProcess(program, env, logs_dir, request.echo, self.cwd)
         except OSError as exc:
-            run.status = RunStatus(
-                Phase.FAILED,
-                Reason.COMMAND_NOT_FOUND,
-                f"{request.component.source}: command {argv[0]!r} cannot be started: "
-                f"{exc.strerror or exc}",
-                started_at=now,
-                finished_at=now,
-            )
-            return run
+            return _not_started(run, f"command {argv[0]!r} cannot be started: {exc.strerror or exc}")
         run.status = RunStatus(Phase.RUNNING, started_at=run.process.started_at)
         return run
 
@@ -162,6 +149,13 @@ class LocalEngine:
             started_at=handle.status.started_at,
             finished_at=time.time(),
         )
+
+
+def _not_started(run: LocalRun, problem: str) -> LocalRun:
+    now = time.time()
+    message = f"{run.request.component.source}: {problem}"
+    run.status = RunStatus(Phase.FAILED, Reason.COMMAND_NOT_FOUND, message, started_at=now, finished_at=now)
+    return run
 
 
 def output_paths(request: RunRequest) -> dict[str, str]:

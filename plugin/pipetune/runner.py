@@ -37,6 +37,8 @@ def start_run(
     env: Mapping[str, str] | None = None,
     echo: bool = True,
     run_id: str | None = None,
+    metric_names: tuple[str, ...] | None = None,
+    metric_filters: tuple[str, ...] | None = None,
 ) -> StartedRun:
     """Record a new run, submit it, and record that it is running (or why it could not start).
 
@@ -64,6 +66,8 @@ def start_run(
         timeout=timeout,
         env=env or {},
         echo=echo,
+        metric_names=metric_names,
+        metric_filters=metric_filters,
     )
     try:
         handle = engine.submit(request)

@@ -127,6 +127,14 @@ class RunStore:
             raise UsageError(f"run id prefix {run_id!r} is ambiguous: {rows[0]['id']}, {rows[1]['id']}, ...")
         return _from_row(rows[0])
 
+    def find(self, run_id: str) -> RunRecord | None:
+        """The run with exactly this id, or None."""
+        if not self.path.exists():
+            return None
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _from_row(row) if row else None
+
     def list(self, limit: int | None = None, parent_id: str | None = None) -> list[RunRecord]:
         """Runs, newest first; with ``parent_id``, only that run's children."""
         if not self.path.exists():

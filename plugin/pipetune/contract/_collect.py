@@ -14,6 +14,7 @@ def collect_results(
     directory: str | os.PathLike[str],
     log_lines: Iterable[str] = (),
     metric_names: Collection[str] | None = None,
+    filters: Collection[str] | None = None,
 ) -> Results | None:
     """The run's results: results.yaml when written (validated), else those its log holds.
 
@@ -22,7 +23,7 @@ def collect_results(
     path = results_path(directory)
     if path.exists():
         return read_results(path)
-    return results_from_log(log_lines, metric_names)
+    return results_from_log(log_lines, metric_names, filters)
 
 
 def read_log(path: str | os.PathLike[str]) -> list[str]:

@@ -54,6 +54,11 @@ class RunRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     #: Stream the run's stdout and stderr to this process's terminal while capturing them.
     echo: bool = True
+    #: Metric names to keep when results come from the log (Katib's StdOut collector keeps
+    #: only the experiment's metrics); None keeps every name.
+    metric_names: tuple[str, ...] | None = None
+    #: Katib ``metricsFormat`` regular expressions for log metrics; None means Katib's default.
+    metric_filters: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,15 @@ class LocalEngine:
             handle.process.terminate(self.grace)
             self._finish(handle, Phase.CANCELLED, Reason.CANCELLED, "cancelled")
 
+    def reclaim(self, run_id: str, outputs_dir: Path) -> int:
+        """End what a crashed predecessor left running for a run: every process whose
+        environment names this run's outputs directory. Returns how many groups were ended.
+
+        Used when a tuner resumes: a trial whose tuner was killed may still be running, and
+        it is started again, so the old copy must not go on writing into the same run.
+        """
+        return end_processes_of(outputs_dir)
+
     def _conclude(self, handle: LocalRun, code: int) -> None:
         """Judge a run whose process exited: its exit code first, then its results."""
         assert handle.process is not None
@@ -121,7 +130,13 @@ class LocalEngine:
         error: str | None = None
         try:
             handle.collected = _with_output_files(
-                collect_results(handle.request.outputs_dir, stdout), handle.request
+                collect_results(
+                    handle.request.outputs_dir,
+                    stdout,
+                    handle.request.metric_names,
+                    handle.request.metric_filters,
+                ),
+                handle.request,
             )
         except ContractError as exc:
             error = str(exc)
@@ -149,6 +164,37 @@ class LocalEngine:
             started_at=handle.status.started_at,
             finished_at=time.time(),
         )
+
+
+def end_processes_of(outputs_dir: Path) -> int:
+    """SIGKILL the process group of every process with ``PIPETUNE_OUTPUTS=<outputs_dir>``.
+
+    Reads ``/proc``; where there is none (not Linux) nothing is found.
+    """
+    marker = f"{OUTPUTS_ENV}={outputs_dir}".encode()
+    groups: set[int] = set()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ:
+            try:
+                groups.add(os.getpgid(int(entry.name)))
+            except ProcessLookupError:
+                continue
+    own = os.getpgid(0)
+    for group in groups - {own}:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(groups - {own})
 
 
 def _not_started(run: LocalRun, problem: str) -> LocalRun:

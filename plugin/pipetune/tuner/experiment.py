@@ -1,0 +1,484 @@
+"""The ask/tell loop: suggest trials, run them on an engine, record them, decide, repeat.
+
+``Tuner`` does the I/O (engine, run store, journal, clock); every decision comes from
+``policy`` and the algorithms, which are pure. It is handed an object meeting the engine
+protocol and never imports a particular engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+from pipetune._atomic import atomic_write_text
+from pipetune.components import ComponentSpec
+from pipetune.contract import Results, read_results, write_results
+from pipetune.engines.base import Engine, Phase
+from pipetune.runner import StartedRun, finish_run, start_run
+from pipetune.store import RunRecord, RunStore
+from pipetune.tuner import policy
+from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
+from pipetune.tuner.early_stopping import MedianStop, curve_from_history
+from pipetune.tuner.history import TrialStatus
+from pipetune.tuner.journal import JOURNAL_FILE, ExperimentState, Journal, TrialState, replay
+from pipetune.errors import ContractError, SpecError
+
+DEFAULT_ALGORITHM = "auto"
+
+
+@dataclass(frozen=True)
+class TunerConfig:
+    """What the loop needs from an experiment, whatever its source (YAML, Python, a CustomRun)."""
+
+    name: str
+    space: Any
+    objective: policy.Objective
+    budget: policy.Budget
+    algorithm: str = DEFAULT_ALGORITHM
+    algorithm_settings: Mapping[str, str] = field(default_factory=dict)
+    early_stopping: MedianStop | None = None
+    seed: int = 0
+    trial_timeout: float | None = None
+
+    def digest(self) -> str:
+        """Identifies the search: a resumed experiment must have the same one."""
+        space = repr(self.space) if not hasattr(self.space, "digest") else self.space.digest()
+        payload = json.dumps(
+            {
+                "space": space,
+                "metric": self.objective.metric,
+                "minimize": self.objective.minimize,
+                "algorithm": self.algorithm,
+                "settings": dict(self.algorithm_settings),
+                "seed": self.seed,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class TrialLauncher(Protocol):
+    """Turns an assignment into what an engine runs: a component and its bound arguments."""
+
+    def prepare(self, index: int, assignment: Mapping[str, Any]) -> tuple[ComponentSpec, dict[str, Any]]:
+        ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress displays."""
+
+    total: int
+    counts: Mapping[str, int]
+    best: TrialState | None
+    objective: policy.Objective
+    event: str = ""
+
+
+@dataclass
+class TuneResult:
+    """What a finished (or interrupted) tuning run leaves."""
+
+    directory: Path
+    state: ExperimentState
+    objective: policy.Objective
+    experiment_run_id: str
+
+    @property
+    def trials(self) -> list[TrialState]:
+        return self.state.ordered()
+
+    @property
+    def best(self) -> TrialState | None:
+        return policy.best_trial(self.trials, self.objective)
+
+    @property
+    def best_parameters(self) -> dict[str, Any] | None:
+        best = self.best
+        return dict(best.assignment) if best else None
+
+    @property
+    def best_objective(self) -> float | None:
+        best = self.best
+        return best.objective if best else None
+
+
+@dataclass
+class _Running:
+    trial: TrialState
+    started: StartedRun
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+
+class Tuner:
+    """Runs one experiment to its end in ``directory``, resuming from its journal if any."""
+
+    def __init__(
+        self,
+        config: TunerConfig,
+        launcher: TrialLauncher,
+        engine: Engine,
+        store: RunStore,
+        directory: str | Path,
+        progress: Callable[[Progress], None] | None = None,
+        poll_interval: float = 0.02,
+        metric_filters: tuple[str, ...] | None = None,
+    ) -> None:
+        self.config = config
+        self.launcher = launcher
+        self.engine = engine
+        self.store = store
+        self.directory = Path(directory)
+        self.journal = Journal(self.directory / JOURNAL_FILE)
+        self.progress = progress
+        self.poll_interval = poll_interval
+        self.metric_filters = metric_filters
+        # Validate before anything runs: an unknown algorithm or bad setting is a spec error.
+        self.algorithm = get_algorithm(config.algorithm, config.algorithm_settings)
+        self.running: dict[int, _Running] = {}
+        self.curves: dict[int, list[tuple[int, float]]] = {}
+        self.stopping_state: dict[str, Any] = {}
+        self.exhausted = False
+        self.run_id = experiment_run_id(config.name, self.directory)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> TuneResult:
+        """Run until the experiment ends. On KeyboardInterrupt every running trial is ended and
+        the journal left resumable; the interrupt is re-raised."""
+        state = self._open()
+        try:
+            while True:
+                self._collect(state)
+                self._early_stop(state)
+                ending = policy.verdict(state, self.config.objective, self.config.budget, self.exhausted)
+                if ending is not None and ending.reason in (
+                    "ExperimentGoalReached",
+                    "ExperimentMaxFailedTrialsReached",
+                ):
+                    self._stop_all(state, "the experiment ended: " + ending.message)
+                if ending is not None and not self.running:
+                    self._finish(state, ending)
+                    return self._result(state)
+                if ending is None:
+                    self._retry_failed(state)
+                    self._start_new(state)
+                if not self.running and ending is None and not policy.can_ask(state, self.config.budget):
+                    # Nothing runs and nothing may start: only possible when exhausted.
+                    self.exhausted = True
+                    continue
+                time.sleep(self.poll_interval)
+        except BaseException:
+            self._interrupt(state)
+            raise
+
+    def _open(self) -> ExperimentState:
+        state = replay(list(self.journal.records()))
+        digest = self.config.digest()
+        if state.spec_digest is not None and state.spec_digest != digest:
+            raise SpecError(
+                f"{self.directory}: holds an experiment with a different search space, "
+                "objective, algorithm or seed; use a new experiment directory"
+            )
+        self.journal.append(
+            "experiment_started",
+            version=1,
+            name=self.config.name,
+            seed=self.config.seed,
+            spec=digest,
+            time=time.time(),
+        )
+        state.spec_digest, state.status = digest, None
+        record = self.store.find(self.run_id)
+        if record is None:
+            self.store.create(
+                RunRecord(
+                    id=self.run_id,
+                    component=f"experiment/{self.config.name}",
+                    engine=self.engine.name,
+                    status=Phase.RUNNING.value,
+                    parameters={"algorithm": self.config.algorithm, "seed": self.config.seed},
+                    outputs_dir=str(self.directory),
+                    started_at=time.time(),
+                )
+            )
+        else:
+            self.store.update(self.run_id, status=Phase.RUNNING.value, reason=None, message=None, finished_at=None)
+        for trial in state.ordered():
+            self.curves[trial.index] = []
+            if trial.status is TrialStatus.RUNNING:
+                # The tuner died while this trial ran: end any leftover process, run it again.
+                reclaim = getattr(self.engine, "reclaim", None)
+                if reclaim is not None and trial.run_id:
+                    reclaim(trial.run_id, self.store.run_dir(trial.run_id) / "outputs")
+                if trial.run_id:
+                    self.store.update(trial.run_id, status=Phase.CANCELLED.value, reason="TunerRestarted",
+                                      message="the tuner stopped while this trial ran; it was run again")
+                self._launch(state, trial, trial.attempt)
+        self._load_curves(state)
+        self._emit(state, "resumed" if state.trials else "started")
+        return state
+
+    def _load_curves(self, state: ExperimentState) -> None:
+        if self.config.early_stopping is None:
+            return
+        for trial in state.ordered():
+            if trial.status is TrialStatus.SUCCEEDED and trial.run_id:
+                record = self.store.find(trial.run_id)
+                if record and record.outputs_dir:
+                    self.curves[trial.index] = self._curve(Path(record.outputs_dir))
+
+    def _start_new(self, state: ExperimentState) -> None:
+        budget = self.config.budget
+        while len(self.running) < budget.parallel and not self.exhausted and policy.can_ask(state, budget):
+            history = policy.history_for(state, budget, self.config.objective)
+            index = len(history)
+            try:
+                suggestion = self.algorithm.suggest(
+                    self.config.space, history, trial_seed(self.config.seed, index)
+                )
+            except Exhausted:
+                self.exhausted = True
+                return
+            self.journal.append(
+                "trial_created",
+                trial=index,
+                assignment=suggestion.assignment,
+                internal=suggestion.internal,
+                time=time.time(),
+            )
+            trial = TrialState(index, dict(suggestion.assignment), suggestion.internal)
+            state.trials[index] = trial
+            self._launch(state, trial, 0)
+
+    def _retry_failed(self, state: ExperimentState) -> None:
+        for trial in state.ordered():
+            if len(self.running) >= self.config.budget.parallel:
+                return
+            if policy.retryable(trial, self.config.budget) and trial.index not in self.running:
+                self._launch(state, trial, trial.attempt + 1)
+
+    def _launch(self, state: ExperimentState, trial: TrialState, attempt: int) -> None:
+        try:
+            component, arguments = self.launcher.prepare(trial.index, trial.assignment)
+        except SpecError as exc:
+            # A rendering problem with this assignment is this trial's failure, not the tuner's.
+            self._record_finish(state, trial, attempt, None, policy.Outcome(
+                TrialStatus.FAILED, None, {}, "InvalidTrial", str(exc)))
+            return
+        started = start_run(
+            self.store,
+            self.engine,
+            component,
+            arguments,
+            parent_id=self.run_id,
+            timeout=self.config.trial_timeout,
+            echo=False,
+            metric_names=self.config.objective.metric_names,
+            metric_filters=self.metric_filters,
+        )
+        self.journal.append(
+            "trial_started",
+            trial=trial.index,
+            attempt=attempt,
+            run_id=started.record.id,
+            time=time.time(),
+        )
+        trial.status, trial.attempt, trial.run_id = TrialStatus.RUNNING, attempt, started.record.id
+        trial.run_ids.append(started.record.id)
+        self.running[trial.index] = _Running(trial, started)
+        self._emit(state, f"trial {trial.index} started")
+
+    def _collect(self, state: ExperimentState) -> None:
+        for index, running in list(self.running.items()):
+            status = self.engine.poll(running.started.handle)
+            if not status.phase.final:
+                continue
+            del self.running[index]
+            finish_run(running.started, status)
+            results = self.engine.results(running.started.handle)
+            outcome = policy.judge_run(
+                status.phase is Phase.SUCCEEDED,
+                results,
+                self.config.objective,
+                status.reason,
+                status.message,
+            )
+            if results is not None:
+                self.curves[index] = curve_from_history(results.history, self.config.objective.metric)
+            self._record_finish(state, running.trial, running.trial.attempt, running.started, outcome)
+
+    def _record_finish(
+        self,
+        state: ExperimentState,
+        trial: TrialState,
+        attempt: int,
+        started: StartedRun | None,
+        outcome: policy.Outcome,
+    ) -> None:
+        self.journal.append(
+            "trial_finished",
+            trial=trial.index,
+            attempt=attempt,
+            status=outcome.status.value,
+            objective=outcome.objective,
+            metrics=outcome.metrics,
+            reason=outcome.reason,
+            message=outcome.message,
+            run_id=started.record.id if started else None,
+            time=time.time(),
+        )
+        trial.status, trial.objective, trial.metrics = outcome.status, outcome.objective, outcome.metrics
+        trial.reason, trial.message, trial.attempt = outcome.reason, outcome.message, attempt
+        self._emit(state, f"trial {trial.index} {outcome.status.value}")
+
+    def _early_stop(self, state: ExperimentState) -> None:
+        rule = self.config.early_stopping
+        if rule is None or not self.running:
+            return
+        running_curves = {}
+        for index, running in self.running.items():
+            outputs = running.started.record.outputs_dir
+            if outputs:
+                running.curve = self._curve(Path(outputs))
+                running_curves[index] = running.curve
+        completed = [
+            self.curves.get(t.index, []) for t in state.ordered() if t.status is TrialStatus.SUCCEEDED
+        ]
+        to_stop, self.stopping_state = rule.decide(
+            [c for c in completed if c], running_curves, self.config.objective.minimize, self.stopping_state
+        )
+        for index in to_stop:
+            running = self.running.pop(index)
+            self.engine.cancel(running.started.handle)
+            finish_run(running.started, self.engine.poll(running.started.handle))
+            step, value = running.curve[-1]
+            self.store.update(running.started.record.id, reason="EarlyStopped",
+                              message=f"stopped at step {step}: below the median of completed trials")
+            self._record_finish(state, running.trial, running.trial.attempt, running.started, policy.Outcome(
+                TrialStatus.EARLY_STOPPED, value, {self.config.objective.metric: value}, "EarlyStopped",
+                f"stopped at step {step} by medianstop",
+            ))
+
+    def _curve(self, outputs_dir: Path) -> list[tuple[int, float]]:
+        try:
+            results = read_results(outputs_dir)
+        except ContractError:
+            return []
+        return curve_from_history(results.history, self.config.objective.metric)
+
+    def _stop_all(self, state: ExperimentState, message: str) -> None:
+        for index, running in list(self.running.items()):
+            self.engine.cancel(running.started.handle)
+            finish_run(running.started, self.engine.poll(running.started.handle))
+            del self.running[index]
+            self._record_finish(state, running.trial, running.trial.attempt, running.started, policy.Outcome(
+                TrialStatus.KILLED, None, {}, "ExperimentEnded", message))
+
+    def _interrupt(self, state: ExperimentState) -> None:
+        """End every running trial but journal nothing for them: a resume runs them again."""
+        for running in self.running.values():
+            try:
+                self.engine.cancel(running.started.handle)
+                finish_run(running.started, self.engine.poll(running.started.handle))
+            except Exception:  # noqa: BLE001 - best effort while already failing
+                pass
+        self.running.clear()
+        self.store.update(self.run_id, status=Phase.CANCELLED.value, reason="Interrupted",
+                          message="the tuner was stopped; run it again to resume", finished_at=time.time())
+
+    def _finish(self, state: ExperimentState, ending: policy.Verdict) -> None:
+        self.journal.append(
+            "experiment_finished",
+            status=ending.status,
+            reason=ending.reason,
+            message=ending.message,
+            time=time.time(),
+        )
+        state.status, state.reason, state.message = ending.status, ending.reason, ending.message
+        results = tuner_results(state, self.config.objective)
+        write_results(results, self.directory)
+        self.store.update(
+            self.run_id,
+            status=Phase.SUCCEEDED.value if ending.status == "Succeeded" else Phase.FAILED.value,
+            reason=ending.reason,
+            message=ending.message,
+            finished_at=time.time(),
+            metrics=dict(results.metrics),
+            outputs=dict(results.outputs),
+        )
+        atomic_write_text(self.directory / "trials.json", json.dumps(trials_table(state), indent=2) + "\n")
+        self._emit(state, "finished")
+
+    def _emit(self, state: ExperimentState, event: str) -> None:
+        if self.progress is None:
+            return
+        trials = state.ordered()
+        self.progress(
+            Progress(
+                total=self.config.budget.max_trials,
+                counts=policy.summary_counts(trials),
+                best=policy.best_trial(trials, self.config.objective),
+                objective=self.config.objective,
+                event=event,
+            )
+        )
+
+    def _result(self, state: ExperimentState) -> TuneResult:
+        return TuneResult(self.directory, state, self.config.objective, self.run_id)
+
+
+def experiment_run_id(name: str, directory: Path) -> str:
+    """The run-store id of an experiment: stable for its directory, so a resume finds it."""
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:6]
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40]
+    return f"exp-{safe}-{digest}"
+
+
+def tuner_results(state: ExperimentState, objective: policy.Objective) -> Results:
+    """The tuner's own results.yaml: best parameters as outputs, best objective and counts as
+    metrics."""
+    trials = state.ordered()
+    best = policy.best_trial(trials, objective)
+    counts = policy.summary_counts(trials)
+    metrics: dict[str, float] = {
+        "trials": len(trials),
+        "succeeded": counts["Succeeded"],
+        "failed": counts["Failed"],
+        "metrics_unavailable": counts["MetricsUnavailable"],
+        "early_stopped": counts["EarlyStopped"],
+    }
+    outputs: dict[str, Any] = {
+        "objective_metric": objective.metric,
+        "status": state.status,
+        "reason": state.reason,
+    }
+    if best is not None and best.objective is not None:
+        metrics["best_objective"] = best.objective
+        metrics[f"best_{objective.metric}"] = best.objective
+        outputs["best_parameters"] = dict(best.assignment)
+        outputs["best_trial"] = best.index
+        outputs["best_run_id"] = best.run_id
+    return Results(metrics=metrics, outputs=outputs, artifacts={"trials": "trials.json"})
+
+
+def trials_table(state: ExperimentState) -> list[dict[str, Any]]:
+    """Every trial as a plain row: index, status, parameters, objective, metrics, run ids."""
+    return [
+        {
+            "trial": t.index,
+            "status": t.status.value,
+            "parameters": t.assignment,
+            "objective": t.objective,
+            "metrics": t.metrics,
+            "reason": t.reason,
+            "message": t.message,
+            "attempts": t.attempt + 1,
+            "run_id": t.run_id,
+        }
+        for t in state.ordered()
+    ]

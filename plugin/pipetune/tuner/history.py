@@ -1,0 +1,47 @@
+"""Trials as the tuner's algorithms see them: plain records, rebuilt from the journal."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+class TrialStatus(str, enum.Enum):
+    """A trial's state. Pending and Running are unfinished; the rest are final."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    EARLY_STOPPED = "EarlyStopped"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+    #: Stopped because the experiment ended (goal reached, too many failures).
+    KILLED = "Killed"
+
+    @property
+    def final(self) -> bool:
+        return self not in (TrialStatus.PENDING, TrialStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial in the history an algorithm is given.
+
+    ``loss`` is the objective turned into a quantity to minimise (the value for a minimise
+    goal, its negation for maximise), or None when the trial has none yet (pending, running)
+    or never will (failed). ``internal`` is the algorithm's own JSON-able encoding of the
+    assignment when the assignment can't be mapped back (hyperopt expression spaces).
+    """
+
+    index: int
+    assignment: Mapping[str, Any]
+    status: TrialStatus = TrialStatus.PENDING
+    loss: float | None = None
+    internal: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    @classmethod
+    def pending(
+        cls, index: int, assignment: Mapping[str, Any], internal: Mapping[str, Any] | None = None
+    ) -> TrialRecord:
+        return cls(index, assignment, TrialStatus.PENDING, None, internal)

@@ -1,0 +1,179 @@
+"""The experiment journal: one JSON object per line, appended with fsync, replayed into state.
+
+A crash at any byte leaves it readable: a torn last line (no newline, or not JSON) is ignored
+on replay and cut off before the next append. Every decision the tuner makes is rebuilt from
+these records, so a restarted tuner continues exactly where the journal ends.
+
+Records (``op`` plus fields), version 1:
+
+- ``experiment_started``: ``version``, ``name``, ``seed``, ``spec`` (the digest of the spec), ``time``
+- ``trial_created``: ``trial``, ``assignment``, ``internal``, ``time``
+- ``trial_started``: ``trial``, ``attempt``, ``run_id``, ``pgid`` (local engine), ``time``
+- ``trial_finished``: ``trial``, ``attempt``, ``status``, ``objective``, ``metrics``, ``reason``,
+  ``message``, ``run_id``, ``time``
+- ``experiment_finished``: ``status``, ``reason``, ``message``, ``time``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from pipetune.errors import SpecError
+from pipetune.tuner.history import TrialRecord, TrialStatus
+
+JOURNAL_VERSION = 1
+JOURNAL_FILE = "journal.jsonl"
+
+
+class Journal:
+    """An append-only JSONL file. ``append`` is atomic per record and durable (fsync)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._checked = False
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every complete record, oldest first; a torn last line is skipped."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    return  # torn by a crash mid-append
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and "op" in record:
+                    yield record
+
+    def append(self, op: str, **fields: Any) -> dict[str, Any]:
+        record = {"op": op, **fields}
+        line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._checked:
+                self._truncate_torn_tail()
+                self._checked = True
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return record
+
+    def _truncate_torn_tail(self) -> None:
+        """Cut a partial last line so the next record starts on a line of its own."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with open(self.path, "r+b") as handle:
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+
+@dataclass
+class TrialState:
+    """One trial as the journal knows it."""
+
+    index: int
+    assignment: dict[str, Any]
+    internal: dict[str, Any] | None = None
+    status: TrialStatus = TrialStatus.PENDING
+    attempt: int = 0
+    run_id: str | None = None
+    pgid: int | None = None
+    objective: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+    message: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+
+    def record(self, minimize: bool) -> TrialRecord:
+        """This trial as an algorithm sees it, with the objective turned into a loss."""
+        loss = None
+        if self.objective is not None and self.status in (
+            TrialStatus.SUCCEEDED,
+            TrialStatus.EARLY_STOPPED,
+        ):
+            loss = self.objective if minimize else -self.objective
+        return TrialRecord(self.index, self.assignment, self.status, loss, self.internal)
+
+
+@dataclass
+class ExperimentState:
+    """Everything replayed from a journal."""
+
+    name: str | None = None
+    seed: int | None = None
+    spec_digest: str | None = None
+    trials: dict[int, TrialState] = field(default_factory=dict)
+    status: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not None
+
+    def ordered(self) -> list[TrialState]:
+        return [self.trials[i] for i in sorted(self.trials)]
+
+
+def replay(records: Iterator[Mapping[str, Any]] | list[Mapping[str, Any]]) -> ExperimentState:
+    """Rebuild the experiment's state from journal records (pure)."""
+    state = ExperimentState()
+    for record in records:
+        op = record["op"]
+        if op == "experiment_started":
+            version = record.get("version", 1)
+            if version > JOURNAL_VERSION:
+                raise SpecError(
+                    f"journal version {version} is newer than this pipetune reads "
+                    f"({JOURNAL_VERSION}); upgrade pipetune"
+                )
+            state.name = record.get("name")
+            state.seed = record.get("seed")
+            state.spec_digest = record.get("spec")
+            # A resumed experiment that had finished and is extended goes on running.
+            state.status = None
+        elif op == "trial_created":
+            index = record["trial"]
+            state.trials[index] = TrialState(
+                index, dict(record["assignment"]), record.get("internal")
+            )
+        elif op == "trial_started":
+            trial = state.trials[record["trial"]]
+            trial.status = TrialStatus.RUNNING
+            trial.attempt = record.get("attempt", 0)
+            trial.run_id = record.get("run_id")
+            trial.pgid = record.get("pgid")
+            if trial.run_id:
+                trial.run_ids.append(trial.run_id)
+        elif op == "trial_finished":
+            trial = state.trials[record["trial"]]
+            trial.status = TrialStatus(record["status"])
+            trial.objective = record.get("objective")
+            trial.metrics = dict(record.get("metrics") or {})
+            trial.reason = record.get("reason")
+            trial.message = record.get("message")
+        elif op == "experiment_finished":
+            state.status = record.get("status")
+            state.reason = record.get("reason")
+            state.message = record.get("message")
+    return state
+
+
+def load_state(directory: str | os.PathLike[str]) -> ExperimentState:
+    """The state of the experiment whose directory is ``directory`` (empty if new)."""
+    return replay(Journal(Path(directory) / JOURNAL_FILE).records())

@@ -1,0 +1,220 @@
+"""The tuner's decisions as plain functions over plain data: no I/O, no clock, no engine.
+
+The driver in ``experiment.py`` applies them; the Tekton reconciler and the KFP component use
+the same functions, so every front end decides alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from pipetune.contract import Results
+from pipetune.tuner.history import TrialRecord, TrialStatus
+from pipetune.tuner.journal import ExperimentState, TrialState
+
+STRATEGIES = ("min", "max", "latest")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a trial is judged by. ``strategy`` picks the value from a trial's reports."""
+
+    metric: str
+    minimize: bool = False
+    goal: float | None = None
+    strategy: str = "max"
+    additional: tuple[str, ...] = ()
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return (self.metric, *[name for name in self.additional if name != self.metric])
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value ``a`` is strictly better than ``b``."""
+        return a < b if self.minimize else a > b
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many trials, how many at once, how many may fail, how often a trial is retried."""
+
+    max_trials: int
+    parallel: int = 1
+    max_failed: int | None = None
+    max_retries: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why an experiment ends (Katib's reason words)."""
+
+    status: str  # Succeeded or Failed
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a finished run counts as a trial."""
+
+    status: TrialStatus
+    objective: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+    message: str | None = None
+
+
+def objective_value(results: Results | None, objective: Objective) -> float | None:
+    """The trial's objective under its strategy: min or max over every reported value (the
+    history and the final metric), or the latest; None when the metric was never reported."""
+    if results is None:
+        return None
+    values = [
+        float(entry[objective.metric]) for entry in results.history if objective.metric in entry
+    ]
+    final = results.metrics.get(objective.metric)
+    if objective.strategy == "latest":
+        return float(final) if final is not None else (values[-1] if values else None)
+    if final is not None:
+        values.append(float(final))
+    if not values:
+        return None
+    return min(values) if objective.strategy == "min" else max(values)
+
+
+def judge_run(
+    succeeded: bool,
+    results: Results | None,
+    objective: Objective,
+    reason: str | None,
+    message: str | None,
+) -> Outcome:
+    """A finished run as a trial: Succeeded with an objective, MetricsUnavailable when it ran
+    but never reported the objective, Failed otherwise."""
+    metrics = dict(results.metrics) if results is not None else {}
+    if not succeeded:
+        return Outcome(TrialStatus.FAILED, None, metrics, reason, message)
+    value = objective_value(results, objective)
+    if value is None or not math.isfinite(value):
+        reported = ", ".join(sorted(metrics)) or "none"
+        return Outcome(
+            TrialStatus.METRICS_UNAVAILABLE,
+            None,
+            metrics,
+            "MetricsUnavailable",
+            f"the trial reported no {objective.metric!r} (metrics reported: {reported})",
+        )
+    return Outcome(TrialStatus.SUCCEEDED, value, metrics, "Completed", None)
+
+
+def best_trial(trials: Sequence[TrialState], objective: Objective) -> TrialState | None:
+    """The trial with the best objective among those that have one (earliest wins ties)."""
+    best = None
+    for trial in trials:
+        if trial.objective is None or trial.status not in (
+            TrialStatus.SUCCEEDED,
+            TrialStatus.EARLY_STOPPED,
+        ):
+            continue
+        if best is None or objective.better(trial.objective, best.objective):  # type: ignore[arg-type]
+            best = trial
+    return best
+
+
+def goal_reached(trials: Sequence[TrialState], objective: Objective) -> bool:
+    if objective.goal is None:
+        return False
+    best = best_trial(trials, objective)
+    if best is None or best.objective is None:
+        return False
+    return best.objective <= objective.goal if objective.minimize else best.objective >= objective.goal
+
+
+def failed_count(trials: Sequence[TrialState]) -> int:
+    return sum(1 for t in trials if t.status in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE))
+
+
+def verdict(
+    state: ExperimentState, objective: Objective, budget: Budget, exhausted: bool = False
+) -> Verdict | None:
+    """Whether the experiment is over, and why; None while it goes on.
+
+    Goal reached and too many failures end it at once (running trials are then stopped);
+    the trial budget and an exhausted search space end it once every trial is final.
+    """
+    trials = state.ordered()
+    if goal_reached(trials, objective):
+        best = best_trial(trials, objective)
+        assert best is not None
+        return Verdict(
+            "Succeeded",
+            "ExperimentGoalReached",
+            f"trial {best.index} reached the goal: {objective.metric} {best.objective:g}",
+        )
+    failed = failed_count(trials)
+    if budget.max_failed is not None and failed > budget.max_failed:
+        return Verdict(
+            "Failed",
+            "ExperimentMaxFailedTrialsReached",
+            f"{failed} trials failed, more than maxFailedTrialCount {budget.max_failed}",
+        )
+    all_final = all(t.status.final and not retryable(t, budget) for t in trials)
+    if not all_final:
+        return None
+    if len(trials) >= budget.max_trials:
+        return Verdict(
+            "Succeeded", "ExperimentMaxTrialsReached", f"all {len(trials)} trials have finished"
+        )
+    if exhausted:
+        return Verdict(
+            "Succeeded",
+            "ExperimentSearchSpaceExhausted",
+            f"the search space has no untried point left after {len(trials)} trials",
+        )
+    return None
+
+
+def retryable(trial: TrialState, budget: Budget) -> bool:
+    """A failed trial with retries left is run again (same parameters, next attempt)."""
+    return trial.status is TrialStatus.FAILED and trial.attempt < budget.max_retries
+
+
+def can_ask(state: ExperimentState, budget: Budget) -> bool:
+    """Whether the next trial may be suggested now.
+
+    Trial ``k`` is suggested from trials ``0..k-1`` where the last ``parallel - 1`` of them
+    count as pending whatever their state, and every earlier one must be final. The history an
+    algorithm sees therefore never depends on timing, so a run with a seed suggests the same
+    trials however fast its trials finish, and a resumed run the same as an uninterrupted one.
+    """
+    k = len(state.trials)
+    if k >= budget.max_trials:
+        return False
+    settled = k - budget.parallel + 1
+    return all(
+        state.trials[i].status.final and not retryable(state.trials[i], budget)
+        for i in range(max(0, settled))
+    )
+
+
+def history_for(state: ExperimentState, budget: Budget, objective: Objective) -> list[TrialRecord]:
+    """The history the next suggestion is made from (see :func:`can_ask`)."""
+    k = len(state.trials)
+    settled = k - budget.parallel + 1
+    history = []
+    for trial in state.ordered():
+        if trial.index < settled:
+            history.append(trial.record(objective.minimize))
+        else:
+            history.append(TrialRecord.pending(trial.index, trial.assignment, trial.internal))
+    return history
+
+
+def summary_counts(trials: Sequence[TrialState]) -> Mapping[str, int]:
+    """Trials per status, for progress lines and the tuner's results."""
+    counts = {status.value: 0 for status in TrialStatus}
+    for trial in trials:
+        counts[trial.status.value] += 1
+    return counts

@@ -25,7 +25,7 @@ from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
 from pipetune.tuner.early_stopping import MedianStop, curve_from_history
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import JOURNAL_FILE, ExperimentState, Journal, TrialState, replay
-from pipetune.errors import ContractError, SpecError
+from pipetune.errors import ContractError, PipetuneError, SpecError
 
 DEFAULT_ALGORITHM = "auto"
 
@@ -265,7 +265,7 @@ class Tuner:
     def _launch(self, state: ExperimentState, trial: TrialState, attempt: int) -> None:
         try:
             component, arguments = self.launcher.prepare(trial.index, trial.assignment)
-        except SpecError as exc:
+        except PipetuneError as exc:
             # A rendering problem with this assignment is this trial's failure, not the tuner's.
             self._record_finish(state, trial, attempt, None, policy.Outcome(
                 TrialStatus.FAILED, None, {}, "InvalidTrial", str(exc)))

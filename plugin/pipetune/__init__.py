@@ -18,6 +18,17 @@ from pipetune.contract import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The tuner is imported on first use: a component process, which imports pipetune for
+    # report(), must not pay for the tuner, the engines or hyperopt.
+    if name == "tune":
+        from pipetune.api import tune
+
+        return tune
+    raise AttributeError(f"module 'pipetune' has no attribute {name!r}")
+
+
 __all__ = [
     "Results",
     "artifact_dir",
@@ -27,5 +38,6 @@ __all__ = [
     "read_results",
     "report",
     "save_results",
+    "tune",
     "usage_error",
 ]

@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pipetune.components import ComponentSpec, load_component
 from pipetune.store import DEFAULT_STATE_DIR, RunStore
+from pipetune.spec import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.early_stopping import get_early_stopping
 from pipetune.tuner.experiment import DEFAULT_ALGORITHM, TuneResult, Tuner, TunerConfig
@@ -73,9 +74,7 @@ def tune(
     config = TunerConfig(
         name=name,
         space=search_space,
-        objective=policy.Objective(
-            metric, minimize=minimize, goal=goal, strategy="min" if minimize else "max"
-        ),
+        objective=Objective(metric, type="minimize" if minimize else "maximize", goal=goal),
         budget=policy.Budget(max_trials, parallel, max_failed, max_retries),
         algorithm=algorithm,
         algorithm_settings=dict(algorithm_settings or {}),

@@ -79,6 +79,27 @@ def _parser() -> argparse.ArgumentParser:
     execute.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
     execute.set_defaults(handler=_cmd_exec)
 
+    tune = commands.add_parser(
+        "tune",
+        help="run an experiment: trials suggested, run and recorded until its budget or goal",
+        description="Run a pipetune or Katib Experiment locally. Run the same command again to "
+        "resume an interrupted experiment from its directory.",
+    )
+    tune.add_argument("experiment", help="an Experiment YAML (pipetune.dev/v1alpha1 or kubeflow.org/v1beta1)")
+    tune.add_argument(
+        "--dir",
+        help="the experiment directory (default: <state-dir>/experiments/<name>); "
+        "it holds the journal, the tuner's results.yaml and trials.json",
+    )
+    tune.add_argument("--seed", type=int, help="override the experiment's seed")
+    tune.add_argument("--quiet", "-q", action="store_true", help="no progress, only the final table")
+    tune.set_defaults(handler=_cmd_tune)
+
+    plot = commands.add_parser("plot", help="draw an experiment's history and parameters as PNG files")
+    plot.add_argument("experiment_dir", metavar="EXPERIMENT_DIR")
+    plot.add_argument("--out", help="where to write the PNG files (default: EXPERIMENT_DIR)")
+    plot.set_defaults(handler=_cmd_plot)
+
     runs = commands.add_parser("runs", help="list and show recorded runs")
     runs_commands = runs.add_subparsers(title="runs commands", metavar="COMMAND")
     runs_list = runs_commands.add_parser("list", help="recorded runs, newest first")
@@ -186,6 +207,77 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(_summary(record))
     if record.status != "Succeeded":
         raise RunError(f"run {record.id} {record.status} ({record.reason}): {record.message}")
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from pipetune.engines.local import LocalEngine
+    from pipetune.spec import load_experiment
+    from pipetune.tuner.display import progress_line, trials_table
+    from pipetune.tuner.experiment import Tuner, tuner_config
+    from pipetune.tuner.launchers import ExperimentLauncher
+
+    experiment = load_experiment(args.experiment)
+    config = tuner_config(experiment, seed=args.seed)
+    store = RunStore(args.state_dir)
+    directory = Path(args.dir) if args.dir else store.state_dir / "experiments" / experiment.name
+    live = sys.stderr.isatty()
+    last = [""]
+
+    def show(progress: Any) -> None:
+        if args.quiet:
+            return
+        line = progress_line(progress)
+        if live:
+            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
+        elif line != last[0] and progress.event != "started" and "started" not in progress.event:
+            print(line, file=sys.stderr, flush=True)
+        last[0] = line
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    tuner = Tuner(config, ExperimentLauncher(experiment), LocalEngine(), store, directory, progress=show)
+    if not args.quiet:
+        print(
+            f"experiment {experiment.name}: {config.budget.max_trials} trials, "
+            f"{config.budget.parallel} at a time, algorithm {config.algorithm}, seed {config.seed}; "
+            f"directory {_short_path(str(directory))}",
+            file=sys.stderr,
+        )
+    try:
+        result = tuner.run()
+    except KeyboardInterrupt:
+        if live:
+            print(file=sys.stderr)
+        print(
+            f"pipetune: interrupted; every running trial was stopped. Run the same command to resume "
+            f"from {_short_path(str(directory))}",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if live and not args.quiet:
+        print(file=sys.stderr)
+    best = result.best
+    print(trials_table(result.trials, result.objective, best))
+    print()
+    print(f"experiment {experiment.name} {result.state.status} ({result.state.reason}): {result.state.message}")
+    if best is not None:
+        print(f"best {result.objective.metric} {best.objective:.6g} (trial {best.index}, run {best.run_id})")
+        for name, value in best.assignment.items():
+            print(f"  {name}: {_value(value)}")
+    print(f"results  {_short_path(str(directory / 'results.yaml'))}")
+    return 0 if result.state.status == "Succeeded" else 1
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from pipetune.plots import plot_experiment
+
+    for path in plot_experiment(args.experiment_dir, args.out):
+        print(_short_path(str(path)))
     return 0
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from pipetune.components import ComponentSpec
-from pipetune.contract import Results
+from pipetune.contract import LogMetrics, Results
 from pipetune.engines.base import Engine, Phase, RunHandle, RunRequest, RunStatus
 from pipetune.store import RunRecord, RunStore, new_run_id
 
@@ -37,8 +37,7 @@ def start_run(
     env: Mapping[str, str] | None = None,
     echo: bool = True,
     run_id: str | None = None,
-    metric_names: tuple[str, ...] | None = None,
-    metric_filters: tuple[str, ...] | None = None,
+    log_metrics: LogMetrics | None = None,
 ) -> StartedRun:
     """Record a new run, submit it, and record that it is running (or why it could not start).
 
@@ -66,8 +65,7 @@ def start_run(
         timeout=timeout,
         env=env or {},
         echo=echo,
-        metric_names=metric_names,
-        metric_filters=metric_filters,
+        log_metrics=log_metrics,
     )
     try:
         handle = engine.submit(request)

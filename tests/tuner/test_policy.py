@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pipetune.contract import Results
+from pipetune.spec import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
 
-MAX_ACC = policy.Objective("accuracy", minimize=False, goal=0.99, strategy="max")
+MAX_ACC = Objective("accuracy", type="maximize", goal=0.99)
 
 
 def _state(*statuses: TrialStatus, objectives: list[float | None] | None = None) -> ExperimentState:
@@ -30,7 +31,7 @@ def test_metric_strategies(strategy: str, expected: float) -> None:
         metrics={"accuracy": 0.7},
         history=[{"step": 1, "accuracy": 0.5}, {"step": 2, "accuracy": 0.9}],
     )
-    objective = policy.Objective("accuracy", strategy=strategy)
+    objective = Objective("accuracy", metric_strategies={"accuracy": strategy})
     assert policy.objective_value(results, objective) == expected
 
 
@@ -46,7 +47,7 @@ def test_goal_reached_ends_the_experiment_at_once() -> None:
     state = _state(TrialStatus.SUCCEEDED, TrialStatus.RUNNING, objectives=[0.995, None])
     ending = policy.verdict(state, MAX_ACC, policy.Budget(max_trials=10, parallel=2))
     assert ending is not None and ending.reason == "ExperimentGoalReached"
-    minimize = policy.Objective("loss", minimize=True, goal=0.1, strategy="min")
+    minimize = Objective("loss", type="minimize", goal=0.1)
     assert policy.verdict(_state(TrialStatus.SUCCEEDED, objectives=[0.05]), minimize, policy.Budget(5)).reason == "ExperimentGoalReached"
     assert policy.verdict(_state(TrialStatus.SUCCEEDED, objectives=[0.2]), minimize, policy.Budget(5)) is None
 

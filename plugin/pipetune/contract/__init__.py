@@ -3,7 +3,12 @@
 from pipetune.contract._args import parse_args, usage_error
 from pipetune.contract._artifacts import artifact_dir, artifact_ref
 from pipetune.contract._collect import collect_results, read_log
-from pipetune.contract._log import KATIB_DEFAULT_FILTER, results_from_log
+from pipetune.contract._log import (
+    KATIB_DEFAULT_FILTER,
+    LogMetrics,
+    results_from_json_lines,
+    results_from_log,
+)
 from pipetune.contract._report import REPORT_PREFIX, report, save_results
 from pipetune.contract._results import (
     API_VERSION,
@@ -25,6 +30,7 @@ __all__ = [
     "CHANNEL_LIMIT_BYTES",
     "Checkpoint",
     "KATIB_DEFAULT_FILTER",
+    "LogMetrics",
     "OUTPUTS_ENV",
     "REPORT_PREFIX",
     "RESULTS_FILE",
@@ -39,6 +45,7 @@ __all__ = [
     "read_log",
     "read_results",
     "report",
+    "results_from_json_lines",
     "results_from_log",
     "results_path",
     "save_results",

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Collection, Iterable
+from typing import Iterable
 
-from pipetune.contract._log import results_from_log
+from pipetune.contract._log import LogMetrics
 from pipetune.contract._results import Results, read_results, results_path
 
 
 def collect_results(
     directory: str | os.PathLike[str],
     log_lines: Iterable[str] = (),
-    metric_names: Collection[str] | None = None,
-    filters: Collection[str] | None = None,
+    log_metrics: LogMetrics | None = None,
 ) -> Results | None:
-    """The run's results: results.yaml when written (validated), else those its log holds.
+    """The run's results: results.yaml when written (validated), else those its log holds,
+    read as ``log_metrics`` says (default: every ``name=value`` or report line).
 
     Raises ``ContractError`` for an invalid results.yaml; returns None when there are none.
     """
     path = results_path(directory)
     if path.exists():
         return read_results(path)
-    return results_from_log(log_lines, metric_names, filters)
+    return (log_metrics or LogMetrics()).read(log_lines)
 
 
 def read_log(path: str | os.PathLike[str]) -> list[str]:

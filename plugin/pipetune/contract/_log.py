@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Collection, Iterable
 
 from pipetune.contract._report import REPORT_PREFIX
@@ -17,6 +18,60 @@ from pipetune.contract._results import Results
 
 #: Katib's default metrics filter for the StdOut collector.
 KATIB_DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
+
+
+@dataclass(frozen=True)
+class LogMetrics:
+    """How to read metrics from a run's log, Katib's collector settings in one value.
+
+    ``names`` keeps only those metrics (None: all); ``filters`` are ``metricsFormat`` regular
+    expressions (None: Katib's default); ``file`` is a metrics file to read instead of stdout
+    (Katib's File collector, the path as the run sees it) and ``json`` says its lines are JSON
+    objects rather than text.
+    """
+
+    names: tuple[str, ...] | None = None
+    filters: tuple[str, ...] | None = None
+    file: str | None = None
+    json: bool = False
+
+    def read(self, lines: Iterable[str]) -> Results | None:
+        if self.json:
+            return results_from_json_lines(lines, self.names)
+        return results_from_log(lines, self.names, self.filters)
+
+
+def results_from_json_lines(
+    lines: Iterable[str], metric_names: Collection[str] | None = None
+) -> Results | None:
+    """Katib's File collector in JSON format: one JSON object of metrics per line (values may
+    be numbers or numeric strings; other keys, such as ``timestamp``, are skipped)."""
+    history = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        kept: dict[str, float] = {}
+        for name, value in entry.items():
+            if metric_names is not None and name not in metric_names:
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(number) and not isinstance(value, bool):
+                kept[name] = number
+        if kept:
+            history.append(kept)
+    if not history:
+        return None
+    metrics: dict[str, float] = {}
+    for entry in history:
+        metrics.update(entry)
+    return Results(metrics=metrics, history=history)
 
 
 def results_from_log(

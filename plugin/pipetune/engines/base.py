@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from pipetune.components import ComponentSpec
-from pipetune.contract import Results
+from pipetune.contract import LogMetrics, Results
 
 
 class Phase(str, enum.Enum):
@@ -54,11 +54,9 @@ class RunRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     #: Stream the run's stdout and stderr to this process's terminal while capturing them.
     echo: bool = True
-    #: Metric names to keep when results come from the log (Katib's StdOut collector keeps
-    #: only the experiment's metrics); None keeps every name.
-    metric_names: tuple[str, ...] | None = None
-    #: Katib ``metricsFormat`` regular expressions for log metrics; None means Katib's default.
-    metric_filters: tuple[str, ...] | None = None
+    #: How to read results from the log when the run writes no results.yaml (Katib's
+    #: collectors: metric names kept, metricsFormat filters, a metrics file); None: defaults.
+    log_metrics: LogMetrics | None = None
 
 
 @dataclass(frozen=True)

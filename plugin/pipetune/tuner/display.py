@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from pipetune.tuner import policy
+from pipetune.spec import Objective
 from pipetune.tuner.experiment import Progress
 from pipetune.tuner.journal import TrialState
 
@@ -25,7 +25,7 @@ def progress_line(progress: Progress) -> str:
     return ", ".join(parts)
 
 
-def trials_table(trials: Sequence[TrialState], objective: policy.Objective, best: TrialState | None) -> str:
+def trials_table(trials: Sequence[TrialState], objective: Objective, best: TrialState | None) -> str:
     """One row per trial: index, status, each parameter, the objective; the best marked."""
     names: list[str] = []
     for trial in trials:

@@ -12,18 +12,19 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 
 from pipetune._atomic import atomic_write_text
-from pipetune.components import ComponentSpec
-from pipetune.contract import Results, read_results, write_results
+from pipetune.contract import LogMetrics, Results, read_results, write_results
 from pipetune.engines.base import Engine, Phase
 from pipetune.runner import StartedRun, finish_run, start_run
-from pipetune.store import RunRecord, RunStore
+from pipetune.store import RunRecord, RunStore, new_run_id
+from pipetune.spec import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
 from pipetune.tuner.early_stopping import MedianStop, curve_from_history
 from pipetune.tuner.history import TrialStatus
+from pipetune.tuner.launchers import TrialLauncher
 from pipetune.tuner.journal import JOURNAL_FILE, ExperimentState, Journal, TrialState, replay
 from pipetune.errors import ContractError, PipetuneError, SpecError
 
@@ -36,7 +37,7 @@ class TunerConfig:
 
     name: str
     space: Any
-    objective: policy.Objective
+    objective: Objective
     budget: policy.Budget
     algorithm: str = DEFAULT_ALGORITHM
     algorithm_settings: Mapping[str, str] = field(default_factory=dict)
@@ -61,13 +62,6 @@ class TunerConfig:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-class TrialLauncher(Protocol):
-    """Turns an assignment into what an engine runs: a component and its bound arguments."""
-
-    def prepare(self, index: int, assignment: Mapping[str, Any]) -> tuple[ComponentSpec, dict[str, Any]]:
-        ...
-
-
 @dataclass(frozen=True)
 class Progress:
     """A snapshot for progress displays."""
@@ -75,7 +69,7 @@ class Progress:
     total: int
     counts: Mapping[str, int]
     best: TrialState | None
-    objective: policy.Objective
+    objective: Objective
     event: str = ""
 
 
@@ -85,7 +79,7 @@ class TuneResult:
 
     directory: Path
     state: ExperimentState
-    objective: policy.Objective
+    objective: Objective
     experiment_run_id: str
 
     @property
@@ -126,7 +120,6 @@ class Tuner:
         directory: str | Path,
         progress: Callable[[Progress], None] | None = None,
         poll_interval: float = 0.02,
-        metric_filters: tuple[str, ...] | None = None,
     ) -> None:
         self.config = config
         self.launcher = launcher
@@ -136,7 +129,6 @@ class Tuner:
         self.journal = Journal(self.directory / JOURNAL_FILE)
         self.progress = progress
         self.poll_interval = poll_interval
-        self.metric_filters = metric_filters
         # Validate before anything runs: an unknown algorithm or bad setting is a spec error.
         self.algorithm = get_algorithm(config.algorithm, config.algorithm_settings)
         self.running: dict[int, _Running] = {}
@@ -190,6 +182,9 @@ class Tuner:
             name=self.config.name,
             seed=self.config.seed,
             spec=digest,
+            metric=self.config.objective.metric,
+            minimize=self.config.objective.minimize,
+            parameters=list(getattr(self.config.space, "names", [])),
             time=time.time(),
         )
         state.spec_digest, state.status = digest, None
@@ -263,23 +258,27 @@ class Tuner:
                 self._launch(state, trial, trial.attempt + 1)
 
     def _launch(self, state: ExperimentState, trial: TrialState, attempt: int) -> None:
+        run_id = new_run_id()
         try:
-            component, arguments = self.launcher.prepare(trial.index, trial.assignment)
+            prepared = self.launcher.prepare(
+                trial.index, trial.assignment, self.store.run_dir(run_id) / "outputs"
+            )
         except PipetuneError as exc:
             # A rendering problem with this assignment is this trial's failure, not the tuner's.
             self._record_finish(state, trial, attempt, None, policy.Outcome(
                 TrialStatus.FAILED, None, {}, "InvalidTrial", str(exc)))
             return
+        log_metrics = prepared.log_metrics or LogMetrics(names=self.config.objective.metric_names)
         started = start_run(
             self.store,
             self.engine,
-            component,
-            arguments,
+            prepared.component,
+            prepared.arguments,
             parent_id=self.run_id,
             timeout=self.config.trial_timeout,
             echo=False,
-            metric_names=self.config.objective.metric_names,
-            metric_filters=self.metric_filters,
+            run_id=run_id,
+            log_metrics=log_metrics,
         )
         self.journal.append(
             "trial_started",
@@ -439,7 +438,7 @@ def experiment_run_id(name: str, directory: Path) -> str:
     return f"exp-{safe}-{digest}"
 
 
-def tuner_results(state: ExperimentState, objective: policy.Objective) -> Results:
+def tuner_results(state: ExperimentState, objective: Objective) -> Results:
     """The tuner's own results.yaml: best parameters as outputs, best objective and counts as
     metrics."""
     trials = state.ordered()
@@ -482,3 +481,26 @@ def trials_table(state: ExperimentState) -> list[dict[str, Any]]:
         }
         for t in state.ordered()
     ]
+
+
+def tuner_config(experiment: Any, seed: int | None = None) -> TunerConfig:
+    """The loop's view of an experiment spec (``pipetune.spec.Experiment``)."""
+    early = experiment.early_stopping
+    return TunerConfig(
+        name=experiment.name,
+        space=experiment.space,
+        objective=experiment.objective,
+        budget=policy.Budget(
+            max_trials=experiment.max_trial_count,
+            parallel=experiment.parallel_trial_count,
+            max_failed=experiment.max_failed_trial_count,
+            max_retries=experiment.max_trial_retries,
+        ),
+        algorithm=experiment.algorithm.name or DEFAULT_ALGORITHM,
+        algorithm_settings={
+            k: v for k, v in experiment.algorithm.settings.items() if k != "random_state"
+        },
+        early_stopping=early.rule if early is not None else None,
+        seed=seed if seed is not None else (experiment.seed or 0),
+        trial_timeout=experiment.trial_timeout,
+    )

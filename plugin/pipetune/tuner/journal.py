@@ -6,7 +6,8 @@ these records, so a restarted tuner continues exactly where the journal ends.
 
 Records (``op`` plus fields), version 1:
 
-- ``experiment_started``: ``version``, ``name``, ``seed``, ``spec`` (the digest of the spec), ``time``
+- ``experiment_started``: ``version``, ``name``, ``seed``, ``spec`` (the digest of the spec),
+  ``metric`` and ``minimize`` (the objective), ``parameters`` (their names), ``time``
 - ``trial_created``: ``trial``, ``assignment``, ``internal``, ``time``
 - ``trial_started``: ``trial``, ``attempt``, ``run_id``, ``pgid`` (local engine), ``time``
 - ``trial_finished``: ``trial``, ``attempt``, ``status``, ``objective``, ``metrics``, ``reason``,
@@ -117,6 +118,9 @@ class ExperimentState:
     name: str | None = None
     seed: int | None = None
     spec_digest: str | None = None
+    metric: str | None = None
+    minimize: bool = False
+    parameters: list[str] = field(default_factory=list)
     trials: dict[int, TrialState] = field(default_factory=dict)
     status: str | None = None
     reason: str | None = None
@@ -145,6 +149,9 @@ def replay(records: Iterator[Mapping[str, Any]] | list[Mapping[str, Any]]) -> Ex
             state.name = record.get("name")
             state.seed = record.get("seed")
             state.spec_digest = record.get("spec")
+            state.metric = record.get("metric", state.metric)
+            state.minimize = bool(record.get("minimize", state.minimize))
+            state.parameters = list(record.get("parameters", state.parameters))
             # A resumed experiment that had finished and is extended goes on running.
             state.status = None
         elif op == "trial_created":

@@ -11,30 +11,9 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from pipetune.contract import Results
+from pipetune.spec import Objective
 from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
-
-STRATEGIES = ("min", "max", "latest")
-
-
-@dataclass(frozen=True)
-class Objective:
-    """What a trial is judged by. ``strategy`` picks the value from a trial's reports."""
-
-    metric: str
-    minimize: bool = False
-    goal: float | None = None
-    strategy: str = "max"
-    additional: tuple[str, ...] = ()
-
-    @property
-    def metric_names(self) -> tuple[str, ...]:
-        return (self.metric, *[name for name in self.additional if name != self.metric])
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether value ``a`` is strictly better than ``b``."""
-        return a < b if self.minimize else a > b
-
 
 @dataclass(frozen=True)
 class Budget:

@@ -126,16 +126,12 @@ class LocalEngine:
         """Judge a run whose process exited: its exit code first, then its results."""
         assert handle.process is not None
         handle.process.finish()
-        stdout = read_log(handle.process.stdout_path)
+        log_metrics = handle.request.log_metrics
+        log = read_log(log_metrics.file if log_metrics and log_metrics.file else handle.process.stdout_path)
         error: str | None = None
         try:
             handle.collected = _with_output_files(
-                collect_results(
-                    handle.request.outputs_dir,
-                    stdout,
-                    handle.request.metric_names,
-                    handle.request.metric_filters,
-                ),
+                collect_results(handle.request.outputs_dir, log, log_metrics),
                 handle.request,
             )
         except ContractError as exc:

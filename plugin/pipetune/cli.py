@@ -213,7 +213,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_tune(args: argparse.Namespace) -> int:
     from pipetune.engines.local import LocalEngine
     from pipetune.spec import load_experiment
-    from pipetune.tuner.display import progress_line, trials_table
+    from pipetune.tuner.display import failure_notes, progress_line, trials_table
     from pipetune.tuner.experiment import Tuner, tuner_config
     from pipetune.tuner.launchers import ExperimentLauncher
 
@@ -263,6 +263,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     best = result.best
     print(trials_table(result.trials, result.objective, best))
+    for note in failure_notes(result.trials):
+        print(note)
     print()
     print(f"experiment {experiment.name} {result.state.status} ({result.state.reason}): {result.state.message}")
     if best is not None:
@@ -292,19 +294,24 @@ def _cmd_exec(args: argparse.Namespace) -> int:
 
 def _cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.state_dir)
-    records = store.list(limit=args.limit or None)
+    # Experiments and pipelines come with their children listed under them, oldest first.
+    records: list[tuple[RunRecord, bool]] = []
+    for record in store.list(limit=args.limit or None, top_level=True):
+        records.append((record, False))
+        for child in reversed(store.list(parent_id=record.id)):
+            records.append((child, True))
     if args.json:
-        for record in records:
+        for record, _child in records:
             print(json.dumps(_record_json(record)))
         return 0
     if not records:
         print(f"no runs recorded in {store.path}", file=sys.stderr)
         return 0
     rows = [["RUN", "COMPONENT", "STATUS", "STARTED", "DURATION", "METRICS"]]
-    for record in records:
+    for record, child in records:
         rows.append(
             [
-                record.id,
+                ("  " if child else "") + record.id,
                 record.component,
                 record.status,
                 _time(record.started_at or record.created_at),

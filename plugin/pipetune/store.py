@@ -135,8 +135,11 @@ class RunStore:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _from_row(row) if row else None
 
-    def list(self, limit: int | None = None, parent_id: str | None = None) -> list[RunRecord]:
-        """Runs, newest first; with ``parent_id``, only that run's children."""
+    def list(
+        self, limit: int | None = None, parent_id: str | None = None, top_level: bool = False
+    ) -> list[RunRecord]:
+        """Runs, newest first; with ``parent_id``, only that run's children; with
+        ``top_level``, only runs that have no parent (single runs and experiments)."""
         if not self.path.exists():
             return []
         query = "SELECT * FROM runs"
@@ -144,6 +147,8 @@ class RunStore:
         if parent_id is not None:
             query += " WHERE parent_id = ?"
             params.append(parent_id)
+        elif top_level:
+            query += " WHERE parent_id IS NULL"
         query += " ORDER BY created_at DESC, id DESC"
         if limit is not None:
             query += " LIMIT ?"

@@ -74,7 +74,8 @@ def test_a_failed_trial_with_retries_left_is_not_final() -> None:
     assert policy.retryable(state.trials[0], budget)
     assert policy.verdict(state, MAX_ACC, budget) is None
     state.trials[0].attempt = 1
-    assert policy.verdict(state, MAX_ACC, budget).reason == "ExperimentMaxTrialsReached"
+    ending = policy.verdict(state, MAX_ACC, budget)
+    assert (ending.status, ending.reason) == ("Failed", "ExperimentNoTrialSucceeded")
 
 
 def test_asking_waits_for_trials_older_than_the_parallel_window() -> None:

@@ -53,3 +53,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def failure_notes(trials: Sequence[TrialState], limit: int = 5) -> list[str]:
+    """Why trials failed, one line each (the first ``limit``), for after the table."""
+    failed = [t for t in trials if t.status.value in ("Failed", "MetricsUnavailable") and t.message]
+    notes = [f"trial {t.index}: {t.reason}: {t.message}" for t in failed[:limit]]
+    if len(failed) > limit:
+        notes.append(f"... and {len(failed) - limit} more (pipetune runs show RUN_ID)")
+    return notes

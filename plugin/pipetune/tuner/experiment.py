@@ -205,7 +205,10 @@ class Tuner:
             self.store.update(self.run_id, status=Phase.RUNNING.value, reason=None, message=None, finished_at=None)
         for trial in state.ordered():
             self.curves[trial.index] = []
-            if trial.status is TrialStatus.RUNNING:
+            if trial.status is TrialStatus.PENDING:
+                # Suggested and journaled, but the tuner died before starting it.
+                self._launch(state, trial, 0)
+            elif trial.status is TrialStatus.RUNNING:
                 # The tuner died while this trial ran: end any leftover process, run it again.
                 reclaim = getattr(self.engine, "reclaim", None)
                 if reclaim is not None and trial.run_id:
@@ -444,7 +447,11 @@ def tuner_results(state: ExperimentState, objective: Objective) -> Results:
     trials = state.ordered()
     best = policy.best_trial(trials, objective)
     counts = policy.summary_counts(trials)
-    metrics: dict[str, float] = {
+    metrics: dict[str, float] = {}
+    if best is not None and best.objective is not None:
+        metrics[f"best_{objective.metric}"] = best.objective
+        metrics["best_objective"] = best.objective
+    metrics |= {
         "trials": len(trials),
         "succeeded": counts["Succeeded"],
         "failed": counts["Failed"],
@@ -457,8 +464,6 @@ def tuner_results(state: ExperimentState, objective: Objective) -> Results:
         "reason": state.reason,
     }
     if best is not None and best.objective is not None:
-        metrics["best_objective"] = best.objective
-        metrics[f"best_{objective.metric}"] = best.objective
         outputs["best_parameters"] = dict(best.assignment)
         outputs["best_trial"] = best.index
         outputs["best_run_id"] = best.run_id

@@ -111,8 +111,13 @@ def goal_reached(trials: Sequence[TrialState], objective: Objective) -> bool:
     return best.objective <= objective.goal if objective.minimize else best.objective >= objective.goal
 
 
-def failed_count(trials: Sequence[TrialState]) -> int:
-    return sum(1 for t in trials if t.status in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE))
+def failed_count(trials: Sequence[TrialState], budget: Budget) -> int:
+    """Trials that failed for good: a failure with a retry left doesn't count yet."""
+    return sum(
+        1
+        for t in trials
+        if t.status in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE) and not retryable(t, budget)
+    )
 
 
 def verdict(
@@ -132,7 +137,7 @@ def verdict(
             "ExperimentGoalReached",
             f"trial {best.index} reached the goal: {objective.metric} {best.objective:g}",
         )
-    failed = failed_count(trials)
+    failed = failed_count(trials, budget)
     if budget.max_failed is not None and failed > budget.max_failed:
         return Verdict(
             "Failed",
@@ -142,6 +147,12 @@ def verdict(
     all_final = all(t.status.final and not retryable(t, budget) for t in trials)
     if not all_final:
         return None
+    if (len(trials) >= budget.max_trials or exhausted) and best_trial(trials, objective) is None:
+        return Verdict(
+            "Failed",
+            "ExperimentNoTrialSucceeded",
+            f"none of the {len(trials)} trials reported {objective.metric!r}",
+        )
     if len(trials) >= budget.max_trials:
         return Verdict(
             "Succeeded", "ExperimentMaxTrialsReached", f"all {len(trials)} trials have finished"

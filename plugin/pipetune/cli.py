@@ -62,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--timeout", type=_positive_float, help="stop the run after SECONDS")
     run.add_argument("--quiet", "-q", action="store_true", help="don't echo the run's output")
-    run.add_argument("--json", action="store_true", help="print the run record as JSON")
+    run.add_argument(
+        "--json", action="store_true", help="print the run record as JSON (and nothing else)"
+    )
     run.set_defaults(handler=_cmd_run)
 
     execute = commands.add_parser(
@@ -181,7 +183,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         started = start_run(
-            store, engine, component, arguments, timeout=args.timeout, echo=not args.quiet
+            store, engine, component, arguments, timeout=args.timeout,
+            echo=not (args.quiet or args.json),
         )
         if not args.quiet and not args.json:
             print(f"run {started.record.id}: {component.name} started", file=sys.stderr)

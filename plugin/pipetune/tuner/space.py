@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from pipetune.errors import SpaceError
 
@@ -78,8 +79,9 @@ class _Range(Parameter):
                 f"parameter {self.name!r}: grid search needs feasibleSpace.step for a "
                 f"{type(self).__name__} parameter"
             )
-        count = int(math.floor((self.max - self.min) / self.step + 1e-9)) + 1
-        return [self.min + i * self.step for i in range(count)]
+        count = math.floor((self.max - self.min) / self.step + 1e-9) + 1
+        # Clipped: min + i*step may pass max by a rounding error (0.1 + 2*0.1 > 0.3).
+        return [min(self.min + i * self.step, self.max) for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -339,5 +341,5 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _fmt(value: float | int | None) -> str:
+def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:g}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from pipetune.errors import SpecError
 from pipetune.tuner.algorithms._base import (
@@ -15,10 +15,32 @@ from pipetune.tuner.algorithms._base import (
 
 #: name -> "module:Class", imported on first use so that loading an experiment stays cheap
 #: and hyperopt is imported only where an algorithm needs it.
-_REGISTRY: dict[str, str] = {}
+_REGISTRY: dict[str, str] = {
+    "auto": "pipetune.tuner.algorithms._auto:Auto",
+    "random": "pipetune.tuner.algorithms._hyperopt:Random",
+    "tpe": "pipetune.tuner.algorithms._hyperopt:TPE",
+    "anneal": "pipetune.tuner.algorithms._hyperopt:Anneal",
+    "grid": "pipetune.tuner.algorithms._grid:Grid",
+}
 
 #: Katib algorithm names that pipetune refuses for now, with the reason given to the user.
-_UNSUPPORTED: dict[str, str] = {}
+_UNSUPPORTED: dict[str, str] = {
+    "multivariate-tpe": (
+        "Katib's multivariate-tpe is Optuna's TPE with a joint model of all parameters; "
+        "pipetune's TPE is hyperopt's, which models each parameter on its own: use tpe, or "
+        "auto (the default)"
+    ),
+    "cmaes": "CMA-ES needs a sampler pipetune does not have; use auto (the default) or tpe",
+    "bayesianoptimization": (
+        "Gaussian-process Bayesian optimization (scikit-optimize) is not built in; use auto "
+        "(the default) or tpe"
+    ),
+    "hyperband": "Hyperband needs resource-aware trial scheduling, which pipetune lacks",
+    "sobol": "Sobol quasi-random sequences are not built in; use random or grid",
+    "enas": "neural architecture search (ENAS) is not a parameter search; not built in",
+    "darts": "neural architecture search (DARTS) is not a parameter search; not built in",
+    "pbt": "population-based training comes with checkpoints: it is not built in yet",
+}
 
 
 def algorithm_names() -> list[str]:

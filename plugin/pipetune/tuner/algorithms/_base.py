@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import abc
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 from pipetune.errors import SpecError
 from pipetune.tuner.history import TrialRecord

@@ -1,0 +1,83 @@
+"""tune: the tuner as a catalog component. Experiment in, best parameters out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import pipetune
+from pipetune._atomic import atomic_write_text
+from pipetune._yaml import load_yaml_text
+from pipetune.catalog import component_file
+from pipetune.errors import PipetuneError
+
+ENGINES = ("local",)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = pipetune.parse_args(component_file("tune"), argv)
+    if args.engine not in ENGINES:
+        pipetune.usage_error(
+            f"tune: --engine: expected one of {', '.join(ENGINES)}, got {args.engine!r} "
+            "(the kubernetes engine comes with the bridges)"
+        )
+    try:
+        code = _tune(args)
+    except PipetuneError as exc:
+        print(f"tune: error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code)
+
+
+def _tune(args: Any) -> int:
+    from pipetune.engines.local import LocalEngine
+    from pipetune.spec import experiment_from_dict
+    from pipetune.store import RunStore
+    from pipetune.tuner.display import failure_notes, progress_line, trials_table
+    from pipetune.tuner.experiment import Tuner, tuner_config
+    from pipetune.tuner.launchers import ExperimentLauncher
+
+    source = "input 'experiment'"
+    experiment = experiment_from_dict(load_yaml_text(args.experiment, source), source)
+    config = tuner_config(experiment, seed=args.seed)
+    outputs = pipetune.outputs_dir()
+    # The step's own outputs directory holds the run store and the experiment, so a retried
+    # step resumes its experiment instead of starting again.
+    store = RunStore(outputs / "state")
+    directory = outputs / "experiment"
+    last = [""]
+
+    def show(progress: Any) -> None:
+        line = progress_line(progress)
+        if line != last[0] and "started" not in progress.event:
+            print(f"tune: {line}", flush=True)
+            last[0] = line
+
+    result = Tuner(config, ExperimentLauncher(experiment), LocalEngine(), store, directory, progress=show).run()
+    print(trials_table(result.trials, result.objective, result.best), flush=True)
+    for note in failure_notes(result.trials):
+        print(note, flush=True)
+    tuner = pipetune.read_results(directory)
+    trials_file = directory / "trials.json"
+    if args.trials:
+        target = Path(args.trials)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(trials_file, target)
+    if args.best_parameters:
+        atomic_write_text(args.best_parameters, json.dumps(result.best_parameters or {}, sort_keys=True))
+    if args.best_objective and result.best_objective is not None:
+        atomic_write_text(args.best_objective, repr(float(result.best_objective)))
+    pipetune.save_results(
+        metrics=tuner.metrics,
+        outputs={**tuner.outputs, "best_parameters": result.best_parameters or {}},
+        artifacts={"trials": pipetune.artifact_ref(args.trials or trials_file)},
+    )
+    print(f"tune: {result.state.status} ({result.state.reason}): {result.state.message}", flush=True)
+    return 0 if result.state.status == "Succeeded" else 1
+
+
+if __name__ == "__main__":
+    main()

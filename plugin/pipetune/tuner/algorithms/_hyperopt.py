@@ -1,0 +1,482 @@
+"""hyperopt behind the ``Algorithm`` interface: ``random``, ``tpe`` and ``anneal``.
+
+Every call rebuilds hyperopt's view of the experiment from the history, with three small
+functions, so no hyperopt state survives between calls and a restarted process suggests
+exactly what the old one would have:
+
+- :func:`to_hyperopt_docs`: the history as hyperopt trial documents. Finished trials carry
+  their loss; pending and running ones go in without a loss (TPE scores them as infinitely bad,
+  so the next suggestion moves away from them); failed ones go in as failed, without a loss.
+- :func:`ask`: one call of a hyperopt ``suggest`` function on a ``Trials`` built from them.
+- :func:`from_hyperopt_vals`: hyperopt's raw values back into a typed assignment.
+
+The search space is translated with Katib's semantics (``pkg/suggestion/v1beta1/hyperopt/
+base_service.py`` in kubeflow/katib), except where noted at :func:`_codec`.
+
+This package is the only place that imports hyperopt, and only when an algorithm is used.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pipetune.errors import SpaceError
+from pipetune.tuner.algorithms import _settings
+from pipetune.tuner.algorithms._base import Algorithm, Exhausted, Suggestion
+from pipetune.tuner.history import TrialRecord, TrialStatus
+from pipetune.tuner.space import (
+    CategoricalParameter,
+    DiscreteParameter,
+    ExpressionSpace,
+    IntParameter,
+    Parameter,
+    SearchSpace,
+)
+
+#: Draws from the algorithm itself, then from the prior, before a finite space is enumerated
+#: to find a point that no unfinished trial holds.
+_MODEL_DRAWS = 8
+_RANDOM_DRAWS = 32
+#: A finite space up to this many points is enumerated when draws keep hitting taken points.
+_ENUMERATE_LIMIT = 200_000
+
+
+# -- translation of a space ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """One searched parameter: its hyperopt node and the two directions of its value."""
+
+    name: str
+    node: Any
+    to_val: Callable[[Any], float | int]
+    from_val: Callable[[float], Any]
+    size: int | None = None  # how many values it can take; None when continuous
+    nth: Callable[[int], float] | None = None  # the raw value of the k-th, when finite
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A space made ready for hyperopt: its expression, its ``Domain`` and value codecs.
+
+    Built once per space and cached; holds nothing about trials.
+    """
+
+    space: SearchSpace | ExpressionSpace
+    domain: Any
+    codecs: tuple[_Codec, ...]
+    constants: Mapping[str, Any]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.domain.params)
+
+    @property
+    def size(self) -> int | None:
+        """How many distinct assignments there are, when that is finite and known."""
+        if isinstance(self.space, ExpressionSpace) or any(c.size is None for c in self.codecs):
+            return None
+        return math.prod(c.size for c in self.codecs)
+
+    def points(self) -> Iterator[dict[str, list]]:
+        """Every point of a finite space as hyperopt vals, in a fixed order."""
+        ranges = [range(c.size) for c in self.codecs]  # type: ignore[arg-type]
+        for combo in itertools.product(*ranges):
+            yield {
+                c.name: [c.to_val(c.from_val(c.nth(k)))]  # type: ignore[misc]
+                for c, k in zip(self.codecs, combo)
+            }
+
+
+def plan_for(space: Any) -> Plan:
+    """The hyperopt translation of ``space`` (cached: a space is immutable)."""
+    if isinstance(space, SearchSpace):
+        return _plan_search_space(space)
+    if isinstance(space, ExpressionSpace):
+        return _plan_expression(space)
+    raise SpaceError(
+        f"expected a SearchSpace or an ExpressionSpace, got {type(space).__name__}"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_search_space(space: SearchSpace) -> Plan:
+    import hyperopt
+
+    codecs = []
+    constants: dict[str, Any] = {}
+    for parameter in space.parameters:
+        if parameter.fixed:
+            constants[parameter.name] = _constant(parameter)
+        else:
+            codecs.append(_codec(parameter))
+    expression = {codec.name: codec.node for codec in codecs}
+    domain = hyperopt.Domain(None, expression, pass_expr_memo_ctrl=False)
+    return Plan(space, domain, tuple(codecs), constants)
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_expression(space: ExpressionSpace) -> Plan:
+    import hyperopt
+
+    try:
+        domain = hyperopt.Domain(None, space.expression, pass_expr_memo_ctrl=False)
+    except Exception as exc:  # hyperopt raises its own types and plain ones alike
+        raise SpaceError(f"not a hyperopt search space: {type(exc).__name__}: {exc}") from exc
+    if not domain.params:
+        raise SpaceError("the hyperopt expression has no hp.* parameter; nothing to search")
+    return Plan(space, domain, (), {})
+
+
+def _constant(parameter: Parameter) -> Any:
+    if isinstance(parameter, (DiscreteParameter, CategoricalParameter)):
+        return parameter.values[0]
+    value = parameter.min  # type: ignore[attr-defined]
+    return int(value) if isinstance(parameter, IntParameter) else float(value)
+
+
+def _codec(parameter: Parameter) -> _Codec:
+    """Katib's translation of one parameter (base_service.py, ``create_hyperopt_domain``):
+
+    - double uniform: ``hp.uniform(min, max)``; logUniform: ``hp.loguniform(log min, log max)``
+      (``hp.qloguniform`` with a step);
+    - normal: ``hp.normal(mu, sigma)`` with mu the middle of [min, max] and sigma a sixth of
+      its width (so 99.7% of draws fall inside); logNormal: the same on log(min)..log(max), as
+      ``hp.lognormal``; with a step, their ``q`` forms;
+    - int: integer values (``hp.uniformint`` in Katib; here a ``q`` form with q = step or 1);
+    - discrete / categorical: ``hp.choice`` over the list; hyperopt's value is the index.
+
+    Where pipetune differs: every value is clipped to [min, max] (Katib leaves normal and
+    logNormal draws, and rounding at the ends, outside the feasible space), an int is rounded
+    rather than truncated, and a step means the grid min, min+step, ... (Katib's ``q`` forms
+    give multiples of step, which miss that grid when min is not one): uniform and normal
+    search the offset from min, so each grid point is one ``q`` value, and the log forms,
+    whose ``q`` applies after exp, are snapped to the nearest grid point.
+    """
+    from hyperopt import hp
+
+    name = parameter.name
+    if isinstance(parameter, (DiscreteParameter, CategoricalParameter)):
+        values = list(parameter.values)
+        return _Codec(
+            name,
+            hp.choice(name, values),
+            to_val=values.index,
+            from_val=lambda val: values[int(val)],
+            size=len(values),
+            nth=lambda k: k,
+        )
+
+    low = float(parameter.min)  # type: ignore[attr-defined]
+    high = float(parameter.max)  # type: ignore[attr-defined]
+    is_int = isinstance(parameter, IntParameter)
+    step = parameter.step  # type: ignore[attr-defined]
+    step = float(step) if step is not None else (1.0 if is_int else None)
+    distribution = parameter.distribution  # type: ignore[attr-defined]
+    typed = int if is_int else float
+
+    if step is None:
+        if distribution == "uniform":
+            node = hp.uniform(name, low, high)
+        elif distribution == "logUniform":
+            node = hp.loguniform(name, math.log(low), math.log(high))
+        elif distribution == "normal":
+            node = hp.normal(name, (low + high) / 2, (high - low) / 6)
+        else:  # logNormal
+            log_low, log_high = math.log(low), math.log(high)
+            node = hp.lognormal(name, (log_low + log_high) / 2, (log_high - log_low) / 6)
+        return _Codec(name, node, to_val=float, from_val=lambda val: min(max(float(val), low), high))
+
+    count = math.floor((high - low) / step + 1e-9) + 1
+    last = count - 1
+
+    def at(k: float) -> Any:
+        k = min(max(round(k), 0), last)
+        return typed(min(low + k * step, high)) if not is_int else int(low) + k * int(step)
+
+    if distribution in ("uniform", "normal"):
+        # The offset from min, a multiple of step: one q value per grid point.
+        if distribution == "uniform":
+            # Half a step beyond each end, so the two end points are as likely as the others.
+            node = hp.quniform(name, -step / 2, last * step + step / 2, step)
+        else:
+            node = hp.qnormal(name, (high - low) / 2, (high - low) / 6, step)
+        return _Codec(
+            name,
+            node,
+            to_val=lambda value: round((float(value) - low) / step) * step,
+            from_val=lambda val: at(float(val) / step),
+            size=count,
+            nth=lambda k: k * step,
+        )
+
+    log_low, log_high = math.log(low), math.log(high)
+    if distribution == "logUniform":
+        node = hp.qloguniform(name, log_low, log_high, step)
+    else:
+        node = hp.qlognormal(name, (log_low + log_high) / 2, (log_high - log_low) / 6, step)
+    return _Codec(
+        name,
+        node,
+        to_val=lambda value: float(at((float(value) - low) / step)),
+        from_val=lambda val: at((float(val) - low) / step),
+        size=count,
+        nth=lambda k: low + k * step,
+    )
+
+
+# -- the three functions ------------------------------------------------------------------
+
+
+def to_hyperopt_docs(plan: Plan, history: Sequence[TrialRecord]) -> list[dict]:
+    """The history as hyperopt trial documents, one per trial whose values fit the space.
+
+    A trial whose assignment is outside the space (a space changed between runs) or, for an
+    expression space, that has no ``internal`` values, can't be placed and is left out.
+    """
+    import hyperopt
+
+    docs = []
+    for tid, record in enumerate(history):
+        vals = _vals_of(plan, record)
+        if vals is None:
+            continue
+        if record.loss is not None:
+            state, result = hyperopt.JOB_STATE_DONE, {"status": hyperopt.STATUS_OK, "loss": float(record.loss)}
+        elif not record.status.final:
+            running = record.status is TrialStatus.RUNNING
+            state = hyperopt.JOB_STATE_RUNNING if running else hyperopt.JOB_STATE_NEW
+            result = {"status": hyperopt.STATUS_RUNNING if running else hyperopt.STATUS_NEW}
+        else:
+            state, result = hyperopt.JOB_STATE_DONE, {"status": hyperopt.STATUS_FAIL}
+        docs.append(
+            {
+                "state": state,
+                "tid": tid,
+                "spec": None,
+                "result": result,
+                "misc": {
+                    "tid": tid,
+                    "cmd": plan.domain.cmd,
+                    "workdir": None,
+                    "idxs": {label: [tid] if value else [] for label, value in vals.items()},
+                    "vals": vals,
+                },
+                "exp_key": None,
+                "owner": None,
+                "version": 0,
+                "book_time": None,
+                "refresh_time": None,
+            }
+        )
+    return docs
+
+
+def ask(suggest: Callable[..., list], plan: Plan, docs: list[dict], new_id: int, seed: int,
+        **options: Any) -> dict[str, list]:
+    """One hyperopt suggestion for trial id ``new_id``, from a ``Trials`` built from ``docs``."""
+    import hyperopt
+
+    trials = hyperopt.trials_from_docs(docs, validate=False)
+    (doc,) = suggest([new_id], plan.domain, trials, seed, **options)
+    return {label: [_plain(v) for v in values] for label, values in doc["misc"]["vals"].items()}
+
+
+def from_hyperopt_vals(plan: Plan, vals: Mapping[str, Sequence[Any]]) -> Suggestion:
+    """hyperopt's values as a typed assignment inside the space (and, for an expression
+    space, the user-facing value of the expression, with the raw values as ``internal``)."""
+    if isinstance(plan.space, ExpressionSpace):
+        from hyperopt import space_eval
+
+        active = {label: values[0] for label, values in vals.items() if values}
+        value = _plain(space_eval(plan.space.expression, active))
+        plan.space.validate(value)
+        internal = {label: [_plain(v) for v in vals.get(label, [])] for label in plan.labels}
+        return Suggestion(dict(value), internal)
+    assignment = {}
+    codecs = {codec.name: codec for codec in plan.codecs}
+    for name in plan.space.names:
+        if name in plan.constants:
+            assignment[name] = plan.constants[name]
+        else:
+            assignment[name] = codecs[name].from_val(vals[name][0])
+    return Suggestion(assignment)
+
+
+def _vals_of(plan: Plan, record: TrialRecord) -> dict[str, list] | None:
+    """A trial's values in hyperopt's form, or None when they can't be placed."""
+    if isinstance(plan.space, ExpressionSpace):
+        internal = record.internal
+        if not isinstance(internal, Mapping):
+            return None
+        vals = {}
+        for label in plan.labels:
+            value = internal.get(label, [])
+            if not isinstance(value, list) or len(value) > 1:
+                return None
+            vals[label] = list(value)
+        return vals
+    try:
+        plan.space.validate(record.assignment)
+    except SpaceError:
+        return None
+    return {c.name: [c.to_val(record.assignment[c.name])] for c in plan.codecs}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and containers as plain Python (JSON-able) values."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return value
+
+
+def _key(vals: Mapping[str, Sequence[Any]]) -> tuple:
+    return tuple((label, tuple(values)) for label, values in sorted(vals.items()))
+
+
+def derived_seed(seed: int, attempt: int) -> int:
+    """A further seed for the ``attempt``-th redraw of a suggestion: stable across processes."""
+    if attempt == 0:
+        return seed
+    digest = hashlib.sha256(f"{seed}:redraw:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1)
+
+
+# -- the algorithms -----------------------------------------------------------------------
+
+
+class HyperoptAlgorithm(Algorithm):
+    """Common ground of the hyperopt algorithms: translate, rebuild, ask, map back.
+
+    A suggestion never repeats an assignment that an unfinished trial holds (in a batch, the
+    earlier suggestions are such trials): a repeat is drawn again with a derived seed, then
+    from the prior, and a finite space is finally enumerated. When every point of a finite
+    space is taken, ``Exhausted`` is raised. ``avoid_finished`` widens this to every trial in
+    the history.
+    """
+
+    CHECKS: ClassVar[Mapping[str, _settings.Check]] = {}
+    avoid_finished = False
+
+    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings)
+        self.options = _settings.parse(self.settings, self.CHECKS)
+
+    def suggest(self, space: Any, history: Sequence[TrialRecord], seed: int) -> Suggestion:
+        import hyperopt
+
+        plan = plan_for(space)
+        docs = to_hyperopt_docs(plan, history)
+        unfinished = (hyperopt.JOB_STATE_NEW, hyperopt.JOB_STATE_RUNNING)
+        taken = {
+            _key(doc["misc"]["vals"])
+            for doc in docs
+            if self.avoid_finished or doc["state"] in unfinished
+        }
+        if plan.size is not None and len(taken) >= plan.size:
+            raise Exhausted(f"all {plan.size} points of the search space are taken")
+        new_id = len(history)
+        for attempt in range(_MODEL_DRAWS + _RANDOM_DRAWS):
+            draw_seed = derived_seed(seed, attempt)
+            if attempt < _MODEL_DRAWS:
+                vals = self.ask_vals(plan, docs, history, new_id, draw_seed)
+            else:
+                vals = ask(_rand_suggest(), plan, docs, new_id, draw_seed)
+            suggestion = from_hyperopt_vals(plan, vals)
+            if not taken or _key(self._normal_vals(plan, suggestion, vals)) not in taken:
+                return suggestion
+        if plan.size is not None and plan.size <= _ENUMERATE_LIMIT:
+            free = [vals for vals in plan.points() if _key(vals) not in taken]
+            if free:
+                import numpy as np
+
+                pick = free[int(np.random.default_rng(seed).integers(len(free)))]
+                return from_hyperopt_vals(plan, pick)
+        raise Exhausted(
+            f"no untried point found in {_MODEL_DRAWS + _RANDOM_DRAWS} draws from the search space"
+        )
+
+    @staticmethod
+    def _normal_vals(plan: Plan, suggestion: Suggestion, vals: Mapping[str, list]) -> Mapping:
+        # The vals a trial holding this suggestion would have in the next call's docs.
+        record = TrialRecord.pending(0, suggestion.assignment, suggestion.internal)
+        return _vals_of(plan, record) or vals
+
+    def ask_vals(self, plan: Plan, docs: list[dict], history: Sequence[TrialRecord],
+                 new_id: int, seed: int) -> dict[str, list]:
+        """hyperopt's raw values for the next trial; subclasses pick the suggest function."""
+        raise NotImplementedError
+
+
+def _rand_suggest() -> Callable[..., list]:
+    from hyperopt import rand
+
+    return rand.suggest
+
+
+class Random(HyperoptAlgorithm):
+    """hyperopt's random search: each parameter drawn from its prior."""
+
+    name = "random"
+
+    def ask_vals(self, plan, docs, history, new_id, seed):
+        return ask(_rand_suggest(), plan, docs, new_id, seed)
+
+
+class TPE(HyperoptAlgorithm):
+    """hyperopt's Tree-structured Parzen Estimator (``hyperopt.tpe.suggest``).
+
+    Settings: Katib's ``gamma``, ``prior_weight`` and ``n_EI_candidates``, and hyperopt's
+    ``n_startup_jobs`` (random suggestions before the model is used; Katib sets it to the
+    number of trials asked at once and does not let a user choose it).
+    """
+
+    name = "tpe"
+    SETTINGS: ClassVar[Mapping[str, str]] = {
+        "gamma": "a number in (0, 1): the share of good trials, times sqrt(trials)",
+        "prior_weight": "a number above 0: weight of the prior against the trials",
+        "n_EI_candidates": "an integer >= 1: candidates drawn per suggestion",
+        "n_startup_jobs": "an integer >= 0: random suggestions before the model is used",
+    }
+    CHECKS: ClassVar[Mapping[str, _settings.Check]] = {
+        "gamma": _settings.number(0, 1),
+        "prior_weight": _settings.number(0),
+        "n_EI_candidates": _settings.integer(1),
+        "n_startup_jobs": _settings.integer(0),
+    }
+
+    def ask_vals(self, plan, docs, history, new_id, seed):
+        from hyperopt import tpe
+
+        return ask(tpe.suggest, plan, docs, new_id, seed, verbose=False, **self.options)
+
+
+class Anneal(HyperoptAlgorithm):
+    """hyperopt's annealing (``hyperopt.anneal.suggest``): draws near one of the best trials,
+    in a neighbourhood that shrinks as trials accumulate."""
+
+    name = "anneal"
+    SETTINGS: ClassVar[Mapping[str, str]] = {
+        "avg_best_idx": "a number >= 1: mean rank of the trial drawn near (0 is the best)",
+        "shrink_coef": "a number >= 0: how fast the neighbourhood shrinks with trials",
+    }
+    CHECKS: ClassVar[Mapping[str, _settings.Check]] = {
+        "avg_best_idx": _settings.number(1, low_open=False),
+        "shrink_coef": _settings.number(0, low_open=False),
+    }
+
+    def ask_vals(self, plan, docs, history, new_id, seed):
+        from hyperopt import anneal
+
+        return ask(anneal.suggest, plan, docs, new_id, seed, **self.options)

@@ -76,8 +76,8 @@ class RunRecord:
 
 
 def new_run_id() -> str:
-    """A run id that sorts by creation time and is unique: ``20261123-201500-3fa2c1``."""
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+    """A run id that sorts by creation time and is unique: ``20261123-201500-3fa2c1d0``."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(4)
 
 
 class RunStore:

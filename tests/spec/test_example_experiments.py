@@ -24,7 +24,7 @@ def test_tune_sklearn_loads_with_its_component_and_defaults() -> None:
     assert experiment.algorithm.name is None  # pipetune's default
     assert experiment.objective.metric_names == ("accuracy", "f1", "log_loss")
     assert not experiment.objective.minimize
-    assert (experiment.parallel_trial_count, experiment.max_trial_count, experiment.max_failed_trial_count) == (2, 12, 3)
+    assert (experiment.parallel_trial_count, experiment.max_trial_count, experiment.max_failed_trial_count) == (2, 20, 3)
     assert experiment.seed is not None
     assert experiment.space.names == ["n_estimators", "max_depth", "min_samples_split", "max_features", "criterion"]
 

@@ -9,7 +9,7 @@ from pipetune.components._spec import (
     component_from_dict,
     load_component,
 )
-from pipetune.components._types import coerce, format_value, parameter_type
+from pipetune.components._types import coerce, format_value, parameter_type, plain_value
 
 __all__ = [
     "ComponentSpec",
@@ -21,5 +21,6 @@ __all__ = [
     "format_value",
     "load_component",
     "parameter_type",
+    "plain_value",
     "resolve_command",
 ]

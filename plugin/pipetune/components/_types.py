@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from typing import Any
 
 #: KFP's parameter types and their aliases (case-insensitive); any other type is an artifact.
@@ -86,12 +87,28 @@ def coerce(value: Any, type_name: str) -> Any:
 
 
 def format_value(value: Any) -> str:
-    """A typed value as it appears on a command line, the way KFP's launcher writes it."""
+    """A typed value as text, on a command line or inside a longer string, the way KFP's
+    launcher writes it: ``5``, ``0.1``, ``1e-05``, ``true``, ``adam``, ``{"a":1}``."""
+    value = plain_value(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
-    return str(value)
+    return str(value)  # for a float, the shortest round-trip text
+
+
+def plain_value(value: Any) -> Any:
+    """``value`` as a plain Python scalar: numpy's ints, floats and strings become int, float
+    and str, so a tree dumps as YAML or JSON and formats without ``np.float64(...)``."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
 
 
 def _mismatch(expected: str, value: Any) -> ValueError:

@@ -20,12 +20,12 @@ trial's own metadata: ``${trialSpec.Name}``, ``${trialSpec.Namespace}``, ``${tri
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipetune.components import format_value, plain_value
 from pipetune.errors import SpecError
 
 #: One placeholder, as Katib writes it (``consts.TrialTemplateParamReplaceFormat``).
@@ -45,32 +45,6 @@ META_MAPS = ("Labels", "Annotations")
 def placeholder(name: str) -> str:
     """The placeholder text for trialParameter ``name``."""
     return "${trialParameters." + name + "}"
-
-
-def format_value(value: Any) -> str:
-    """A value as text inside a longer string: ``5``, ``0.1``, ``1e-05``, ``true``, ``adam``."""
-    value = plain_value(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)  # shortest round-trip text: 0.1, 3.0, 1e-05
-    return str(value)
-
-
-def plain_value(value: Any) -> Any:
-    """``value`` as a plain Python scalar: numpy's ints, floats and strings become int, float
-    and str, so the tree dumps as YAML or JSON and formats without ``np.float64(...)``."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 def substitute(tree: Any, values: Mapping[str, Any], source: str, where: str = "") -> Any:

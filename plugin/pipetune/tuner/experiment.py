@@ -413,7 +413,7 @@ class Tuner:
             metrics=dict(results.metrics),
             outputs=dict(results.outputs),
         )
-        atomic_write_text(self.directory / "trials.json", json.dumps(trials_table(state), indent=2) + "\n")
+        atomic_write_text(self.directory / "trials.json", json.dumps(trial_rows(state), indent=2) + "\n")
         self._emit(state, "finished")
 
     def _emit(self, state: ExperimentState, event: str) -> None:
@@ -470,7 +470,7 @@ def tuner_results(state: ExperimentState, objective: Objective) -> Results:
     return Results(metrics=metrics, outputs=outputs, artifacts={"trials": "trials.json"})
 
 
-def trials_table(state: ExperimentState) -> list[dict[str, Any]]:
+def trial_rows(state: ExperimentState) -> list[dict[str, Any]]:
     """Every trial as a plain row: index, status, parameters, objective, metrics, run ids."""
     return [
         {

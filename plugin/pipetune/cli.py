@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
         "it holds the journal, the tuner's results.yaml and trials.json",
     )
     tune.add_argument("--seed", type=int, help="override the experiment's seed")
+    tune.add_argument(
+        "--local-command",
+        metavar="COMMAND",
+        help="run each trial's primary container with this command line instead (split like a "
+        "shell would, never run by one; ${trialParameters.x} placeholders allowed), for an "
+        "image that can't run here; the same as spec.local.command, without editing the YAML",
+    )
     tune.add_argument("--quiet", "-q", action="store_true", help="no progress, only the final table")
     tune.set_defaults(handler=_cmd_tune)
 
@@ -221,6 +228,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     from pipetune.tuner.launchers import ExperimentLauncher
 
     experiment = load_experiment(args.experiment)
+    if args.local_command is not None:
+        experiment = _with_local_command(experiment, args.local_command)
     config = tuner_config(experiment, seed=args.seed)
     store = RunStore(args.state_dir)
     directory = Path(args.dir) if args.dir else store.state_dir / "experiments" / experiment.name
@@ -276,6 +285,22 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             print(f"  {name}: {_value(value)}")
     print(f"results  {_short_path(str(directory / 'results.yaml'))}")
     return 0 if result.state.status == "Succeeded" else 1
+
+
+def _with_local_command(experiment: Any, text: str) -> Any:
+    import dataclasses
+    import shlex
+
+    from pipetune.spec import LocalOverride
+
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--local-command: {exc}") from None
+    if not argv:
+        raise UsageError("--local-command: expected a command line, got nothing")
+    env = dict(experiment.local.env) if experiment.local else {}
+    return dataclasses.replace(experiment, local=LocalOverride(tuple(argv), (), env))
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:

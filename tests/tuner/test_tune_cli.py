@@ -240,3 +240,22 @@ def test_plot_writes_pictures(cli, tmp_path: Path) -> None:
         assert data.startswith(b"\x89PNG") and len(data) > 10_000
     missing = cli("plot", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "no journal.jsonl" in missing.stderr
+
+
+def test_local_command_runs_a_katib_image_trial_here(cli, tmp_path: Path) -> None:
+    experiment = DATA / "experiments" / "katib-image-only.yaml"
+    plain = cli("tune", str(experiment), "--dir", str(tmp_path / "plain"))
+    assert plain.returncode == 1  # the image's script does not exist here
+    assert "/opt/pytorch-mnist/mnist.py" in plain.stdout
+    local = cli(
+        "tune", str(experiment), "--dir", str(tmp_path / "local"), "--local-command",
+        "python tests/data/scripts/quadratic.py --x ${trialParameters.learningRate} "
+        "--y ${trialParameters.momentum}",
+    )
+    assert local.returncode == 0, local.stdout + local.stderr
+    rows = json.loads((tmp_path / "local" / "trials.json").read_text())
+    for row in rows:
+        x, y = row["parameters"]["lr"], row["parameters"]["momentum"]
+        assert row["objective"] == pytest.approx((x - 0.3) ** 2 + (y - 0.7) ** 2)
+    bad = cli("tune", str(experiment), "--local-command", "python 'unclosed")
+    assert bad.returncode == 2 and "--local-command: No closing quotation" in bad.stderr

@@ -106,6 +106,11 @@ class Engine(Protocol):
         """The finished run's validated results, or None if it produced none."""
         ...
 
+    def wait_any(self, timeout: float) -> None:
+        """Block until some run of this engine may have changed state, or ``timeout`` seconds
+        pass; a hint for pollers (a spurious wake-up is fine, a missed one costs ``timeout``)."""
+        ...
+
     def cancel(self, handle: RunHandle) -> None:
         """End the run and everything it started; a no-op for a finished run."""
         ...

@@ -119,7 +119,7 @@ class Tuner:
         store: RunStore,
         directory: str | Path,
         progress: Callable[[Progress], None] | None = None,
-        poll_interval: float = 0.02,
+        poll_interval: float = 0.25,
     ) -> None:
         self.config = config
         self.launcher = launcher
@@ -163,7 +163,9 @@ class Tuner:
                     # Nothing runs and nothing may start: only possible when exhausted.
                     self.exhausted = True
                     continue
-                time.sleep(self.poll_interval)
+                # Woken as soon as a trial ends; the interval bounds how stale early-stopping
+                # curves and timeouts can get.
+                self.engine.wait_any(self.poll_interval)
         except BaseException:
             self._interrupt(state)
             raise

@@ -65,7 +65,7 @@ class Journal:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, line)
-                os.fsync(fd)
+                _sync(fd)
             finally:
                 os.close(fd)
         return record
@@ -81,6 +81,11 @@ class Journal:
                 handle.truncate(keep)
                 handle.flush()
                 os.fsync(handle.fileno())
+
+
+def _sync(fd: int) -> None:
+    """Make the appended record durable; the data, not the file's timestamps, is what counts."""
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
 @dataclass

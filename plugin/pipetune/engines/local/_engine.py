@@ -42,6 +42,7 @@ class LocalEngine:
     def __init__(self, grace: float = 5.0, cwd: str | None = None) -> None:
         self.grace = grace
         self.cwd = cwd
+        self._changed = threading.Event()
 
     def command(self, request: RunRequest) -> list[str]:
         """The argv a request resolves to before its program is mapped to this machine."""
@@ -67,7 +68,9 @@ class LocalEngine:
         env[OUTPUTS_ENV] = str(request.outputs_dir)
         env.setdefault("PYTHONUNBUFFERED", "1")
         try:
-            run.process = GroupProcess(program, env, logs_dir, request.echo, self.cwd)
+            run.process = GroupProcess(
+                program, env, logs_dir, request.echo, self.cwd, on_eof=self._changed.set
+            )
         except OSError as exc:
             return _not_started(run, f"command {argv[0]!r} cannot be started: {exc.strerror or exc}")
         run.status = RunStatus(Phase.RUNNING, started_at=run.process.started_at)
@@ -105,6 +108,11 @@ class LocalEngine:
 
     def results(self, handle: LocalRun) -> Results | None:
         return handle.collected
+
+    def wait_any(self, timeout: float) -> None:
+        """Block until some run of this engine may have ended, or ``timeout`` seconds pass."""
+        if self._changed.wait(timeout):
+            self._changed.clear()
 
     def cancel(self, handle: LocalRun) -> None:
         with handle.lock:

@@ -44,6 +44,7 @@ class FunctionEngine:
     def __init__(self, function: Objective, metric: str) -> None:
         self.function = function
         self.metric = metric
+        self._changed = threading.Event()
 
     def submit(self, request: RunRequest) -> FunctionRun:
         label = getattr(self.function, "__qualname__", repr(self.function))
@@ -70,6 +71,7 @@ class FunctionEngine:
             phase, reason, message, results = final
             run.collected = results
             run.status = RunStatus(phase, reason, message, started_at=run.status.started_at, finished_at=time.time())
+        self._changed.set()
 
     def _results(self, value: Any) -> Results:
         if isinstance(value, Mapping):
@@ -113,6 +115,11 @@ class FunctionEngine:
 
     def results(self, handle: FunctionRun) -> Results | None:
         return handle.collected
+
+    def wait_any(self, timeout: float) -> None:
+        """Block until some function of this engine may have returned, or ``timeout`` passes."""
+        if self._changed.wait(timeout):
+            self._changed.clear()
 
     def cancel(self, handle: FunctionRun) -> None:
         with handle.lock:

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 
 class GroupProcess:
@@ -27,6 +27,7 @@ class GroupProcess:
         logs_dir: Path,
         echo: bool = True,
         cwd: str | None = None,
+        on_eof: Callable[[], None] | None = None,
     ) -> None:
         logs_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = logs_dir / "stdout.log"
@@ -43,12 +44,17 @@ class GroupProcess:
         )
         self.pgid = self.process.pid
         self._pumps = [
-            _pump(self.process.stdout, self.stdout_path, sys.stdout if echo else None),
+            _pump(self.process.stdout, self.stdout_path, sys.stdout if echo else None, on_eof),
             _pump(self.process.stderr, self.stderr_path, sys.stderr if echo else None),
         ]
 
     def poll(self) -> int | None:
-        return self.process.poll()
+        code = self.process.poll()
+        if code is None and not self._pumps[0].is_alive():
+            # stdout is closed, so the process is exiting: give the kernel a moment to reap it
+            # rather than leave the caller to find out on its next poll.
+            code = self.wait(0.05)
+        return code
 
     def wait(self, timeout: float | None = None) -> int | None:
         try:
@@ -87,7 +93,12 @@ class GroupProcess:
             pass
 
 
-def _pump(source: IO[bytes] | None, path: Path, echo: IO[str] | None) -> threading.Thread:
+def _pump(
+    source: IO[bytes] | None,
+    path: Path,
+    echo: IO[str] | None,
+    on_eof: Callable[[], None] | None = None,
+) -> threading.Thread:
     def run() -> None:
         assert source is not None
         sink = echo
@@ -102,6 +113,9 @@ def _pump(source: IO[bytes] | None, path: Path, echo: IO[str] | None) -> threadi
                     except (OSError, ValueError):
                         sink = None  # the terminal went away; keep capturing to the file
         source.close()
+        if on_eof is not None:
+            # stdout closes when the process exits (or closes it): a waiter may look now.
+            on_eof()
 
     thread = threading.Thread(target=run, name=f"pump-{path.name}", daemon=True)
     thread.start()

@@ -642,17 +642,7 @@ def _objective(value: Any) -> Objective:
     additional = data.get("additionalMetricNames") or []
     if not isinstance(additional, list) or not all(isinstance(n, str) and n for n in additional):
         raise _FieldError(f"{where}.additionalMetricNames: expected a list of metric names")
-    strategies: dict[str, str] = {}
-    for i, item in enumerate(_list(data.get("metricStrategies"), f"{where}.metricStrategies")):
-        at = f"{where}.metricStrategies[{i}]"
-        item = _mapping(item, at)
-        _check_keys(item, ("name", "value"), at)
-        name = item.get("name")
-        if not isinstance(name, str) or not name:
-            raise _FieldError(f"{at}.name: expected a metric name, got {name!r}")
-        if name in strategies:
-            raise _FieldError(f"{at}.name: {name!r} has two strategies")
-        strategies[name] = item.get("value")
+    strategies = _name_values(data.get("metricStrategies"), f"{where}.metricStrategies", "metric")
     kind = data.get("type")
     if kind is None:
         raise _FieldError(f"{where}.type: required; expected minimize or maximize")
@@ -702,20 +692,27 @@ def _early_stopping(value: Any) -> EarlyStoppingSpec | None:
 def _settings(value: Any, where: str) -> dict[str, str]:
     """Katib's ``[{name, value}]`` settings as a name -> string map."""
     settings: dict[str, str] = {}
+    for name, text in _name_values(value, where, "setting").items():
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            raise _FieldError(f"{where} ({name}).value: expected a string, got {text!r}")
+        settings[name] = text if isinstance(text, str) else str(text)
+    return settings
+
+
+def _name_values(value: Any, where: str, noun: str) -> dict[str, Any]:
+    """Katib's ``[{name, value}]`` lists (settings, metric strategies) as a map, each name once."""
+    found: dict[str, Any] = {}
     for i, item in enumerate(_list(value, where)):
         at = f"{where}[{i}]"
         item = _mapping(item, at)
         _check_keys(item, ("name", "value"), at)
         name = item.get("name")
         if not isinstance(name, str) or not name:
-            raise _FieldError(f"{at}.name: expected a setting name, got {name!r}")
-        if name in settings:
-            raise _FieldError(f"{at}.name: {name!r} is set twice")
-        text = item.get("value")
-        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-            raise _FieldError(f"{at} ({name}).value: expected a string, got {text!r}")
-        settings[name] = text if isinstance(text, str) else str(text)
-    return settings
+            raise _FieldError(f"{at}.name: expected a {noun} name, got {name!r}")
+        if name in found:
+            raise _FieldError(f"{at}.name: {name!r} is given twice")
+        found[name] = item.get("value")
+    return found
 
 
 def _seed(value: Any, settings: Mapping[str, str]) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,11 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
     The temporary file is flushed and fsynced before ``os.replace`` so that a crash leaves
     either the previous content or the complete new one.
+
+    One exception: a path that is a mount point can't be replaced (``EBUSY``). The kubelet
+    bind-mounts a container's termination-message file, and pipetune points that at
+    ``/outputs/results.yaml``; there the file is rewritten in place (truncated, written,
+    fsynced), the only write the mount allows. The kubelet reads it after the container exits.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -21,7 +27,16 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.unlink(tmp)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from pipetune.components import ComponentSpec
 from pipetune.contract import LogMetrics, Results
-from pipetune.engines.base import Engine, Phase, RunHandle, RunRequest, RunStatus
+from pipetune.engines.base import Engine, Phase, ResourceRequest, RunHandle, RunRequest, RunStatus
 from pipetune.store import RunRecord, RunStore, new_run_id
 
 
@@ -38,6 +38,8 @@ def start_run(
     echo: bool = True,
     run_id: str | None = None,
     log_metrics: LogMetrics | None = None,
+    resource: ResourceRequest | None = None,
+    name: str | None = None,
 ) -> StartedRun:
     """Record a new run, submit it, and record that it is running (or why it could not start).
 
@@ -66,6 +68,8 @@ def start_run(
         env=env or {},
         echo=echo,
         log_metrics=log_metrics,
+        resource=resource,
+        name=name,
     )
     try:
         handle = engine.submit(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from pathlib import Path
@@ -106,6 +107,22 @@ def test_write_is_atomic_through_a_rename(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(KeyboardInterrupt):
         write_results(Results(metrics={"a": 2.0}), tmp_path)
     assert read_results(tmp_path).metrics == {"a": 1.0}
+    assert sorted(os.listdir(tmp_path)) == ["results.yaml"]
+
+
+def test_a_mounted_results_file_is_rewritten_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a pod the kubelet bind-mounts /outputs/results.yaml (the termination-message path),
+    and a rename onto a mount point fails with EBUSY: the write must still land."""
+    write_results(Results(metrics={"a": 1.0}), tmp_path)
+
+    def mounted(*_args: object) -> None:
+        raise OSError(errno.EBUSY, "Device or resource busy")
+
+    monkeypatch.setattr(os, "replace", mounted)
+    write_results(Results(metrics={"a": 2.0}), tmp_path)
+    assert read_results(tmp_path).metrics == {"a": 2.0}
     assert sorted(os.listdir(tmp_path)) == ["results.yaml"]
 
 

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pipetune.bridges import check_training_job, replica_roles
+from pipetune.tuner.launchers import ExperimentLauncher
 from pipetune._yaml import load_yaml_file
 from pipetune.errors import SpecError
 from pipetune.spec import (
@@ -43,15 +46,19 @@ REFUSED = {
     "trial-template__trial-configmap-source": ("spec.algorithm.algorithmName", "cmaes"),
 }
 
-#: Kinds that load but are not run locally yet, and why a Job fixture is still refused locally.
+#: Kinds that load but have no local equivalent (they run with the Kubernetes engine), and
+#: why a fixture is still refused locally.
 LOCAL_REFUSALS = {
-    "argo__argo-workflow": "not runnable locally yet",
-    "kubeflow-trainer__trainjob-pytorch": "not runnable locally yet",
-    "kubeflow-training-operator__mpijob-horovod": "not runnable locally yet",
-    "kubeflow-training-operator__pytorchjob-mnist": "not runnable locally yet",
-    "kubeflow-training-operator__xgboostjob-lightgbm": "not runnable locally yet",
+    "argo__argo-workflow": "it runs with --engine kubernetes",
+    "kubeflow-training-operator__mpijob-horovod": "it runs with --engine kubernetes",
+    "kubeflow-training-operator__xgboostjob-lightgbm": "it runs with --engine kubernetes",
     "kubeflow-training-operator__tfjob-mnist-with-summaries": "TensorFlowEvent",
-    "tekton__pipeline-run": "not runnable locally yet",
+    "tekton__pipeline-run": "it runs with --engine kubernetes",
+}
+#: Training jobs the local engine runs replica by replica: fixture, kind, replicas.
+LOCAL_REPLICAS = {
+    "kubeflow-trainer__trainjob-pytorch": "TrainJob",
+    "kubeflow-training-operator__pytorchjob-mnist": "PyTorchJob",
 }
 
 
@@ -150,6 +157,14 @@ def test_fixture_maps_to_a_local_command_or_says_why_not(path: Path) -> None:
         with pytest.raises(SpecError, match=LOCAL_REFUSALS[path.stem]) as caught:
             local_command(rendered, experiment)
         assert str(caught.value).startswith(f"{path}: ")
+        return
+    if path.stem in LOCAL_REPLICAS:
+        prepared = ExperimentLauncher(experiment).prepare(0, assignment, Path("/tmp/o"))
+        assert prepared.resource is not None
+        assert prepared.resource.manifest["kind"] == LOCAL_REPLICAS[path.stem]
+        assert check_training_job(prepared.resource.manifest) == []
+        roles = replica_roles(prepared.resource.manifest)
+        assert roles and all(role.command for role in roles)
         return
     assert rendered["kind"] == "Job"
     command = local_command(rendered, experiment)

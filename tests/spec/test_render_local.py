@@ -291,12 +291,13 @@ def test_file_metrics_path_moves_into_the_outputs_dir() -> None:
 @pytest.mark.parametrize(
     ("api_version", "kind", "words"),
     [
-        ("kubeflow.org/v1", "PyTorchJob", "kind PyTorchJob (kubeflow.org/v1) is not runnable locally yet (it comes with the bridges)"),
-        ("kubeflow.org/v1", "TFJob", "not runnable locally yet"),
-        ("trainer.kubeflow.org/v1alpha1", "TrainJob", "not runnable locally yet"),
-        ("tekton.dev/v1", "PipelineRun", "not runnable locally yet"),
-        ("argoproj.io/v1alpha1", "Workflow", "not runnable locally yet"),
-        ("apps/v1", "Deployment", "kind Deployment (apps/v1) can't run locally; expected batch/v1 Job"),
+        ("kubeflow.org/v1", "PyTorchJob", "kind PyTorchJob (kubeflow.org/v1) is not one command: the local engine runs it as one process per replica"),
+        ("kubeflow.org/v1", "TFJob", "one process per replica"),
+        ("trainer.kubeflow.org/v1alpha1", "TrainJob", "one process per replica"),
+        ("kubeflow.org/v1", "MPIJob", "can't run locally, it runs with --engine kubernetes"),
+        ("tekton.dev/v1", "PipelineRun", "can't run locally, it runs with --engine kubernetes"),
+        ("argoproj.io/v1alpha1", "Workflow", "can't run locally"),
+        ("apps/v1", "Deployment", "kind Deployment (apps/v1) can't run locally, it runs with --engine kubernetes; locally, expected batch/v1 Job, PyTorchJob, TFJob or TrainJob"),
     ],
 )
 def test_other_kinds_are_refused_locally(api_version: str, kind: str, words: str) -> None:

@@ -40,6 +40,38 @@ class Reason:
     RESULTS_INVALID = "ResultsInvalid"
     CANCELLED = "Cancelled"
     IMAGE_UNMAPPED = "ImageNotMapped"
+    NOT_RUNNABLE_LOCALLY = "NotRunnableLocally"
+    REPLICA_FAILED = "ReplicaFailed"
+    DELETED = "Deleted"
+
+
+@dataclass(frozen=True)
+class ResourceRequest:
+    """A run described as a Kubernetes resource (a Katib trial template, a bridge's job).
+
+    The Kubernetes engine creates ``manifest`` as is and judges it by the conditions; the
+    local engine runs a training job's replicas as processes (``engines.local``). Conditions
+    are JSONPath or Katib GJSON (``engines.kubernetes``); None means the kind's default.
+    """
+
+    manifest: Mapping[str, Any]
+    success_condition: str | None = None
+    failure_condition: str | None = None
+    #: Selects the pod whose results are the run's, with the run's own label; None: the kind's.
+    primary_pod_labels: Mapping[str, str] | None = None
+    primary_container: str | None = None
+    #: Keep the resource after it ends (Katib's ``retain``); otherwise it is deleted.
+    retain: bool = False
+    #: ``spec.local`` for a local run, placeholders already resolved: command, args, env.
+    local_override: Mapping[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return str((self.manifest.get("metadata") or {}).get("name") or "")
+
+    @property
+    def namespace(self) -> str:
+        return str((self.manifest.get("metadata") or {}).get("namespace") or "default")
 
 
 @dataclass(frozen=True)
@@ -57,6 +89,12 @@ class RunRequest:
     #: How to read results from the log when the run writes no results.yaml (Katib's
     #: collectors: metric names kept, metricsFormat filters, a metrics file); None: defaults.
     log_metrics: LogMetrics | None = None
+    #: The run as a Kubernetes resource; ``component`` then names it in the store and, for a
+    #: local run of a plain Job, holds the primary container mapped to a local command.
+    resource: ResourceRequest | None = None
+    #: The name a cluster engine gives the run's resource (a trial's deterministic name);
+    #: None: one made from ``run_id``. A resource request's own ``metadata.name`` wins.
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +124,8 @@ class RunHandle(Protocol):
 
 
 class Engine(Protocol):
-    """Where runs execute. Implementations: ``engines.local.LocalEngine``."""
+    """Where runs execute. Implementations: ``engines.local.LocalEngine``,
+    ``engines.kubernetes.KubernetesEngine``."""
 
     name: str
 

@@ -21,7 +21,13 @@ from pipetune.spec._experiment import (
     load_experiment,
 )
 from pipetune.spec._substitute import MetaReference, format_value, substitute
-from pipetune.spec._trial import LocalCommand, local_command, render_trial, trial_values
+from pipetune.spec._trial import (
+    LocalCommand,
+    local_command,
+    local_override,
+    render_trial,
+    trial_values,
+)
 
 __all__ = [
     "API_VERSION",
@@ -41,6 +47,7 @@ __all__ = [
     "format_value",
     "load_experiment",
     "local_command",
+    "local_override",
     "render_trial",
     "substitute",
     "trial_values",

@@ -9,9 +9,10 @@ Argo). Everywhere else a whole-string placeholder keeps its type (``replicas: 2`
 
 Local mapping (:func:`local_command`) — the rules:
 
-* Only ``batch/v1 Job`` maps. ``kubeflow.org/v1`` training jobs (PyTorchJob, TFJob, XGBoostJob,
-  MPIJob, ...), ``trainer.kubeflow.org`` TrainJob, Tekton and Argo kinds are refused as "not
-  runnable locally yet" (they come with the bridges); any other kind is refused.
+* ``batch/v1 Job`` maps to one command. PyTorchJob, TFJob and TrainJob are not mapped here:
+  the local engine runs them as one process per replica (``engines.local``). Every other kind
+  (XGBoostJob, MPIJob, Tekton and Argo runs, ...) is refused: it runs with the Kubernetes
+  engine only.
 * The primary container is ``trialTemplate.primaryContainerName``; without one, the only
   container; failing that, Katib's conventional ``training-container``. Other containers and
   ``initContainers`` can't run here: the Job is refused unless ``spec.local`` says how to run it.
@@ -51,13 +52,8 @@ from pipetune.tuner.space import DoubleParameter, IntParameter
 
 #: Katib's conventional primary container name (the Katib SDK's default).
 KATIB_DEFAULT_CONTAINER = "training-container"
-#: Kinds that run through a bridge, not as a plain local command (yet).
-BRIDGE_KINDS = {
-    "kubeflow.org": ("TFJob", "PyTorchJob", "XGBoostJob", "MPIJob", "MXJob", "PaddleJob", "JAXJob"),
-    "trainer.kubeflow.org": ("TrainJob",),
-    "tekton.dev": ("PipelineRun", "TaskRun"),
-    "argoproj.io": ("Workflow",),
-}
+#: Kinds the local engine runs replica by replica rather than as one command.
+LOCAL_REPLICA_KINDS = {"kubeflow.org": ("TFJob", "PyTorchJob"), "trainer.kubeflow.org": ("TrainJob",)}
 _STRING_LISTS = ("command", "args")
 _STRING_MAPS = ("labels", "annotations")
 _NAME_VALUE_LISTS = ("env", "params", "parameters")
@@ -244,23 +240,21 @@ def local_command(
     api_version = str(resource.get("apiVersion", ""))
     kind = str(resource.get("kind", ""))
     group = api_version.split("/")[0] if "/" in api_version else ""
-    if kind in BRIDGE_KINDS.get(group, ()):
-        raise SpecError(
-            f"{src}: spec.trialTemplate.trialSpec: kind {kind} ({api_version}) is not runnable "
-            "locally yet (it comes with the bridges); expected batch/v1 Job for a local run"
-        )
     if (api_version, kind) != ("batch/v1", "Job"):
-        raise SpecError(
-            f"{src}: spec.trialTemplate.trialSpec: kind {kind} ({api_version}) can't run locally; "
-            "expected batch/v1 Job"
-        )
+        if kind in LOCAL_REPLICA_KINDS.get(group, ()):
+            problem = (f"kind {kind} ({api_version}) is not one command: the local engine runs it "
+                       "as one process per replica")
+        else:
+            problem = (f"kind {kind} ({api_version}) can't run locally, it runs with --engine "
+                       "kubernetes; locally, expected batch/v1 Job, PyTorchJob, TFJob or TrainJob")
+        raise SpecError(f"{src}: spec.trialTemplate.trialSpec: {problem}")
     pod = _get(resource, "spec", "template", "spec")
     containers = pod.get("containers") if isinstance(pod, dict) else None
     where = "spec.trialTemplate.trialSpec.spec.template.spec.containers"
     if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
         raise SpecError(f"{src}: {where}: expected a list of containers")
     container = _primary(containers, experiment, src, where)
-    override = _local_override(resource, experiment, assignment)
+    override = local_override(resource, experiment, assignment)
     others = [str(c.get("name")) for c in containers if c is not container]
     init = [str(c.get("name")) for c in pod.get("initContainers") or [] if isinstance(c, dict)]
     if (others or init) and override is None:
@@ -318,9 +312,11 @@ def _primary(containers: list[dict[str, Any]], experiment: Experiment, src: str,
     )
 
 
-def _local_override(
+def local_override(
     resource: Mapping[str, Any], experiment: Experiment, assignment: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
+    """``spec.local`` for one rendered trial with its placeholders resolved (command, args,
+    env as text), or None when the experiment has none."""
     local = experiment.local
     if local is None:
         return None

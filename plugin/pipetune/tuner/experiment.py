@@ -266,7 +266,7 @@ class Tuner:
         run_id = new_run_id()
         try:
             prepared = self.launcher.prepare(
-                trial.index, trial.assignment, self.store.run_dir(run_id) / "outputs"
+                trial.index, trial.assignment, self.store.run_dir(run_id) / "outputs", attempt
             )
         except PipetuneError as exc:
             # A rendering problem with this assignment is this trial's failure, not the tuner's.
@@ -284,6 +284,8 @@ class Tuner:
             echo=False,
             run_id=run_id,
             log_metrics=log_metrics,
+            resource=prepared.resource,
+            name=prepared.name,
         )
         self.journal.append(
             "trial_started",

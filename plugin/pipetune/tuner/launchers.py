@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from pipetune.components import ComponentSpec, ContainerSpec
 from pipetune.contract import LogMetrics
+from pipetune.engines.base import ResourceRequest
 
 
 @dataclass(frozen=True)
@@ -18,12 +19,18 @@ class PreparedTrial:
     component: ComponentSpec
     arguments: dict[str, Any]
     log_metrics: LogMetrics | None = None
+    #: The trial as a Kubernetes resource, for engines that run resources.
+    resource: ResourceRequest | None = None
+    #: The trial's deterministic name, for a cluster engine's resource.
+    name: str | None = None
 
 
 class TrialLauncher(Protocol):
     """Makes trial ``index`` from its assignment; ``outputs_dir`` is where the run will write."""
 
-    def prepare(self, index: int, assignment: Mapping[str, Any], outputs_dir: Path) -> PreparedTrial:
+    def prepare(
+        self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
+    ) -> PreparedTrial:
         ...
 
 Render = Callable[[int, Mapping[str, Any]], Mapping[str, Any]]
@@ -43,7 +50,9 @@ class ComponentLauncher:
         self.arguments = dict(arguments or {})
         self.render = render
 
-    def prepare(self, index: int, assignment: Mapping[str, Any], outputs_dir: Path) -> PreparedTrial:
+    def prepare(
+        self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
+    ) -> PreparedTrial:
         values = self.render(index, assignment) if self.render else {**self.arguments, **assignment}
         return PreparedTrial(self.component, self.component.bind(values))
 
@@ -55,36 +64,84 @@ class FunctionLauncher:
         # The engine runs the function; the spec only names the run in the store.
         self.component = ComponentSpec(name=name, container=ContainerSpec(image="in-process"))
 
-    def prepare(self, index: int, assignment: Mapping[str, Any], outputs_dir: Path) -> PreparedTrial:
+    def prepare(
+        self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
+    ) -> PreparedTrial:
         return PreparedTrial(self.component, dict(assignment))
 
 
 class ExperimentLauncher:
     """Trials of an experiment spec: its component with the rendered arguments, or its trial
-    resource (a Katib ``batch/v1 Job``) mapped to a local command."""
+    resource. For the local engine (``local=True``) a ``batch/v1 Job`` is mapped to a local
+    command and a training job is handed over for the engine to run replica by replica; a
+    kind that can't run here is the trial's error. For a cluster engine the rendered resource
+    goes as it is, with the template's conditions and primary pod."""
 
-    def __init__(self, experiment: Any) -> None:
+    def __init__(self, experiment: Any, local: bool = True, namespace: str | None = None) -> None:
         self.experiment = experiment
+        self.local = local
+        self.namespace = experiment.namespace or namespace or "default"
 
-    def trial_name(self, index: int) -> str:
-        """Deterministic, as Kubernetes children's names will be: ``<experiment>-<index>``."""
-        return f"{self.experiment.name}-{index:04d}"
+    def trial_name(self, index: int, attempt: int = 0) -> str:
+        """Deterministic, so a restarted tuner finds its Kubernetes children again:
+        ``<experiment>-<index>``, and ``-<attempt>`` for a retry."""
+        name = f"{self.experiment.name}-{index:04d}"
+        return f"{name}-{attempt}" if attempt else name
 
-    def prepare(self, index: int, assignment: Mapping[str, Any], outputs_dir: Path) -> PreparedTrial:
-        from pipetune.spec import local_command, render_trial
+    def prepare(
+        self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
+    ) -> PreparedTrial:
+        from pipetune.bridges import check_training_job, is_training_job
+        from pipetune.engines.base import ResourceRequest
+        from pipetune.errors import SpecError
+        from pipetune.spec import local_command, local_override, render_trial
 
         experiment = self.experiment
         names = experiment.objective.metric_names
-        rendered = render_trial(experiment, assignment, self.trial_name(index))
+        name = self.trial_name(index, attempt)
+        rendered = render_trial(experiment, assignment, name, self.namespace)
         component = experiment.component
         if component is not None:
-            return PreparedTrial(component, dict(rendered), LogMetrics(names=names))
-        command = local_command(rendered, experiment, assignment).with_outputs_dir(outputs_dir)
+            return PreparedTrial(component, dict(rendered), LogMetrics(names=names), name=name)
+        template = experiment.trial_template
         collector = experiment.metrics_collector
+        resource = ResourceRequest(
+            manifest=rendered,
+            success_condition=template.success_condition,
+            failure_condition=template.failure_condition,
+            primary_pod_labels=dict(template.primary_pod_labels) or None,
+            primary_container=template.primary_container_name,
+            retain=template.retain,
+            local_override=local_override(rendered, experiment, assignment),
+        )
+        log_metrics = LogMetrics(
+            names=names, filters=tuple(collector.filters) or None, json=collector.format == "JSON"
+        )
+        if not self.local or is_training_job(rendered):
+            problems = check_training_job(rendered) if is_training_job(rendered) else []
+            if problems:
+                raise SpecError(f"{experiment.source}: spec.trialTemplate.trialSpec." + "; ".join(problems))
+            named = ComponentSpec(name=name, container=ContainerSpec(image=_image_of(rendered)))
+            return PreparedTrial(named, {}, log_metrics, resource, name)
+        command = local_command(rendered, experiment, assignment).with_outputs_dir(outputs_dir)
         log_metrics = LogMetrics(
             names=names,
-            filters=tuple(collector.filters) or None,
+            filters=log_metrics.filters,
             file=command.metrics_file,
-            json=collector.format == "JSON",
+            json=log_metrics.json,
         )
-        return PreparedTrial(command.to_component(self.trial_name(index)), {}, log_metrics)
+        return PreparedTrial(command.to_component(name), {}, log_metrics, resource, name)
+
+
+def _image_of(resource: Mapping[str, Any]) -> str:
+    """The first container image in a manifest, to name the run's image in the store."""
+    stack: list[Any] = [resource]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, dict):
+            if isinstance(node.get("image"), str) and ("command" in node or "name" in node):
+                return node["image"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return ""

@@ -1,9 +1,20 @@
-"""The local engine: each run is a process group on this machine with its own outputs dir."""
+"""The local engine: each run is a process group on this machine with its own outputs dir.
+
+A training job (PyTorchJob, TFJob, TrainJob given as a ``ResourceRequest``) is one process
+group per replica, with the environment its operator injects (``_replicas``). Its outputs
+directory and logs are the primary replica's; the others write under
+``<run>/replicas/<role>-<i>/``. In a replica's argv and env, ``/outputs`` (the container's
+outputs directory) is that replica's outputs directory. The run fails as soon as one replica
+fails (the others are stopped), and succeeds when the primary does; replicas still running
+then get ``grace`` seconds to end by themselves (a TFJob's parameter servers never do).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,9 +22,16 @@ from pathlib import Path
 
 from pipetune.components import ComponentSpec, coerce, resolve_command
 from pipetune.contract import OUTPUTS_ENV, Results, collect_results, read_log
-from pipetune.engines.base import Phase, Reason, RunRequest, RunStatus
+from pipetune.engines.base import Phase, Reason, ResourceRequest, RunRequest, RunStatus
 from pipetune.engines.local._images import local_program
 from pipetune.engines.local._process import GroupProcess
+from pipetune.engines.local._replicas import (
+    LocalReplica,
+    ReplicaTemplate,
+    pytorch_replicas,
+    tf_replicas,
+    trainer_replicas,
+)
 from pipetune.errors import ContractError
 
 
@@ -26,6 +44,8 @@ class LocalRun:
     argv: list[str]
     logs_dir: Path
     process: GroupProcess | None = None
+    #: A training job's other replicas, each with its process.
+    replicas: list[tuple[LocalReplica, GroupProcess]] = field(default_factory=list)
     status: RunStatus = field(default_factory=lambda: RunStatus(Phase.PENDING))
     collected: Results | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,6 +71,8 @@ class LocalEngine:
         )
 
     def submit(self, request: RunRequest) -> LocalRun:
+        if request.resource is not None and _is_training_job(request.resource):
+            return self._submit_replicas(request, request.resource)
         argv = self.command(request)
         logs_dir = request.outputs_dir.parent / "logs"
         run = LocalRun(request.run_id, request, argv, logs_dir)
@@ -76,15 +98,90 @@ class LocalEngine:
         run.status = RunStatus(Phase.RUNNING, started_at=run.process.started_at)
         return run
 
+    def _submit_replicas(self, request: RunRequest, resource: ResourceRequest) -> LocalRun:
+        from pipetune.bridges import check_training_job, nproc_per_node, replica_roles
+
+        manifest = resource.manifest
+        name = f"{manifest.get('kind')} {resource.name}"
+        problems = check_training_job(manifest)
+        run = LocalRun(request.run_id, request, [], request.outputs_dir.parent / "logs")
+        if problems:
+            return _not_started(run, f"{name}: " + "; ".join(problems), Reason.NOT_RUNNABLE_LOCALLY)
+        override = resource.local_override or {}
+        templates = []
+        for role in replica_roles(manifest):
+            command = list(role.command)
+            if override.get("command") is not None or override.get("args") is not None:
+                container = role.container
+                base = override.get("command") if override.get("command") is not None else container.get("command") or []
+                args = override.get("args") if override.get("args") is not None else container.get("args") or []
+                command = [str(x) for x in [*base, *args]]
+            env = {**role.env, **(override.get("env") or {})}
+            templates.append(ReplicaTemplate(role.role, role.replicas, tuple(command), env))
+        kind = str(manifest.get("kind"))
+        if kind == "PyTorchJob":
+            replicas = pytorch_replicas(templates, nproc_per_node(manifest), free_port)
+        elif kind == "TFJob":
+            replicas = tf_replicas(templates, free_port)
+        else:
+            replicas = trainer_replicas(templates[0], nproc_per_node(manifest), free_port)
+        programs = []
+        for replica in replicas:
+            program = local_program(list(replica.command))
+            if program is None:
+                program_name = replica.command[0] if replica.command else "(empty)"
+                return _not_started(
+                    run, f"{name}: {replica.name}: command {program_name!r} is not found on this machine"
+                )
+            programs.append(program)
+        base_env = {**os.environ, **request.env}
+        base_env.setdefault("PYTHONUNBUFFERED", "1")
+        run.argv = list(programs[0])
+        started: list[tuple[LocalReplica, GroupProcess]] = []
+        try:
+            for replica, program in zip(replicas, programs):
+                if replica.primary:
+                    outputs, logs = request.outputs_dir, run.logs_dir
+                else:
+                    outputs = request.outputs_dir.parent / "replicas" / replica.name
+                    logs = run.logs_dir / replica.name
+                outputs.mkdir(parents=True, exist_ok=True)
+                env = {**base_env, **{k: _in_outputs(v, outputs) for k, v in replica.env.items()}}
+                env[OUTPUTS_ENV] = str(outputs)
+                process = GroupProcess(
+                    [_in_outputs(x, outputs) for x in program],
+                    env,
+                    logs,
+                    request.echo and replica.primary,
+                    self.cwd,
+                    on_eof=self._changed.set,
+                )
+                started.append((replica, process))
+        except OSError as exc:
+            for _, process in started:
+                process.terminate(0)
+            return _not_started(run, f"{name}: a replica cannot be started: {exc.strerror or exc}")
+        for replica, process in started:
+            if replica.primary:
+                run.process = process
+            else:
+                run.replicas.append((replica, process))
+        assert run.process is not None
+        run.status = RunStatus(Phase.RUNNING, started_at=run.process.started_at)
+        return run
+
     def poll(self, handle: LocalRun) -> RunStatus:
         with handle.lock:
             if handle.status.phase.final or handle.process is None:
+                return handle.status
+            if handle.replicas and self._replica_failed(handle):
                 return handle.status
             code = handle.process.poll()
             timeout = handle.request.timeout
             if code is None and timeout is not None:
                 if time.time() - handle.status.started_at > timeout:  # type: ignore[operator]
                     handle.process.terminate(self.grace)
+                    self._end_replicas(handle, wait=0.0)
                     self._finish(
                         handle,
                         Phase.FAILED,
@@ -92,8 +189,34 @@ class LocalEngine:
                         f"exceeded its timeout of {timeout:g}s and was stopped",
                     )
             elif code is not None:
+                if handle.replicas and code == 0:
+                    self._end_replicas(handle)
                 self._conclude(handle, code)
             return handle.status
+
+    def _replica_failed(self, handle: LocalRun) -> bool:
+        """End a training job whose non-primary replica failed; True if it did."""
+        for replica, process in handle.replicas:
+            code = process.poll()
+            if code is None or code == 0:
+                continue
+            process.finish()
+            message = _exit_message(code, read_log(process.stderr_path))
+            assert handle.process is not None
+            handle.process.terminate(self.grace)
+            self._end_replicas(handle, wait=0.0)
+            self._finish(handle, Phase.FAILED, Reason.REPLICA_FAILED,
+                         f"replica {replica.role}-{replica.index} {message}", code)
+            return True
+        return False
+
+    def _end_replicas(self, handle: LocalRun, wait: float | None = None) -> None:
+        """Give the other replicas ``wait`` (default ``grace``) seconds, then stop them."""
+        deadline = time.monotonic() + (self.grace if wait is None else wait)
+        for _, process in handle.replicas:
+            if process.wait(max(0.0, deadline - time.monotonic())) is None:
+                process.terminate(self.grace)
+            process.finish()
 
     def wait(self, handle: LocalRun, timeout: float | None = None) -> RunStatus:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -119,6 +242,7 @@ class LocalEngine:
             if handle.status.phase.final or handle.process is None:
                 return
             handle.process.terminate(self.grace)
+            self._end_replicas(handle, wait=0.0)
             self._finish(handle, Phase.CANCELLED, Reason.CANCELLED, "cancelled")
 
     def reclaim(self, run_id: str, outputs_dir: Path) -> int:
@@ -201,11 +325,33 @@ def end_processes_of(outputs_dir: Path) -> int:
     return len(groups - {own})
 
 
-def _not_started(run: LocalRun, problem: str) -> LocalRun:
+def _not_started(run: LocalRun, problem: str, reason: str = Reason.COMMAND_NOT_FOUND) -> LocalRun:
     now = time.time()
     message = f"{run.request.component.source}: {problem}"
-    run.status = RunStatus(Phase.FAILED, Reason.COMMAND_NOT_FOUND, message, started_at=now, finished_at=now)
+    run.status = RunStatus(Phase.FAILED, reason, message, started_at=now, finished_at=now)
     return run
+
+
+def _is_training_job(resource: ResourceRequest) -> bool:
+    from pipetune.bridges import is_training_job
+
+    return is_training_job(resource.manifest)
+
+
+_OUTPUTS = re.compile(r"(?<![\w./-])/outputs(?=/|$|[^\w.-])")
+
+
+def _in_outputs(text: str, outputs: Path) -> str:
+    """``text`` with the container path ``/outputs`` (whole, or a path under it, or inside a
+    longer value such as ``--out=/outputs/model``) moved to ``outputs``."""
+    return _OUTPUTS.sub(lambda _: str(outputs), text)
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now (the kernel's pick), for a job's local addresses."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def output_paths(request: RunRequest) -> dict[str, str]:

@@ -1,0 +1,432 @@
+"""The Kubernetes engine: each run is one Kubernetes resource of any kind.
+
+A run given as a ``ResourceRequest`` is created as it is (a Katib trial template's Job,
+PyTorchJob, TFJob, TrainJob, Tekton run, Argo Workflow, or any kind); a component run becomes
+a ``batch/v1 Job`` (``component_job``). Before it is created the engine adds the labels
+``pipetune.dev/trial: <name>`` (and the engine's own, e.g. ``pipetune.dev/experiment``) to
+the resource and to every pod template in it, and, to the primary container,
+``terminationMessagePath: /outputs/results.yaml`` with ``FallbackToLogsOnError`` unless the
+container sets its own path.
+
+* Names are the caller's (deterministic for trials); a create answered 409 **adopts** the
+  existing resource when it carries the same trial label, so a restarted tuner or bridge picks
+  up its running children instead of duplicating them.
+* Status comes from one watch per kind and namespace (``KindWatch``), never from polling a
+  run: ``poll`` reads the cache. The success and failure conditions are JSONPath (Katib's GJSON
+  translated), defaulting per kind (``pipetune.kinds``).
+* Results come from the primary pod (the trial's pods with ``primaryPodLabels``, else the
+  kind's): its primary container's termination message when that is a results document, else
+  the container's log read for ``pipetune.report`` / Katib StdOut lines. One LIST of pods and
+  at most one log read per finished run.
+* A finished resource is deleted (background propagation) unless ``retain``; a cancelled or
+  timed-out one always is. A resource deleted by someone else fails its run with reason
+  ``Deleted``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, TextIO
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from pipetune.bridges import check_training_job, is_training_job
+from pipetune.contract import CHANNEL_LIMIT_BYTES, LogMetrics, Results, parse_results, results_from_log
+from pipetune.engines.base import Phase, Reason, RunRequest, RunStatus
+from pipetune.engines.kubernetes._api import KindWatch, Retry, call, describe
+from pipetune.engines.kubernetes._conditions import Condition, ConditionError, compile_condition
+from pipetune.engines.kubernetes._manifests import (
+    component_job,
+    label_pod_templates,
+    set_termination_message,
+)
+from pipetune.errors import ContractError, RunError, TransientError
+from pipetune.kinds import JOB, TRIAL_LABEL, Kind, default_plural, known_kind
+
+#: How a run's pods are found, per kind: the label the controller puts on them, valued with
+#: the resource's name. Kinds not listed get the trial label copied into their pod templates.
+POD_LABELS = {
+    "TrainJob": "jobset.sigs.k8s.io/jobset-name",
+    "TaskRun": "tekton.dev/taskRun",
+    "PipelineRun": "tekton.dev/pipelineRun",
+    "Workflow": "workflows.argoproj.io/workflow",
+}
+
+
+@dataclass
+class KubernetesRun:
+    """The Kubernetes engine's handle on one run."""
+
+    run_id: str
+    request: RunRequest
+    argv: list[str]
+    kind: Kind
+    name: str
+    namespace: str
+    success: Condition
+    failure: Condition
+    watch: KindWatch | None = None
+    status: RunStatus = field(default_factory=lambda: RunStatus(Phase.PENDING))
+    collected: Results | None = None
+    adopted: bool = False
+    seen: bool = False
+    last_condition: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class KubernetesEngine:
+    """Runs resources on a cluster through the official client.
+
+    ``labels`` go on every resource this engine creates (the tuner passes the experiment
+    label) and select what its watches see. ``log`` receives condition changes and, with a
+    request's ``echo``, the primary container's log lines.
+    """
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str = "default",
+        labels: Mapping[str, str] | None = None,
+        retry: Retry | None = None,
+        log: TextIO | None = None,
+    ) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.labels = dict(labels or {})
+        self.retry = retry or Retry()
+        self.log = log
+        self._watches: dict[tuple[str, str, str], KindWatch] = {}
+        self._plurals: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+
+    # -- the engine protocol -------------------------------------------------------------------
+
+    def submit(self, request: RunRequest) -> KubernetesRun:
+        resource = request.resource
+        manifest = copy.deepcopy(dict(resource.manifest)) if resource else None
+        if manifest is None:
+            name = request.name or f"run-{request.run_id}".lower()
+            manifest = component_job(request, name, self.namespace)
+        metadata = manifest.setdefault("metadata", {})
+        metadata.setdefault("namespace", self.namespace)
+        name, namespace = str(metadata.get("name") or ""), str(metadata["namespace"])
+        api_version, kind_name = str(manifest.get("apiVersion", "")), str(manifest.get("kind", ""))
+        kind = known_kind(api_version, kind_name) or self._unknown_kind(api_version, kind_name)
+        never = compile_condition("$[?(@.never)]")
+        run = KubernetesRun(
+            request.run_id,
+            request,
+            [f"{kind.kind.lower()}/{name}", "-n", namespace],
+            kind,
+            name,
+            namespace,
+            success=never,
+            failure=never,
+        )
+        given = {
+            "successCondition": (resource.success_condition if resource else None) or kind.success_condition,
+            "failureCondition": (resource.failure_condition if resource else None) or kind.failure_condition,
+        }
+        for field_name, text in given.items():
+            if not text:
+                return _refused(run, f"trialTemplate.{field_name}: required for kind {kind.kind} "
+                                     f"({kind.api_version}), which pipetune has no default for")
+            try:
+                compiled = compile_condition(text)
+            except ConditionError as exc:
+                return _refused(run, f"trialTemplate.{field_name}: {exc}")
+            if field_name == "successCondition":
+                run.success = compiled
+            else:
+                run.failure = compiled
+        if not name:
+            return _refused(run, "metadata.name: required")
+        if is_training_job(manifest):
+            problems = check_training_job(manifest)
+            if problems:
+                return _refused(run, f"{kind.kind} {name}: " + "; ".join(problems))
+        labels = {**self.labels, TRIAL_LABEL: name}
+        metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
+        label_pod_templates(manifest, labels)
+        set_termination_message(manifest, self._primary_container(run))
+        run.watch = self._watch(kind, namespace)
+        self._create(run, manifest)
+        run.status = RunStatus(Phase.RUNNING, started_at=time.time())
+        return run
+
+    def poll(self, handle: KubernetesRun) -> RunStatus:
+        with handle.lock:
+            if handle.status.phase.final or handle.watch is None:
+                return handle.status
+            obj = handle.watch.get(handle.name)
+            timeout = handle.request.timeout
+            if obj is None:
+                if handle.name in handle.watch.deleted or handle.seen:
+                    self._finish(handle, Phase.FAILED, Reason.DELETED,
+                                 f"{handle.kind.kind} {handle.name} was deleted before it finished")
+                return handle.status
+            handle.seen = True
+            self._report_condition(handle, obj)
+            if handle.failure.holds(obj):
+                self._collect(handle, failed=True)
+                self._finish(handle, Phase.FAILED, _condition_reason(obj, "Failed"),
+                             _condition_message(obj) or f"{handle.kind.kind} {handle.name} failed")
+                self._clean_up(handle)
+            elif handle.success.holds(obj):
+                error = self._collect(handle, failed=False)
+                if error:
+                    self._finish(handle, Phase.FAILED, Reason.RESULTS_INVALID, error)
+                else:
+                    message = None if handle.collected is not None else "reported no results"
+                    self._finish(handle, Phase.SUCCEEDED, Reason.COMPLETED, message)
+                self._clean_up(handle)
+            elif timeout is not None and time.time() - (handle.status.started_at or 0) > timeout:
+                self._delete(handle)
+                self._finish(handle, Phase.FAILED, Reason.TIMEOUT,
+                             f"exceeded its timeout of {timeout:g}s; {handle.kind.kind} {handle.name} was deleted")
+            return handle.status
+
+    def wait(self, handle: KubernetesRun, timeout: float | None = None) -> RunStatus:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.poll(handle)
+            if status.phase.final:
+                return status
+            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if left <= 0:
+                return status
+            self.wait_any(left)
+
+    def results(self, handle: KubernetesRun) -> Results | None:
+        return handle.collected
+
+    def wait_any(self, timeout: float) -> None:
+        if self._changed.wait(timeout):
+            self._changed.clear()
+
+    def cancel(self, handle: KubernetesRun) -> None:
+        with handle.lock:
+            if handle.status.phase.final:
+                return
+            self._delete(handle)
+            self._finish(handle, Phase.CANCELLED, Reason.CANCELLED,
+                         f"cancelled; {handle.kind.kind} {handle.name} was deleted")
+
+    def close(self) -> None:
+        """Stop every watch this engine opened."""
+        for kind_watch in self._watches.values():
+            kind_watch.stop()
+
+    # -- creating and adopting -----------------------------------------------------------------
+
+    def _create(self, run: KubernetesRun, manifest: dict[str, Any]) -> None:
+        kind = run.kind
+        try:
+            created = call(
+                f"create {kind.kind} {run.name}",
+                self.custom.create_namespaced_custom_object,
+                kind.group, kind.version, run.namespace, kind.plural, manifest,
+                retry=self.retry,
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise RunError(f"Kubernetes API: create {kind.kind} {run.name} in {run.namespace}: "
+                               f"{describe(exc)}") from None
+            existing = call(
+                f"get {kind.kind} {run.name}",
+                self.custom.get_namespaced_custom_object,
+                kind.group, kind.version, run.namespace, kind.plural, run.name,
+                retry=self.retry,
+            )
+            labels = (existing.get("metadata") or {}).get("labels") or {}
+            if labels.get(TRIAL_LABEL) != run.name:
+                raise RunError(
+                    f"{kind.kind} {run.name} already exists in {run.namespace} and is not pipetune's "
+                    f"(no label {TRIAL_LABEL}={run.name}); delete it or choose another name"
+                ) from None
+            run.adopted = True
+            created = existing
+            self._say(f"{kind.kind} {run.name}: adopted the existing resource")
+        if isinstance(created, dict) and created.get("metadata"):
+            assert run.watch is not None
+            run.watch.put(created)
+
+    def _watch(self, kind: Kind, namespace: str) -> KindWatch:
+        key = (kind.api_version, kind.plural, namespace)
+        with self._lock:
+            found = self._watches.get(key)
+            if found is None:
+                selector = ",".join(f"{k}={v}" for k, v in self.labels.items()) or TRIAL_LABEL
+                found = KindWatch(self.custom, kind, namespace, selector, self._changed.set, self.retry)
+                self._watches[key] = found
+        found.wait_listed()
+        return found
+
+    def _unknown_kind(self, api_version: str, kind_name: str) -> Kind:
+        """A kind outside the table: its plural from discovery; its conditions must be given."""
+        group, _, version = api_version.rpartition("/")
+        key = (api_version, kind_name)
+        if key not in self._plurals:
+            plural = default_plural(kind_name)
+            try:
+                resources = call(
+                    f"discover {api_version}", self.api.call_api,
+                    f"/apis/{group}/{version}", "GET", response_type="object", _return_http_data_only=True,
+                    retry=self.retry,
+                )
+                for item in (resources or {}).get("resources", []):
+                    if item.get("kind") == kind_name and "/" not in item.get("name", ""):
+                        plural = item["name"]
+                        break
+            except (ApiException, TransientError):
+                pass
+            self._plurals[key] = plural
+        return Kind(api_version, kind_name, self._plurals[key], "", "")
+
+    # -- finishing -------------------------------------------------------------------------------
+
+    def _primary_container(self, run: KubernetesRun) -> str | None:
+        resource = run.request.resource
+        if resource is not None and resource.primary_container:
+            return resource.primary_container
+        return run.kind.primary_container
+
+    def _primary_pod(self, run: KubernetesRun) -> dict[str, Any] | None:
+        resource = run.request.resource
+        label = POD_LABELS.get(run.kind.kind, TRIAL_LABEL)
+        wanted = {label: run.name}
+        extra = resource.primary_pod_labels if resource and resource.primary_pod_labels else run.kind.primary_pod_labels
+        wanted.update(extra)
+        pods = call(
+            f"list pods of {run.kind.kind} {run.name}",
+            self.core.list_namespaced_pod,
+            run.namespace,
+            label_selector=",".join(f"{k}={v}" for k, v in wanted.items()),
+            retry=self.retry,
+        )
+        items = [self.api.sanitize_for_serialization(pod) for pod in pods.items]
+        # Latest first: a restarted replica's newest pod holds the final results.
+        items.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
+        return items[0] if items else None
+
+    def _collect(self, run: KubernetesRun, failed: bool) -> str | None:
+        """Read the primary pod's results into ``run.collected``; an error message or None."""
+        try:
+            pod = self._primary_pod(run)
+        except (ApiException, TransientError) as exc:
+            return f"results: could not list the pods of {run.kind.kind} {run.name}: {describe(exc)}"
+        if pod is None:
+            return None if failed else (
+                f"results: no pod of {run.kind.kind} {run.name} matches the primary pod labels")
+        pod_name = pod["metadata"]["name"]
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        container = self._primary_container(run)
+        status = next((s for s in statuses if s.get("name") == container), None)
+        if status is None and len(statuses) == 1:
+            status = statuses[0]
+        if status is None:
+            return None if failed else f"results: pod {pod_name} has no container {container!r}"
+        terminated = (status.get("state") or {}).get("terminated") or \
+            (status.get("lastState") or {}).get("terminated") or {}
+        message = terminated.get("message") or ""
+        if message and not failed:
+            if len(message.encode("utf-8")) >= CHANNEL_LIMIT_BYTES:
+                return (
+                    f"results: pod {pod_name}'s termination message is {CHANNEL_LIMIT_BYTES} bytes or "
+                    f"more, the kubelet's limit, so results.yaml was cut; keep results small and "
+                    "write large values as artifacts (results.yaml `artifacts:`)"
+                )
+            if message.lstrip().startswith(("apiVersion", "metrics", "{")):
+                try:
+                    run.collected = parse_results(message, f"pod {pod_name} termination message")
+                    return None
+                except ContractError as exc:
+                    return f"results: {exc}"
+        log_metrics = run.request.log_metrics or LogMetrics()
+        try:
+            text = call(
+                f"read log of pod {pod_name}",
+                self.core.read_namespaced_pod_log,
+                pod_name, run.namespace, container=status.get("name"),
+                retry=self.retry,
+            )
+        except (ApiException, TransientError) as exc:
+            return None if failed else f"results: could not read the log of pod {pod_name}: {describe(exc)}"
+        lines = str(text or message).splitlines()
+        try:
+            run.collected = results_from_log(lines, log_metrics)
+        except ContractError as exc:
+            return f"results: {exc}"
+        return None
+
+    def _report_condition(self, run: KubernetesRun, obj: Mapping[str, Any]) -> None:
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        if not conditions or not isinstance(conditions[-1], dict):
+            return
+        last = conditions[-1]
+        text = f"{last.get('type')}={last.get('status')}"
+        if last.get("reason"):
+            text += f" ({last.get('reason')})"
+        if text != run.last_condition:
+            run.last_condition = text
+            message = f": {last['message']}" if last.get("message") else ""
+            self._say(f"{run.kind.kind} {run.name}: {text}{message}")
+
+    def _clean_up(self, run: KubernetesRun) -> None:
+        resource = run.request.resource
+        if resource is None or not resource.retain:
+            self._delete(run)
+
+    def _delete(self, run: KubernetesRun) -> None:
+        kind = run.kind
+        try:
+            call(
+                f"delete {kind.kind} {run.name}",
+                self.custom.delete_namespaced_custom_object,
+                kind.group, kind.version, run.namespace, kind.plural, run.name,
+                propagation_policy="Background",
+                retry=self.retry,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                self._say(f"{kind.kind} {run.name}: could not delete it: {describe(exc)}")
+        except TransientError as exc:
+            self._say(f"{kind.kind} {run.name}: could not delete it: {exc}")
+
+    def _finish(self, run: KubernetesRun, phase: Phase, reason: str, message: str | None) -> None:
+        run.status = RunStatus(phase, reason, message, started_at=run.status.started_at, finished_at=time.time())
+
+    def _say(self, text: str) -> None:
+        if self.log is not None:
+            print(text, file=self.log, flush=True)
+
+
+def _refused(run: KubernetesRun, problem: str) -> KubernetesRun:
+    now = time.time()
+    run.status = RunStatus(Phase.FAILED, "InvalidResource", problem, started_at=now, finished_at=now)
+    return run
+
+
+def _condition_reason(obj: Mapping[str, Any], default: str) -> str:
+    for condition in reversed((obj.get("status") or {}).get("conditions") or []):
+        if isinstance(condition, dict) and condition.get("reason"):
+            return str(condition["reason"])
+    return default
+
+
+def _condition_message(obj: Mapping[str, Any]) -> str | None:
+    for condition in reversed((obj.get("status") or {}).get("conditions") or []):
+        if isinstance(condition, dict) and condition.get("message"):
+            return str(condition["message"])
+    status = obj.get("status") or {}
+    return str(status["message"]) if status.get("message") else None
+

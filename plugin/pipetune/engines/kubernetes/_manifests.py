@@ -1,0 +1,91 @@
+"""Manifests the Kubernetes engine writes or amends: pure functions over dicts.
+
+``component_job`` turns a component run into a ``batch/v1 Job``: one container named
+``main`` with the component's image, its command resolved with every ``outputPath`` under
+``/outputs/`` (an ``emptyDir``), ``PIPETUNE_OUTPUTS=/outputs``, the termination message
+taken from ``/outputs/results.yaml``, no restarts (``backoffLimit: 0``: retries are the
+tuner's). ``label_pod_templates`` and ``set_termination_message`` amend any resource.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from pipetune.components import resolve_command
+from pipetune.contract import OUTPUTS_ENV
+from pipetune.engines.base import RunRequest
+from pipetune.kinds import RESULTS_PATH
+
+CONTAINER_OUTPUTS = "/outputs"
+
+
+def component_job(request: RunRequest, name: str, namespace: str) -> dict[str, Any]:
+    """The ``batch/v1 Job`` that runs ``request``'s component once."""
+    component = request.component
+    paths = {output.name: f"{CONTAINER_OUTPUTS}/{output.name}" for output in component.outputs}
+    argv = resolve_command(component, request.arguments, paths)
+    env = {**component.container.env, **request.env, OUTPUTS_ENV: CONTAINER_OUTPUTS}
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": component.container.image,
+        "command": list(argv),
+        "env": [{"name": k, "value": str(v)} for k, v in env.items()],
+        "volumeMounts": [{"name": "outputs", "mountPath": CONTAINER_OUTPUTS}],
+        "terminationMessagePath": RESULTS_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    job: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [container],
+                    "volumes": [{"name": "outputs", "emptyDir": {}}],
+                }
+            },
+        },
+    }
+    if request.timeout is not None:
+        # The cluster enforces it too, so a tuner that dies can't leave a trial running forever.
+        job["spec"]["activeDeadlineSeconds"] = max(1, int(request.timeout + 0.999))
+    return job
+
+
+def pod_templates(manifest: Any) -> Iterator[dict[str, Any]]:
+    """Every pod template in a manifest: a map under a ``template`` key whose ``spec`` has
+    ``containers`` (Jobs, replica specs, Deployments, ...)."""
+    if isinstance(manifest, dict):
+        for key, value in manifest.items():
+            if key == "template" and isinstance(value, dict) and isinstance(
+                (value.get("spec") or {}).get("containers"), list
+            ):
+                yield value
+            yield from pod_templates(value)
+    elif isinstance(manifest, list):
+        for item in manifest:
+            yield from pod_templates(item)
+
+
+def label_pod_templates(manifest: dict[str, Any], labels: Mapping[str, str]) -> None:
+    """Add ``labels`` to every pod template, so the run's pods can be found by them."""
+    for template in pod_templates(manifest):
+        metadata = template.setdefault("metadata", {})
+        metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
+
+
+def set_termination_message(manifest: dict[str, Any], container: str | None) -> None:
+    """Point the primary container's termination message at results.yaml, unless it names
+    its own path. ``container`` None: the only container of each template, if it has one."""
+    for template in pod_templates(manifest):
+        containers = template["spec"]["containers"]
+        for item in containers:
+            if not isinstance(item, dict):
+                continue
+            if (container is None and len(containers) == 1) or item.get("name") == container:
+                if "terminationMessagePath" not in item:
+                    item["terminationMessagePath"] = RESULTS_PATH
+                    item.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")

@@ -5,6 +5,7 @@ training's own results (``components/pytorchjob``, ``tfjob``, ``trainjob``).
 operators' rules to any such manifest, and ``python -m pipetune.bridges`` is the step itself.
 """
 
+from pipetune.bridges._build import JobParameters, build_job
 from pipetune.bridges._check import (
     Role,
     check_training_job,
@@ -13,8 +14,14 @@ from pipetune.bridges._check import (
     replica_roles,
 )
 
+from pipetune.bridges._run import main, run_bridge
+
 __all__ = [
+    "JobParameters",
     "Role",
+    "build_job",
+    "main",
+    "run_bridge",
     "check_training_job",
     "is_training_job",
     "nproc_per_node",

@@ -8,8 +8,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pipetune.errors import PipetuneError, RunError, UsageError
 from pipetune.store import DEFAULT_STATE_DIR, RunRecord, RunStore
@@ -84,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     tune = commands.add_parser(
         "tune",
         help="run an experiment: trials suggested, run and recorded until its budget or goal",
-        description="Run a pipetune or Katib Experiment locally. Run the same command again to "
-        "resume an interrupted experiment from its directory.",
+        description="Run a pipetune or Katib Experiment locally (the default) or on a cluster "
+        "(--engine kubernetes). Run the same command again to resume an interrupted experiment "
+        "from its directory; on a cluster, its running trials are adopted.",
     )
     tune.add_argument("experiment", help="an Experiment YAML (pipetune.dev/v1alpha1 or kubeflow.org/v1beta1)")
     tune.add_argument(
@@ -101,6 +103,16 @@ def _parser() -> argparse.ArgumentParser:
         "shell would, never run by one; ${trialParameters.x} placeholders allowed), for an "
         "image that can't run here; the same as spec.local.command, without editing the YAML",
     )
+    tune.add_argument(
+        "--engine",
+        choices=("local", "kubernetes"),
+        default="local",
+        help="where trials run: local processes (default), or Kubernetes resources of the trial "
+        "template's kind in the cluster of the kubeconfig (or of this pod)",
+    )
+    tune.add_argument("--namespace", help="--engine kubernetes: the namespace of the trials "
+                      "(default: the experiment's metadata.namespace, else default)")
+    tune.add_argument("--context", help="--engine kubernetes: the kubeconfig context to use")
     tune.add_argument("--quiet", "-q", action="store_true", help="no progress, only the final table")
     tune.set_defaults(handler=_cmd_tune)
 
@@ -221,11 +233,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from pipetune.engines.local import LocalEngine
     from pipetune.spec import load_experiment
     from pipetune.tuner.display import failure_notes, progress_line, trials_table
     from pipetune.tuner.experiment import Tuner, tuner_config
-    from pipetune.tuner.launchers import ExperimentLauncher
 
     experiment = load_experiment(args.experiment)
     if args.local_command is not None:
@@ -249,8 +259,9 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     def stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    engine, launcher = _tune_engine(args, experiment)
     previous = signal.signal(signal.SIGTERM, stop)
-    tuner = Tuner(config, ExperimentLauncher(experiment), LocalEngine(), store, directory, progress=show)
+    tuner = Tuner(config, launcher, engine, store, directory, progress=show)
     if not args.quiet:
         print(
             f"experiment {experiment.name}: {config.budget.max_trials} trials, "
@@ -285,6 +296,27 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             print(f"  {name}: {_value(value)}")
     print(f"results  {_short_path(str(directory / 'results.yaml'))}")
     return 0 if result.state.status == "Succeeded" else 1
+
+
+def _tune_engine(args: argparse.Namespace, experiment: Any) -> tuple[Any, Any]:
+    """The engine and launcher ``pipetune tune`` runs trials with."""
+    from pipetune.tuner.launchers import ExperimentLauncher
+
+    if args.engine == "local":
+        from pipetune.engines.local import LocalEngine
+
+        return LocalEngine(), ExperimentLauncher(experiment)
+    from pipetune.engines.kubernetes import KubernetesEngine, api_client
+    from pipetune.kinds import EXPERIMENT_LABEL
+
+    namespace = experiment.namespace or args.namespace or "default"
+    engine = KubernetesEngine(
+        api_client(args.context),
+        namespace,
+        labels={EXPERIMENT_LABEL: experiment.name},
+        log=None if args.quiet else sys.stderr,
+    )
+    return engine, ExperimentLauncher(experiment, local=False, namespace=namespace)
 
 
 def _with_local_command(experiment: Any, text: str) -> Any:

@@ -10,8 +10,9 @@ same conditions, written in GJSON (see ``engines.kubernetes.conditions``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 #: Label every trial (and every bridge job) carries, on the resource and on its pods.
 EXPERIMENT_LABEL = "pipetune.dev/experiment"

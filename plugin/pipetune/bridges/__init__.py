@@ -13,17 +13,16 @@ from pipetune.bridges._check import (
     nproc_per_node,
     replica_roles,
 )
-
 from pipetune.bridges._run import main, run_bridge
 
 __all__ = [
     "JobParameters",
     "Role",
     "build_job",
-    "main",
-    "run_bridge",
     "check_training_job",
     "is_training_job",
+    "main",
     "nproc_per_node",
     "replica_roles",
+    "run_bridge",
 ]

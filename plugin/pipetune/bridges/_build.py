@@ -10,8 +10,9 @@ results.yaml into the pod's status, or the log's tail when the container fails w
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pipetune.bridges._check import check_training_job
 from pipetune.errors import SpecError

@@ -13,8 +13,9 @@ its primary container's argv and plain env.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from pipetune.components import format_value
 from pipetune.kinds import TRAIN_JOB, TRAINING_KINDS, TrainingKind

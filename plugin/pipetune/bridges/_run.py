@@ -14,9 +14,10 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pipetune.bridges._build import JobParameters, build_job
 from pipetune.errors import PipetuneError, RunError, UsageError
@@ -98,9 +99,9 @@ class _Stop(Exception):
 
 def run_bridge(kind: str, args: Mapping[str, Any]) -> int:
     """Run the step; the exit status (0, 1 for a failed job, 128+N after signal N)."""
+    from pipetune.components import ComponentSpec, ContainerSpec
     from pipetune.contract import outputs_dir, write_results
     from pipetune.engines.base import Phase, ResourceRequest, RunRequest
-    from pipetune.components import ComponentSpec, ContainerSpec
 
     parameters = parameters_from_args(kind, args)
     manifest = build_job(kind, parameters)

@@ -7,7 +7,11 @@ from pipetune.engines.kubernetes._conditions import (
     compile_condition,
     translate_gjson,
 )
-from pipetune.engines.kubernetes._engine import POD_LABELS, KubernetesEngine, KubernetesRun
+from pipetune.engines.kubernetes._engine import (
+    POD_LABELS,
+    KubernetesEngine,
+    KubernetesRun,
+)
 from pipetune.engines.kubernetes._manifests import component_job
 
 __all__ = [

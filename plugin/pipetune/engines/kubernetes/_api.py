@@ -14,7 +14,8 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
@@ -55,7 +56,7 @@ def call(what: str, fn: Callable[..., T], *args: Any, retry: Retry | None = None
     for attempt in range(1, retry.tries + 1):
         try:
             return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - classified just below
+        except Exception as exc:
             if not transient(exc):
                 raise
             if attempt == retry.tries:

@@ -28,24 +28,35 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from pipetune.bridges import check_training_job, is_training_job
-from pipetune.contract import CHANNEL_LIMIT_BYTES, LogMetrics, Results, parse_results, results_from_log
+from pipetune.contract import (
+    CHANNEL_LIMIT_BYTES,
+    LogMetrics,
+    Results,
+    parse_results,
+    results_from_log,
+)
 from pipetune.engines.base import Phase, Reason, RunRequest, RunStatus
 from pipetune.engines.kubernetes._api import KindWatch, Retry, call, describe
-from pipetune.engines.kubernetes._conditions import Condition, ConditionError, compile_condition
+from pipetune.engines.kubernetes._conditions import (
+    Condition,
+    ConditionError,
+    compile_condition,
+)
 from pipetune.engines.kubernetes._manifests import (
     component_job,
     label_pod_templates,
     set_termination_message,
 )
 from pipetune.errors import ContractError, RunError, TransientError
-from pipetune.kinds import JOB, TRIAL_LABEL, Kind, default_plural, known_kind
+from pipetune.kinds import TRIAL_LABEL, Kind, default_plural, known_kind
 
 #: How a run's pods are found, per kind: the label the controller puts on them, valued with
 #: the resource's name. Kinds not listed get the trial label copied into their pod templates.
@@ -325,8 +336,9 @@ class KubernetesEngine:
         except (ApiException, TransientError) as exc:
             return f"results: could not list the pods of {run.kind.kind} {run.name}: {describe(exc)}"
         if pod is None:
-            return None if failed else (
-                f"results: no pod of {run.kind.kind} {run.name} matches the primary pod labels")
+            # A kind without pods of its own (or pods already cleaned up): no results, which
+            # the tuner records as MetricsUnavailable.
+            return None
         pod_name = pod["metadata"]["name"]
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
         container = self._primary_container(run)
@@ -363,7 +375,7 @@ class KubernetesEngine:
             return None if failed else f"results: could not read the log of pod {pod_name}: {describe(exc)}"
         lines = str(text or message).splitlines()
         try:
-            run.collected = results_from_log(lines, log_metrics)
+            run.collected = log_metrics.read(lines)
         except ContractError as exc:
             return f"results: {exc}"
         return None

@@ -9,7 +9,8 @@ tuner's). ``label_pod_templates`` and ``set_termination_message`` amend any reso
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from pipetune.components import resolve_command
 from pipetune.contract import OUTPUTS_ENV

@@ -30,8 +30,8 @@ the way a Job's primary container does (see ``pipetune.spec.local_command``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 LOCALHOST = "127.0.0.1"
 

@@ -1,0 +1,278 @@
+"""The Kubernetes engine against the emulator: create, watch, judge, collect, clean up.
+
+The test plays the controllers here (pods and conditions written through the API), so each
+test states exactly what the cluster did; ``kube/operator.py`` plays them in the tuner tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kube.emulator import EmulatedCluster
+from pipetune.bridges import JobParameters, build_job
+from pipetune.components import ComponentSpec, ContainerSpec, load_component
+from pipetune.contract import LogMetrics
+from pipetune.engines.base import Phase, Reason, ResourceRequest, RunRequest
+from pipetune.engines.kubernetes import KubernetesEngine, Retry
+from pipetune.errors import RunError, TransientError
+from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_PATH, TRIAL_LABEL
+
+NS = "ml"
+PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"
+JOBS = "batch/v1/jobs"
+PODS = "v1/pods"
+RESULTS = "apiVersion: pipetune.dev/v1\nmetrics:\n  accuracy: 0.93\noutputs:\n  n: 3\n"
+
+
+@pytest.fixture
+def cluster() -> Iterator[EmulatedCluster]:
+    with EmulatedCluster() as emulated:
+        yield emulated
+
+
+@pytest.fixture
+def engine(cluster: EmulatedCluster) -> Iterator[KubernetesEngine]:
+    made = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "exp"},
+                            retry=Retry(tries=4, base=0.01, cap=0.05))
+    yield made
+    made.close()
+
+
+def pytorchjob(name: str = "exp-0000") -> dict[str, Any]:
+    return build_job("PyTorchJob", JobParameters(name=name, namespace=NS, image="train:1",
+                                                 command=["python", "train.py"], replicas={"Worker": 1}))
+
+
+def request(manifest: dict[str, Any] | None = None, **resource: Any) -> RunRequest:
+    name = (manifest or {}).get("metadata", {}).get("name", "run")
+    return RunRequest(
+        run_id=f"r-{name}",
+        component=ComponentSpec(name=name, container=ContainerSpec(image="train:1")),
+        arguments={},
+        outputs_dir=Path("/nonexistent"),
+        log_metrics=LogMetrics(names=("accuracy",)),
+        resource=ResourceRequest(manifest, **resource) if manifest is not None else None,
+    )
+
+
+def conditions(*entries: tuple[str, str, str]) -> dict[str, Any]:
+    return {"conditions": [{"type": t, "status": "True", "reason": r, "message": m} for t, r, m in entries]}
+
+
+def master_pod(cluster: EmulatedCluster, job: str, message: str | None = None, container: str = "pytorch",
+               labels: dict[str, str] | None = None) -> str:
+    name = f"{job}-master-0"
+    terminated: dict[str, Any] = {"exitCode": 0, "reason": "Completed"}
+    if message is not None:
+        terminated["message"] = message
+    cluster.seed(PODS, {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": labels or {
+            TRIAL_LABEL: job, "training.kubeflow.org/job-role": "master",
+            "training.kubeflow.org/replica-type": "master"}},
+        "spec": {"containers": [{"name": container, "image": "train:1"}]},
+        "status": {"phase": "Succeeded", "containerStatuses": [
+            {"name": container, "image": "train:1", "imageID": "", "ready": False, "restartCount": 0,
+             "state": {"terminated": terminated}}]},
+    })
+    return name
+
+
+def wait_final(engine: KubernetesEngine, handle: Any, timeout: float = 10) -> Any:
+    status = engine.wait(handle, timeout)
+    assert status.phase.final, f"not final after {timeout}s: {status}"
+    return status
+
+
+def test_a_pytorchjob_is_created_labelled_and_its_master_results_come_back(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob()))
+    stored = cluster.get(PYTORCHJOBS, NS, "exp-0000")
+    assert stored["metadata"]["labels"] == {EXPERIMENT_LABEL: "exp", TRIAL_LABEL: "exp-0000"}
+    for spec in stored["spec"]["pytorchReplicaSpecs"].values():
+        assert spec["template"]["metadata"]["labels"][TRIAL_LABEL] == "exp-0000"
+        assert spec["template"]["spec"]["containers"][0]["terminationMessagePath"] == RESULTS_PATH
+    assert engine.poll(handle).phase is Phase.RUNNING
+
+    master_pod(cluster, "exp-0000", RESULTS)
+    cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(
+        ("Created", "PyTorchJobCreated", ""), ("Succeeded", "PyTorchJobSucceeded", "done")))
+    status = wait_final(engine, handle)
+
+    assert status.phase is Phase.SUCCEEDED, status.message
+    results = engine.results(handle)
+    assert results.metrics == {"accuracy": 0.93} and results.outputs == {"n": 3}
+    # Finished and not retained: deleted.
+    assert cluster.wait_for(PYTORCHJOBS, NS, "exp-0000", lambda o: o is None) is None
+
+
+def test_requests_per_run_are_constant_and_status_comes_from_one_watch(cluster, engine) -> None:
+    handles = [engine.submit(request(pytorchjob(f"exp-{i:04d}"))) for i in range(5)]
+    for i in range(5):
+        master_pod(cluster, f"exp-{i:04d}", RESULTS)
+        cluster.patch_status(PYTORCHJOBS, NS, f"exp-{i:04d}", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
+    for handle in handles:
+        assert wait_final(engine, handle).phase is Phase.SUCCEEDED
+    counts = cluster.emulator.requests()
+    assert counts[("create", "pytorchjobs")] == 5
+    assert counts[("list", "pods")] == 5
+    assert counts[("delete", "pytorchjobs")] == 5
+    assert counts[("get", "pytorchjobs")] == 0  # no polling of any run
+    assert counts[("list", "pytorchjobs")] == 1 and counts[("watch", "pytorchjobs")] <= 2
+
+
+def test_katib_stdout_lines_are_read_when_there_is_no_termination_message(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob()))
+    pod = master_pod(cluster, "exp-0000", None)
+    cluster.set_log(NS, pod, "pytorch", "epoch 1\naccuracy=0.5\nepoch 2\naccuracy=0.81\n")
+    cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
+    assert wait_final(engine, handle).phase is Phase.SUCCEEDED
+    assert engine.results(handle).metrics == {"accuracy": 0.81}
+
+
+def test_no_message_and_no_report_lines_mean_no_results(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob()))
+    pod = master_pod(cluster, "exp-0000", None)
+    cluster.set_log(NS, pod, "pytorch", "training...\ndone\n")
+    cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
+    status = wait_final(engine, handle)
+    assert status.phase is Phase.SUCCEEDED and status.message == "reported no results"
+    assert engine.results(handle) is None  # the tuner calls this MetricsUnavailable
+
+
+def test_results_at_the_size_limit_fail_pointing_at_artifacts(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob()))
+    master_pod(cluster, "exp-0000", RESULTS + "# " + "x" * 4096)
+    cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
+    status = wait_final(engine, handle)
+    assert status.phase is Phase.FAILED and status.reason == Reason.RESULTS_INVALID
+    assert "4096 bytes" in status.message and "artifacts" in status.message
+
+
+def test_a_failed_job_reports_the_operators_reason_and_message(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob()))
+    cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(
+        ("Created", "PyTorchJobCreated", ""),
+        ("Failed", "PyTorchJobFailed", "PyTorchJob exp-0000 is failed because 1 Master replica(s) failed.")))
+    status = wait_final(engine, handle)
+    assert status.phase is Phase.FAILED and status.reason == "PyTorchJobFailed"
+    assert status.message == "PyTorchJob exp-0000 is failed because 1 Master replica(s) failed."
+
+
+def test_a_create_answered_409_adopts_our_running_job(cluster, engine) -> None:
+    first = engine.submit(request(pytorchjob()))
+    again = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "exp"})
+    try:
+        adopted = again.submit(request(pytorchjob()))
+        assert adopted.adopted and not first.adopted
+        assert len(cluster.objects(PYTORCHJOBS, NS)) == 1
+        master_pod(cluster, "exp-0000", RESULTS)
+        cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
+        assert wait_final(again, adopted).phase is Phase.SUCCEEDED
+    finally:
+        again.close()
+
+
+def test_a_409_on_someone_elses_resource_is_an_error(cluster, engine) -> None:
+    cluster.create(PYTORCHJOBS, {**pytorchjob(), "metadata": {"name": "exp-0000", "namespace": NS}})
+    with pytest.raises(RunError, match="already exists in ml and is not pipetune's"):
+        engine.submit(request(pytorchjob()))
+
+
+def test_a_job_deleted_by_someone_else_fails_the_run(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob()))
+    cluster.delete(PYTORCHJOBS, NS, "exp-0000")
+    status = wait_final(engine, handle)
+    assert status.phase is Phase.FAILED and status.reason == Reason.DELETED
+    assert "was deleted before it finished" in status.message
+
+
+def test_server_errors_are_retried_then_reported(cluster, engine) -> None:
+    cluster.emulator.fail("create", "pytorchjobs", 503, times=2)
+    handle = engine.submit(request(pytorchjob()))
+    assert cluster.get(PYTORCHJOBS, NS, "exp-0000") is not None
+    assert engine.poll(handle).phase is Phase.RUNNING
+    cluster.emulator.fail("create", "pytorchjobs", 500, times=None)
+    with pytest.raises(TransientError, match=r"create PyTorchJob exp-0001 failed 4 times; last: 500"):
+        engine.submit(request(pytorchjob("exp-0001")))
+    assert cluster.get(PYTORCHJOBS, NS, "exp-0001") is None
+
+
+def test_a_watch_that_ends_or_expires_loses_no_change(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob()))
+    cluster.emulator.end_watches(gone=True)
+    cluster.emulator.compact()
+    master_pod(cluster, "exp-0000", RESULTS)
+    cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
+    cluster.emulator.end_watches()
+    assert wait_final(engine, handle).phase is Phase.SUCCEEDED
+
+
+def test_an_invalid_replica_spec_creates_nothing(cluster, engine) -> None:
+    manifest = pytorchjob()
+    manifest["spec"]["pytorchReplicaSpecs"]["Master"]["replicas"] = 2
+    status = engine.poll(engine.submit(request(manifest)))
+    assert status.phase is Phase.FAILED and "exactly one Master; got 2" in status.message
+    assert cluster.emulator.requests()[("create", "pytorchjobs")] == 0
+
+
+def test_cancel_and_timeout_delete_the_job(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob()))
+    engine.cancel(handle)
+    assert engine.poll(handle).phase is Phase.CANCELLED
+    assert cluster.get(PYTORCHJOBS, NS, "exp-0000") is None
+    timed = RunRequest(**{**request(pytorchjob("exp-0001")).__dict__, "timeout": 0.2})
+    handle = engine.submit(timed)
+    status = wait_final(engine, handle)
+    assert status.reason == Reason.TIMEOUT and cluster.get(PYTORCHJOBS, NS, "exp-0001") is None
+
+
+def test_retain_keeps_the_finished_resource(cluster, engine) -> None:
+    handle = engine.submit(request(pytorchjob(), retain=True))
+    master_pod(cluster, "exp-0000", RESULTS)
+    cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
+    assert wait_final(engine, handle).phase is Phase.SUCCEEDED
+    assert cluster.get(PYTORCHJOBS, NS, "exp-0000") is not None
+
+
+def test_a_component_runs_as_a_job_with_katib_conditions(cluster, engine) -> None:
+    component = load_component(Path(__file__).parents[2] / "components" / "train-sklearn" / "component.yaml")
+    run = RunRequest(run_id="r1", component=component, arguments=component.bind({"n_estimators": "5"}),
+                     outputs_dir=Path("/x"), name="exp-0003")
+    handle = engine.submit(run)
+    job = cluster.get(JOBS, NS, "exp-0003")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == component.container.image
+    assert container["command"][:3] == ["python", "-m", "pipetune.catalog.train_sklearn"]
+    assert "/outputs/model" in container["command"]
+    assert {"name": "PIPETUNE_OUTPUTS", "value": "/outputs"} in container["env"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    cluster.seed(PODS, {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "exp-0003-abcde", "namespace": NS, "labels": {TRIAL_LABEL: "exp-0003"}},
+        "spec": {"containers": [{"name": "main", "image": "x"}]},
+        "status": {"phase": "Succeeded", "containerStatuses": [{"name": "main", "image": "x", "imageID": "",
+                   "ready": False, "restartCount": 0, "state": {"terminated": {"exitCode": 0, "message": RESULTS}}}]},
+    })
+    cluster.patch_status(JOBS, NS, "exp-0003", {"conditions": [{"type": "Complete", "status": "True"}]})
+    assert wait_final(engine, handle).phase is Phase.SUCCEEDED
+    assert engine.results(handle).metrics == {"accuracy": 0.93}
+
+
+def test_an_unknown_kind_needs_its_conditions(cluster, engine) -> None:
+    cluster.declare("example.com/v1/widgets", "Widget")
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w-1", "namespace": NS},
+              "spec": {}}
+    status = engine.poll(engine.submit(request(widget)))
+    assert status.phase is Phase.FAILED and "successCondition: required for kind Widget" in status.message
+    handle = engine.submit(request(widget, success_condition='status.[@this].#(state=="done")#',
+                                   failure_condition='status.[@this].#(state=="broken")#'))
+    cluster.patch_status("example.com/v1/widgets", NS, "w-1", {"state": "done"})
+    status = wait_final(engine, handle)
+    # No pod carries the trial label: it succeeded and reported nothing (MetricsUnavailable).
+    assert status.phase is Phase.SUCCEEDED and engine.results(handle) is None

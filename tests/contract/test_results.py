@@ -126,6 +126,15 @@ def test_a_mounted_results_file_is_rewritten_in_place(
     assert sorted(os.listdir(tmp_path)) == ["results.yaml"]
 
 
+def test_exponent_floats_without_a_dot_are_numbers() -> None:
+    """Found by bench/kubernetes_requests.py: `loss: 9e-06` (YAML 1.2, as Go's yaml.v3 and a
+    plain f-string write it) is a string to PyYAML, and the trial failed."""
+    results = parse_results("apiVersion: pipetune.dev/v1\nmetrics:\n  loss: 9e-06\n  big: 1E+3\n")
+    assert results.metrics == {"loss": 9e-06, "big": 1000.0}
+    with pytest.raises(ContractError, match="metrics.loss: expected a finite number, got 'e-06'"):
+        parse_results("apiVersion: pipetune.dev/v1\nmetrics:\n  loss: e-06\n")
+
+
 def test_outputs_dir_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIPETUNE_OUTPUTS", str(tmp_path))
     save_results(metrics={"accuracy": 0.5})

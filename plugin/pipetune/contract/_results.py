@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import os
 import sys
 from dataclasses import dataclass, field
@@ -179,10 +180,17 @@ def _check_api_version(value: Any, source: str) -> None:
         )
 
 
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)")
+
+
 def check_metric(name: Any, value: Any, where: str) -> float:
     """Return ``value`` as a finite float or raise naming ``where`` and the metric."""
     if not isinstance(name, str) or not name:
         raise ContractError(f"{where}: metric names must be non-empty strings, got {name!r}")
+    if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()):
+        # YAML 1.2 writers (Go's yaml.v3, ruamel) write 9e-06 without a dot, which PyYAML's
+        # YAML 1.1 resolver reads as a string; it is a number in every writer's intent.
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ContractError(f"{where}.{name}: expected a finite number, got {value!r}")
     number = float(value)

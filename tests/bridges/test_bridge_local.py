@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 PYTORCHJOB = str(ROOT / "components" / "pytorchjob" / "component.yaml")

@@ -382,6 +382,11 @@ class RealisticEmulator(kmock.KubernetesEmulator):
     Thread-safe from other threads: ``fail``, ``slow``, ``clear_faults``, ``set_log``,
     ``requests``, ``reset_requests``, ``end_watches``, ``compact``, ``declare``,
     ``add_listener``. Everything else runs on the emulator's loop.
+
+    kmock reactions (``emulator[...] << payload``) still answer before the emulator, but once
+    one is added every request goes through kmock's matching, whose cost grows with the number
+    of requests served so far; without reactions resource requests skip it. State changes
+    happen before reactions run, as in kmock: to refuse a write, use ``fail``.
     """
 
     #: How many events are kept for watches that resume from a resourceVersion.
@@ -407,6 +412,8 @@ class RealisticEmulator(kmock.KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        if self.retention < 1:
+            raise ValueError(f"RealisticEmulator: retention {self.retention} must be at least 1")
         self._log = collections.deque(maxlen=self.retention)
         # kmock routes by its own action, which PUT and DELETE-collection lack.
         self.fallback[kmock.method.PUT] << self._serve_written
@@ -608,6 +615,8 @@ class RealisticEmulator(kmock.KubernetesEmulator):
                          None)
             if fault is not None:
                 fault.hits += 1
+                if fault.exhausted:
+                    self._faults.remove(fault)
         try:
             if fault is not None:
                 if fault.delay:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from pipetune.engines.kubernetes import ConditionError, compile_condition, translate_gjson
+from pipetune.engines.kubernetes import (
+    ConditionError,
+    compile_condition,
+    translate_gjson,
+)
 from pipetune.kinds import JOB, PYTORCH_JOB, TASK_RUN, TRAIN_JOB, WORKFLOW
 
 
@@ -81,7 +84,7 @@ def test_an_unsupported_condition_is_refused_with_the_expression(text: str, word
         (TASK_RUN, ("Succeeded", "True"), ("Succeeded", "False")),
     ],
 )
-def test_each_kind_default_tells_success_from_failure(kind, success, failure) -> None:  # noqa: ANN001
+def test_each_kind_default_tells_success_from_failure(kind, success, failure) -> None:
     ok, bad = compile_condition(kind.success_condition), compile_condition(kind.failure_condition)
     assert ok.holds(conditions(success)) and not bad.holds(conditions(success))
     assert bad.holds(conditions(failure)) and not ok.holds(conditions(failure))

@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from pipetune.bridges import JobParameters, build_job
 from pipetune.components import ComponentSpec, ContainerSpec
 from pipetune.contract import read_results
 from pipetune.engines.base import Phase, Reason, ResourceRequest, RunRequest
 from pipetune.engines.local import LocalEngine
-from pipetune.engines.local._replicas import ReplicaTemplate, pytorch_replicas, tf_replicas, trainer_replicas
+from pipetune.engines.local._replicas import (
+    ReplicaTemplate,
+    pytorch_replicas,
+    tf_replicas,
+    trainer_replicas,
+)
 
 #: Writes the variables an operator injects, and the replica's own exit code, to results.
 PROBE = """

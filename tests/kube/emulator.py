@@ -59,7 +59,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 import attrs
 import jsonpatch
@@ -933,10 +933,11 @@ class RealisticEmulator(kmock.KubernetesEmulator):
         resource = request.resource
         info = self._info(resource)
         namespace = request.namespace if info.namespaced is not False else None
-        matches = self._selector(resource, request.params)
-        if request.name is not None:
-            selected = matches
-            matches = lambda obj: (obj.get("metadata") or {}).get("name") == request.name and selected(obj)  # noqa: E731
+        selected = self._selector(resource, request.params)
+        name = request.name  # a watch on one object's URL
+
+        def matches(obj: Mapping[str, Any]) -> bool:
+            return (name is None or (obj.get("metadata") or {}).get("name") == name) and selected(obj)
         since = request.params.get("resourceVersion") or ""
         if since and not since.isdigit():
             raise _error(400, f"resourceVersion {since!r} is not a valid resource version")
@@ -1088,7 +1089,7 @@ class EmulatedCluster:
             self._thread.join(self.timeout + 5)
         self._thread = None
 
-    def __enter__(self) -> EmulatedCluster:
+    def __enter__(self) -> Self:
         return self.start() if self._thread is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -1151,8 +1152,7 @@ class EmulatedCluster:
         res = as_resource(resource)
 
         def read() -> dict[str, Any] | None:
-            info = self.emulator.resources[res] if res in self.emulator.resources else None
-            ns = None if info is not None and info.namespaced is False else namespace
+            ns = None if self._cluster_scoped(res) else namespace
             found = self.emulator._current((res, ns, name))
             return copy.deepcopy(found)
         return self._call(read)

@@ -54,7 +54,14 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from .emulator import EmulatedCluster, Event, _api_version, _merge_patch, name_suffix, now_iso
+from .emulator import (
+    EmulatedCluster,
+    Event,
+    _api_version,
+    _merge_patch,
+    name_suffix,
+    now_iso,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -440,7 +447,7 @@ class FakeOperator:
         outcome, kind = run.outcome, run.kind
         spec = run.body.get("spec") or {}
         replica_key = next((k for k in spec if k.endswith("ReplicaSpecs") and isinstance(spec[k], dict)), None)
-        replica_specs: dict[str, Any] = spec.get(replica_key) or {} if replica_key else {}
+        replica_specs: dict[str, Any] = (spec.get(replica_key) or {}) if replica_key else {}
         roles = sorted(replica_specs, key=lambda role: (_ROLE_ORDER.get(role.lower(), 9), role))
         has_master = any(role.lower() in ("master", "chief") for role in roles)
         created = [_condition("Created", "True", f"{kind}Created", f"{kind} {run.name} is created.")]

@@ -300,23 +300,14 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 def _tune_engine(args: argparse.Namespace, experiment: Any) -> tuple[Any, Any]:
     """The engine and launcher ``pipetune tune`` runs trials with."""
+    from pipetune.engines.select import open_engine
+    from pipetune.kinds import EXPERIMENT_LABEL
     from pipetune.tuner.launchers import ExperimentLauncher
 
-    if args.engine == "local":
-        from pipetune.engines.local import LocalEngine
-
-        return LocalEngine(), ExperimentLauncher(experiment)
-    from pipetune.engines.kubernetes import KubernetesEngine, api_client
-    from pipetune.kinds import EXPERIMENT_LABEL
-
     namespace = experiment.namespace or args.namespace or "default"
-    engine = KubernetesEngine(
-        api_client(args.context),
-        namespace,
-        labels={EXPERIMENT_LABEL: experiment.name},
-        log=None if args.quiet else sys.stderr,
-    )
-    return engine, ExperimentLauncher(experiment, local=False, namespace=namespace)
+    engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
+                         None if args.quiet else sys.stderr)
+    return engine, ExperimentLauncher(experiment, local=engine.name == "local", namespace=namespace)
 
 
 def _with_local_command(experiment: Any, text: str) -> Any:

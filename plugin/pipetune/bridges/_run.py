@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import sys
 from collections.abc import Mapping
@@ -20,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.bridges._build import JobParameters, build_job
+from pipetune.engines.select import current_namespace, open_engine
 from pipetune.errors import PipetuneError, RunError, UsageError
 
-_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 #: Parameters of ``args`` that are not part of the job itself (not hashed into its name).
 _STEP_ONLY = {"timeout", "delete_after_done", "engine", "job", "name", "namespace"}
 
@@ -75,23 +74,6 @@ def job_name(kind: str, args: Mapping[str, Any]) -> str:
     return f"{kind.lower()}-{digest[:10]}"
 
 
-def current_namespace() -> str:
-    """This pod's namespace, or ``default`` outside a pod."""
-    try:
-        return _SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
-    except OSError:
-        return "default"
-
-
-def choose_engine(name: str) -> str:
-    """``kubernetes`` or ``local``: ``auto`` is kubernetes inside a pod."""
-    if name == "auto":
-        return "kubernetes" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
-    if name not in ("kubernetes", "local"):
-        raise UsageError(f"--engine: expected auto, kubernetes or local, got {name!r}")
-    return name
-
-
 class _Stop(Exception):
     def __init__(self, signum: int) -> None:
         self.signum = signum
@@ -106,18 +88,10 @@ def run_bridge(kind: str, args: Mapping[str, Any]) -> int:
     parameters = parameters_from_args(kind, args)
     manifest = build_job(kind, parameters)
     where = f"{kind} {parameters.namespace}/{parameters.name}"
-    engine_name = choose_engine(str(args.get("engine") or "auto"))
+    engine = open_engine(str(args.get("engine") or "auto"), parameters.namespace)
     outputs = outputs_dir()
-    if engine_name == "kubernetes":
-        from pipetune.engines.kubernetes import KubernetesEngine, api_client
-
-        engine: Any = KubernetesEngine(api_client(), parameters.namespace, log=sys.stderr)
-        run_dir = outputs
-    else:
-        from pipetune.engines.local import LocalEngine
-
-        engine = LocalEngine()
-        run_dir = outputs / "training"
+    # Locally the replicas' own outputs go beside this step's results, not over them.
+    run_dir = outputs / "training" if engine.name == "local" else outputs
     timeout = float(args.get("timeout") or 0) or None
     request = RunRequest(
         run_id=parameters.name,
@@ -134,7 +108,7 @@ def run_bridge(kind: str, args: Mapping[str, Any]) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     handle = None
     try:
-        print(f"{kind} {parameters.name}: starting on the {engine_name} engine", file=sys.stderr, flush=True)
+        print(f"{kind} {parameters.name}: starting on the {engine.name} engine", file=sys.stderr, flush=True)
         handle = engine.submit(request)
         status = engine.wait(handle)
     except _Stop as interrupt:

@@ -14,16 +14,9 @@ from pipetune._yaml import load_yaml_text
 from pipetune.catalog import component_file
 from pipetune.errors import PipetuneError
 
-ENGINES = ("local",)
-
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = pipetune.parse_args(component_file("tune"), argv)
-    if args.engine not in ENGINES:
-        pipetune.usage_error(
-            f"tune: --engine: expected one of {', '.join(ENGINES)}, got {args.engine!r} "
-            "(the kubernetes engine comes with the bridges)"
-        )
     try:
         code = _tune(args)
     except PipetuneError as exc:
@@ -33,7 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _tune(args: Any) -> int:
-    from pipetune.engines.local import LocalEngine
+    from pipetune.engines.select import current_namespace, open_engine
+    from pipetune.kinds import EXPERIMENT_LABEL
     from pipetune.spec import experiment_from_dict
     from pipetune.store import RunStore
     from pipetune.tuner.display import failure_notes, progress_line, trials_table
@@ -56,7 +50,10 @@ def _tune(args: Any) -> int:
             print(f"tune: {line}", flush=True)
             last[0] = line
 
-    result = Tuner(config, ExperimentLauncher(experiment), LocalEngine(), store, directory, progress=show).run()
+    namespace = experiment.namespace or current_namespace()
+    engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name})
+    launcher = ExperimentLauncher(experiment, local=engine.name == "local", namespace=namespace)
+    result = Tuner(config, launcher, engine, store, directory, progress=show).run()
     print(trials_table(result.trials, result.objective, result.best), flush=True)
     for note in failure_notes(result.trials):
         print(note, flush=True)

@@ -549,3 +549,19 @@ def test_loaded_experiment_does_not_alias_the_document(tmp_path: Path) -> None:
     experiment = experiment_from_dict(doc, tmp_path / "e.yaml")
     doc["spec"]["trialTemplate"]["trialSpec"]["kind"] = "Changed"
     assert experiment.trial_template.kind == "Job"
+
+
+def test_a_condition_pipetune_cannot_evaluate_is_refused_at_load(refused: Callable[..., str]) -> None:
+    doc = katib()
+    doc["spec"]["trialTemplate"]["successCondition"] = 'status.conditions.#(type%"Comp*")#'
+    message = refused(doc)
+    assert message.startswith("spec.trialTemplate.successCondition: GJSON ")
+    assert "is not supported" in message
+
+
+def test_katib_gjson_conditions_load(load: Callable[[Any], Experiment]) -> None:
+    doc = katib()
+    doc["spec"]["trialTemplate"]["successCondition"] = 'status.conditions.#(type=="Complete")#|#(status=="True")#'
+    doc["spec"]["trialTemplate"]["failureCondition"] = 'status.[@this].#(phase=="Failed")#'
+    template = load(doc).trial_template
+    assert template.success_condition == 'status.conditions.#(type=="Complete")#|#(status=="True")#'

@@ -823,6 +823,15 @@ def _trial_template(value: Any, space: SearchSpace, ours: bool, path: Path | Non
     retain = data.get("retain", False)
     if not isinstance(retain, bool):
         raise _FieldError(f"{where}.retain: expected true or false, got {retain!r}")
+    for key in ("successCondition", "failureCondition"):
+        text = _string(data.get(key), f"{where}.{key}", None)
+        if text is not None:
+            from pipetune.engines.kubernetes._conditions import ConditionError, compile_condition
+
+            try:
+                compile_condition(text)
+            except ConditionError as exc:
+                raise _FieldError(f"{where}.{key}: {exc}") from None
     return TrialTemplate(
         trial_parameters=parameters,
         trial_spec=trial_spec,

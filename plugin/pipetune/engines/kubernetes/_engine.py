@@ -58,6 +58,9 @@ from pipetune.engines.kubernetes._manifests import (
 from pipetune.errors import ContractError, RunError, TransientError
 from pipetune.kinds import TRIAL_LABEL, Kind, default_plural, known_kind
 
+#: Seconds between looks for an echoed run's primary pod, until its log can be followed.
+LOG_LOOK_SECONDS = 2.0
+REQUEST_TIMEOUT_CONNECT = 10.0
 #: How a run's pods are found, per kind: the label the controller puts on them, valued with
 #: the resource's name. Kinds not listed get the trial label copied into their pod templates.
 POD_LABELS = {
@@ -86,6 +89,9 @@ class KubernetesRun:
     adopted: bool = False
     seen: bool = False
     last_condition: str | None = None
+    #: Echoed runs: when the primary pod was last looked for, and the thread following its log.
+    log_looked_at: float = 0.0
+    log_thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -187,6 +193,10 @@ class KubernetesEngine:
                 return handle.status
             handle.seen = True
             self._report_condition(handle, obj)
+            if handle.request.echo and self.log is not None and handle.log_thread is None:
+                self._follow_log(handle)
+            if handle.failure.holds(obj) or handle.success.holds(obj):
+                self._log_tail(handle)
             if handle.failure.holds(obj):
                 self._collect(handle, failed=True)
                 self._finish(handle, Phase.FAILED, _condition_reason(obj, "Failed"),
@@ -379,6 +389,52 @@ class KubernetesEngine:
         except ContractError as exc:
             return f"results: {exc}"
         return None
+
+    def _log_tail(self, run: KubernetesRun) -> None:
+        """At the end of an echoed run: let the followed log finish, or print it whole if it
+        was never followed (the run ended between two looks)."""
+        if not run.request.echo or self.log is None:
+            return
+        if run.log_thread is not None:
+            run.log_thread.join(5.0)
+            return
+        run.log_looked_at = 0.0
+        self._follow_log(run)
+        if run.log_thread is not None:
+            run.log_thread.join(5.0)
+
+    def _follow_log(self, run: KubernetesRun) -> None:
+        """Start printing the primary container's log once its pod has started; the pods are
+        looked for at most every ``LOG_LOOK_SECONDS`` while none has."""
+        now = time.monotonic()
+        if now - run.log_looked_at < LOG_LOOK_SECONDS:
+            return
+        run.log_looked_at = now
+        try:
+            pod = self._primary_pod(run)
+        except (ApiException, TransientError):
+            return
+        statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+        container = self._primary_container(run) or (statuses[0].get("name") if len(statuses) == 1 else None)
+        state = next((s.get("state") or {} for s in statuses if s.get("name") == container), {})
+        if pod is None or container is None or not ({"running", "terminated"} & set(state)):
+            return
+        name = pod["metadata"]["name"]
+
+        def follow() -> None:
+            try:
+                response = self.core.read_namespaced_pod_log(
+                    name, run.namespace, container=container, follow=True, _preload_content=False,
+                    _request_timeout=(REQUEST_TIMEOUT_CONNECT, None),
+                )
+                for line in response.stream():
+                    for text in line.decode("utf-8", errors="replace").splitlines():
+                        self._say(f"[{name}] {text}")
+            except Exception as exc:  # noqa: BLE001 - the log is a courtesy; results don't depend on it
+                self._say(f"{run.kind.kind} {run.name}: stopped following the log of {name}: {describe(exc)}")
+
+        run.log_thread = threading.Thread(target=follow, name=f"log-{name}", daemon=True)
+        run.log_thread.start()
 
     def _report_condition(self, run: KubernetesRun, obj: Mapping[str, Any]) -> None:
         conditions = (obj.get("status") or {}).get("conditions") or []

@@ -143,8 +143,30 @@ WORKFLOW = Kind(
     failure_condition='$[?(@.status.phase=="Failed" || @.status.phase=="Error")]',
 )
 
+
+
+
+def _other_training(kind: str, container: str) -> Kind:
+    """The training operator's other kinds: Katib's defaults (conditions, the ``job-role``
+    master label); the local engine does not run them."""
+    return Kind(
+        api_version="kubeflow.org/v1",
+        kind=kind,
+        plural=kind.lower() + "s",
+        success_condition=_done("Succeeded"),
+        failure_condition=_done("Failed"),
+        primary_pod_labels={"training.kubeflow.org/job-role": "master"},
+        primary_container=container,
+    )
+
+
+OTHER_TRAINING = tuple(
+    _other_training(kind, container)
+    for kind, container in (("XGBoostJob", "xgboost"), ("MPIJob", "mpi"), ("PaddleJob", "paddle"),
+                            ("JAXJob", "jax"), ("MXJob", "mxnet"))
+)
 TRAINING_KINDS: dict[str, TrainingKind] = {k.kind: k for k in (PYTORCH_JOB, TF_JOB)}
-_KNOWN = (JOB, PYTORCH_JOB, TF_JOB, TRAIN_JOB, TASK_RUN, PIPELINE_RUN, WORKFLOW)
+_KNOWN = (JOB, PYTORCH_JOB, TF_JOB, TRAIN_JOB, TASK_RUN, PIPELINE_RUN, WORKFLOW, *OTHER_TRAINING)
 
 
 def known_kind(api_version: str, kind: str) -> Kind | None:

@@ -287,6 +287,18 @@ class MetricsCollectorSpec:
             "local runs; expected StdOut or File (or write results.yaml)"
         )
 
+    @property
+    def cluster_error(self) -> str | None:
+        """Why the Kubernetes engine can't collect these metrics, or None when it can: it
+        reads the primary container's termination message and log, not files in the pod."""
+        if self.kind == "StdOut":
+            return None
+        return (
+            f"spec.metricsCollectorSpec.collector.kind: {self.kind} is not supported on the "
+            "Kubernetes engine, which reads the primary container's termination message and log; "
+            "expected StdOut (or write results.yaml, which the termination message carries)"
+        )
+
 
 @dataclass(frozen=True)
 class TrialParameter:

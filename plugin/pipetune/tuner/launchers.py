@@ -117,6 +117,8 @@ class ExperimentLauncher:
         log_metrics = LogMetrics(
             names=names, filters=tuple(collector.filters) or None, json=collector.format == "JSON"
         )
+        if not self.local and collector.cluster_error:
+            raise SpecError(f"{experiment.source}: {collector.cluster_error}")
         if not self.local or is_training_job(rendered):
             problems = check_training_job(rendered) if is_training_job(rendered) else []
             if problems:

@@ -646,3 +646,17 @@ def _pod_conditions(ready: str, reason: str | None = None) -> list[dict[str, Any
             condition["reason"] = reason
         conditions.append(condition)
     return conditions
+
+
+def started_pod(cluster: EmulatedCluster, namespace: str, labels: Mapping[str, str], timeout: float = 20.0) -> dict[str, Any]:
+    """The first pod with ``labels`` whose containers the operator has started (it has
+    ``containerStatuses``): a test that finishes a hanging job by hand waits for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for pod in cluster.objects("v1/pods", namespace):
+            have = pod["metadata"].get("labels") or {}
+            if all(have.get(k) == v for k, v in labels.items()) and (pod.get("status") or {}).get("containerStatuses"):
+                return pod
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no started pod with labels {dict(labels)} in {timeout} s")
+        time.sleep(0.02)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
-from kube.emulator import EmulatedCluster
-from kube.operator import Outcome
 from pipetune.contract import read_results
 from pipetune.kinds import TRIAL_LABEL
+
+from kube.emulator import EmulatedCluster
+from kube.operator import Outcome, started_pod
 
 NS = "ml"
 PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"
@@ -105,14 +105,7 @@ def test_a_rerun_after_a_crash_adopts_the_job(cluster: EmulatedCluster, step) ->
     assert name.startswith("pytorchjob-")  # derived from the parameters
 
     second = step("pytorchjob", "--workers", "1")
-    deadline = time.monotonic() + 30
-    while cluster.emulator.requests()[("create", "pytorchjobs")] < 2:
-        assert second.poll() is None, second.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    pod = next(p for p in cluster.objects("v1/pods", NS)
-               if p["metadata"]["labels"].get(TRIAL_LABEL) == name
-               and p["metadata"]["labels"].get("training.kubeflow.org/job-role") == "master")
+    pod = started_pod(cluster, NS, {TRIAL_LABEL: name, "training.kubeflow.org/job-role": "master"})
     status = pod["status"]
     status["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 0, "message": RESULTS}}
     cluster.patch_status("v1/pods", NS, pod["metadata"]["name"], status)
@@ -122,4 +115,5 @@ def test_a_rerun_after_a_crash_adopts_the_job(cluster: EmulatedCluster, step) ->
     assert second.returncode == 0, err
     assert f"PyTorchJob {name}: adopted the existing resource" in err
     assert cluster.operator.seen["PyTorchJob"] == [name]  # one job, never a duplicate
+    assert cluster.emulator.requests()[("create", "pytorchjobs")] == 1
     assert read_results(step.outputs).metrics == {"accuracy": 0.91}

@@ -6,15 +6,11 @@ test states exactly what the cluster did; ``kube/operator.py`` plays them in the
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from kube.emulator import EmulatedCluster
 from pipetune.bridges import JobParameters, build_job
 from pipetune.components import ComponentSpec, ContainerSpec, load_component
 from pipetune.contract import LogMetrics
@@ -22,6 +18,8 @@ from pipetune.engines.base import Phase, Reason, ResourceRequest, RunRequest
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.errors import RunError, TransientError
 from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_PATH, TRIAL_LABEL
+
+from kube.emulator import EmulatedCluster
 
 NS = "ml"
 PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"
@@ -164,18 +162,31 @@ def test_a_failed_job_reports_the_operators_reason_and_message(cluster, engine) 
     assert status.message == "PyTorchJob exp-0000 is failed because 1 Master replica(s) failed."
 
 
-def test_a_create_answered_409_adopts_our_running_job(cluster, engine) -> None:
+def test_a_restarted_engine_adopts_its_running_job_from_the_listing(cluster, engine) -> None:
     first = engine.submit(request(pytorchjob()))
     again = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "exp"})
     try:
         adopted = again.submit(request(pytorchjob()))
         assert adopted.adopted and not first.adopted
         assert len(cluster.objects(PYTORCHJOBS, NS)) == 1
+        assert cluster.emulator.requests()[("create", "pytorchjobs")] == 1  # found by label, not re-POSTed
         master_pod(cluster, "exp-0000", RESULTS)
         cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
         assert wait_final(again, adopted).phase is Phase.SUCCEEDED
     finally:
         again.close()
+
+
+def test_a_create_answered_409_adopts_a_resource_labelled_for_this_trial(cluster, engine) -> None:
+    """The listing (by the experiment label) misses it, e.g. one a client without that label
+    made; the POST is answered 409, and the trial label says it is this trial's: adopted."""
+    existing = pytorchjob()
+    existing["metadata"]["labels"] = {TRIAL_LABEL: "exp-0000"}
+    cluster.create(PYTORCHJOBS, existing)
+    handle = engine.submit(request(pytorchjob()))
+    assert handle.adopted
+    assert cluster.emulator.requests()[("create", "pytorchjobs")] == 1  # the one answered 409
+    assert len(cluster.objects(PYTORCHJOBS, NS)) == 1
 
 
 def test_a_409_on_someone_elses_resource_is_an_error(cluster, engine) -> None:

@@ -33,12 +33,19 @@ WATCH_SECONDS = 300
 
 class Retry:
     """How often and how patiently :func:`call` retries: ``tries`` in all, sleeping ``base``
-    seconds, doubling up to ``cap``."""
+    seconds, doubling up to ``cap``; each request may take ``timeout`` (connect, read) seconds."""
 
-    def __init__(self, tries: int = 6, base: float = 0.2, cap: float = 5.0) -> None:
+    def __init__(
+        self,
+        tries: int = 6,
+        base: float = 0.2,
+        cap: float = 5.0,
+        timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> None:
         self.tries = tries
         self.base = base
         self.cap = cap
+        self.timeout = timeout
 
 
 def transient(exc: BaseException) -> bool:
@@ -51,7 +58,7 @@ def transient(exc: BaseException) -> bool:
 def call(what: str, fn: Callable[..., T], *args: Any, retry: Retry | None = None, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``, retried on transient errors; ``what`` names it in the error."""
     retry = retry or Retry()
-    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+    kwargs.setdefault("_request_timeout", retry.timeout)
     delay = retry.base
     for attempt in range(1, retry.tries + 1):
         try:

@@ -251,6 +251,13 @@ class KubernetesEngine:
 
     def _create(self, run: KubernetesRun, manifest: dict[str, Any]) -> None:
         kind = run.kind
+        assert run.watch is not None
+        cached = run.watch.get(run.name)
+        if cached is not None and ((cached.get("metadata") or {}).get("labels") or {}).get(TRIAL_LABEL) == run.name:
+            # Listed by our labels: a restarted tuner's running trial. Adopt it without a request.
+            run.adopted = True
+            self._say(f"{kind.kind} {run.name}: adopted the existing resource")
+            return
         try:
             created = call(
                 f"create {kind.kind} {run.name}",

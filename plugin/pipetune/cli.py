@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipetune.errors import PipetuneError, RunError, SpecError, UsageError
+from pipetune.errors import PipetuneError, RunError, UsageError
 from pipetune.store import DEFAULT_STATE_DIR, RunRecord, RunStore
 
 STATE_DIR_ENV = "PIPETUNE_STATE_DIR"
@@ -305,12 +305,11 @@ def _tune_engine(args: argparse.Namespace, experiment: Any) -> tuple[Any, Any]:
     from pipetune.tuner.launchers import ExperimentLauncher
 
     namespace = experiment.namespace or args.namespace or "default"
-    problem = experiment.metrics_collector.cluster_error if args.engine == "kubernetes" else None
-    if problem and experiment.component is None:
-        raise SpecError(f"{experiment.source}: {problem}")
+    launcher = ExperimentLauncher(experiment, local=args.engine == "local", namespace=namespace)
+    launcher.check()  # before the engine connects to anything
     engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
                          None if args.quiet else sys.stderr)
-    return engine, ExperimentLauncher(experiment, local=engine.name == "local", namespace=namespace)
+    return engine, launcher
 
 
 def _with_local_command(experiment: Any, text: str) -> Any:

@@ -259,3 +259,25 @@ def test_local_command_runs_a_katib_image_trial_here(cli, tmp_path: Path) -> Non
         assert row["objective"] == pytest.approx((x - 0.3) ** 2 + (y - 0.7) ** 2)
     bad = cli("tune", str(experiment), "--local-command", "python 'unclosed")
     assert bad.returncode == 2 and "--local-command: No closing quotation" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        ({"apiVersion": "kubeflow.org/v1", "kind": "MPIJob"},
+         "kind MPIJob (kubeflow.org/v1) can't run locally, it runs with --engine kubernetes"),
+        ({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob"}, "spec.pytorchReplicaSpecs: expected a map"),
+    ],
+)
+def test_a_template_the_engine_cannot_run_exits_2_before_any_trial(
+    cli, tmp_path: Path, state_dir: Path, edit: dict, words: str
+) -> None:
+    data = yaml.safe_load((DATA / "experiments" / "katib-image-only.yaml").read_text())
+    data["spec"]["trialTemplate"]["trialSpec"].update(edit)
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = cli("tune", str(path), "--dir", str(tmp_path / "exp"))
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "exp").exists()

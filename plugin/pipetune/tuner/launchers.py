@@ -82,6 +82,26 @@ class ExperimentLauncher:
         self.local = local
         self.namespace = experiment.namespace or namespace or "default"
 
+    def check(self) -> None:
+        """Prepare a trial of the search space's first point, so a template this engine can't
+        run (a kind with no local equivalent, a collector it can't read, an invalid replica
+        spec) is one ``SpecError`` before any trial starts rather than every trial's failure."""
+        from pipetune.tuner.space import CategoricalParameter, DiscreteParameter, IntParameter, SearchSpace
+
+        space = self.experiment.space
+        if not isinstance(space, SearchSpace):
+            return
+        point: dict[str, Any] = {}
+        for name in space.names:
+            parameter = space[name]
+            if isinstance(parameter, (CategoricalParameter, DiscreteParameter)):
+                point[name] = parameter.values[0]
+            elif isinstance(parameter, IntParameter):
+                point[name] = int(parameter.min)
+            else:
+                point[name] = float(parameter.min)  # type: ignore[attr-defined]
+        self.prepare(0, point, Path("/nonexistent/outputs"))
+
     def trial_name(self, index: int, attempt: int = 0) -> str:
         """Deterministic, so a restarted tuner finds its Kubernetes children again:
         ``<experiment>-<index>``, and ``-<attempt>`` for a retry."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -15,9 +16,12 @@ from typing import IO, Callable, Mapping, Sequence
 class GroupProcess:
     """Runs ``argv`` as the leader of a new process group.
 
-    stdout and stderr go line by line to ``logs_dir/stdout.log`` and ``stderr.log``, and, when
-    ``echo`` is set, to this process's own stdout and stderr. ``terminate`` ends the whole
-    group, so nothing the command started outlives it.
+    stdout and stderr go to ``logs_dir/stdout.log`` and ``stderr.log``. With ``echo`` two
+    threads copy them line by line to the files and to this process's own stdout and stderr;
+    without, the child writes to the files itself and no thread is started (the tuner's case:
+    on two cores, starting two threads a trial cost more than starting its process).
+    ``on_eof`` is called once the process has exited (or closed its stdout). ``terminate``
+    ends the whole group, so nothing the command started outlives it.
     """
 
     def __init__(
@@ -33,24 +37,39 @@ class GroupProcess:
         self.stdout_path = logs_dir / "stdout.log"
         self.stderr_path = logs_dir / "stderr.log"
         self.started_at = time.time()
-        self.process = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        self._pumps: list[threading.Thread] = []
+        if echo:
+            self.process = subprocess.Popen(
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            self._pumps = [
+                _pump(self.process.stdout, self.stdout_path, sys.stdout, on_eof),
+                _pump(self.process.stderr, self.stderr_path, sys.stderr),
+            ]
+        else:
+            with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+                self.process = subprocess.Popen(
+                    list(argv),
+                    env=dict(env),
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            if on_eof is not None:
+                exits().watch(self.process.pid, on_eof)
         self.pgid = self.process.pid
-        self._pumps = [
-            _pump(self.process.stdout, self.stdout_path, sys.stdout if echo else None, on_eof),
-            _pump(self.process.stderr, self.stderr_path, sys.stderr if echo else None),
-        ]
 
     def poll(self) -> int | None:
         code = self.process.poll()
-        if code is None and not self._pumps[0].is_alive():
+        if code is None and self._pumps and not self._pumps[0].is_alive():
             # stdout is closed, so the process is exiting: give the kernel a moment to reap it
             # rather than leave the caller to find out on its next poll.
             code = self.wait(0.05)
@@ -91,6 +110,53 @@ class GroupProcess:
             os.killpg(self.pgid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+class _ExitWatcher:
+    """One thread for every unechoed process: it waits on their pidfds (readable once the
+    process has exited) and calls each one's callback."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        threading.Thread(target=self._run, name="process-exits", daemon=True).start()
+
+    def watch(self, pid: int, callback: Callable[[], None]) -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            return  # no pidfds (not Linux 5.3+): waiters fall back to their timeout
+        with self._lock:
+            self._selector.register(fd, selectors.EVENT_READ, callback)
+        os.write(self._wake_w, b"x")
+
+    def _run(self) -> None:
+        while True:
+            # epoll allows registering from another thread while select() waits; the wake-up
+            # byte makes select() return so the new fd is in the next round.
+            for key, _ in self._selector.select():
+                if key.data is None:
+                    os.read(self._wake_r, 4096)
+                    continue
+                with self._lock:
+                    self._selector.unregister(key.fd)
+                os.close(key.fd)
+                key.data()
+
+
+_EXITS: _ExitWatcher | None = None
+_EXITS_LOCK = threading.Lock()
+
+
+def exits() -> _ExitWatcher:
+    """The process-wide exit watcher, started on first use."""
+    global _EXITS
+    with _EXITS_LOCK:
+        if _EXITS is None:
+            _EXITS = _ExitWatcher()
+        return _EXITS
 
 
 def _pump(

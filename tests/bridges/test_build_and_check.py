@@ -107,6 +107,7 @@ def _numbers_as_text(tree: Any) -> Any:
         ("TFJob", {"replicas": {"Chief": 2}}, "exactly one Chief; got 2"),
         ("PyTorchJob", {"backoff_limit": -3}, "backoff_limit: expected a whole number >= 0"),
         ("MPIJob", {}, "kind: expected one of PyTorchJob, TFJob, TrainJob"),
+        ("TrainJob", {}, "volumes, volume_mounts: a TrainJob's runtime defines its pods"),
     ],
 )
 def test_an_invalid_job_is_refused_naming_the_parameter(kind: str, overrides: dict, words: str) -> None:

@@ -105,14 +105,20 @@ def _env(env: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": str(value)} for name, value in env.items()]
 
 
-def _container(name: str, p: JobParameters) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": name, "image": p.image}
+def _program(p: JobParameters) -> dict[str, Any]:
+    """The image and what runs in it: a container's fields, and a TrainJob trainer's."""
+    fields: dict[str, Any] = {"image": p.image}
     if p.command:
-        container["command"] = [str(x) for x in p.command]
+        fields["command"] = [str(x) for x in p.command]
     if p.args:
-        container["args"] = [str(x) for x in p.args]
+        fields["args"] = [str(x) for x in p.args]
     if p.env:
-        container["env"] = _env(p.env)
+        fields["env"] = _env(p.env)
+    return fields
+
+
+def _container(name: str, p: JobParameters) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": name, **_program(p)}
     resources = _resources(p)
     if resources:
         container["resources"] = resources
@@ -185,14 +191,11 @@ def _tf_job(p: JobParameters) -> dict[str, Any]:
 
 
 def _train_job(p: JobParameters) -> dict[str, Any]:
+    if p.volumes or p.volume_mounts:
+        raise SpecError("volumes, volume_mounts: a TrainJob's runtime defines its pods; "
+                        "expected none (mount volumes in the ClusterTrainingRuntime)")
     nodes = dict(p.replicas).get("node", dict(p.replicas).get("Node", 1))
-    trainer: dict[str, Any] = {"image": p.image, "numNodes": nodes}
-    if p.command:
-        trainer["command"] = [str(x) for x in p.command]
-    if p.args:
-        trainer["args"] = [str(x) for x in p.args]
-    if p.env:
-        trainer["env"] = _env(p.env)
+    trainer: dict[str, Any] = {**_program(p), "numNodes": nodes}
     if p.nproc_per_node:
         trainer["numProcPerNode"] = str(p.nproc_per_node)
     resources = _resources(p)

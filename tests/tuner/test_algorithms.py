@@ -396,3 +396,59 @@ def test_importing_the_tuner_does_not_import_hyperopt():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", HYPEROPT)
+def test_cached_documents_suggest_exactly_what_fresh_ones_do(name):
+    """The adapter keeps each settled trial's hyperopt document between suggestions; a run
+    that reuses them must suggest what a run rebuilding everything every time suggests."""
+    from pipetune.tuner.algorithms._hyperopt import plan_for
+
+    def sequence(fresh: bool) -> list:
+        algorithm = get_algorithm(name)
+        history: list[TrialRecord] = []
+        for index in range(40):
+            if fresh:
+                plan_for(EVERY_KIND).doc_cache.clear()
+                plan_for(EVERY_KIND).vals_cache.clear()
+            # Two pending trials at the end, as the tuner hands them at parallelism 3.
+            pending = [TrialRecord.pending(r.index, r.assignment, r.internal) for r in history[-2:]]
+            suggestion = algorithm.suggest(EVERY_KIND, history[:-2] + pending if pending else history,
+                                           trial_seed(5, index))
+            history.append(TrialRecord(index, suggestion.assignment, TrialStatus.SUCCEEDED,
+                                       loss_of(suggestion.assignment), suggestion.internal))
+        return [record.assignment for record in history]
+
+    assert sequence(fresh=False) == sequence(fresh=True)
+
+
+def test_hyperopt_atpe_is_loaded_only_when_used():
+    """pipetune never uses ATPE, whose import of scipy.stats was most of a tuner's start-up."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from pipetune.tuner.algorithms import get_algorithm
+        from pipetune.tuner.history import TrialRecord, TrialStatus
+        from pipetune.tuner.space import DoubleParameter, IntParameter, SearchSpace
+        space = SearchSpace((DoubleParameter("x", -5.0, 10.0), IntParameter("n", 1, 20)))
+        history = []
+        for name in ("random", "tpe", "anneal", "auto"):
+            for index in range(25):
+                a = get_algorithm(name).suggest(space, history, index).assignment
+                history.append(TrialRecord(len(history), a, TrialStatus.SUCCEEDED, (a["x"] - 1) ** 2))
+        before = "scipy.stats" in sys.modules
+        import hyperopt
+        from hyperopt.atpe import ATPEOptimizer  # still there for whoever wants it
+        print(before, "scipy.stats" in sys.modules, ATPEOptimizer.__name__)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "ATPEOptimizer"]
+
+
+def test_the_adapters_copy_of_a_hyperopt_constant_matches():
+    import hyperopt
+
+    from pipetune.tuner.algorithms import _hyperopt
+
+    assert _hyperopt._JOB_STATE_DONE == hyperopt.JOB_STATE_DONE

@@ -256,7 +256,9 @@ class Tuner:
             self._launch(state, trial, 0)
 
     def _retry_failed(self, state: ExperimentState) -> None:
-        for trial in state.ordered():
+        # Trials before the settled prefix are final and never retried: skip them.
+        first = policy.settled_prefix(state, self.config.budget)
+        for trial in (state.trials[i] for i in sorted(state.trials) if i >= first):
             if len(self.running) >= self.config.budget.parallel:
                 return
             if policy.retryable(trial, self.config.budget) and trial.index not in self.running:

@@ -112,9 +112,19 @@ class TrialState:
     reason: str | None = None
     message: str | None = None
     run_ids: list[str] = field(default_factory=list)
+    #: The last ``record()``, with what it was made from: the history is rebuilt for every
+    #: suggestion, and a finished trial's record never changes.
+    _record: tuple[tuple[Any, ...], TrialRecord] | None = field(default=None, compare=False, repr=False)
 
     def record(self, minimize: bool) -> TrialRecord:
         """This trial as an algorithm sees it, with the objective turned into a loss."""
+        key = (minimize, self.status, self.objective, id(self.assignment), id(self.internal))
+        if self._record is not None and self._record[0] == key:
+            return self._record[1]
+        self._record = (key, self._make_record(minimize))
+        return self._record[1]
+
+    def _make_record(self, minimize: bool) -> TrialRecord:
         loss = None
         if self.objective is not None and self.status in (
             TrialStatus.SUCCEEDED,
@@ -138,6 +148,8 @@ class ExperimentState:
     status: str | None = None
     reason: str | None = None
     message: str | None = None
+    #: How many leading trials are known to be settled for good (``policy.settled_prefix``).
+    settled: int = field(default=0, compare=False, repr=False)
 
     @property
     def finished(self) -> bool:

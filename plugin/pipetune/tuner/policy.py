@@ -144,8 +144,7 @@ def verdict(
             "ExperimentMaxFailedTrialsReached",
             f"{failed} trials failed, more than maxFailedTrialCount {budget.max_failed}",
         )
-    all_final = all(t.status.final and not retryable(t, budget) for t in trials)
-    if not all_final:
+    if settled_prefix(state, budget) < len(trials):
         return None
     if (len(trials) >= budget.max_trials or exhausted) and best_trial(trials, objective) is None:
         return Verdict(
@@ -182,11 +181,21 @@ def can_ask(state: ExperimentState, budget: Budget) -> bool:
     k = len(state.trials)
     if k >= budget.max_trials:
         return False
-    settled = k - budget.parallel + 1
-    return all(
-        state.trials[i].status.final and not retryable(state.trials[i], budget)
-        for i in range(max(0, settled))
-    )
+    return settled_prefix(state, budget) >= k - budget.parallel + 1
+
+
+def settled_prefix(state: ExperimentState, budget: Budget) -> int:
+    """How many leading trials (0, 1, ...) are final and will not be retried.
+
+    Such a trial never changes again, so the count only grows; it is kept on the state and
+    extended from there, which keeps the checks made on every turn of the tuner's loop from
+    rescanning the whole history.
+    """
+    count = state.settled
+    while count in state.trials and state.trials[count].status.final and not retryable(state.trials[count], budget):
+        count += 1
+    state.settled = count
+    return count
 
 
 def history_for(state: ExperimentState, budget: Budget, objective: Objective) -> list[TrialRecord]:

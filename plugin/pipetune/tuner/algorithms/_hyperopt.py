@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pipetune.errors import SpaceError
@@ -73,6 +73,13 @@ class Plan:
     domain: Any
     codecs: tuple[_Codec, ...]
     constants: Mapping[str, Any]
+    #: Each assignment's hyperopt values (None: outside the space), by the assignment's items.
+    vals_cache: dict[tuple, dict[str, list] | None] = field(default_factory=dict, compare=False, repr=False)
+    #: Settled records' documents (None: outside the space), by the record's id; see
+    #: ``to_hyperopt_docs``.
+    doc_cache: dict[int, tuple[Any, int, dict | None]] = field(default_factory=dict, compare=False, repr=False)
+    #: Those documents' keys (``_doc_key``), by the document's id.
+    key_cache: dict[int, tuple[dict, tuple]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def labels(self) -> list[str]:
@@ -245,38 +252,51 @@ def to_hyperopt_docs(plan: Plan, history: Sequence[TrialRecord]) -> list[dict]:
 
     docs = []
     for tid, record in enumerate(history):
-        vals = _vals_of(plan, record)
-        if vals is None:
+        cached = plan.doc_cache.get(id(record))
+        if cached is not None and cached[0] is record and cached[1] == tid:
+            # The tuner hands the same record object for a trial that did not change, so its
+            # document is reused rather than rebuilt for every suggestion.
+            if cached[2] is not None:
+                docs.append(cached[2])
             continue
-        if record.loss is not None:
-            state, result = hyperopt.JOB_STATE_DONE, {"status": hyperopt.STATUS_OK, "loss": float(record.loss)}
-        elif not record.status.final:
-            running = record.status is TrialStatus.RUNNING
-            state = hyperopt.JOB_STATE_RUNNING if running else hyperopt.JOB_STATE_NEW
-            result = {"status": hyperopt.STATUS_RUNNING if running else hyperopt.STATUS_NEW}
-        else:
-            state, result = hyperopt.JOB_STATE_DONE, {"status": hyperopt.STATUS_FAIL}
-        docs.append(
-            {
-                "state": state,
-                "tid": tid,
-                "spec": None,
-                "result": result,
-                "misc": {
-                    "tid": tid,
-                    "cmd": plan.domain.cmd,
-                    "workdir": None,
-                    "idxs": {label: [tid] if value else [] for label, value in vals.items()},
-                    "vals": vals,
-                },
-                "exp_key": None,
-                "owner": None,
-                "version": 0,
-                "book_time": None,
-                "refresh_time": None,
-            }
-        )
+        vals = _vals_of(plan, record)
+        doc = None if vals is None else _document(plan, tid, record, vals, hyperopt)
+        if record.status.final:
+            # Only settled records: a pending one is made anew for each suggestion anyway.
+            # The record is kept in the entry, so its id can't be reused while cached.
+            plan.doc_cache[id(record)] = (record, tid, doc)
+        if doc is not None:
+            docs.append(doc)
     return docs
+
+
+def _document(plan: Plan, tid: int, record: TrialRecord, vals: dict[str, list], hyperopt: Any) -> dict:
+    if record.loss is not None:
+        state, result = hyperopt.JOB_STATE_DONE, {"status": hyperopt.STATUS_OK, "loss": float(record.loss)}
+    elif not record.status.final:
+        running = record.status is TrialStatus.RUNNING
+        state = hyperopt.JOB_STATE_RUNNING if running else hyperopt.JOB_STATE_NEW
+        result = {"status": hyperopt.STATUS_RUNNING if running else hyperopt.STATUS_NEW}
+    else:
+        state, result = hyperopt.JOB_STATE_DONE, {"status": hyperopt.STATUS_FAIL}
+    return {
+        "state": state,
+        "tid": tid,
+        "spec": None,
+        "result": result,
+        "misc": {
+            "tid": tid,
+            "cmd": plan.domain.cmd,
+            "workdir": None,
+            "idxs": {label: [tid] if value else [] for label, value in vals.items()},
+            "vals": vals,
+        },
+        "exp_key": None,
+        "owner": None,
+        "version": 0,
+        "book_time": None,
+        "refresh_time": None,
+    }
 
 
 def ask(suggest: Callable[..., list], plan: Plan, docs: list[dict], new_id: int, seed: int,
@@ -324,10 +344,26 @@ def _vals_of(plan: Plan, record: TrialRecord) -> dict[str, list] | None:
             vals[label] = list(value)
         return vals
     try:
+        # Types too: 1, 1.0 and True are equal keys, and a space may take one and not another.
+        key = tuple((name, type(value), value) for name, value in record.assignment.items())
+        cached = plan.vals_cache.get(key, _MISSING)
+    except TypeError:  # an unhashable value: can't be cached, and validate will say why
+        key, cached = None, _MISSING
+    if cached is not _MISSING:
+        return None if cached is None else {label: list(values) for label, values in cached.items()}
+    try:
         plan.space.validate(record.assignment)
+        vals: dict[str, list] | None = {c.name: [c.to_val(record.assignment[c.name])] for c in plan.codecs}
     except SpaceError:
-        return None
-    return {c.name: [c.to_val(record.assignment[c.name])] for c in plan.codecs}
+        vals = None
+    if key is not None:
+        # The history is rebuilt for every suggestion; converting each assignment once, not
+        # once per suggestion, keeps a suggestion's cost from growing with the history.
+        plan.vals_cache[key] = vals
+    return None if vals is None else {label: list(values) for label, values in vals.items()}
+
+
+_MISSING = object()
 
 
 def _plain(value: Any) -> Any:
@@ -339,6 +375,20 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
         return value.item()
     return value
+
+
+def _doc_key(plan: Plan, doc: dict) -> tuple:
+    """``_key`` of a document's values, kept for the documents ``to_hyperopt_docs`` reuses."""
+    cached = plan.key_cache.get(id(doc))
+    if cached is not None and cached[0] is doc:
+        return cached[1]
+    key = _key(doc["misc"]["vals"])
+    if doc["state"] == _JOB_STATE_DONE:
+        plan.key_cache[id(doc)] = (doc, key)
+    return key
+
+
+_JOB_STATE_DONE = 2  # hyperopt.JOB_STATE_DONE, without importing hyperopt here
 
 
 def _key(vals: Mapping[str, Sequence[Any]]) -> tuple:
@@ -380,7 +430,7 @@ class HyperoptAlgorithm(Algorithm):
         docs = to_hyperopt_docs(plan, history)
         unfinished = (hyperopt.JOB_STATE_NEW, hyperopt.JOB_STATE_RUNNING)
         taken = {
-            _key(doc["misc"]["vals"])
+            _doc_key(plan, doc)
             for doc in docs
             if self.avoid_finished or doc["state"] in unfinished
         }

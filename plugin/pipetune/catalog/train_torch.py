@@ -163,6 +163,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 },
                 artifacts={"model": pipetune.artifact_ref(model_dir)},
             )
+        if distributed:
+            # Tear down together: rank 0 is still writing while the others are done, and a
+            # process group destroyed after its peer has exited aborted once in CI
+            # ("terminate called without an active exception"). The DDP wrapper goes first,
+            # so no reducer holds the group while it is destroyed.
+            dist.barrier()
+            del model
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()

@@ -1,7 +1,8 @@
 """pipetune: components, bridges, a tuner and checkpoints for ML pipelines.
 
 Component authors need three calls: :func:`parse_args` for their inputs, :func:`report` for
-progress, :func:`save_results` for the final results.yaml.
+progress, :func:`save_results` for the final results.yaml; long steps add :func:`checkpoint`
+and :func:`resume_from`.
 """
 
 from pipetune.contract import (
@@ -19,18 +20,30 @@ from pipetune.contract import (
 __version__ = "0.1.0"
 
 
+_CHECKPOINT_CALLS = ("checkpoint", "save_checkpoint", "latest_checkpoint", "resume_from", "resume_info")
+
+
 def __getattr__(name: str) -> object:
-    # The tuner is imported on first use: a component process, which imports pipetune for
-    # report(), must not pay for the tuner, the engines or hyperopt.
+    # The tuner and the checkpoint library (fsspec) are imported on first use: a component
+    # process, which imports pipetune for report(), must not pay for what it does not call.
     if name == "tune":
         from pipetune.api import tune
 
         return tune
+    if name in _CHECKPOINT_CALLS:
+        import pipetune.checkpoints
+
+        return getattr(pipetune.checkpoints, name)
     raise AttributeError(f"module 'pipetune' has no attribute {name!r}")
 
 
 __all__ = [
     "Results",
+    "checkpoint",
+    "latest_checkpoint",
+    "resume_from",
+    "resume_info",
+    "save_checkpoint",
     "artifact_dir",
     "artifact_ref",
     "outputs_dir",

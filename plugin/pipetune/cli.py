@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.errors import PipetuneError, RunError, UsageError
-from pipetune.store import DEFAULT_STATE_DIR, RunRecord, RunStore
+from pipetune.store import DEFAULT_STATE_DIR, RunRecord, RunStore, new_run_id
 
 STATE_DIR_ENV = "PIPETUNE_STATE_DIR"
 
@@ -62,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
         help="an input value; repeat for each input (artifact inputs take a path)",
     )
     run.add_argument("--timeout", type=_positive_float, help="stop the run after SECONDS")
+    run.add_argument(
+        "--checkpoints",
+        metavar="URI",
+        help="where the run keeps its checkpoints (a path or an fsspec URI; default: in the run's "
+        "outputs); when one is complete there, the run resumes from the newest "
+        "($PIPETUNE_RESUME_FROM), so the same command run again continues an interrupted run",
+    )
+    run.add_argument(
+        "--retries", type=int, default=0, metavar="N",
+        help="run again up to N times after a failure, from the newest complete checkpoint",
+    )
     run.add_argument("--quiet", "-q", action="store_true", help="don't echo the run's output")
     run.add_argument(
         "--json", action="store_true", help="print the run record as JSON (and nothing else)"
@@ -193,36 +204,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         f"got {str(path)!r}"
                     )
                 arguments[item.name] = str(path.resolve())
+    if args.retries < 0:
+        raise UsageError(f"--retries: expected 0 or more, got {args.retries}")
     store = RunStore(args.state_dir)
     engine = LocalEngine()
+    first_id = new_run_id()
+    # Checkpoints live outside any one attempt, so a retry (or the same command run again
+    # with --checkpoints) resumes from the newest complete one.
+    checkpoints = args.checkpoints or str(store.run_dir(first_id) / "outputs" / "checkpoints")
 
     def stop(signum: int, _frame: object) -> None:
         raise _Stop(signum)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        started = start_run(
-            store, engine, component, arguments, timeout=args.timeout,
-            echo=not (args.quiet or args.json),
-        )
-        if not args.quiet and not args.json:
-            print(f"run {started.record.id}: {component.name} started", file=sys.stderr)
+    for attempt in range(args.retries + 1):
+        env = _checkpoint_env(checkpoints)
+        if "PIPETUNE_RESUME_FROM" in env and not args.json:
+            print(f"pipetune: resuming from checkpoint {env['PIPETUNE_RESUME_FROM']}", file=sys.stderr)
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            status = engine.wait(started.handle)
-        except _Stop as interrupt:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            engine.cancel(started.handle)
-            record = finish_run(started, engine.poll(started.handle))
-            print(
-                f"pipetune: run {record.id} cancelled by {signal.Signals(interrupt.signum).name}",
-                file=sys.stderr,
+            started = start_run(
+                store, engine, component, arguments, timeout=args.timeout,
+                echo=not (args.quiet or args.json), env=env,
+                run_id=first_id if attempt == 0 else None,
             )
-            return 128 + interrupt.signum
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    record = finish_run(started, status)
+            if not args.quiet and not args.json:
+                print(f"run {started.record.id}: {component.name} started", file=sys.stderr)
+            try:
+                status = engine.wait(started.handle)
+            except _Stop as interrupt:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                engine.cancel(started.handle)
+                record = finish_run(started, engine.poll(started.handle))
+                print(
+                    f"pipetune: run {record.id} cancelled by {signal.Signals(interrupt.signum).name}",
+                    file=sys.stderr,
+                )
+                return 128 + interrupt.signum
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        record = finish_run(started, status)
+        if record.status == "Succeeded" or attempt == args.retries:
+            break
+        print(f"pipetune: run {record.id} {record.status} ({record.reason}); retry {attempt + 1} of "
+              f"{args.retries}", file=sys.stderr)
     if args.json:
         print(json.dumps(_record_json(record), indent=2))
     else:
@@ -230,6 +256,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if record.status != "Succeeded":
         raise RunError(f"run {record.id} {record.status} ({record.reason}): {record.message}")
     return 0
+
+
+def _checkpoint_env(uri: str) -> dict[str, str]:
+    """A run's checkpoint variables: where to write, and the newest complete one to resume."""
+    from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV, CheckpointStore
+
+    env = {CHECKPOINTS_ENV: uri}
+    latest = CheckpointStore(uri).latest()
+    if latest is not None:
+        env[RESUME_ENV] = latest.uri
+    return env
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:

@@ -101,6 +101,7 @@ def test_the_component_spec_runs_the_module(tmp_path: Path) -> None:
         "n_samples": ("Integer", 2048),
         "weight_decay": ("Float", 0.0),
         "seed": ("Integer", 0),
+        "checkpoint_every": ("Integer", 1),
     }
     argv = resolve_command(
         spec,

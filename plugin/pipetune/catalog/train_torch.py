@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import pipetune
 from pipetune.catalog import component_file
+from pipetune.contract import Results, write_results
 
 N_FEATURES = 10
 N_CLASSES = 3
@@ -71,6 +72,10 @@ def _check(args: Any) -> None:
         pipetune.usage_error(f"train-torch: --n_samples: expected at least 8, got {args.n_samples}")
     if args.lr <= 0.0:
         pipetune.usage_error(f"train-torch: --lr: expected a positive number, got {args.lr}")
+    if args.checkpoint_every < 0:
+        pipetune.usage_error(
+            f"train-torch: --checkpoint_every: expected 0 (never) or more, got {args.checkpoint_every}"
+        )
     if args.weight_decay < 0.0:
         pipetune.usage_error(
             f"train-torch: --weight_decay: expected zero or more, got {args.weight_decay}"
@@ -117,7 +122,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         started = time.perf_counter()
         local_samples = 0
         metrics: dict[str, float] = {}
-        for epoch in range(1, args.epochs + 1):
+        first_epoch = 1
+        resumed = pipetune.resume_from()
+        if resumed is not None:
+            # Every rank loads the same state: the weights, the momentum buffers, the epoch.
+            saved = torch.load(resumed / "state.pt", weights_only=True)
+            network.load_state_dict(saved["network"])
+            optimizer.buffers = list(saved["buffers"])
+            local_samples, first_epoch = int(saved["local_samples"]), int(saved["epoch"]) + 1
+            metrics = dict(saved["metrics"])
+            if rank == 0:
+                # The reports made before the checkpoint, so results.yaml's history is whole.
+                write_results(Results(history=list(saved["history"])))
+                print(f"train-torch: resuming after epoch {first_epoch - 1} of {args.epochs}", flush=True)
+        history: list[dict[str, float]] = list(saved["history"]) if resumed is not None else []
+        for epoch in range(first_epoch, args.epochs + 1):
             sampler.set_epoch(epoch)
             indices = torch.tensor(list(sampler))
             model.train()
@@ -135,6 +154,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "loss": float(loss_fn(logits, y_test)),
                 }
                 pipetune.report(step=epoch, **metrics)
+                history.append({"step": epoch, **metrics})
+                if args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs:
+                    with pipetune.checkpoint(step=epoch, kind="training", metrics=metrics) as directory:
+                        torch.save(
+                            {
+                                "network": network.state_dict(),
+                                "buffers": optimizer.buffers,
+                                "epoch": epoch,
+                                "local_samples": local_samples,
+                                "metrics": metrics,
+                                "history": history,
+                            },
+                            directory / "state.pt",
+                        )
         train_seconds = round(time.perf_counter() - started, 4)
 
         # Count the ranks that took part and the samples they trained on, over the wire.

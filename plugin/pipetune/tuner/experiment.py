@@ -276,6 +276,7 @@ class Tuner:
                 TrialStatus.FAILED, None, {}, "InvalidTrial", str(exc)))
             return
         log_metrics = prepared.log_metrics or LogMetrics(names=self.config.objective.metric_names)
+        env = self._checkpoint_env(trial, attempt)
         started = start_run(
             self.store,
             self.engine,
@@ -288,6 +289,7 @@ class Tuner:
             log_metrics=log_metrics,
             resource=prepared.resource,
             name=prepared.name,
+            env=env,
         )
         self.journal.append(
             "trial_started",
@@ -300,6 +302,23 @@ class Tuner:
         trial.run_ids.append(started.record.id)
         self.running[trial.index] = _Running(trial, started)
         self._emit(state, f"trial {trial.index} started")
+
+    def _checkpoint_env(self, trial: TrialState, attempt: int) -> dict[str, str]:
+        """Where a trial keeps its checkpoints: one place per trial, the same for every attempt
+        and across a resumed tuner, so a retried or restarted trial gets its newest complete
+        checkpoint as ``PIPETUNE_RESUME_FROM``. Local engine only: a cluster engine's pods
+        can't see this machine's directory."""
+        if self.engine.name != "local":
+            return {}
+        from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV, CheckpointStore
+
+        uri = str(self.directory / "checkpoints" / f"trial-{trial.index:04d}")
+        env = {CHECKPOINTS_ENV: uri}
+        if attempt > 0 or trial.run_ids:
+            latest = CheckpointStore(uri).latest()
+            if latest is not None:
+                env[RESUME_ENV] = latest.uri
+        return env
 
     def _collect(self, state: ExperimentState) -> None:
         for index, running in list(self.running.items()):

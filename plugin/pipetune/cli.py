@@ -144,6 +144,31 @@ def _parser() -> argparse.ArgumentParser:
     runs_show.set_defaults(handler=_cmd_runs_show)
     runs.set_defaults(handler=lambda _args: _usage(runs))
 
+    checkpoints = commands.add_parser("checkpoints", help="list and collect checkpoints")
+    checkpoints_commands = checkpoints.add_subparsers(title="checkpoints commands", metavar="COMMAND")
+    target_help = "a run id, an experiment directory, or a checkpoint store (a path or an fsspec URI)"
+    ck_list = checkpoints_commands.add_parser(
+        "list", help="every checkpoint: entity, step, size, age, complete or not, metadata"
+    )
+    ck_list.add_argument("target", metavar="RUN_ID|EXPERIMENT_DIR|URI", help=target_help)
+    ck_list.add_argument("--json", action="store_true", help="print JSON lines")
+    ck_list.set_defaults(handler=_cmd_checkpoints_list)
+    ck_gc = checkpoints_commands.add_parser(
+        "gc",
+        help="remove what retention drops, incomplete checkpoints and stale temporaries "
+        "(a dry run unless --apply)",
+    )
+    ck_gc.add_argument("target", metavar="RUN_ID|EXPERIMENT_DIR|URI", help=target_help)
+    ck_gc.add_argument("--apply", action="store_true", help="really remove (default: only list)")
+    ck_gc.add_argument("--keep-last", type=int, default=3, help="complete checkpoints to keep (default 3)")
+    ck_gc.add_argument("--keep-best", type=int, default=0, help="also keep the best K by --metric")
+    ck_gc.add_argument("--metric", help="the metadata metric --keep-best ranks by")
+    ck_gc.add_argument("--mode", choices=("max", "min"), default="max", help="best is max (default) or min")
+    ck_gc.add_argument("--stale-seconds", type=float, default=3600.0,
+                       help="temporary directories older than this are abandoned saves (default 3600)")
+    ck_gc.set_defaults(handler=_cmd_checkpoints_gc)
+    checkpoints.set_defaults(handler=lambda _args: _usage(checkpoints))
+
     catalog = commands.add_parser("catalog", help="check the component catalog")
     catalog_commands = catalog.add_subparsers(title="catalog commands", metavar="COMMAND")
     check = catalog_commands.add_parser(
@@ -380,6 +405,79 @@ def _cmd_exec(args: argparse.Namespace) -> int:
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     return main_exec(cmd, args.termination_message_path)
+
+
+def _cmd_checkpoints_list(args: argparse.Namespace) -> int:
+    from pipetune.checkpoints import CheckpointStore
+    from pipetune.checkpoints._entities import find_entities
+
+    rows = [["ENTITY", "CHECKPOINT", "STEP", "SIZE", "AGE", "COMPLETE", "METADATA"]]
+    now = time.time()
+    starred = False
+    for entity in find_entities(args.target, RunStore(args.state_dir)):
+        for info in CheckpointStore(entity.uri).list():
+            if args.json:
+                print(json.dumps({"entity": entity.name, "name": info.name, "uri": info.uri,
+                                  "step": info.step, "size": info.size, "created": info.created,
+                                  "complete": info.complete, "problem": info.problem,
+                                  "metadata": dict(info.metadata)}, sort_keys=True))
+                continue
+            starred = starred or info.name in entity.protect
+            rows.append([
+                entity.name,
+                info.name + (" *" if info.name in entity.protect else ""),
+                "-" if info.step is None else str(info.step),
+                _size(info.size),
+                _age(now - info.created) if info.created else "-",
+                "yes" if info.complete else f"no ({info.problem or 'no marker'})",
+                json.dumps(dict(info.metadata), sort_keys=True) if info.metadata else "",
+            ])
+    if not args.json:
+        if len(rows) == 1:
+            print(f"no checkpoints in {args.target}")
+        else:
+            print(_table(rows))
+            if starred:
+                print("* results.yaml points at it")
+    return 0
+
+
+def _cmd_checkpoints_gc(args: argparse.Namespace) -> int:
+    from pipetune.checkpoints import CheckpointInfo, CheckpointStore, Retention
+    from pipetune.checkpoints._entities import find_entities
+
+    retention = Retention(args.keep_last, args.keep_best, args.metric, args.mode)
+    total = 0
+    for entity in find_entities(args.target, RunStore(args.state_dir)):
+        store = CheckpointStore(entity.uri, retention)
+        plan = store.plan_collection(set(entity.protect), args.stale_seconds)
+        for item in plan:
+            what = f"{item.name} ({'complete' if item.complete else 'incomplete'}, " \
+                f"{_size(item.size)})" if isinstance(item, CheckpointInfo) else f"{item} (abandoned save)"
+            print(f"{'removed' if args.apply else 'would remove'}  {entity.name}  {what}")
+        if args.apply:
+            store.collect(set(entity.protect), args.stale_seconds)
+        total += len(plan)
+    verb = "removed" if args.apply else "would remove"
+    print(f"{verb} {total} item(s)" + ("" if args.apply or not total else "; run again with --apply"))
+    return 0
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return "-"
+
+
+def _age(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= length:
+            return f"{seconds / length:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _cmd_runs_list(args: argparse.Namespace) -> int:

@@ -185,7 +185,7 @@ class CheckpointStore:
             for path in files:
                 _fsync(path)
             _fsync_dir(staging)
-        sequence = max((info.sequence for info in self.list()), default=0) + 1
+        sequence = self._last_sequence() + 1
         name = f"{PREFIX}{sequence:06d}"
         target = f"{self.root}/{name}"
         marker = {
@@ -250,6 +250,19 @@ class CheckpointStore:
         return removed
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _last_sequence(self) -> int:
+        """The highest sequence number taken, from the directory names alone (no marker reads)."""
+        try:
+            names = self.fs.ls(self.root, detail=False)
+        except FileNotFoundError:
+            return 0
+        numbers = []
+        for path in names:
+            name = str(path).rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith(PREFIX) and name[len(PREFIX):].isdigit():
+                numbers.append(int(name[len(PREFIX):]))
+        return max(numbers, default=0)
 
     def _info(self, name: str, sequence: int) -> CheckpointInfo:
         uri = f"{self.uri}/{name}"

@@ -298,8 +298,16 @@ class CheckpointStore:
         marker; the next collection takes it if it stays incomplete."""
         if info.problem:
             return False
+        path = f"{self.root}/{info.name}"
         try:
-            modified = self.fs.modified(f"{self.root}/{info.name}").timestamp()
+            if self.local:
+                modified = self.fs.modified(path).timestamp()
+            else:
+                # An object store has no directories: the newest object under the prefix says
+                # when the save last wrote (an upload still in progress is recent).
+                found = self.fs.find(path, detail=True).values()
+                stamps = [_timestamp(entry) for entry in found]
+                modified = max((stamp for stamp in stamps if stamp is not None), default=0.0)
         except (OSError, NotImplementedError, AttributeError):
             return False
         return time.time() - modified < 60
@@ -315,6 +323,17 @@ class CheckpointStore:
             except FileNotFoundError:
                 continue
         return stale
+
+
+def _timestamp(entry: Mapping[str, Any]) -> float | None:
+    """An object's modification time from an fsspec listing entry, as seconds."""
+    for key in ("LastModified", "mtime", "last_modified", "updated"):
+        value = entry.get(key)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
 
 
 def _resuming() -> set[str]:

@@ -55,3 +55,21 @@ def test_a_bad_replica_count_exits_2_before_anything_runs(cli, state_dir: Path) 
     assert "replicas of Worker: expected a whole number >= 0, got -1" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (_run_dir(state_dir) / "outputs" / "training").exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_bridge_job_resumes_its_replicas_from_the_checkpoints(cli, state_dir: Path, tmp_path: Path) -> None:
+    args = ["--input", "image=pipetune/pipetune:0.1.0",
+            "--input", 'command=["python", "-m", "pipetune.catalog.train_torch"]',
+            "--input", json.dumps(["--epochs", "3", "--n_samples", "401", "--model", "/outputs/model"]).join(["args=", ""]),
+            "--input", "workers=1", "--input", "engine=local", "--input", f"checkpoints={tmp_path / 'ckpts'}"]
+    first = cli("run", PYTORCHJOB, *args, timeout=180)
+    assert first.returncode == 0, first.stderr
+    stores = list((tmp_path / "ckpts").iterdir())
+    assert len(stores) == 1 and stores[0].name.startswith("pytorchjob-")
+    second = cli("run", PYTORCHJOB, *args, timeout=180)
+    assert second.returncode == 0, second.stderr
+    assert "train-torch: resuming after epoch 2 of 3" in second.stdout + second.stderr
+    results = [yaml.safe_load(p.read_text()) for p in sorted(state_dir.glob("runs/*/outputs/results.yaml"))]
+    assert results[0]["metrics"]["accuracy"] == results[1]["metrics"]["accuracy"]
+    assert [e["step"] for e in results[1]["history"]] == [1, 2, 3]

@@ -146,3 +146,11 @@ def test_a_tfjob_with_a_chief_and_a_master_is_refused() -> None:
     manifest = build_job("TFJob", params(replicas={"Worker": 1}))
     manifest["spec"]["tfReplicaSpecs"]["Master"] = copy.deepcopy(manifest["spec"]["tfReplicaSpecs"]["Chief"])
     assert "spec.tfReplicaSpecs: a TFJob has a Chief or a Master, not both" in check_training_job(manifest)
+
+
+def test_a_checkpoint_uri_gives_each_job_its_store_and_resume_latest() -> None:
+    job = build_job("PyTorchJob", params(replicas={"Worker": 1}, checkpoints="s3://bucket/ckpts/"))
+    for spec in job["spec"]["pytorchReplicaSpecs"].values():
+        env = {e["name"]: e["value"] for e in spec["template"]["spec"]["containers"][0]["env"]}
+        assert env["PIPETUNE_CHECKPOINTS"] == "s3://bucket/ckpts/train-1"
+        assert env["PIPETUNE_RESUME"] == "latest" and env["SEED"] == "3"

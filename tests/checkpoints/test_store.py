@@ -171,3 +171,16 @@ def test_kill_9_at_random_points_never_leaves_a_half_checkpoint_as_latest(tmp_pa
         steps_seen.append(latest.step)
     assert steps_seen and steps_seen == sorted(steps_seen)  # progress is never lost
     assert len(set(steps_seen)) > 5
+
+
+def test_resume_latest_finds_the_newest_in_the_runs_own_store(tmp_path: Path, monkeypatch) -> None:
+    """A replica restarted by its controller has the same environment as before: with
+    PIPETUNE_RESUME=latest it resumes from the newest checkpoint in its store."""
+    from pipetune.checkpoints import resume_from
+
+    monkeypatch.setenv("PIPETUNE_CHECKPOINTS", str(tmp_path / "job"))
+    monkeypatch.delenv("PIPETUNE_RESUME_FROM", raising=False)
+    monkeypatch.setenv("PIPETUNE_RESUME", "latest")
+    assert resume_from() is None  # nothing yet: a fresh start
+    save(CheckpointStore(tmp_path / "job"), 4)
+    assert (resume_from() / "state.txt").read_text() == "x-4"

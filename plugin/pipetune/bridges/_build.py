@@ -48,6 +48,9 @@ class JobParameters:
     nproc_per_node: str | None = None
     #: TrainJob only: the ClusterTrainingRuntime to run on.
     runtime: str = "torch-distributed"
+    #: Where the training keeps checkpoints (a URI every replica reaches, e.g. s3:// or a
+    #: mounted volume); a restarted replica resumes from the newest. None: no checkpoints.
+    checkpoints: str | None = None
 
 
 def build_job(kind: str, parameters: JobParameters) -> dict[str, Any]:
@@ -112,8 +115,13 @@ def _program(p: JobParameters) -> dict[str, Any]:
         fields["command"] = [str(x) for x in p.command]
     if p.args:
         fields["args"] = [str(x) for x in p.args]
-    if p.env:
-        fields["env"] = _env(p.env)
+    env = dict(p.env)
+    if p.checkpoints:
+        # One store per job; every (re)started replica resumes from its newest checkpoint.
+        env["PIPETUNE_CHECKPOINTS"] = f"{p.checkpoints.rstrip('/')}/{p.name}"
+        env["PIPETUNE_RESUME"] = "latest"
+    if env:
+        fields["env"] = _env(env)
     return fields
 
 

@@ -63,6 +63,7 @@ def parameters_from_args(kind: str, args: Mapping[str, Any]) -> JobParameters:
         backoff_limit=optional("backoff_limit"),
         nproc_per_node=str(args.get("nproc_per_node") or "") or None,
         runtime=str(args.get("runtime") or "torch-distributed"),
+        checkpoints=str(args.get("checkpoints") or "") or None,
     )
 
 

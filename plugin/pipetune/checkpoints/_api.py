@@ -20,6 +20,10 @@ from pipetune.errors import ContractError
 
 CHECKPOINTS_ENV = "PIPETUNE_CHECKPOINTS"
 RESUME_ENV = "PIPETUNE_RESUME_FROM"
+#: ``latest``: resume from the newest complete checkpoint in ``$PIPETUNE_CHECKPOINTS``. For
+#: pods a controller restarts with the same environment (a bridge's replicas), where no one
+#: can hand them a ``PIPETUNE_RESUME_FROM``.
+RESUME_POLICY_ENV = "PIPETUNE_RESUME"
 
 
 def checkpoints_uri() -> str:
@@ -72,10 +76,13 @@ def latest_checkpoint() -> CheckpointInfo | None:
 
 
 def resume_info() -> CheckpointInfo | None:
-    """The checkpoint this run resumes from (``$PIPETUNE_RESUME_FROM``), or None for a fresh
-    start; ``ContractError`` naming the URI when it names nothing complete."""
+    """The checkpoint this run resumes from (``$PIPETUNE_RESUME_FROM``, or with
+    ``PIPETUNE_RESUME=latest`` the newest in its store), or None for a fresh start;
+    ``ContractError`` naming the URI when it names nothing complete."""
     uri = os.environ.get(RESUME_ENV, "").strip()
     if not uri:
+        if os.environ.get(RESUME_POLICY_ENV, "").strip() == "latest":
+            return store().latest()
         return None
     parent, _, name = uri.rstrip("/").rpartition("/")
     try:

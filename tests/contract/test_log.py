@@ -46,3 +46,18 @@ def test_report_lines_win_over_name_value_lines() -> None:
 
 def test_no_metrics_and_non_numbers_give_nothing() -> None:
     assert results_from_log(["hello", "name=", "path=/tmp/x", "nan=nan"]) is None
+
+
+def test_a_results_file_without_metrics_does_not_hide_the_logs(tmp_path) -> None:
+    """Found running PBT: a trial that reports Katib StdOut lines and saves checkpoints has a
+    results.yaml holding only its checkpoint, and its metrics were lost."""
+    from pipetune.contract import collect_results, write_results
+    from pipetune.contract import Checkpoint, Results
+
+    write_results(Results(checkpoint=Checkpoint("/c/ckpt-000003", 3)), tmp_path)
+    results = collect_results(tmp_path, ["epoch 1: acc=0.5", "epoch 2: acc=0.7"])
+    assert results.metrics == {"acc": 0.7}
+    assert results.checkpoint.uri == "/c/ckpt-000003"
+    with_metrics = Results(metrics={"acc": 0.9})
+    write_results(with_metrics, tmp_path)
+    assert collect_results(tmp_path, ["acc=0.1"]).metrics == {"acc": 0.9}  # results.yaml wins

@@ -40,7 +40,6 @@ REFUSED = {
     "hp-tuning__cma-es": ("spec.algorithm.algorithmName", "cmaes"),
     "hp-tuning__hyperband": ("spec.algorithm.algorithmName", "hyperband"),
     "hp-tuning__multivariate-tpe": ("spec.algorithm.algorithmName", "multivariate-tpe"),
-    "hp-tuning__simple-pbt": ("spec.algorithm.algorithmName", "pbt"),
     "hp-tuning__sobol": ("spec.algorithm.algorithmName", "sobol"),
     # cmaes is refused first; the configMap trial source is refused too (test below).
     "trial-template__trial-configmap-source": ("spec.algorithm.algorithmName", "cmaes"),

@@ -4,6 +4,7 @@ time, from a history that holds everything they know."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -101,17 +102,77 @@ def test_unknown_algorithm_lists_the_known_ones():
 
 
 @pytest.mark.parametrize(
-    "name", ["cmaes", "bayesianoptimization", "hyperband", "sobol", "enas", "darts", "pbt",
-             "multivariate-tpe"]
+    "name", ["cmaes", "bayesianoptimization", "hyperband", "sobol", "enas", "darts", "multivariate-tpe"]
 )
 def test_unsupported_katib_algorithms_say_so(name):
     with pytest.raises(SpecError, match=rf"'{name}' is not supported yet: "):
         get_algorithm(name)
 
 
-def test_pbt_says_it_comes_with_checkpoints():
-    with pytest.raises(SpecError, match="comes with checkpoints"):
-        get_algorithm("pbt")
+PBT_SPACE = SearchSpace((
+    DoubleParameter("lr", 0.0001, 0.02, 0.0001),
+    IntParameter("width", 8, 64),
+    CategoricalParameter("act", ("relu", "tanh")),
+))
+
+
+def pbt_generations(settings, generations, loss):
+    algorithm = get_algorithm("pbt", settings)
+    history: list[TrialRecord] = []
+    suggestions = []
+    for index in range(generations * int(settings["n_population"])):
+        suggestion = algorithm.suggest(PBT_SPACE, history, trial_seed(3, index))
+        suggestions.append(suggestion)
+        history.append(TrialRecord(index, suggestion.assignment, TrialStatus.SUCCEEDED,
+                                   loss(suggestion.assignment), suggestion.internal))
+    return suggestions
+
+
+def test_pbt_first_generation_samples_then_members_follow_their_lineage_or_exploit():
+    settings = {"n_population": "10", "truncation_threshold": "0.2"}
+    suggestions = pbt_generations(settings, 3, loss=lambda a: abs(a["lr"] - 0.01))
+    first = suggestions[:10]
+    assert all(s.internal["pbt"] == {"generation": 0, "member": i, "parent": None} for i, s in enumerate(first))
+    assert len({s.assignment["lr"] for s in first}) > 5
+    for s in first:
+        PBT_SPACE.validate(s.assignment)
+    ranked = sorted(range(10), key=lambda i: (abs(first[i].assignment["lr"] - 0.01), i))
+    top, bottom = set(ranked[:2]), set(ranked[-2:])
+    second = suggestions[10:20]
+    for member, s in enumerate(second):
+        tag = s.internal["pbt"]
+        assert (tag["generation"], tag["member"]) == (1, member)
+        PBT_SPACE.validate(s.assignment)
+        if member in bottom:
+            # Exploit a top member's checkpoint, explore its parameters.
+            assert tag["parent"] in top
+            donor = first[tag["parent"]].assignment
+            assert s.assignment["act"] == donor["act"]
+            assert s.assignment["lr"] == pytest.approx(min(max(donor["lr"] * 0.8, 0.0001), 0.02), abs=1e-4) or \
+                s.assignment["lr"] == pytest.approx(min(donor["lr"] * 1.2, 0.02), abs=1e-4)
+        else:
+            assert tag["parent"] == member and s.assignment == first[member].assignment
+
+
+def test_pbt_resamples_with_its_probability_and_is_deterministic():
+    settings = {"n_population": "6", "truncation_threshold": "0.5", "resample_probability": "1"}
+    loss = lambda a: a["lr"]  # noqa: E731
+    once, again = pbt_generations(settings, 2, loss), pbt_generations(settings, 2, loss)
+    assert [s.assignment for s in once] == [s.assignment for s in again]
+    exploited = [s for s in once[6:] if s.internal["pbt"]["parent"] != s.internal["pbt"]["member"] + 0]
+    assert exploited  # with probability 1 an exploiting member gets fresh values
+    donor_values = {tuple(sorted(once[s.internal["pbt"]["parent"]].assignment.items())) for s in exploited}
+    assert all(tuple(sorted(s.assignment.items())) not in donor_values for s in exploited)
+
+
+@pytest.mark.parametrize(("settings", "words"), [
+    ({"n_population": "1"}, "n_population: expected an integer of at least 2"),
+    ({"truncation_threshold": "0.9"}, "truncation_threshold: expected a number in (0, 0.5]"),
+    ({"resample_probability": "2"}, "resample_probability: expected a number in [0, 1]"),
+])
+def test_pbt_settings_are_checked(settings, words):
+    with pytest.raises(SpecError, match=re.escape(words)):
+        get_algorithm("pbt", settings)
 
 
 def test_katib_tpe_settings_are_accepted():

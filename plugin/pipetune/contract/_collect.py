@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -21,8 +22,17 @@ def collect_results(
     Raises ``ContractError`` for an invalid results.yaml; returns None when there are none.
     """
     path = results_path(directory)
+    from_log = None
     if path.exists():
-        return read_results(path)
+        results = read_results(path)
+        if results.metrics:
+            return results
+        # A results.yaml with no metrics (say, only the checkpoint a run left) does not hide
+        # the metrics its log reports.
+        from_log = (log_metrics or LogMetrics()).read(log_lines)
+        if from_log is None:
+            return results
+        return replace(results, metrics=dict(from_log.metrics), history=results.history or from_log.history)
     return (log_metrics or LogMetrics()).read(log_lines)
 
 

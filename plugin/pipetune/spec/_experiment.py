@@ -407,11 +407,8 @@ class Experiment:
                 f"{src}: spec.parallelTrialCount: {self.parallel_trial_count} is above "
                 f"spec.maxTrialCount {self.max_trial_count}; expected at most {self.max_trial_count}"
             )
-        if self.max_failed_trial_count is not None and self.max_failed_trial_count > self.max_trial_count:
-            raise SpecError(
-                f"{src}: spec.maxFailedTrialCount: {self.max_failed_trial_count} is above "
-                f"spec.maxTrialCount {self.max_trial_count}; expected at most {self.max_trial_count}"
-            )
+        # maxFailedTrialCount above maxTrialCount is accepted, unlike Katib's webhook: Katib's
+        # own simple-pbt example has it, and it only means failures never end the experiment.
         if self.resume_policy not in RESUME_POLICIES:
             raise SpecError(
                 f"{src}: spec.resumePolicy: expected one of {', '.join(RESUME_POLICIES)}, got "

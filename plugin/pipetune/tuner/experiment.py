@@ -312,12 +312,18 @@ class Tuner:
             return {}
         from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV, CheckpointStore
 
-        uri = str(self.directory / "checkpoints" / f"trial-{trial.index:04d}")
+        def store_of(index: int) -> str:
+            return str(self.directory / "checkpoints" / f"trial-{index:04d}")
+
+        uri = store_of(trial.index)
         env = {CHECKPOINTS_ENV: uri}
-        if attempt > 0 or trial.run_ids:
-            latest = CheckpointStore(uri).latest()
-            if latest is not None:
-                env[RESUME_ENV] = latest.uri
+        latest = CheckpointStore(uri).latest() if attempt > 0 or trial.run_ids else None
+        parent = ((trial.internal or {}).get("pbt") or {}).get("parent")
+        if latest is None and isinstance(parent, int):
+            # Population-based training: a new member starts from its parent's checkpoint.
+            latest = CheckpointStore(store_of(parent)).latest()
+        if latest is not None:
+            env[RESUME_ENV] = latest.uri
         return env
 
     def _collect(self, state: ExperimentState) -> None:

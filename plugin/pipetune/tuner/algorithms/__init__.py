@@ -21,6 +21,7 @@ _REGISTRY: dict[str, str] = {
     "tpe": "pipetune.tuner.algorithms._hyperopt:TPE",
     "anneal": "pipetune.tuner.algorithms._hyperopt:Anneal",
     "grid": "pipetune.tuner.algorithms._grid:Grid",
+    "pbt": "pipetune.tuner.algorithms._pbt:PBT",
 }
 
 #: Katib algorithm names that pipetune refuses for now, with the reason given to the user.
@@ -39,7 +40,6 @@ _UNSUPPORTED: dict[str, str] = {
     "sobol": "Sobol quasi-random sequences are not built in; use random or grid",
     "enas": "neural architecture search (ENAS) is not a parameter search; not built in",
     "darts": "neural architecture search (DARTS) is not a parameter search; not built in",
-    "pbt": "population-based training comes with checkpoints: it is not built in yet",
 }
 
 

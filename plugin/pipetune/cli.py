@@ -124,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--namespace", help="--engine kubernetes: the namespace of the trials "
                       "(default: the experiment's metadata.namespace, else default)")
     tune.add_argument("--context", help="--engine kubernetes: the kubeconfig context to use")
+    tune.add_argument(
+        "--checkpoints",
+        metavar="URI",
+        help="where trials keep their checkpoints, <URI>/trial-NNNN (a path or an fsspec URI such "
+        "as s3://bucket/prefix; default: <experiment dir>/checkpoints locally, none on a cluster)",
+    )
     tune.add_argument("--quiet", "-q", action="store_true", help="no progress, only the final table")
     tune.set_defaults(handler=_cmd_tune)
 
@@ -323,7 +329,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
     engine, launcher = _tune_engine(args, experiment)
     previous = signal.signal(signal.SIGTERM, stop)
-    tuner = Tuner(config, launcher, engine, store, directory, progress=show)
+    tuner = Tuner(config, launcher, engine, store, directory, progress=show, checkpoints=args.checkpoints)
     if not args.quiet:
         print(
             f"experiment {experiment.name}: {config.budget.max_trials} trials, "

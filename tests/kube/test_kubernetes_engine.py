@@ -287,3 +287,16 @@ def test_an_unknown_kind_needs_its_conditions(cluster, engine) -> None:
     status = wait_final(engine, handle)
     # No pod carries the trial label: it succeeded and reported nothing (MetricsUnavailable).
     assert status.phase is Phase.SUCCEEDED and engine.results(handle) is None
+
+
+def test_a_resource_runs_env_reaches_its_primary_containers(cluster, engine) -> None:
+    """How a cluster trial learns where its checkpoints are (pipetune tune --checkpoints s3://...)."""
+    run = RunRequest(**{**request(pytorchjob()).__dict__,
+                        "env": {"PIPETUNE_CHECKPOINTS": "s3://b/exp/trial-0000",
+                                "PIPETUNE_RESUME_FROM": "s3://b/exp/trial-0000/ckpt-000002"}})
+    engine.submit(run)
+    stored = cluster.get(PYTORCHJOBS, NS, "exp-0000")
+    for spec in stored["spec"]["pytorchReplicaSpecs"].values():
+        env = {e["name"]: e["value"] for e in spec["template"]["spec"]["containers"][0]["env"]}
+        assert env["PIPETUNE_CHECKPOINTS"] == "s3://b/exp/trial-0000"
+        assert env["PIPETUNE_RESUME_FROM"].endswith("/ckpt-000002")

@@ -98,6 +98,32 @@ def test_a_katib_pytorchjob_experiment_tunes_on_the_cluster(cluster: EmulatedClu
     assert cluster.objects(PYTORCHJOBS, NS) == []  # not retained
 
 
+def test_cluster_trials_get_their_checkpoint_store_when_one_is_given(cluster: EmulatedCluster, tmp_path: Path) -> None:
+    cluster.operator.outcome = trains
+    created: list[dict] = []
+    original = cluster.operator.outcome
+
+    def record(resource: dict) -> Outcome:
+        created.append(resource)
+        return original(resource)
+
+    cluster.operator.outcome = record
+    experiment = experiment_from_dict(yaml.safe_load(EXPERIMENT), tmp_path / "exp.yaml")
+    engine = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "kexp"})
+    try:
+        Tuner(tuner_config(experiment), ExperimentLauncher(experiment, local=False, namespace=NS), engine,
+              RunStore(tmp_path / "state"), tmp_path / "exp", poll_interval=0.05,
+              checkpoints="s3://models/kexp").run()
+    finally:
+        engine.close()
+    stores = set()
+    for resource in created:
+        container = resource["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        stores.add(env["PIPETUNE_CHECKPOINTS"])
+    assert stores == {f"s3://models/kexp/trial-{i:04d}" for i in range(4)}
+
+
 def test_a_killed_tuner_adopts_its_running_trials_on_restart(cluster: EmulatedCluster, tmp_path: Path) -> None:
     cluster.operator.outcome = lambda resource: Outcome(hang=True)
     spec = tmp_path / "exp.yaml"

@@ -120,8 +120,12 @@ class Tuner:
         directory: str | Path,
         progress: Callable[[Progress], None] | None = None,
         poll_interval: float = 0.25,
+        checkpoints: str | None = None,
     ) -> None:
         self.config = config
+        #: Where trials keep checkpoints (``<uri>/trial-NNNN``): a URI every trial reaches.
+        #: None: ``<directory>/checkpoints`` for the local engine, none for a cluster engine.
+        self.checkpoints = checkpoints
         self.launcher = launcher
         self.engine = engine
         self.store = store
@@ -306,14 +310,16 @@ class Tuner:
     def _checkpoint_env(self, trial: TrialState, attempt: int) -> dict[str, str]:
         """Where a trial keeps its checkpoints: one place per trial, the same for every attempt
         and across a resumed tuner, so a retried or restarted trial gets its newest complete
-        checkpoint as ``PIPETUNE_RESUME_FROM``. Local engine only: a cluster engine's pods
-        can't see this machine's directory."""
-        if self.engine.name != "local":
+        checkpoint as ``PIPETUNE_RESUME_FROM``. A cluster engine's trials get this only with
+        ``checkpoints`` (e.g. an s3:// URI): they can't see this machine's directory."""
+        base = self.checkpoints
+        if base is None and self.engine.name != "local":
             return {}
+        base = base or str(self.directory / "checkpoints")
         from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV, CheckpointStore
 
         def store_of(index: int) -> str:
-            return str(self.directory / "checkpoints" / f"trial-{index:04d}")
+            return f"{base.rstrip('/')}/trial-{index:04d}"
 
         uri = store_of(trial.index)
         env = {CHECKPOINTS_ENV: uri}

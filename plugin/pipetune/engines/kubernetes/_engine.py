@@ -51,6 +51,7 @@ from pipetune.engines.kubernetes._conditions import (
     compile_condition,
 )
 from pipetune.engines.kubernetes._manifests import (
+    add_env,
     component_job,
     label_pod_templates,
     set_termination_message,
@@ -175,6 +176,8 @@ class KubernetesEngine:
         metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
         label_pod_templates(manifest, labels)
         set_termination_message(manifest, self._primary_container(run))
+        if resource is not None:
+            add_env(manifest, self._primary_container(run), request.env)
         run.watch = self._watch(kind, namespace)
         self._create(run, manifest)
         run.status = RunStatus(Phase.RUNNING, started_at=time.time())

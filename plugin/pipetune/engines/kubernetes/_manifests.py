@@ -90,3 +90,18 @@ def set_termination_message(manifest: dict[str, Any], container: str | None) -> 
                 if "terminationMessagePath" not in item:
                     item["terminationMessagePath"] = RESULTS_PATH
                     item.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
+
+
+def add_env(manifest: dict[str, Any], container: str | None, env: Mapping[str, str]) -> None:
+    """Add ``env`` to the primary container of every pod template (the run's own variables,
+    such as its checkpoint location), over the container's values of the same names."""
+    if not env:
+        return
+    for template in pod_templates(manifest):
+        containers = template["spec"]["containers"]
+        for item in containers:
+            if not isinstance(item, dict):
+                continue
+            if (container is None and len(containers) == 1) or item.get("name") == container:
+                kept = [e for e in item.get("env") or [] if not (isinstance(e, dict) and e.get("name") in env)]
+                item["env"] = kept + [{"name": k, "value": str(v)} for k, v in env.items()]

@@ -184,3 +184,20 @@ def test_resume_latest_finds_the_newest_in_the_runs_own_store(tmp_path: Path, mo
     assert resume_from() is None  # nothing yet: a fresh start
     save(CheckpointStore(tmp_path / "job"), 4)
     assert (resume_from() / "state.txt").read_text() == "x-4"
+
+
+def test_a_full_disk_while_the_marker_is_written_leaves_the_previous_latest(tmp_path: Path, monkeypatch) -> None:
+    store = CheckpointStore(tmp_path)
+    save(store, 1)
+
+    def full(*_args) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("pipetune.checkpoints._store._write_marker_local", full)
+    with pytest.raises(OSError, match="No space left"):
+        save(store, 2)
+    monkeypatch.undo()
+    assert store.latest().step == 1
+    assert {i.name: i.complete for i in store.list()} == {"ckpt-000001": True, "ckpt-000002": False}
+    save(store, 3)  # the next save numbers past the broken one
+    assert store.latest().name == "ckpt-000003"

@@ -78,18 +78,25 @@ def label_pod_templates(manifest: dict[str, Any], labels: Mapping[str, str]) -> 
         metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
 
 
-def set_termination_message(manifest: dict[str, Any], container: str | None) -> None:
-    """Point the primary container's termination message at results.yaml, unless it names
-    its own path. ``container`` None: the only container of each template, if it has one."""
+def primary_containers(manifest: dict[str, Any], container: str | None) -> Iterator[dict[str, Any]]:
+    """The container named ``container`` in every pod template (``None``: the only container
+    of each template that has just one)."""
     for template in pod_templates(manifest):
         containers = template["spec"]["containers"]
         for item in containers:
-            if not isinstance(item, dict):
-                continue
-            if (container is None and len(containers) == 1) or item.get("name") == container:
-                if "terminationMessagePath" not in item:
-                    item["terminationMessagePath"] = RESULTS_PATH
-                    item.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
+            if isinstance(item, dict) and (
+                (container is None and len(containers) == 1) or item.get("name") == container
+            ):
+                yield item
+
+
+def set_termination_message(manifest: dict[str, Any], container: str | None) -> None:
+    """Point the primary container's termination message at results.yaml, unless it names
+    its own path."""
+    for item in primary_containers(manifest, container):
+        if "terminationMessagePath" not in item:
+            item["terminationMessagePath"] = RESULTS_PATH
+            item.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
 
 
 def add_env(manifest: dict[str, Any], container: str | None, env: Mapping[str, str]) -> None:
@@ -97,11 +104,6 @@ def add_env(manifest: dict[str, Any], container: str | None, env: Mapping[str, s
     such as its checkpoint location), over the container's values of the same names."""
     if not env:
         return
-    for template in pod_templates(manifest):
-        containers = template["spec"]["containers"]
-        for item in containers:
-            if not isinstance(item, dict):
-                continue
-            if (container is None and len(containers) == 1) or item.get("name") == container:
-                kept = [e for e in item.get("env") or [] if not (isinstance(e, dict) and e.get("name") in env)]
-                item["env"] = kept + [{"name": k, "value": str(v)} for k, v in env.items()]
+    for item in primary_containers(manifest, container):
+        kept = [e for e in item.get("env") or [] if not (isinstance(e, dict) and e.get("name") in env)]
+        item["env"] = kept + [{"name": k, "value": str(v)} for k, v in env.items()]

@@ -182,6 +182,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("root", nargs="?", default="components", help="catalog folder")
     check.set_defaults(handler=_cmd_catalog_check)
+    generate = catalog_commands.add_parser(
+        "generate", help="write each component's Tekton Task (task.yaml) from its component.yaml"
+    )
+    generate.add_argument("root", nargs="?", default="components", help="catalog folder")
+    generate.set_defaults(handler=_cmd_catalog_generate)
+
+    step = commands.add_parser(
+        "step",
+        help="inside a container: run a catalog component from its inputs and publish its results",
+        description="Run COMPONENT (a catalog name or a component.yaml) with --input values, "
+        "through the publisher; with --tekton-results, also as Tekton Task results (the step "
+        "of every generated task.yaml). An optional input given as an empty string is absent.",
+    )
+    step.add_argument("component", help="a catalog component name or a component.yaml path")
+    step.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE")
+    step.add_argument("--tekton-results", metavar="DIR", help="write Tekton Task results here")
+    step.set_defaults(handler=_cmd_step)
     catalog.set_defaults(handler=lambda _args: _usage(catalog))
     return parser
 
@@ -568,6 +585,46 @@ def _cmd_catalog_check(args: argparse.Namespace) -> int:
         return 1
     print(f"catalog {root}: {len(catalog_folders(root))} component(s), all valid")
     return 0
+
+
+def _cmd_catalog_generate(args: argparse.Namespace) -> int:
+    from pipetune.components._catalog import catalog_folders, generate_tasks
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory; expected the catalog folder (components/)")
+    changed = generate_tasks(root)
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"catalog {root}: {len(catalog_folders(root))} task(s), {len(changed)} changed")
+    return 0
+
+
+def _cmd_step(args: argparse.Namespace) -> int:
+    from pipetune.catalog import component_file
+    from pipetune.components import load_component, resolve_command
+    from pipetune.contract import outputs_dir
+    from pipetune.publisher import PublishOptions, default_options, execute
+
+    path = Path(args.component)
+    spec = load_component(path if path.suffix in (".yaml", ".yml") or path.is_dir() else component_file(args.component))
+    values = _parse_inputs(args.input)
+    for item in spec.inputs:
+        if item.optional and values.get(item.name) == "":
+            values.pop(item.name)  # Tekton params always have a value: "" stands for absent
+    arguments = spec.bind(values)
+    outputs = outputs_dir()
+    paths = {output.name: str(outputs / output.name) for output in spec.outputs}
+    argv = resolve_command(spec, arguments, paths)
+    # `python` is the interpreter running pipetune, in an image as on a laptop.
+    from pipetune.engines.local import local_program
+
+    argv = local_program(argv) or argv
+    options = default_options()
+    if args.tekton_results:
+        declared = tuple((o.name, o.is_parameter, Path(paths[o.name])) for o in spec.outputs)
+        options = PublishOptions(options.termination_message_path, Path(args.tekton_results), declared)
+    return execute(argv, options)
 
 
 def _summary(record: RunRecord) -> str:

@@ -38,6 +38,10 @@ class PublishOptions:
     """Where to publish, besides the results file itself."""
 
     termination_message_path: Path | None = None
+    #: Tekton: write each declared output and ``results`` (the YAML) as Task results here.
+    tekton_results: Path | None = None
+    #: The component's declared outputs: name -> (is a parameter, its path in the outputs).
+    outputs: tuple[tuple[str, bool, Path], ...] = ()
 
 
 def default_options() -> PublishOptions:
@@ -66,7 +70,11 @@ def execute(argv: Sequence[str], options: PublishOptions | None = None) -> int:
         if not results_path(directory).exists():
             # Recovered from the log: write it so every channel carries the same file.
             write_results(results, directory)
-        publish(results, options, results_path(directory))
+        try:
+            publish(results, options, results_path(directory))
+        except RunError as exc:
+            print(f"pipetune: error: {exc}", file=sys.stderr)
+            return code or 1
     elif code == 0:
         print(
             f"pipetune: warning: {argv[0]} wrote no {results_path(directory)} and printed no metrics",
@@ -75,8 +83,55 @@ def execute(argv: Sequence[str], options: PublishOptions | None = None) -> int:
     return code
 
 
+#: Tekton keeps a step's results in its container's termination message: 4096 bytes in all.
+TEKTON_LIMIT_BYTES = 4096
+
+
+def tekton_results(results: Results, outputs: tuple[tuple[str, bool, Path], ...]) -> dict[str, str]:
+    """The Task results of a step: each declared output as text (a parameter's value, or an
+    artifact's path) and ``results``, the results.yaml text."""
+    import json
+
+    values: dict[str, str] = {}
+    for name, is_parameter, path in outputs:
+        if is_parameter:
+            if name in results.outputs:
+                value = results.outputs[name]
+                values[name] = value if isinstance(value, str) else json.dumps(value)
+            elif path.is_file():
+                values[name] = path.read_text(encoding="utf-8")
+        else:
+            values[name] = results.artifacts.get(name) or str(path)
+    values["results"] = results.to_yaml()
+    return values
+
+
+def tekton_message_size(values: dict[str, str]) -> int:
+    """The bytes Tekton's entrypoint writes to the termination message for these results
+    (a JSON list of ``{"key", "value", "type"}``), not counting its own few entries."""
+    import json
+
+    entries = [{"key": k, "value": v, "type": 1} for k, v in values.items()]
+    return len(json.dumps(entries).encode("utf-8"))
+
+
 def publish(results: Results, options: PublishOptions, source: Path) -> None:
     """Copy the results onto each configured channel (the file itself is already written)."""
+    if options.tekton_results is not None:
+        values = tekton_results(results, options.outputs)
+        size = tekton_message_size(values)
+        # Tekton adds its own entries (start time, step status): leave them some room.
+        if size > TEKTON_LIMIT_BYTES - 256:
+            largest = max(values, key=lambda k: len(values[k]))
+            raise RunError(
+                f"Tekton task results take {size} bytes of the step's {TEKTON_LIMIT_BYTES}-byte "
+                f"termination message (the largest, {largest!r}, is {len(values[largest].encode())} "
+                "bytes); keep results small and write large values as artifacts, or enable "
+                "results-from: sidecar-logs on the cluster"
+            )
+        options.tekton_results.mkdir(parents=True, exist_ok=True)
+        for name, value in values.items():
+            _write_channel(options.tekton_results / name, value)
     text = results.to_yaml()
     target = options.termination_message_path
     if target is not None and target.resolve() != source.resolve():

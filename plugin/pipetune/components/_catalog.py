@@ -45,6 +45,45 @@ def check_catalog(root: Path) -> list[str]:
     return problems
 
 
+TASK_FILE = "task.yaml"
+TASK_HEADER = "# Generated from component.yaml by `pipetune catalog generate`; do not edit.\n"
+
+
+def task_text(spec: ComponentSpec) -> str:
+    """The Tekton Task file generated from a catalog component."""
+    import yaml
+
+    import pipetune
+    from pipetune.tekton import task_for
+
+    class Dumper(yaml.SafeDumper):
+        """Multi-line text (descriptions) as YAML literal blocks, as a person writes them."""
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return TASK_HEADER + yaml.dump(task_for(spec, pipetune.__version__), Dumper=Dumper, sort_keys=False, width=100)
+
+
+def generate_tasks(root: Path) -> list[Path]:
+    """Write ``task.yaml`` beside every valid ``component.yaml``; the files that changed."""
+    from pipetune._atomic import atomic_write_text
+
+    changed = []
+    for folder in catalog_folders(root):
+        spec_file = folder / "component.yaml"
+        if not spec_file.is_file():
+            continue
+        text = task_text(load_component(spec_file))
+        target = folder / TASK_FILE
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            atomic_write_text(target, text)
+            changed.append(target)
+    return changed
+
+
 def check_component_folder(folder: Path) -> list[str]:
     """Problems with one component folder: its spec, its README, its name, its entrypoint."""
     problems = []
@@ -57,6 +96,12 @@ def check_component_folder(folder: Path) -> list[str]:
             spec = load_component(spec_file)
         except SpecError as exc:
             problems.append(str(exc))
+        if spec is not None:
+            task_file = folder / TASK_FILE
+            if not task_file.is_file():
+                problems.append(f"{task_file}: missing; run `pipetune catalog generate`")
+            elif task_file.read_text(encoding="utf-8") != task_text(spec):
+                problems.append(f"{task_file}: out of date with component.yaml; run `pipetune catalog generate`")
     readme = folder / "README.md"
     if not readme.is_file() or not readme.read_text(encoding="utf-8").strip():
         problems.append(f"{readme}: missing or empty; every component documents its usage")

@@ -11,7 +11,12 @@ from pipetune.checkpoints._api import (
     save_checkpoint,
     store,
 )
-from pipetune.checkpoints._store import MARKER, CheckpointInfo, CheckpointStore, Retention
+from pipetune.checkpoints._store import (
+    MARKER,
+    CheckpointInfo,
+    CheckpointStore,
+    Retention,
+)
 
 __all__ = [
     "CHECKPOINTS_ENV",

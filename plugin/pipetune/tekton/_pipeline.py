@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pipetune.tekton._task import strings as _strings
+
 EXPERIMENT_API = "pipetune.dev/v1alpha1"
 EXPERIMENT_KIND = "Experiment"
 _TASK_RESULT = re.compile(r"\$\(tasks\.([^.)]+)\.results\.([^.)\[]+)")
@@ -78,13 +80,3 @@ def check_pipeline(
                 if param not in declared_params:
                     problems.append(f"{where}: $(params.{param}) is not a Pipeline param")
     return problems
-
-
-def _strings(tree: Any) -> list[str]:
-    if isinstance(tree, str):
-        return [tree]
-    if isinstance(tree, Mapping):
-        return [s for value in tree.values() for s in _strings(value)]
-    if isinstance(tree, list):
-        return [s for value in tree for s in _strings(value)]
-    return []

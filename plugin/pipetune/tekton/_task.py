@@ -143,7 +143,7 @@ def check_task(task: Mapping[str, Any]) -> list[str]:
             problems.append(f"{where}.image: {image!r} must name a specific version (a tag or a digest)")
         if "script" in step and "$(params." in str(step["script"]):
             problems.append(f"{where}.script: params must reach a step as args or env, not inside a script")
-        for text in _strings(step):
+        for text in strings(step):
             for kind, ref in _REFERENCE.findall(text):
                 if kind == "params" and ref not in params:
                     problems.append(f"{where}: $(params.{ref}) names no declared param")
@@ -152,13 +152,14 @@ def check_task(task: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _strings(tree: Any) -> list[str]:
+def strings(tree: Any) -> list[str]:
+    """Every string in a parsed YAML tree."""
     if isinstance(tree, str):
         return [tree]
     if isinstance(tree, Mapping):
-        return [s for value in tree.values() for s in _strings(value)]
+        return [s for value in tree.values() for s in strings(value)]
     if isinstance(tree, list):
-        return [s for value in tree for s in _strings(value)]
+        return [s for value in tree for s in strings(value)]
     return []
 
 

@@ -154,3 +154,12 @@ def test_a_checkpoint_uri_gives_each_job_its_store_and_resume_latest() -> None:
         env = {e["name"]: e["value"] for e in spec["template"]["spec"]["containers"][0]["env"]}
         assert env["PIPETUNE_CHECKPOINTS"] == "s3://bucket/ckpts/train-1"
         assert env["PIPETUNE_RESUME"] == "latest" and env["SEED"] == "3"
+
+
+def test_a_tfjob_without_a_chief_has_only_the_roles_given() -> None:
+    """chief=0 once still produced a Chief: zero counts were dropped before the default applied."""
+    from pipetune.bridges._run import parameters_from_args
+
+    args = {"image": "tf:2", "chief": 0, "workers": 2, "ps": 1, "evaluators": 0, "name": "tf-1"}
+    job = build_job("TFJob", parameters_from_args("TFJob", args))
+    assert {role: s["replicas"] for role, s in job["spec"]["tfReplicaSpecs"].items()} == {"Worker": 2, "PS": 1}

@@ -154,7 +154,7 @@ def _replica_specs(kind: TrainingKind, p: JobParameters, roles: Mapping[str, int
     assert kind.primary_container is not None
     specs: dict[str, Any] = {}
     for role, count in roles.items():
-        if count == 0 and role not in kind.single_roles:
+        if count == 0:
             continue
         pod: dict[str, Any] = {"containers": [_container(kind.primary_container, p)]}
         if p.volumes:
@@ -190,7 +190,8 @@ def _pytorch_job(p: JobParameters) -> dict[str, Any]:
 
 def _tf_job(p: JobParameters) -> dict[str, Any]:
     roles = _roles(TF_JOB, p, {"Chief": 1})
-    roles = {role: count for role, count in roles.items() if count > 0 or role == "Chief"}
+    # A role given 0 replicas is left out: a TFJob without a Chief has Worker 0 as primary.
+    roles = {role: count for role, count in roles.items() if count > 0}
     spec: dict[str, Any] = {"tfReplicaSpecs": _replica_specs(TF_JOB, p, roles)}
     policy = _run_policy(p)
     if policy:

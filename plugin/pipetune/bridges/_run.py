@@ -33,7 +33,6 @@ def parameters_from_args(kind: str, args: Mapping[str, Any]) -> JobParameters:
     elif kind == "TFJob":
         replicas = {"Chief": int(args["chief"]), "Worker": int(args["workers"]),
                     "PS": int(args["ps"]), "Evaluator": int(args["evaluators"])}
-        replicas = {role: n for role, n in replicas.items() if n > 0}
     else:
         replicas = {"node": int(args["num_nodes"])}
     env = args.get("env") or {}

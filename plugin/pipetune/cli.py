@@ -571,12 +571,17 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_catalog_check(args: argparse.Namespace) -> int:
-    from pipetune.components._catalog import catalog_folders, check_catalog
-
+def _catalog_root(args: argparse.Namespace) -> Path:
     root = Path(args.root)
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory; expected the catalog folder (components/)")
+    return root
+
+
+def _cmd_catalog_check(args: argparse.Namespace) -> int:
+    from pipetune.components._catalog import catalog_folders, check_catalog
+
+    root = _catalog_root(args)
     problems = check_catalog(root)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -590,9 +595,7 @@ def _cmd_catalog_check(args: argparse.Namespace) -> int:
 def _cmd_catalog_generate(args: argparse.Namespace) -> int:
     from pipetune.components._catalog import catalog_folders, generate_tasks
 
-    root = Path(args.root)
-    if not root.is_dir():
-        raise UsageError(f"{root}: not a directory; expected the catalog folder (components/)")
+    root = _catalog_root(args)
     changed = generate_tasks(root)
     for path in changed:
         print(f"wrote {path}")

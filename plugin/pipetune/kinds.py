@@ -11,7 +11,7 @@ same conditions, written in GJSON (see ``engines.kubernetes.conditions``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 #: Label every trial (and every bridge job) carries, on the resource and on its pods.
@@ -25,6 +25,10 @@ TRAINING_GROUP = "kubeflow.org"
 
 def _done(kind: str) -> str:
     return f'status.conditions[?(@.type=="{kind}" && @.status=="True")]'
+
+
+#: A Tekton run that failed: its Succeeded condition is False (there is no Failed type).
+_TEKTON_FAILED = 'status.conditions[?(@.type=="Succeeded" && @.status=="False")]'
 
 
 @dataclass(frozen=True)
@@ -126,14 +130,14 @@ TASK_RUN = Kind(
     kind="TaskRun",
     plural="taskruns",
     success_condition=_done("Succeeded"),
-    failure_condition='status.conditions[?(@.type=="Succeeded" && @.status=="False")]',
+    failure_condition=_TEKTON_FAILED,
 )
 PIPELINE_RUN = Kind(
     api_version="tekton.dev/v1",
     kind="PipelineRun",
     plural="pipelineruns",
     success_condition=_done("Succeeded"),
-    failure_condition='status.conditions[?(@.type=="Succeeded" && @.status=="False")]',
+    failure_condition=_TEKTON_FAILED,
 )
 WORKFLOW = Kind(
     api_version="argoproj.io/v1alpha1",
@@ -175,17 +179,9 @@ def known_kind(api_version: str, kind: str) -> Kind | None:
     group = api_version.split("/")[0] if "/" in api_version else ""
     for entry in _KNOWN:
         if entry.kind == kind and entry.group == group:
-            if entry.api_version == api_version:
+            if entry.api_version == api_version or isinstance(entry, TrainingKind):
                 return entry
-            return Kind(
-                api_version=api_version,
-                kind=entry.kind,
-                plural=entry.plural,
-                success_condition=entry.success_condition,
-                failure_condition=entry.failure_condition,
-                primary_pod_labels=entry.primary_pod_labels,
-                primary_container=entry.primary_container,
-            ) if not isinstance(entry, TrainingKind) else entry
+            return replace(entry, api_version=api_version)
     return None
 
 

@@ -44,6 +44,11 @@ class Kind:
     primary_pod_labels: Mapping[str, str] = field(default_factory=dict)
     #: The container in that pod that writes results.
     primary_container: str | None = None
+    #: How a run of this kind is cancelled in place (a merge patch); None: it is deleted.
+    cancel_patch: Mapping[str, Any] | None = None
+    #: Whether the kind's controller publishes results in ``status.results`` (Tekton), where
+    #: the ``results`` result holds the results.yaml text.
+    status_results: bool = False
 
     @property
     def group(self) -> str:
@@ -131,6 +136,8 @@ TASK_RUN = Kind(
     plural="taskruns",
     success_condition=_done("Succeeded"),
     failure_condition=_TEKTON_FAILED,
+    cancel_patch={"spec": {"status": "TaskRunCancelled"}},
+    status_results=True,
 )
 PIPELINE_RUN = Kind(
     api_version="tekton.dev/v1",
@@ -138,6 +145,8 @@ PIPELINE_RUN = Kind(
     plural="pipelineruns",
     success_condition=_done("Succeeded"),
     failure_condition=_TEKTON_FAILED,
+    cancel_patch={"spec": {"status": "Cancelled"}},
+    status_results=True,
 )
 WORKFLOW = Kind(
     api_version="argoproj.io/v1alpha1",

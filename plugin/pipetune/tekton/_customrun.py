@@ -88,7 +88,7 @@ def decide(customrun: Mapping[str, Any], progress: Progress | None, now: datetim
     extra = dict(status.get("extraFields") or {})
     attempt = int(extra.get("attempt", 0))
     if not status.get("startTime"):
-        status["startTime"] = _iso(now)
+        status["startTime"] = iso(now)
         status["extraFields"] = {**extra, "attempt": attempt}
         _set(status, "Unknown", "Started", "the experiment is starting")
         return Decision(status)
@@ -101,7 +101,7 @@ def decide(customrun: Mapping[str, Any], progress: Progress | None, now: datetim
     except ValueError as exc:
         _finish(status, now, "False", "InvalidTimeout", str(exc))
         return Decision(status, stop_trials=True, done=True, problems=[str(exc)])
-    elapsed = (now - _parse_iso(status["startTime"])).total_seconds()
+    elapsed = (now - parse_iso(status["startTime"])).total_seconds()
     failure: tuple[str, str] | None = None
     if timeout and elapsed > timeout:
         failure = (TIMED_OUT, f"the attempt ran past its timeout of {spec.get('timeout') or '1h'}")
@@ -114,7 +114,7 @@ def decide(customrun: Mapping[str, Any], progress: Progress | None, now: datetim
             previous.pop("retriesStatus", None)
             _set(previous, "False", *failure)
             status["retriesStatus"] = [*(status.get("retriesStatus") or []), previous]
-            status["startTime"] = _iso(now)
+            status["startTime"] = iso(now)
             status["extraFields"] = {**extra, "attempt": attempt + 1}
             status.pop("results", None)
             _set(status, "Unknown", "Retrying", f"attempt {attempt + 1} failed ({failure[0]}): {failure[1]}")
@@ -131,6 +131,15 @@ def decide(customrun: Mapping[str, Any], progress: Progress | None, now: datetim
     changed = _condition(status) is None or _condition(status).get("message") != message  # type: ignore[union-attr]
     _set(status, "Unknown", "Running", message)
     return Decision(status, changed=changed)
+
+
+def fail(customrun: Mapping[str, Any], now: datetime, reason: str, message: str) -> dict[str, Any]:
+    """The status of a CustomRun that can't run at all (a missing Experiment, an invalid spec,
+    an undeclared param): ``False`` at once, since another attempt would fail the same way."""
+    status = copy.deepcopy(dict(customrun.get("status") or {}))
+    status.setdefault("startTime", iso(now))
+    _finish(status, now, "False", reason, message)
+    return status
 
 
 def progress_message(progress: Progress) -> str:
@@ -169,12 +178,12 @@ def _set(status: dict[str, Any], value: str, reason: str, message: str) -> None:
 
 def _finish(status: dict[str, Any], now: datetime, value: str, reason: str, message: str) -> None:
     _set(status, value, reason, message)
-    status["completionTime"] = _iso(now)
+    status["completionTime"] = iso(now)
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_iso(text: str) -> datetime:
+def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)

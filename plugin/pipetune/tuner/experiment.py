@@ -25,7 +25,7 @@ from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
 from pipetune.tuner.early_stopping import MedianStop, curve_from_history
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.launchers import TrialLauncher
-from pipetune.tuner.journal import JOURNAL_FILE, ExperimentState, Journal, TrialState, replay
+from pipetune.tuner.journal import JOURNAL_FILE, ExperimentState, Journal, MemoryJournal, TrialState, replay
 from pipetune.errors import ContractError, PipetuneError, SpecError
 
 DEFAULT_ALGORITHM = "auto"
@@ -121,6 +121,7 @@ class Tuner:
         progress: Callable[[Progress], None] | None = None,
         poll_interval: float = 0.25,
         checkpoints: str | None = None,
+        journal: Journal | MemoryJournal | None = None,
     ) -> None:
         self.config = config
         #: Where trials keep checkpoints (``<uri>/trial-NNNN``): a URI every trial reaches.
@@ -130,7 +131,9 @@ class Tuner:
         self.engine = engine
         self.store = store
         self.directory = Path(directory)
-        self.journal = Journal(self.directory / JOURNAL_FILE)
+        #: Where the experiment's records go: ``<directory>/journal.jsonl`` unless given (the
+        #: controller keeps them in its parent's status).
+        self.journal = journal if journal is not None else Journal(self.directory / JOURNAL_FILE)
         self.progress = progress
         self.poll_interval = poll_interval
         # Validate before anything runs: an unknown algorithm or bad setting is a spec error.
@@ -140,39 +143,70 @@ class Tuner:
         self.stopping_state: dict[str, Any] = {}
         self.exhausted = False
         self.run_id = experiment_run_id(config.name, self.directory)
+        self.state = ExperimentState()
 
     # -- the loop ------------------------------------------------------------------------------
 
     def run(self) -> TuneResult:
         """Run until the experiment ends. On KeyboardInterrupt every running trial is ended and
         the journal left resumable; the interrupt is re-raised."""
-        state = self._open()
+        self.open()
         try:
             while True:
-                self._collect(state)
-                self._early_stop(state)
-                ending = policy.verdict(state, self.config.objective, self.config.budget, self.exhausted)
-                if ending is not None and ending.reason in (
-                    "ExperimentGoalReached",
-                    "ExperimentMaxFailedTrialsReached",
-                ):
-                    self._stop_all(state, "the experiment ended: " + ending.message)
-                if ending is not None and not self.running:
-                    self._finish(state, ending)
-                    return self._result(state)
-                if ending is None:
-                    self._retry_failed(state)
-                    self._start_new(state)
-                if not self.running and ending is None and not policy.can_ask(state, self.config.budget):
-                    # Nothing runs and nothing may start: only possible when exhausted.
-                    self.exhausted = True
-                    continue
+                result = self.step()
+                if result is not None:
+                    return result
                 # Woken as soon as a trial ends; the interval bounds how stale early-stopping
                 # curves and timeouts can get.
                 self.engine.wait_any(self.poll_interval)
         except BaseException:
-            self._interrupt(state)
+            self._interrupt(self.state)
             raise
+
+    def open(self) -> ExperimentState:
+        """Replay the journal and take up its trials: a pending one is started, a running one
+        started again (a cluster engine adopts its resource by name). Once, before ``step``."""
+        self.state = self._open()
+        return self.state
+
+    def step(self) -> TuneResult | None:
+        """One turn of the loop, without waiting: collect ended trials, stop early ones, decide,
+        start what may start. The result once the experiment has ended, else None."""
+        state = self.state
+        while True:
+            self._collect(state)
+            self._early_stop(state)
+            ending = policy.verdict(state, self.config.objective, self.config.budget, self.exhausted)
+            if ending is not None and ending.reason in (
+                "ExperimentGoalReached",
+                "ExperimentMaxFailedTrialsReached",
+            ):
+                self._stop_all(state, "the experiment ended: " + ending.message)
+            if ending is not None and not self.running:
+                self._finish(state, ending)
+                return self._result(state)
+            if ending is None:
+                self._retry_failed(state)
+                self._start_new(state)
+            if not self.running and ending is None and not policy.can_ask(state, self.config.budget):
+                # Nothing runs and nothing may start: only possible when exhausted.
+                self.exhausted = True
+                continue
+            self.journal.sync()
+            return None
+
+    def stop(self, reason: str, message: str) -> TuneResult:
+        """End the experiment now, from outside (a cancelled CustomRun): running trials are
+        stopped and recorded as Killed, and the experiment Failed with ``reason``."""
+        state = self.state
+        self._stop_all(state, message)
+        self._finish(state, policy.Verdict("Failed", reason, message))
+        return self._result(state)
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """Trials per status, now."""
+        return policy.summary_counts(self.state.ordered())
 
     def _open(self) -> ExperimentState:
         state = replay(list(self.journal.records()))
@@ -238,7 +272,10 @@ class Tuner:
 
     def _start_new(self, state: ExperimentState) -> None:
         budget = self.config.budget
-        while len(self.running) < budget.parallel and not self.exhausted and policy.can_ask(state, budget):
+        # Suggest the whole batch, sync the journal, then start: a controller that dies between
+        # a create and its next status write must still know what it created.
+        new: list[TrialState] = []
+        while len(self.running) + len(new) < budget.parallel and not self.exhausted and policy.can_ask(state, budget):
             history = policy.history_for(state, budget, self.config.objective)
             index = len(history)
             try:
@@ -257,6 +294,10 @@ class Tuner:
             )
             trial = TrialState(index, dict(suggestion.assignment), suggestion.internal)
             state.trials[index] = trial
+            new.append(trial)
+        if new:
+            self.journal.sync()
+        for trial in new:
             self._launch(state, trial, 0)
 
     def _retry_failed(self, state: ExperimentState) -> None:
@@ -452,6 +493,7 @@ class Tuner:
         )
         atomic_write_text(self.directory / "trials.json", json.dumps(trial_rows(state), indent=2) + "\n")
         self._emit(state, "finished")
+        self.journal.sync()
 
     def _emit(self, state: ExperimentState, event: str) -> None:
         if self.progress is None:

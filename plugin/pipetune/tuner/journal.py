@@ -26,7 +26,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from pipetune.errors import SpecError
 from pipetune.tuner.history import TrialRecord, TrialStatus
@@ -78,6 +78,9 @@ class Journal:
                 os.close(fd)
         return record
 
+    def sync(self) -> None:
+        """Nothing to do: every record is on disk when ``append`` returns."""
+
     def _truncate_torn_tail(self) -> None:
         """Cut a partial last line so the next record starts on a line of its own."""
         if not self.path.exists():
@@ -89,6 +92,41 @@ class Journal:
                 handle.truncate(keep)
                 handle.flush()
                 os.fsync(handle.fileno())
+
+
+class MemoryJournal:
+    """The journal as a list of records, for a tuner whose state lives elsewhere: the
+    controller keeps it in its parent's ``status`` (see ``pipetune.controller``).
+
+    ``append`` only records; ``sync`` hands every record to ``save`` when some are unsaved.
+    The tuner syncs before it starts trials it has just suggested, so a restarted controller
+    never finds a child whose suggestion it has lost.
+    """
+
+    def __init__(
+        self,
+        records: list[Mapping[str, Any]] | None = None,
+        save: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self.entries: list[dict[str, Any]] = [dict(r) for r in records or [] if isinstance(r, Mapping) and "op" in r]
+        self.save = save
+        self.unsaved = False
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        return iter(list(self.entries))
+
+    def append(self, op: str, **fields: Any) -> dict[str, Any]:
+        record = {"op": op, **fields}
+        # The same check the file journal makes: a record must survive JSON.
+        json.dumps(record, allow_nan=False)
+        self.entries.append(record)
+        self.unsaved = True
+        return record
+
+    def sync(self) -> None:
+        if self.unsaved and self.save is not None:
+            self.save(list(self.entries))
+        self.unsaved = False
 
 
 def _sync(fd: int) -> None:

@@ -75,12 +75,17 @@ class ExperimentLauncher:
     resource. For the local engine (``local=True``) a ``batch/v1 Job`` is mapped to a local
     command and a training job is handed over for the engine to run replica by replica; a
     kind that can't run here is the trial's error. For a cluster engine the rendered resource
-    goes as it is, with the template's conditions and primary pod."""
+    goes as it is, with the template's conditions and primary pod. A component trial runs as
+    its own ``batch/v1 Job`` on a cluster, or with ``taskruns=True`` (the Tekton controller)
+    as a ``TaskRun`` of the catalog Task of the same name (``components/<name>/task.yaml``)."""
 
-    def __init__(self, experiment: Any, local: bool = True, namespace: str | None = None) -> None:
+    def __init__(
+        self, experiment: Any, local: bool = True, namespace: str | None = None, taskruns: bool = False
+    ) -> None:
         self.experiment = experiment
         self.local = local
         self.namespace = experiment.namespace or namespace or "default"
+        self.taskruns = taskruns
 
     def check(self) -> None:
         """Prepare a trial of the search space's first point, so a template this engine can't
@@ -122,7 +127,11 @@ class ExperimentLauncher:
         rendered = render_trial(experiment, assignment, name, self.namespace)
         component = experiment.component
         if component is not None:
-            return PreparedTrial(component, dict(rendered), LogMetrics(names=names), name=name)
+            resource = None
+            if self.taskruns and not self.local:
+                # Kept when done, as Tekton keeps TaskRuns: the trial's record (its owner removes it).
+                resource = ResourceRequest(manifest=task_run(component, rendered, name, self.namespace), retain=True)
+            return PreparedTrial(component, dict(rendered), LogMetrics(names=names), resource, name)
         template = experiment.trial_template
         collector = experiment.metrics_collector
         resource = ResourceRequest(
@@ -153,6 +162,26 @@ class ExperimentLauncher:
             json=log_metrics.json,
         )
         return PreparedTrial(command.to_component(name), {}, log_metrics, resource, name)
+
+
+def task_run(component: ComponentSpec, arguments: Mapping[str, Any], name: str, namespace: str) -> dict[str, Any]:
+    """A ``tekton.dev/v1`` TaskRun of the catalog Task generated from ``component``: one
+    string param per bound input (Tekton params are strings; the Task's step parses them as
+    the component's types)."""
+    from pipetune.components import format_value
+
+    inputs = {item.name for item in component.inputs}
+    params = [
+        {"name": key, "value": format_value(value)}
+        for key, value in arguments.items()
+        if key in inputs and value is not None
+    ]
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRun",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"taskRef": {"kind": "Task", "name": component.name}, "params": params},
+    }
 
 
 def _image_of(resource: Mapping[str, Any]) -> str:

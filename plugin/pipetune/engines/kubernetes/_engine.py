@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -58,6 +58,7 @@ from pipetune.engines.kubernetes._manifests import (
 )
 from pipetune.errors import ContractError, RunError, TransientError
 from pipetune.kinds import TRIAL_LABEL, Kind, default_plural, known_kind
+from pipetune.tekton._task import RESULTS_RESULT
 
 #: Seconds between looks for an echoed run's primary pod, until its log can be followed.
 LOG_LOOK_SECONDS = 2.0
@@ -100,8 +101,11 @@ class KubernetesEngine:
     """Runs resources on a cluster through the official client.
 
     ``labels`` go on every resource this engine creates (the tuner passes the experiment
-    label) and select what its watches see. ``log`` receives condition changes and, with a
-    request's ``echo``, the primary container's log lines.
+    label) and select what its watches see. ``owner`` (an ownerReference) goes on every
+    resource too, so the cluster deletes the children with their parent (the controller's
+    CustomRun or Experiment). ``on_change`` is called from a watch thread after any change
+    to a watched resource. ``log`` receives condition changes and, with a request's
+    ``echo``, the primary container's log lines.
     """
 
     name = "kubernetes"
@@ -113,8 +117,12 @@ class KubernetesEngine:
         labels: Mapping[str, str] | None = None,
         retry: Retry | None = None,
         log: TextIO | None = None,
+        owner: Mapping[str, Any] | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.api = api
+        self.owner = dict(owner) if owner else None
+        self.on_change = on_change
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self.namespace = namespace
@@ -174,6 +182,8 @@ class KubernetesEngine:
                 return _refused(run, f"{kind.kind} {name}: " + "; ".join(problems))
         labels = {**self.labels, TRIAL_LABEL: name}
         metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
+        if self.owner is not None:
+            metadata["ownerReferences"] = [*(metadata.get("ownerReferences") or []), self.owner]
         label_pod_templates(manifest, labels)
         set_termination_message(manifest, self._primary_container(run))
         if resource is not None:
@@ -201,12 +211,12 @@ class KubernetesEngine:
             if handle.failure.holds(obj) or handle.success.holds(obj):
                 self._log_tail(handle)
             if handle.failure.holds(obj):
-                self._collect(handle, failed=True)
+                self._collect(handle, obj, failed=True)
                 self._finish(handle, Phase.FAILED, _condition_reason(obj, "Failed"),
                              _condition_message(obj) or f"{handle.kind.kind} {handle.name} failed")
                 self._clean_up(handle)
             elif handle.success.holds(obj):
-                error = self._collect(handle, failed=False)
+                error = self._collect(handle, obj, failed=False)
                 if error:
                     self._finish(handle, Phase.FAILED, Reason.RESULTS_INVALID, error)
                 else:
@@ -214,9 +224,9 @@ class KubernetesEngine:
                     self._finish(handle, Phase.SUCCEEDED, Reason.COMPLETED, message)
                 self._clean_up(handle)
             elif timeout is not None and time.time() - (handle.status.started_at or 0) > timeout:
-                self._delete(handle)
+                done = self._stop(handle)
                 self._finish(handle, Phase.FAILED, Reason.TIMEOUT,
-                             f"exceeded its timeout of {timeout:g}s; {handle.kind.kind} {handle.name} was deleted")
+                             f"exceeded its timeout of {timeout:g}s; {handle.kind.kind} {handle.name} was {done}")
             return handle.status
 
     def wait(self, handle: KubernetesRun, timeout: float | None = None) -> RunStatus:
@@ -241,9 +251,9 @@ class KubernetesEngine:
         with handle.lock:
             if handle.status.phase.final:
                 return
-            self._delete(handle)
+            done = self._stop(handle)
             self._finish(handle, Phase.CANCELLED, Reason.CANCELLED,
-                         f"cancelled; {handle.kind.kind} {handle.name} was deleted")
+                         f"cancelled; {handle.kind.kind} {handle.name} was {done}")
 
     def close(self) -> None:
         """Stop every watch this engine opened."""
@@ -297,10 +307,15 @@ class KubernetesEngine:
             found = self._watches.get(key)
             if found is None:
                 selector = ",".join(f"{k}={v}" for k, v in self.labels.items()) or TRIAL_LABEL
-                found = KindWatch(self.custom, kind, namespace, selector, self._changed.set, self.retry)
+                found = KindWatch(self.custom, kind, namespace, selector, self._notify, self.retry)
                 self._watches[key] = found
         found.wait_listed()
         return found
+
+    def _notify(self) -> None:
+        self._changed.set()
+        if self.on_change is not None:
+            self.on_change()
 
     def _unknown_kind(self, api_version: str, kind_name: str) -> Kind:
         """A kind outside the table: its plural from discovery; its conditions must be given."""
@@ -349,8 +364,19 @@ class KubernetesEngine:
         items.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
         return items[0] if items else None
 
-    def _collect(self, run: KubernetesRun, failed: bool) -> str | None:
-        """Read the primary pod's results into ``run.collected``; an error message or None."""
+    def _collect(self, run: KubernetesRun, obj: Mapping[str, Any], failed: bool) -> str | None:
+        """Read the run's results into ``run.collected``: a Tekton run's ``results`` result,
+        else the primary pod's. An error message or None."""
+        if run.kind.status_results:
+            text = _status_result(obj, RESULTS_RESULT)
+            if text is not None:
+                if failed:
+                    return None
+                try:
+                    run.collected = parse_results(text, f"{run.kind.kind} {run.name} result {RESULTS_RESULT!r}")
+                    return None
+                except ContractError as exc:
+                    return f"results: {exc}"
         try:
             pod = self._primary_pod(run)
         except (ApiException, TransientError) as exc:
@@ -459,6 +485,28 @@ class KubernetesEngine:
             message = f": {last['message']}" if last.get("message") else ""
             self._say(f"{run.kind.kind} {run.name}: {text}{message}")
 
+    def _stop(self, run: KubernetesRun) -> str:
+        """Stop a running resource: cancel it in place where its kind says how (a TaskRun keeps
+        its record, as Tekton's own cancel does), else delete it. Says which it did."""
+        patch = run.kind.cancel_patch
+        if patch is None:
+            self._delete(run)
+            return "deleted"
+        kind = run.kind
+        try:
+            call(
+                f"cancel {kind.kind} {run.name}",
+                self.custom.patch_namespaced_custom_object,
+                kind.group, kind.version, run.namespace, kind.plural, run.name, copy.deepcopy(dict(patch)),
+                retry=self.retry,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                self._say(f"{kind.kind} {run.name}: could not cancel it: {describe(exc)}")
+        except TransientError as exc:
+            self._say(f"{kind.kind} {run.name}: could not cancel it: {exc}")
+        return "cancelled"
+
     def _clean_up(self, run: KubernetesRun) -> None:
         resource = run.request.resource
         if resource is None or not resource.retain:
@@ -492,6 +540,15 @@ def _refused(run: KubernetesRun, problem: str) -> KubernetesRun:
     now = time.time()
     run.status = RunStatus(Phase.FAILED, "InvalidResource", problem, started_at=now, finished_at=now)
     return run
+
+
+def _status_result(obj: Mapping[str, Any], name: str) -> str | None:
+    """A Tekton run's string result (``status.results``; v1beta1 TaskRuns: ``taskResults``)."""
+    status = obj.get("status") or {}
+    for item in (status.get("results") or status.get("taskResults") or []):
+        if isinstance(item, Mapping) and item.get("name") == name and isinstance(item.get("value"), str):
+            return item["value"]
+    return None
 
 
 def _condition_reason(obj: Mapping[str, Any], default: str) -> str:

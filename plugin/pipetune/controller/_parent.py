@@ -1,0 +1,275 @@
+"""The controller's decisions about a parent (a CustomRun or an Experiment), as plain functions
+over plain data: which CustomRuns are ours, where the experiment spec comes from, how the
+CustomRun's params apply to it, the children's names and owner, and the status a standalone
+Experiment shows. ``pipetune.tekton._customrun.decide`` holds the custom-task contract; the
+I/O is in ``_reconcile``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipetune.errors import SpecError
+from pipetune.spec import API_VERSION
+from pipetune.spec._experiment import KIND
+
+#: The status field holding the controller's own state: on a CustomRun nothing else survives
+#: the status schema, and the Experiment keeps it in the same place so one code path serves both.
+STATE_FIELD = "extraFields"
+#: CustomRun params that set the experiment's budget, besides its fixed trial arguments.
+BUDGET_PARAMS = ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount", "seed")
+#: An Experiment's name is at most 40 characters (trial names are derived from it).
+_NAME_MAX = 40
+_NOT_NAME = re.compile(r"[^a-z0-9-]+")
+_PLACEHOLDER = "${trialParameters."
+
+
+class ParentError(SpecError):
+    """A parent that can't run: ``reason`` goes on its condition, the message names the cause."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def is_ours(customrun: Mapping[str, Any]) -> bool:
+    """Whether a CustomRun asks for pipetune's Experiment (``customRef`` or ``customSpec``)."""
+    spec = customrun.get("spec") or {}
+    for key in ("customRef", "customSpec"):
+        ref = spec.get(key)
+        if isinstance(ref, Mapping) and ref.get("apiVersion") == API_VERSION and ref.get("kind") == KIND:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a CustomRun's experiment comes from: an Experiment resource by name, or the spec
+    embedded in ``customSpec.spec``."""
+
+    name: str | None = None
+    spec: Mapping[str, Any] | None = None
+
+
+def experiment_source(customrun: Mapping[str, Any]) -> Source:
+    """The CustomRun's experiment source; ``ParentError`` when it names none."""
+    spec = customrun.get("spec") or {}
+    ref, embedded = spec.get("customRef"), spec.get("customSpec")
+    if isinstance(ref, Mapping) and ref.get("name"):
+        return Source(name=str(ref["name"]))
+    if isinstance(embedded, Mapping) and isinstance(embedded.get("spec"), Mapping):
+        return Source(spec=embedded["spec"])
+    raise ParentError(
+        "MissingExperiment",
+        "the CustomRun names no Experiment: give customRef.name, or the experiment spec under "
+        "the pipeline task's taskSpec.spec (customSpec.spec)",
+    )
+
+
+def child_base(name: str, attempt: int = 0) -> str:
+    """The experiment name a parent's children derive their names from: the parent's name
+    (``-r<attempt>`` for a CustomRun's retry), shortened with a digest to the 40 characters an
+    Experiment name may have, so ``<base>-0007-2`` is still a valid name and label value."""
+    base = _NOT_NAME.sub("-", name.lower()).strip("-") or "run"
+    if not base[0].isalpha():
+        base = "x" + base
+    if attempt:
+        base = f"{base}-r{attempt}"
+    if len(base) > _NAME_MAX:
+        digest = hashlib.sha256(base.encode()).hexdigest()[:6]
+        base = base[: _NAME_MAX - 7].rstrip("-") + "-" + digest
+    return base
+
+
+def parse_experiment(
+    spec: Mapping[str, Any], name: str, namespace: str, params: list[Mapping[str, Any]] | None = None,
+    source: str = "",
+) -> Any:
+    """The experiment ``spec`` describes, named ``name`` in ``namespace``, with the CustomRun's
+    ``params`` applied: a param sets a budget field (``BUDGET_PARAMS``) or a fixed argument of
+    a component trial (an input no trial parameter sets); any other is a ``ParentError``
+    (``UnexpectedParams``) that names what the experiment takes. A bad spec is the same
+    ``SpecError`` ``pipetune tune`` gives, with ``source`` naming where it came from."""
+    from pipetune.spec import experiment_from_dict
+
+    document = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": copy.deepcopy(dict(spec)),
+    }
+    experiment = experiment_from_dict(copy.deepcopy(document), source)
+    if not params:
+        return experiment
+    body = document["spec"]
+    arguments = _fixed_arguments(experiment)
+    for param in params:
+        key, value = str(param.get("name", "")), param.get("value")
+        if key in BUDGET_PARAMS:
+            try:
+                body[key] = int(str(value))
+            except ValueError:
+                raise ParentError("InvalidParams", f"{source}: param {key}: expected an integer, got {value!r}") from None
+        elif arguments is not None and key in arguments:
+            body["trialTemplate"]["trialSpec"].setdefault("arguments", {})[key] = value
+        else:
+            takes = list(BUDGET_PARAMS) + sorted(arguments or [])
+            raise ParentError(
+                "UnexpectedParams",
+                f"{source}: param {key!r} is not declared by the experiment: it takes {', '.join(takes)}",
+            )
+    return experiment_from_dict(document, source)
+
+
+def _fixed_arguments(experiment: Any) -> set[str] | None:
+    """The inputs of a component trial that no trial parameter sets (given a fixed value, or
+    left to their default); None for a resource trial, which takes no arguments."""
+    trial = experiment.trial_template.component
+    if trial is None:
+        return None
+    bound = {k for k, v in trial.arguments.items() if _PLACEHOLDER in str(v)}
+    return {item.name for item in trial.component.inputs if item.name not in bound}
+
+
+def owner_reference(parent: Mapping[str, Any]) -> dict[str, Any]:
+    """An ownerReference to ``parent``, so the cluster deletes its children with it."""
+    metadata = parent.get("metadata") or {}
+    return {
+        "apiVersion": parent.get("apiVersion"),
+        "kind": parent.get("kind"),
+        "name": metadata.get("name"),
+        "uid": metadata.get("uid"),
+        "controller": True,
+    }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The tuner's state as a status shows it."""
+
+    total: int
+    counts: Mapping[str, int]
+    running: int
+    metric: str
+    best_trial: str | None = None
+    best_objective: float | None = None
+    best_parameters: Mapping[str, Any] | None = None
+    best_metrics: Mapping[str, float] | None = None
+    parameter_names: tuple[str, ...] = ()
+    #: ("Succeeded" or "Failed", reason, message) once the experiment has ended.
+    ended: tuple[str, str, str] | None = None
+
+    @property
+    def done(self) -> int:
+        return sum(v for k, v in self.counts.items() if k not in ("Pending", "Running"))
+
+
+def experiment_status(status: Mapping[str, Any], snapshot: Snapshot | None, now: datetime,
+                      failure: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The next status of a standalone Experiment, Katib-style: conditions ``Created``,
+    ``Running`` and, at the end, ``Succeeded`` or ``Failed``; trial counts; the current optimal
+    trial. ``failure`` (reason, message) ends it Failed before it could run."""
+    from pipetune.tekton._customrun import iso
+
+    new = copy.deepcopy(dict(status))
+    stamp = iso(now)
+    new.setdefault("startTime", stamp)
+    conditions = {c.get("type"): c for c in new.get("conditions") or [] if isinstance(c, Mapping)}
+    conditions.setdefault("Created", _condition("Created", "True", "ExperimentCreated", "the experiment is created", stamp))
+    if failure is not None:
+        conditions["Running"] = _condition("Running", "False", failure[0], failure[1], stamp)
+        conditions["Failed"] = _condition("Failed", "True", failure[0], failure[1], stamp)
+        new["completionTime"] = stamp
+    elif snapshot is not None:
+        _counts(new, snapshot)
+        if snapshot.ended is not None:
+            kind, reason, message = snapshot.ended
+            conditions["Running"] = _condition("Running", "False", reason, message, stamp)
+            conditions[kind] = _condition(kind, "True", reason, message, stamp)
+            new["completionTime"] = stamp
+        else:
+            conditions["Running"] = _condition("Running", "True", "ExperimentRunning",
+                                               progress_message_of(snapshot), stamp)
+    order = ("Created", "Running", "Succeeded", "Failed")
+    merged = []
+    for kind in order:
+        if kind in conditions:
+            old = next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
+            condition = conditions[kind]
+            if old is not None and all(old.get(k) == condition.get(k) for k in ("status", "reason", "message")):
+                condition = old  # unchanged: keep its transition time
+            merged.append(condition)
+    new["conditions"] = merged
+    return new
+
+
+def progress_message_of(snapshot: Snapshot) -> str:
+    """``12/30 trials, 3 running, best accuracy 0.931``: the CustomRun's wording."""
+    from pipetune.tekton._customrun import progress_message
+
+    return progress_message(customrun_progress(snapshot))
+
+
+def customrun_progress(snapshot: Snapshot) -> Any:
+    """The custom-task contract's view (``tekton._customrun.Progress``) of a snapshot."""
+    from pipetune.tekton._customrun import Progress
+
+    return Progress(
+        total=snapshot.total,
+        done=snapshot.done,
+        running=snapshot.running,
+        metric=snapshot.metric,
+        best_objective=snapshot.best_objective,
+        best_parameters=snapshot.best_parameters,
+        parameter_names=snapshot.parameter_names,
+        ended=snapshot.ended,
+    )
+
+
+def _counts(status: dict[str, Any], snapshot: Snapshot) -> None:
+    counts = snapshot.counts
+    status["trials"] = sum(counts.values())
+    status["trialsSucceeded"] = counts.get("Succeeded", 0)
+    status["trialsFailed"] = counts.get("Failed", 0)
+    status["trialsRunning"] = snapshot.running
+    status["trialsPending"] = counts.get("Pending", 0)
+    status["trialsKilled"] = counts.get("Killed", 0)
+    status["trialsEarlyStopped"] = counts.get("EarlyStopped", 0)
+    status["trialMetricsUnavailable"] = counts.get("MetricsUnavailable", 0)
+    if snapshot.best_trial is not None:
+        status["currentOptimalTrial"] = {
+            "bestTrialName": snapshot.best_trial,
+            "parameterAssignments": [
+                {"name": k, "value": _text(v)} for k, v in (snapshot.best_parameters or {}).items()
+            ],
+            "observation": {
+                "metrics": [{"name": k, "latest": _text(v)} for k, v in (snapshot.best_metrics or {}).items()]
+            },
+        }
+
+
+def _condition(kind: str, value: str, reason: str, message: str, stamp: str) -> dict[str, Any]:
+    return {"type": kind, "status": value, "reason": reason, "message": message,
+            "lastUpdateTime": stamp, "lastTransitionTime": stamp}
+
+
+def _text(value: Any) -> str:
+    from pipetune.components import format_value
+
+    return format_value(value)
+
+
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning status ``old`` into ``new``: keys ``new`` dropped are nulled
+    (a merge patch keeps what it does not mention)."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if old.get(key) != value:
+            patch[key] = value
+    return patch

@@ -10,11 +10,13 @@ one Kubernetes engine, level-triggered. The decisions are plain functions (``_pa
 from pipetune.controller._parent import (
     BUDGET_PARAMS,
     STATE_FIELD,
+    TEMPLATE_LABEL,
     ParentError,
     child_base,
     experiment_source,
     experiment_status,
     is_ours,
+    is_template,
     parse_experiment,
     status_patch,
 )
@@ -26,6 +28,7 @@ __all__ = [
     "CUSTOMRUN",
     "EXPERIMENT",
     "STATE_FIELD",
+    "TEMPLATE_LABEL",
     "Controller",
     "ParentError",
     "WorkQueue",
@@ -33,6 +36,7 @@ __all__ = [
     "experiment_source",
     "experiment_status",
     "is_ours",
+    "is_template",
     "parse_experiment",
     "status_patch",
 ]

@@ -38,6 +38,17 @@ class ParentError(SpecError):
         self.reason = reason
 
 
+#: An Experiment with this label set to "true" is only a template for CustomRuns: it is not run
+#: on its own. Without it, an applied Experiment runs, Katib-style.
+TEMPLATE_LABEL = "pipetune.dev/template"
+
+
+def is_template(experiment: Mapping[str, Any]) -> bool:
+    """Whether an Experiment is only there for CustomRuns to name (``TEMPLATE_LABEL``)."""
+    labels = (experiment.get("metadata") or {}).get("labels") or {}
+    return str(labels.get(TEMPLATE_LABEL, "")).lower() == "true"
+
+
 def is_ours(customrun: Mapping[str, Any]) -> bool:
     """Whether a CustomRun asks for pipetune's Experiment (``customRef`` or ``customSpec``)."""
     spec = customrun.get("spec") or {}
@@ -266,10 +277,15 @@ def _text(value: Any) -> str:
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch turning status ``old`` into ``new``: keys ``new`` dropped are nulled
-    (a merge patch keeps what it does not mention)."""
+    """A JSON merge patch (RFC 7386) turning ``old`` into ``new``: maps are patched key by key,
+    and a key ``new`` dropped is nulled, since a merge patch keeps what it does not mention."""
     patch: dict[str, Any] = {key: None for key in old if key not in new}
     for key, value in new.items():
-        if old.get(key) != value:
+        before = old.get(key)
+        if before == value and key in old:
+            continue
+        if isinstance(before, Mapping) and isinstance(value, Mapping):
+            patch[key] = status_patch(before, value)
+        else:
             patch[key] = value
     return patch

@@ -38,6 +38,7 @@ from pipetune.controller._parent import (
     experiment_source,
     experiment_status,
     is_ours,
+    is_template,
     owner_reference,
     parse_experiment,
     status_patch,
@@ -100,7 +101,7 @@ class Controller:
         listing). Quick and non-blocking: it caches the body and queues the key."""
         metadata = body.get("metadata") or {}
         key = (kind, str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
-        if kind == "CustomRun" and not is_ours(body):
+        if (kind == "CustomRun" and not is_ours(body)) or (kind == "Experiment" and is_template(body)):
             return
         with self._lock:
             if event == "DELETED":
@@ -191,9 +192,11 @@ class Controller:
         state = dict(new.get(STATE_FIELD) or {})
         if decision.new_attempt:
             # The next attempt starts from nothing; the failed one's record is in retriesStatus.
-            state = {"attempt": state.get("attempt", attempt + 1)}
+            # It runs the same spec: the saved copy is kept, not looked up again.
+            state = {k: v for k, v in state.items() if k in ("attempt", "experiment")}
             for previous in new.get("retriesStatus") or []:
-                (previous.get(STATE_FIELD) or {}).pop("journal", None)
+                for bulky in ("journal", "experiment"):
+                    (previous.get(STATE_FIELD) or {}).pop(bulky, None)
         else:
             state["journal"] = list(active.journal.entries)
         new[STATE_FIELD] = state

@@ -26,7 +26,7 @@ from pipetune.tuner.early_stopping import MedianStop, curve_from_history
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.launchers import TrialLauncher
 from pipetune.tuner.journal import JOURNAL_FILE, ExperimentState, Journal, MemoryJournal, TrialState, replay
-from pipetune.errors import ContractError, PipetuneError, SpecError
+from pipetune.errors import ContractError, PipetuneError, RunError, SpecError
 
 DEFAULT_ALGORITHM = "auto"
 
@@ -322,7 +322,29 @@ class Tuner:
             return
         log_metrics = prepared.log_metrics or LogMetrics(names=self.config.objective.metric_names)
         env = self._checkpoint_env(trial, attempt)
-        started = start_run(
+        try:
+            started = self._start(trial, run_id, prepared, log_metrics, env)
+        except RunError as exc:
+            # The engine refused this trial (a name taken by someone else's resource, a
+            # resource the API rejects): its failure. Transient trouble propagates instead.
+            self._record_finish(state, trial, attempt, None, policy.Outcome(
+                TrialStatus.FAILED, None, {}, "SubmitFailed", str(exc)))
+            return
+        self.journal.append(
+            "trial_started",
+            trial=trial.index,
+            attempt=attempt,
+            run_id=started.record.id,
+            time=time.time(),
+        )
+        trial.status, trial.attempt, trial.run_id = TrialStatus.RUNNING, attempt, started.record.id
+        trial.run_ids.append(started.record.id)
+        self.running[trial.index] = _Running(trial, started)
+        self._emit(state, f"trial {trial.index} started")
+
+    def _start(self, trial: TrialState, run_id: str, prepared: Any, log_metrics: LogMetrics,
+               env: dict[str, str]) -> StartedRun:
+        return start_run(
             self.store,
             self.engine,
             prepared.component,
@@ -336,17 +358,6 @@ class Tuner:
             name=prepared.name,
             env=env,
         )
-        self.journal.append(
-            "trial_started",
-            trial=trial.index,
-            attempt=attempt,
-            run_id=started.record.id,
-            time=time.time(),
-        )
-        trial.status, trial.attempt, trial.run_id = TrialStatus.RUNNING, attempt, started.record.id
-        trial.run_ids.append(started.record.id)
-        self.running[trial.index] = _Running(trial, started)
-        self._emit(state, f"trial {trial.index} started")
 
     def _checkpoint_env(self, trial: TrialState, attempt: int) -> dict[str, str]:
         """Where a trial keeps its checkpoints: one place per trial, the same for every attempt

@@ -23,6 +23,9 @@ class WorkQueue:
         self._delayed: list[tuple[float, int, Hashable]] = []
         self._order = itertools.count()
         self._shutdown = False
+        #: When each queued key became due: the start of the latency ``since`` reports.
+        self._since: dict[Hashable, float] = {}
+        self._processing_since: dict[Hashable, float] = {}
 
     def add(self, key: Hashable, after: float = 0.0) -> None:
         """Queue ``key`` now, or in ``after`` seconds (an earlier add wins)."""
@@ -33,10 +36,15 @@ class WorkQueue:
                 heapq.heappush(self._delayed, (time.monotonic() + after, next(self._order), key))
             elif key in self._processing:
                 self._dirty.add(key)
+                self._since.setdefault(key, time.monotonic())
             elif key not in self._queued:
-                self._queued.add(key)
-                self._ready.append(key)
+                self._queue(key)
             self._cond.notify()
+
+    def _queue(self, key: Hashable) -> None:
+        self._queued.add(key)
+        self._ready.append(key)
+        self._since.setdefault(key, time.monotonic())
 
     def get(self) -> Hashable | None:
         """The next due key, marked as processing until ``done(key)``; None after shutdown."""
@@ -49,26 +57,33 @@ class WorkQueue:
                     _, _, key = heapq.heappop(self._delayed)
                     if key in self._processing:
                         self._dirty.add(key)
+                        self._since.setdefault(key, now)
                     elif key not in self._queued:
-                        self._queued.add(key)
-                        self._ready.append(key)
+                        self._queue(key)
                 if self._ready:
                     key = self._ready.pop(0)
                     self._queued.discard(key)
                     self._processing.add(key)
+                    self._processing_since[key] = self._since.pop(key, now)
                     return key
                 wait = self._delayed[0][0] - now if self._delayed else None
                 self._cond.wait(wait)
+
+    def since(self, key: Hashable) -> float | None:
+        """When the key being processed became due (``time.monotonic``): how long a change
+        waited for its reconcile is measured from here."""
+        with self._cond:
+            return self._processing_since.get(key)
 
     def done(self, key: Hashable) -> None:
         """``key`` is processed; queue it again if it was added meanwhile."""
         with self._cond:
             self._processing.discard(key)
+            self._processing_since.pop(key, None)
             if key in self._dirty:
                 self._dirty.discard(key)
                 if key not in self._queued:
-                    self._queued.add(key)
-                    self._ready.append(key)
+                    self._queue(key)
                 self._cond.notify()
 
     def shutdown(self) -> None:

@@ -16,10 +16,12 @@ memory except caches.
 
 from __future__ import annotations
 
+import collections
 import copy
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -93,6 +95,10 @@ class Controller:
         self.failures: dict[Key, int] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        #: Seconds from a parent becoming due (an event, a child's change, a requeue) to the
+        #: end of its reconcile, newest last: the controller's latency (bench/controller.py).
+        self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
+        self.reconciles = 0
 
     # -- feeding and working the queue -----------------------------------------------------------
 
@@ -145,6 +151,10 @@ class Controller:
                 after = min(0.25 * 2 ** count, 30.0)
                 log.warning("%s %s/%s: reconcile failed (%s); again in %.1f s", *key, _describe(exc), after)
             finally:
+                since = self.queue.since(key)
+                if since is not None:
+                    self.latencies.append(time.monotonic() - since)
+                self.reconciles += 1
                 self.queue.done(key)
             if after is not None:
                 self.queue.add(key, after)

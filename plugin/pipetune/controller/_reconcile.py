@@ -146,6 +146,9 @@ class Controller:
                 after = self.reconcile(key)  # type: ignore[arg-type]
                 self.failures.pop(key, None)  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - one parent's trouble must not stop the others
+                # What the tuner holds in memory may be ahead of what was written (a journal
+                # write that failed): rebuild it from the parent's status next time.
+                self._drop(key)  # type: ignore[arg-type]
                 count = self.failures.get(key, 0) + 1  # type: ignore[arg-type]
                 self.failures[key] = count  # type: ignore[index]
                 after = min(0.25 * 2 ** count, 30.0)

@@ -1,0 +1,116 @@
+"""A controller killed at any point and started again: children adopted by label, no duplicate
+trial, no lost result, the same suggestions as an uninterrupted run with the same seed."""
+
+from __future__ import annotations
+
+import time
+
+from controller.conftest import (
+    CUSTOMRUNS,
+    TASKRUNS,
+    customrun,
+    experiment_spec,
+    finished,
+    succeeded,
+    train_outcome,
+    wait_status,
+)
+from kube.operator import Outcome
+
+SPEC = experiment_spec(maxTrialCount=9, parallelTrialCount=3)
+
+
+def assignments(obj) -> list[dict]:
+    journal = obj["status"]["extraFields"]["journal"]
+    created = {r["trial"]: r["assignment"] for r in journal if r["op"] == "trial_created"}
+    return [created[i] for i in sorted(created)]
+
+
+def finishes(obj) -> dict[int, list[dict]]:
+    ends: dict[int, list[dict]] = {}
+    for record in obj["status"]["extraFields"]["journal"]:
+        if record["op"] == "trial_finished":
+            ends.setdefault(record["trial"], []).append(record)
+    return ends
+
+
+def reference(cluster, namespace, start_controller) -> dict:
+    """The same experiment run without interruption."""
+    controller = start_controller()
+    cluster.create(CUSTOMRUNS, customrun("ref", namespace, spec=SPEC))
+    done = wait_status(cluster, CUSTOMRUNS, namespace, "ref", finished)
+    controller.stop()
+    return done
+
+
+def check_same_as_reference(cluster, namespace, done, ref) -> None:
+    assert succeeded(done)["status"] == "True", succeeded(done)
+    assert assignments(done) == assignments(ref)
+    ends = finishes(done)
+    assert sorted(ends) == list(range(9))
+    assert all(len(v) == 1 and v[0]["status"] == "Succeeded" for v in ends.values()), ends
+    names = sorted(t["metadata"]["name"] for t in cluster.objects(TASKRUNS, namespace) if t["metadata"]["name"].startswith("run-"))
+    assert names == [f"run-{i:04d}" for i in range(9)]  # one child per trial: nothing duplicated
+    assert {r["name"]: r["value"] for r in done["status"]["results"]} == {r["name"]: r["value"] for r in ref["status"]["results"]}
+
+
+def test_killed_while_trials_run_and_while_none_does(cluster, namespace, start_controller):
+    ref = reference(cluster, namespace, start_controller)
+    cluster.operator.outcome = lambda tr: Outcome(results=train_outcome(tr).results, delay=0.15)
+    first = start_controller()
+    cluster.create(CUSTOMRUNS, customrun("run", namespace, spec=SPEC))
+    wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: "2/9" in succeeded(o).get("message", "")
+                or "3/9" in succeeded(o).get("message", ""))
+    first.stop()  # killed with trials running: they go on without it
+    time.sleep(0.8)  # and end while no controller runs
+    second = start_controller()
+    wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: "6/9" in succeeded(o).get("message", "")
+                or "7/9" in succeeded(o).get("message", ""))
+    second.stop()
+    start_controller()
+    done = wait_status(cluster, CUSTOMRUNS, namespace, "run", finished)
+    check_same_as_reference(cluster, namespace, done, ref)
+
+
+def test_killed_after_the_journal_write_before_the_children_exist(cluster, namespace, start_controller):
+    ref = reference(cluster, namespace, start_controller)
+    cluster.operator.outcome = train_outcome
+    cluster.emulator.fail("create", "taskruns", 500, times=None)
+    first = start_controller()
+    cluster.create(CUSTOMRUNS, customrun("run", namespace, spec=SPEC))
+    wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: len(
+        [r for r in (o.get("status") or {}).get("extraFields", {}).get("journal", []) if r["op"] == "trial_created"]) == 3)
+    first.stop()
+    assert not cluster.objects(TASKRUNS, namespace) or all(t["metadata"]["name"].startswith("ref-")
+                                                            for t in cluster.objects(TASKRUNS, namespace))
+    cluster.emulator.clear_faults()
+    start_controller()
+    done = wait_status(cluster, CUSTOMRUNS, namespace, "run", finished)
+    check_same_as_reference(cluster, namespace, done, ref)
+
+
+def test_killed_after_creating_children_before_writing_their_start(cluster, namespace, start_controller):
+    ref = reference(cluster, namespace, start_controller)
+    cluster.operator.outcome = lambda tr: Outcome(results=train_outcome(tr).results, delay=0.1)
+    armed = []
+
+    def on_event(event) -> None:
+        # The first child of "run" exists: from now on every status write fails, as if the
+        # controller died right after creating its children.
+        if not armed and event.resource.plural == "taskruns" and str(event.object["metadata"]["name"]).startswith("run-"):
+            armed.append(cluster.emulator.fail("patch", "customruns/status", 500, times=None))
+
+    unlisten = cluster.emulator.add_listener(on_event)
+    first = start_controller()
+    cluster.create(CUSTOMRUNS, customrun("run", namespace, spec=SPEC))
+    deadline = time.monotonic() + 10
+    while not armed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert armed
+    time.sleep(0.3)
+    first.stop()
+    unlisten()
+    cluster.emulator.clear_faults()
+    start_controller()
+    done = wait_status(cluster, CUSTOMRUNS, namespace, "run", finished)
+    check_same_as_reference(cluster, namespace, done, ref)

@@ -200,6 +200,24 @@ def _parser() -> argparse.ArgumentParser:
     step.add_argument("--tekton-results", metavar="DIR", help="write Tekton Task results here")
     step.set_defaults(handler=_cmd_step)
     catalog.set_defaults(handler=lambda _args: _usage(catalog))
+
+    controller = commands.add_parser(
+        "controller",
+        help="run the Tekton custom-task controller (CustomRuns of Experiment, standalone Experiments)",
+        description="Reconcile tekton.dev/v1beta1 CustomRuns whose customRef/customSpec is a "
+        "pipetune.dev/v1alpha1 Experiment, and applied Experiments (except those labelled "
+        "pipetune.dev/template=true), running their trials as TaskRuns of catalog Tasks or as the "
+        "resources their trial templates name. Runs until SIGTERM or Ctrl-C; manifests/ deploys it.",
+    )
+    where = controller.add_mutually_exclusive_group()
+    where.add_argument("--namespace", "-n", action="append", default=[], metavar="NS",
+                       help="watch this namespace (repeatable; default: this pod's namespace)")
+    where.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
+    controller.add_argument("--context", help="kubeconfig context (outside a cluster)")
+    controller.add_argument("--workers", type=int, default=4, help="parents reconciled at once (default 4)")
+    controller.add_argument("--resync", type=_positive_float, default=10.0,
+                            help="seconds between looks at a running parent when nothing happens (default 10)")
+    controller.set_defaults(handler=_cmd_controller)
     return parser
 
 
@@ -600,6 +618,35 @@ def _cmd_catalog_generate(args: argparse.Namespace) -> int:
     for path in changed:
         print(f"wrote {path}")
     print(f"catalog {root}: {len(catalog_folders(root))} task(s), {len(changed)} changed")
+    return 0
+
+
+def _cmd_controller(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipetune.controller import Controller
+    from pipetune.controller._operator import run_operator
+    from pipetune.engines.kubernetes import api_client
+    from pipetune.engines.select import current_namespace
+
+    if args.workers < 1:
+        raise UsageError(f"--workers: expected at least 1, got {args.workers}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    api = api_client(args.context, purpose="pipetune controller")
+    namespaces = [] if args.all_namespaces else (args.namespace or [current_namespace()])
+    where = "every namespace" if not namespaces else ", ".join(namespaces)
+    print(f"pipetune controller: watching {where}", file=sys.stderr, flush=True)
+    login = None
+    if args.context:
+        import kopf
+
+        def login(**kwargs: Any) -> Any:  # the kubeconfig context chosen, not kopf's default one
+            from kubernetes import config
+
+            config.load_kube_config(context=args.context)
+            return kopf.login_via_client(**kwargs)
+
+    run_operator(Controller(api, workers=args.workers, resync=args.resync), namespaces, login=login)
     return 0
 
 

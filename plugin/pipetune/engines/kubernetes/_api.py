@@ -91,9 +91,9 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def api_client(context: str | None = None) -> client.ApiClient:
+def api_client(context: str | None = None, purpose: str = "--engine kubernetes") -> client.ApiClient:
     """A client for the cluster this process runs in, or else the kubeconfig's (``context``
-    selects one); ``UsageError`` when there is neither."""
+    selects one); ``UsageError`` naming ``purpose`` when there is neither."""
     try:
         config.load_incluster_config()
         return client.ApiClient()
@@ -103,7 +103,7 @@ def api_client(context: str | None = None) -> client.ApiClient:
         return config.new_client_from_config(context=context)
     except (config.ConfigException, OSError, TypeError) as exc:
         raise UsageError(
-            "--engine kubernetes: no cluster to talk to: not in a pod and no usable kubeconfig "
+            f"{purpose}: no cluster to talk to: not in a pod and no usable kubeconfig "
             f"({exc}); set KUBECONFIG or run inside the cluster"
         ) from None
 

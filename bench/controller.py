@@ -21,12 +21,15 @@ figure's ratio to the smallest N.
 Needs the test extras (kmock, kopf). Everything runs in this one process: the emulator
 (its own thread and asyncio loop), the FakeOperator (a thread), kopf (a thread) and the
 controller's workers and watch threads share the machine's cores and the GIL. Timings are
-loopback and include the emulator's and the fake Tekton's CPU: with 50 x 20 trials running
-they measure a saturated 2-core machine as much as the controller, while the requests per
-trial do not depend on speed.
+loopback and include the emulator's and the fake Tekton's CPU. The process is CPU-bound (one
+core: the GIL) at every N here, so wall times and latencies measure a saturated process as
+much as the controller; the requests per trial do not depend on speed.
 
-Run time: the default (10,25,50 experiments x 40 trials, parallel 20, 3 repeats, delay 0.05)
-took about 9 minutes on a 2-core machine (2026-11-24); ``--repeats 1`` takes about 3.
+Run time on a 2-core machine (2026-11-24): ``--repeats 1`` with the other defaults took 6.5
+and 7.5 minutes in two runs (10, 25, 50 experiments: 24-29, 95-111, 260-304 s, plus start-up);
+the full default (3 repeats) therefore takes about 20 minutes, more than the 10 wanted,
+because the time of a run grows faster than its trials (bench/README.md: duplicated requeues).
+``--experiments 10,25`` with 3 repeats should take about 6 (estimated from the same runs).
 """
 
 from __future__ import annotations
@@ -129,25 +132,32 @@ def run_once(n: int, trials: int, parallel: int, delay: float, workers: int, tim
             latencies = list(controller.latencies)
             reconciles = controller.reconciles - reconciles_before
             customruns = {c["metadata"]["name"]: c for c in cluster.objects(CUSTOMRUNS, NAMESPACE)}
+            durations = [watcher.at[name] - started for name in names if name in watcher.at]
             taskruns = cluster.objects(TASKRUNS, NAMESPACE)
         finally:
             running.stop()
-        operator_errors = list(cluster.operator.errors)
-    problems = check(names, trials, customruns, taskruns, completed, timeout, running.errors, operator_errors)
+        cluster_errors = list(cluster.operator.errors)
+        cluster_errors += [("emulator listener", exc) for exc in cluster.emulator.listener_errors]
+    cluster_errors += [("emulator", exc) for exc in cluster.server_errors]  # set when it closed
+    problems = check(names, trials, customruns, taskruns, completed, timeout, running.errors, cluster_errors)
     return {
         "experiments": n, "trials": n * trials, "wall": wall, "cpu": cpu,
         "counts": {f"{verb} {resource}": c for (verb, resource), c in sorted(counts.items())},
         "operator_requests": sum(operator_counts.values()),
         "latencies": latencies, "reconciles": reconciles, "problems": problems,
+        "experiment_seconds": durations,
+        # Bytes of a finished CustomRun's status (JSON): each status write sends its journal whole.
+        "status_bytes": statistics.median(len(json.dumps(c.get("status") or {})) for c in customruns.values()),
     }
 
 
 def check(names: list[str], trials: int, customruns: dict[str, dict[str, Any]], taskruns: list[dict[str, Any]],
-          completed: bool, timeout: float, errors: list[BaseException], operator_errors: list[Any]) -> list[str]:
+          completed: bool, timeout: float, errors: list[BaseException], cluster_errors: list[Any]) -> list[str]:
     """What went wrong, if anything: a bench that measures failures measures nothing."""
-    problems = [f"controller: {exc!r}" for exc in errors] + [f"operator: {what}: {exc!r}" for what, exc in operator_errors]
+    problems = [f"controller: {exc!r}" for exc in errors]
+    problems += [f"cluster: {what}: {exc!r}" for what, exc in cluster_errors]
     if not completed:
-        problems.append(f"not every CustomRun finished within {timeout:.0f} s")
+        problems.append(f"not every CustomRun finished within {timeout:g} s")
     per_experiment: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for taskrun in taskruns:
         per_experiment[(taskrun["metadata"].get("labels") or {}).get(EXPERIMENT_LABEL, "?")].append(taskrun)
@@ -183,6 +193,10 @@ def summarize(runs: list[dict[str, Any]], trials_per_experiment: int) -> dict[st
         "latency_p95": med(lambda r: percentile(r["latencies"], 0.95)),
         "latency_max": med(lambda r: max(r["latencies"])),
         "latency_count": med(lambda r: len(r["latencies"])),
+        "experiment_median": med(lambda r: statistics.median(r["experiment_seconds"])),
+        "busy": med(lambda r: r["cpu"] / r["wall"]),
+        "cpu_per_trial": med(lambda r: r["cpu"] / r["trials"]),
+        "status_bytes": med(lambda r: r["status_bytes"]),
         "trials_per_experiment": trials_per_experiment,
     }
 
@@ -195,7 +209,9 @@ COLUMNS = [  # (key, header, format, scale)
     ("latency_median", "latency p50 ms", "{:.1f}", 1000),
     ("latency_p95", "latency p95 ms", "{:.1f}", 1000),
     ("latency_max", "latency max ms", "{:.0f}", 1000),
-    ("cpu", "CPU s", "{:.1f}", 1),
+    ("experiment_median", "experiment p50 s", "{:.2f}", 1),
+    ("cpu_per_trial", "CPU ms/trial", "{:.1f}", 1000),
+    ("busy", "CPU s/wall s", "{:.2f}", 1),
 ]
 
 
@@ -209,14 +225,22 @@ def print_tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         cells = "".join(f" {fmt.format(row[k] * scale):>16}" for k, _, fmt, scale in COLUMNS)
         print(f"{row['experiments']:>11} {row['trials']:>6}{cells}")
     for row in rows[1:]:
-        ratios = "".join(f" {'x' + format(row[k] / base[k], '.2f') if base[k] else '-':>16}" for k, _, _, _ in COLUMNS)
-        print(f"{'/' + str(base['experiments']):>11} {'':>6}{ratios}")
+        ratios = "".join(f" {'x' + format(row[k] / base[k], '.2f') if base[k] else '-':>16}"
+                         for k, _, _, _ in COLUMNS)
+        label = f"{row['experiments']}/{base['experiments']}"
+        print(f"{label:>11} {'':>6}{ratios}")
     print("\nAPI requests per trial by verb and resource (actor 'client': the controller and its kopf)")
     keys = sorted({k for row in rows for k in row["by_request"]})
     print(f"{'verb resource':34}" + "".join(f"{str(row['experiments']) + ' exps':>12}" for row in rows))
     for key in keys:
         print(f"{key:34}" + "".join(f"{row['by_request'].get(key, 0):>12.3f}" for row in rows))
     print(f"{'all':34}" + "".join(f"{row['requests_per_trial']:>12.3f}" for row in rows))
+    print("\nexperiment p50 s: from creating the CustomRuns to one's end (median over experiments).\n"
+          "CPU: this process's CPU time (emulator, fake Tekton, kopf, controller) per trial, and over\n"
+          "the wall time (1.0: one core busy all along, which is all the GIL allows).\n"
+          "latency max: the start, when N CustomRuns arrive at once.\n"
+          "status of a finished CustomRun (each status write sends its journal whole): "
+          + ", ".join(f"{row['status_bytes'] / 1000:.1f} kB" for row in rows))
 
 
 def main() -> int:
@@ -227,7 +251,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--delay", type=float, default=0.05, help="the FakeOperator's step delay (3 steps a TaskRun)")
     parser.add_argument("--workers", type=int, default=4, help="the Controller's reconcile workers")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one run's CustomRuns")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one run's CustomRuns")
     parser.add_argument("--json", type=Path, help="also write the raw figures (every repeat) here")
     args = parser.parse_args()
     sizes = sorted({int(x) for x in args.experiments.split(",") if x.strip()})

@@ -21,6 +21,9 @@ class WorkQueue:
         self._processing: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
         self._delayed: list[tuple[float, int, Hashable]] = []
+        #: The one pending timer of each key: a later requeue of a key already due sooner is
+        #: dropped, so timers never pile up (each reconcile of a running parent requeues it).
+        self._due: dict[Hashable, float] = {}
         self._order = itertools.count()
         self._shutdown = False
         #: When each queued key became due: the start of the latency ``since`` reports.
@@ -33,7 +36,11 @@ class WorkQueue:
             if self._shutdown:
                 return
             if after > 0:
-                heapq.heappush(self._delayed, (time.monotonic() + after, next(self._order), key))
+                due = time.monotonic() + after
+                if self._due.get(key, float("inf")) <= due:
+                    return
+                self._due[key] = due
+                heapq.heappush(self._delayed, (due, next(self._order), key))
             elif key in self._processing:
                 self._dirty.add(key)
                 self._since.setdefault(key, time.monotonic())
@@ -54,7 +61,10 @@ class WorkQueue:
                     return None
                 now = time.monotonic()
                 while self._delayed and self._delayed[0][0] <= now:
-                    _, _, key = heapq.heappop(self._delayed)
+                    due, _, key = heapq.heappop(self._delayed)
+                    if self._due.get(key) != due:
+                        continue  # superseded by an earlier timer for the same key
+                    del self._due[key]
                     if key in self._processing:
                         self._dirty.add(key)
                         self._since.setdefault(key, now)

@@ -208,14 +208,16 @@ class KubernetesEngine:
             self._report_condition(handle, obj)
             if handle.request.echo and self.log is not None and handle.log_thread is None:
                 self._follow_log(handle)
-            if handle.failure.holds(obj) or handle.success.holds(obj):
+            failed = handle.failure.holds(obj)
+            succeeded = not failed and handle.success.holds(obj)
+            if failed or succeeded:
                 self._log_tail(handle)
-            if handle.failure.holds(obj):
+            if failed:
                 self._collect(handle, obj, failed=True)
                 self._finish(handle, Phase.FAILED, _condition_reason(obj, "Failed"),
                              _condition_message(obj) or f"{handle.kind.kind} {handle.name} failed")
                 self._clean_up(handle)
-            elif handle.success.holds(obj):
+            elif succeeded:
                 error = self._collect(handle, obj, failed=False)
                 if error:
                     self._finish(handle, Phase.FAILED, Reason.RESULTS_INVALID, error)

@@ -25,11 +25,10 @@ loopback and include the emulator's and the fake Tekton's CPU. The process is CP
 core: the GIL) at every N here, so wall times and latencies measure a saturated process as
 much as the controller; the requests per trial do not depend on speed.
 
-Run time on a 2-core machine (2026-11-24): ``--repeats 1`` with the other defaults took 6.5
-and 7.5 minutes in two runs (10, 25, 50 experiments: 24-29, 95-111, 260-304 s, plus start-up);
-the full default (3 repeats) therefore takes about 20 minutes, more than the 10 wanted,
-because the time of a run grows faster than its trials (bench/README.md: duplicated requeues).
-``--experiments 10,25`` with 3 repeats should take about 6 (estimated from the same runs).
+Run time on a 2-core machine (2026-11-24): ``--repeats 1`` with the other defaults takes about
+4 minutes (10, 25, 50 experiments: 24, 70, 139 s, plus start-up), so the default 3 repeats
+take about 12; ``--experiments 10,25`` with 3 repeats about 5. (Before the controller's requeue
+fix the same single repeat took 6.5-7.5 minutes: bench/README.md.)
 """
 
 from __future__ import annotations

@@ -108,6 +108,10 @@ _COMPONENT_TRIAL_KEYS = ("component", "arguments")
 _LOCAL_KEYS = ("command", "args", "env")
 _COLLECTOR_SPEC_KEYS = ("source", "collector")
 _SOURCE_KEYS = ("httpGet", "fileSystemPath", "filter")
+_COLLECTOR_KEYS = ("kind", "customCollector")
+_FILE_SYSTEM_PATH_KEYS = ("path", "kind", "format")
+_FILTER_KEYS = ("metricsFormat",)
+_NAME_VALUE_KEYS = ("name", "value")
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _NAME_MAX = 40  # Katib's limit: trial names are derived from it
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
@@ -714,7 +718,7 @@ def _name_values(value: Any, where: str, noun: str) -> dict[str, Any]:
     for i, item in enumerate(_list(value, where)):
         at = f"{where}[{i}]"
         item = _mapping(item, at)
-        _check_keys(item, ("name", "value"), at)
+        _check_keys(item, _NAME_VALUE_KEYS, at)
         name = item.get("name")
         if not isinstance(name, str) or not name:
             raise _FieldError(f"{at}.name: expected a {noun} name, got {name!r}")
@@ -754,14 +758,14 @@ def _collector(value: Any) -> MetricsCollectorSpec:
     data = _mapping(value, where)
     _check_keys(data, _COLLECTOR_SPEC_KEYS, where)
     collector = _mapping(data.get("collector"), f"{where}.collector", optional=True)
-    _check_keys(collector, ("kind", "customCollector"), f"{where}.collector")
+    _check_keys(collector, _COLLECTOR_KEYS, f"{where}.collector")
     kind = collector.get("kind") or "StdOut"
     source = _mapping(data.get("source"), f"{where}.source", optional=True)
     _check_keys(source, _SOURCE_KEYS, f"{where}.source")
     file_path = _mapping(source.get("fileSystemPath"), f"{where}.source.fileSystemPath", optional=True)
-    _check_keys(file_path, ("path", "kind", "format"), f"{where}.source.fileSystemPath")
+    _check_keys(file_path, _FILE_SYSTEM_PATH_KEYS, f"{where}.source.fileSystemPath")
     filters = _mapping(source.get("filter"), f"{where}.source.filter", optional=True)
-    _check_keys(filters, ("metricsFormat",), f"{where}.source.filter")
+    _check_keys(filters, _FILTER_KEYS, f"{where}.source.filter")
     formats = _list(filters.get("metricsFormat"), f"{where}.source.filter.metricsFormat")
     if not all(isinstance(text, str) for text in formats):
         raise _FieldError(f"{where}.source.filter.metricsFormat: expected a list of regular expressions")

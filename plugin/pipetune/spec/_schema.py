@@ -43,14 +43,6 @@ UNDESCRIBED = "Not described by this schema yet; pipetune checks it when it load
 
 Schema = dict[str, Any]
 
-# The parser checks these nested keys inline (in _collector and _name_values) rather than
-# through module-level tuples, so they are restated here; hoisting them into _experiment.py
-# would let this module read them like the others.
-_COLLECTOR_KEYS = ("kind", "customCollector")
-_FILE_SYSTEM_PATH_KEYS = ("path", "kind", "format")
-_FILTER_KEYS = ("metricsFormat",)
-_NAME_VALUE_KEYS = ("name", "value")
-
 
 # -- node builders -------------------------------------------------------------------------------
 
@@ -119,7 +111,7 @@ def _object(
 
 def _name_values(description: str, name: Schema, value: Schema) -> Schema:
     """Katib's ``[{name, value}]`` lists (algorithm settings, metric strategies)."""
-    item = _object(None, _NAME_VALUE_KEYS, {"name": name, "value": value}, required=_NAME_VALUE_KEYS)
+    item = _object(None, model._NAME_VALUE_KEYS, {"name": name, "value": value}, required=model._NAME_VALUE_KEYS)
     return _array(description, item)
 
 
@@ -243,7 +235,7 @@ def _metrics_collector() -> Schema:
             "httpGet": _free_object("The endpoint a PrometheusMetric collector scrapes."),
             "fileSystemPath": _object(
                 "The metrics file (File) or event directory (TensorFlowEvent).",
-                _FILE_SYSTEM_PATH_KEYS,
+                model._FILE_SYSTEM_PATH_KEYS,
                 {
                     "path": _string("An absolute path in the trial's container."),
                     "kind": _string("File or Directory."),
@@ -252,7 +244,7 @@ def _metrics_collector() -> Schema:
             ),
             "filter": _object(
                 "How metrics are picked out of text.",
-                _FILTER_KEYS,
+                model._FILTER_KEYS,
                 {
                     "metricsFormat": _array(
                         "Regular expressions with two groups: the metric's name and its value.",
@@ -264,7 +256,7 @@ def _metrics_collector() -> Schema:
     )
     collector = _object(
         "How the metrics are collected.",
-        _COLLECTOR_KEYS,
+        model._COLLECTOR_KEYS,
         {
             "kind": _string("The collector.", model.COLLECTOR_KINDS),
             "customCollector": _free_object("The container of a Custom collector."),

@@ -7,21 +7,15 @@ import signal
 import subprocess
 import sys
 
-import yaml
 
 from conftest import ROOT
 from controller.conftest import CUSTOMRUNS, customrun, finished, succeeded, train_outcome, wait_status
+from kube.conftest import write_kubeconfig
 
 
 def test_controller_process_runs_a_customrun_and_stops_on_sigterm(cluster, namespace, tmp_path):
     cluster.operator.outcome = train_outcome
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
-        "clusters": [{"name": "emulator", "cluster": {"server": cluster.url}}],
-        "users": [{"name": "me", "user": {}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "me"}}],
-    }))
+    kubeconfig = write_kubeconfig(cluster, tmp_path / "kubeconfig")
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     process = subprocess.Popen([sys.executable, "-m", "pipetune", "controller", "--namespace", namespace],

@@ -229,3 +229,12 @@ def test_existing_child_is_adopted_and_a_foreign_one_refused(cluster, namespace,
     assert succeeded(done)["status"] == "True"
     # 0000 adopted from the listing (no POST), 0001 answered 409 and refused, 0002-0005 created.
     assert cluster.emulator.requests()[("create", "taskruns")] == 5
+
+
+def test_customrun_cancelled_before_it_ran_creates_no_trial(cluster, namespace, start_controller):
+    # A PipelineRun cancelled right away: its CustomRun arrives with spec.status already set.
+    start_controller()
+    cluster.create(CUSTOMRUNS, customrun("run-n", namespace, status="RunCancelled"))
+    condition = succeeded(wait_status(cluster, CUSTOMRUNS, namespace, "run-n", finished))
+    assert (condition["status"], condition["reason"]) == ("False", "CustomRunCancelled")
+    assert not cluster.objects(TASKRUNS, namespace)

@@ -8,8 +8,10 @@ own conftest.py (``tests/`` is on sys.path, as tests/conftest.py's folder).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
 from .emulator import EmulatedCluster
@@ -53,6 +55,18 @@ def custom_api(api_client: client.ApiClient) -> client.CustomObjectsApi:
 @pytest.fixture
 def core_api(api_client: client.ApiClient) -> client.CoreV1Api:
     return client.CoreV1Api(api_client)
+
+
+def write_kubeconfig(cluster: EmulatedCluster, path: Path) -> Path:
+    """A kubeconfig a user would have, pointing at the emulated cluster: for tests that run
+    pipetune as a process."""
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
+        "clusters": [{"name": "emulator", "cluster": {"server": cluster.url}}],
+        "users": [{"name": "me", "user": {}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "me"}}],
+    }))
+    return path
 
 
 @pytest.fixture

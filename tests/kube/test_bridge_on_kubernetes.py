@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT
 from pipetune.contract import read_results
 from pipetune.kinds import TRIAL_LABEL
 
 from kube.emulator import EmulatedCluster
+from kube.conftest import write_kubeconfig
 from kube.operator import Outcome, started_pod
 
 NS = "ml"
@@ -27,13 +27,7 @@ RESULTS = "apiVersion: pipetune.dev/v1\nmetrics:\n  accuracy: 0.91\noutputs:\n  
 
 @pytest.fixture
 def step(cluster: EmulatedCluster, tmp_path: Path):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
-        "clusters": [{"name": "emulator", "cluster": {"server": cluster.url}}],
-        "users": [{"name": "me", "user": {}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "me"}}],
-    }))
+    kubeconfig = write_kubeconfig(cluster, tmp_path / "kubeconfig")
     outputs = tmp_path / "outputs"
 
     def start(module: str, *args: str) -> subprocess.Popen:

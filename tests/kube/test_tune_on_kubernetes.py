@@ -22,6 +22,7 @@ from pipetune.tuner.experiment import Tuner, tuner_config
 from pipetune.tuner.launchers import ExperimentLauncher
 
 from kube.emulator import EmulatedCluster
+from kube.conftest import write_kubeconfig
 from kube.operator import Outcome, started_pod
 
 NS = "ml"
@@ -128,13 +129,7 @@ def test_a_killed_tuner_adopts_its_running_trials_on_restart(cluster: EmulatedCl
     cluster.operator.outcome = lambda resource: Outcome(hang=True)
     spec = tmp_path / "exp.yaml"
     spec.write_text(EXPERIMENT)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
-        "clusters": [{"name": "emulator", "cluster": {"server": cluster.url}}],
-        "users": [{"name": "me", "user": {}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "me"}}],
-    }))
+    kubeconfig = write_kubeconfig(cluster, tmp_path / "kubeconfig")
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     command = [sys.executable, "-m", "pipetune", "--state-dir", str(tmp_path / "state"), "tune", str(spec),

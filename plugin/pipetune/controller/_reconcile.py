@@ -195,7 +195,10 @@ class Controller:
             return self._fail_customrun(key, body, exc.reason, str(exc))
         except SpecError as exc:
             return self._fail_customrun(key, body, "InvalidExperiment", str(exc))
-        result = active.tuner.step()
+        # A cancelled or timed-out attempt starts nothing more: the decision without the
+        # tuner's progress says so before it takes a step.
+        ending = decide(body, None, now).stop_trials
+        result = None if ending else active.tuner.step()
         body = self._body(key, body)  # the tuner may have written its journal meanwhile
         decision = decide(body, customrun_progress(self._snapshot(active, result)), now)
         if decision.stop_trials and result is None:

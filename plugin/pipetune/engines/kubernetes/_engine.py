@@ -41,7 +41,6 @@ from pipetune.contract import (
     LogMetrics,
     Results,
     parse_results,
-    results_from_log,
 )
 from pipetune.engines.base import Phase, Reason, RunRequest, RunStatus
 from pipetune.engines.kubernetes._api import KindWatch, Retry, call, describe
@@ -495,18 +494,8 @@ class KubernetesEngine:
             self._delete(run)
             return "deleted"
         kind = run.kind
-        try:
-            call(
-                f"cancel {kind.kind} {run.name}",
-                self.custom.patch_namespaced_custom_object,
-                kind.group, kind.version, run.namespace, kind.plural, run.name, copy.deepcopy(dict(patch)),
-                retry=self.retry,
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                self._say(f"{kind.kind} {run.name}: could not cancel it: {describe(exc)}")
-        except TransientError as exc:
-            self._say(f"{kind.kind} {run.name}: could not cancel it: {exc}")
+        self._best_effort(run, "cancel", self.custom.patch_namespaced_custom_object,
+                          kind.group, kind.version, run.namespace, kind.plural, run.name, copy.deepcopy(dict(patch)))
         return "cancelled"
 
     def _clean_up(self, run: KubernetesRun) -> None:
@@ -516,19 +505,20 @@ class KubernetesEngine:
 
     def _delete(self, run: KubernetesRun) -> None:
         kind = run.kind
+        self._best_effort(run, "delete", self.custom.delete_namespaced_custom_object,
+                          kind.group, kind.version, run.namespace, kind.plural, run.name,
+                          propagation_policy="Background")
+
+    def _best_effort(self, run: KubernetesRun, verb: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Stop or remove a run's resource; one already gone is fine, other trouble is said, not
+        raised: the run's outcome is decided already."""
         try:
-            call(
-                f"delete {kind.kind} {run.name}",
-                self.custom.delete_namespaced_custom_object,
-                kind.group, kind.version, run.namespace, kind.plural, run.name,
-                propagation_policy="Background",
-                retry=self.retry,
-            )
+            call(f"{verb} {run.kind.kind} {run.name}", fn, *args, retry=self.retry, **kwargs)
         except ApiException as exc:
             if exc.status != 404:
-                self._say(f"{kind.kind} {run.name}: could not delete it: {describe(exc)}")
+                self._say(f"{run.kind.kind} {run.name}: could not {verb} it: {describe(exc)}")
         except TransientError as exc:
-            self._say(f"{kind.kind} {run.name}: could not delete it: {exc}")
+            self._say(f"{run.kind.kind} {run.name}: could not {verb} it: {exc}")
 
     def _finish(self, run: KubernetesRun, phase: Phase, reason: str, message: str | None) -> None:
         run.status = RunStatus(phase, reason, message, started_at=run.status.started_at, finished_at=time.time())

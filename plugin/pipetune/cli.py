@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the results here (default: /dev/termination-log when it exists; "
         "'' to disable)",
     )
+    execute.add_argument(
+        "--kfp-executor-input", metavar="JSON",
+        help="KFP v2's executor input (the {executorInput: null} placeholder): also write the "
+        "executor output file it names, with a Metrics artifact holding the metrics; '' for none",
+    )
     execute.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
     execute.set_defaults(handler=_cmd_exec)
 
@@ -445,7 +450,7 @@ def _cmd_exec(args: argparse.Namespace) -> int:
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
-    return main_exec(cmd, args.termination_message_path)
+    return main_exec(cmd, args.termination_message_path, args.kfp_executor_input)
 
 
 def _cmd_checkpoints_list(args: argparse.Namespace) -> int:

@@ -1,10 +1,10 @@
 """The publisher: ``pipetune exec -- CMD ...`` runs a component's command inside its container
 and publishes the results it wrote on the channel of the engine it runs under.
 
-Channels today: the local file (results.yaml in ``$PIPETUNE_OUTPUTS``) and the Kubernetes
-termination message (``--termination-message-path``, default ``/dev/termination-log`` when that
-file exists, as it does in every pod). Tekton results and the KFP executor output are added
-here by their issues.
+Channels: the local file (results.yaml in ``$PIPETUNE_OUTPUTS``); the Kubernetes termination
+message (``--termination-message-path``, default ``/dev/termination-log`` when that file exists,
+as it does in every pod); Tekton Task results (``pipetune step --tekton-results``); and KFP v2's
+executor output file (``--kfp-executor-input``, see ``pipetune.kfp``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from pipetune._atomic import atomic_write_text
 from pipetune.contract import (
@@ -42,6 +42,8 @@ class PublishOptions:
     tekton_results: Path | None = None
     #: The component's declared outputs: name -> (is a parameter, its path in the outputs).
     outputs: tuple[tuple[str, bool, Path], ...] = ()
+    #: KFP v2: the executor input (``{{$}}``); the executor output goes where it says.
+    kfp_executor_input: Any = None
 
 
 def default_options() -> PublishOptions:
@@ -132,6 +134,14 @@ def publish(results: Results, options: PublishOptions, source: Path) -> None:
         options.tekton_results.mkdir(parents=True, exist_ok=True)
         for name, value in values.items():
             _write_channel(options.tekton_results / name, value)
+    if options.kfp_executor_input is not None:
+        import json
+
+        from pipetune.kfp import executor_output
+
+        executor = options.kfp_executor_input
+        executor.output_file.parent.mkdir(parents=True, exist_ok=True)
+        _write_channel(executor.output_file, json.dumps(executor_output(results, executor), indent=2) + "\n")
     text = results.to_yaml()
     target = options.termination_message_path
     if target is not None and target.resolve() != source.resolve():
@@ -188,13 +198,17 @@ def _run(argv: list[str]) -> tuple[int, list[str]]:
     return code, kept
 
 
-def main_exec(argv: Sequence[str], termination_message_path: str | None) -> int:
-    """The CLI entry for ``pipetune exec``."""
+def main_exec(argv: Sequence[str], termination_message_path: str | None,
+              kfp_executor_input: str | None = None) -> int:
+    """The CLI entry for ``pipetune exec``. The executor input is read before the command
+    runs, so a bad one is a usage error with nothing run."""
     options = default_options()
     if termination_message_path is not None:
-        options = PublishOptions(
-            termination_message_path=Path(termination_message_path) if termination_message_path else None
-        )
+        options = replace(options, termination_message_path=Path(termination_message_path) if termination_message_path else None)
+    if kfp_executor_input:
+        from pipetune.kfp import parse_executor_input
+
+        options = replace(options, kfp_executor_input=parse_executor_input(kfp_executor_input))
     return execute(argv, options)
 
 

@@ -5,6 +5,7 @@ function's annotations as types.)"""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,13 +112,23 @@ def test_executor_output_carries_results_and_a_metrics_artifact(tmp_path: Path) 
     written = Path(value["outputs"]["outputFile"]).read_text()
     output = json_format.Parse(written, pipeline_spec_pb2.ExecutorOutput())  # what the launcher parses
     as_dict = json_format.MessageToDict(output)
-    assert as_dict["parameterValues"]["score"] == 0.75
+    assert set(as_dict["parameterValues"]) == {"results"}  # score travels in its file, typed by KFP
     assert yaml.safe_load(as_dict["parameterValues"]["results"])["metrics"] == {"accuracy": 0.75, "loss": 0.25}
     (metrics,) = as_dict["artifacts"]["metrics"]["artifacts"]
     assert metrics["metadata"] == {"accuracy": 0.75, "loss": 0.25}
     assert metrics["name"] == "metrics" and metrics["uri"] == "minio://pipeline-root/run-1/kfp-probe/metrics"
-    # The output parameter file is still the component's own (the launcher prefers the value above).
-    assert Path(value["outputs"]["parameters"]["score"]["outputFile"]).read_text() == "0.75"
+    assert Path(value["outputs"]["parameters"]["score"]["outputFile"]).read_text() == "0.75"  # the component's own
+
+
+def test_an_output_parameter_only_in_the_results_is_written_to_its_file(tmp_path: Path) -> None:
+    ir = compiled(tmp_path)
+    value, container = executor_input(ir, tmp_path, 0.25)
+    score_file = Path(value["outputs"]["parameters"]["score"]["outputFile"])
+    # The component reports its score only in results.yaml (outputs:), not in its output file.
+    container = {**container, "args": container["args"][:2] + ["--score", str(tmp_path / "elsewhere" / "score")]}
+    done = run_container(container, value, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert score_file.read_text() == "0.75"
 
 
 def test_executor_input_without_outputs_is_refused_before_the_command_runs(tmp_path: Path) -> None:
@@ -136,3 +147,85 @@ def test_executor_input_that_is_not_json_is_a_usage_error(tmp_path: Path) -> Non
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("pipetune: error: --kfp-executor-input: not JSON")
+
+
+# -- a catalog component, as a KFP pipeline runs it -------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](?:\.(output_file|path|uri))?\}\}")
+
+
+def launcher_args(items: list, value: dict, artifact_paths: dict) -> list[str]:
+    """KFP's launcher substitutions (launcher_v2.go): {{$}}, parameter values, output files,
+    artifact paths, and the IfPresent / Concat JSON placeholders."""
+    parameters = value["inputs"].get("parameterValues", {})
+    out: list[str] = []
+    for item in items:
+        if item.startswith('{"IfPresent"'):
+            spec = json.loads(item)["IfPresent"]
+            branch = spec.get("Then", []) if spec["InputName"] in parameters else spec.get("Else", [])
+            out += launcher_args(list(branch), value, artifact_paths)
+            continue
+
+        def one(match: re.Match) -> str:
+            side, kind, name, attribute = match.groups()
+            if side == "inputs" and kind == "parameters":
+                given = parameters[name]
+                if isinstance(given, float):  # Go's strconv.FormatFloat(v, 'f', -1, 64): 2.0 is "2"
+                    return repr(given).removesuffix(".0") if given.is_integer() else repr(given)
+                return given if isinstance(given, str) else json.dumps(given)
+            if side == "outputs" and kind == "parameters":
+                return value["outputs"]["parameters"][name]["outputFile"]
+            return artifact_paths[name]
+
+        out.append(_PLACEHOLDER.sub(one, item.replace("{{$}}", json.dumps(value))))
+    return out
+
+
+def test_catalog_component_in_a_compiled_pipeline_reports_its_metrics_to_kfp(tmp_path: Path) -> None:
+    op = components.load_component_from_file(str(ROOT / "components" / "train-sklearn" / "component.yaml"))
+
+    @dsl.pipeline(name="train-one")
+    def pipeline(n_estimators: int = 5):
+        op(dataset="iris", n_estimators=n_estimators, stages=1)
+
+    compiler.Compiler().compile(pipeline, str(tmp_path / "pipeline.yaml"))
+    ir = yaml.safe_load((tmp_path / "pipeline.yaml").read_text())
+    (task,) = ir["root"]["dag"]["tasks"].values()
+    component = ir["components"][task["componentRef"]["name"]]
+    container = ir["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+    # The task's parameter values as the driver resolves them: constants, the pipeline's defaults.
+    defaults = {k: v.get("defaultValue") for k, v in ir["root"]["inputDefinitions"]["parameters"].items()}
+    values = {}
+    for name, spec in task["inputs"]["parameters"].items():
+        given = spec.get("runtimeValue", {}).get("constant") if "runtimeValue" in spec else defaults[spec["componentInputParameter"]]
+        kind = component["inputDefinitions"]["parameters"][name]["parameterType"]
+        values[name] = int(given) if kind == "NUMBER_INTEGER" else given
+    for name, spec in component["inputDefinitions"]["parameters"].items():
+        if name not in values and "defaultValue" in spec:
+            values[name] = spec["defaultValue"]
+    outputs = component["outputDefinitions"]
+    value = {
+        "inputs": {"parameterValues": values},
+        "outputs": {
+            "parameters": {n: {"outputFile": str(tmp_path / "tmp/kfp/outputs" / n)} for n in outputs["parameters"]},
+            "artifacts": {n: {"artifacts": [{"name": n, "type": s["artifactType"], "uri": f"minio://root/train/{n}",
+                                             "metadata": {}}]} for n, s in outputs["artifacts"].items()},
+            "outputFile": str(tmp_path / "minio/root/train/output_metadata.json"),
+        },
+    }
+    json_format.Parse(json.dumps(value), pipeline_spec_pb2.ExecutorInput())
+    artifact_paths = {n: str(tmp_path / "minio/root/train" / n) for n in outputs["artifacts"]}
+    argv = launcher_args([*container["command"], *container["args"]], value, artifact_paths)
+    assert argv[:5] == ["pipetune", "exec", "--kfp-executor-input", json.dumps(value), "--"]
+    env = {**os.environ, "PIPETUNE_OUTPUTS": str(tmp_path / "outputs")}
+    done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    output = json_format.MessageToDict(json_format.Parse(
+        Path(value["outputs"]["outputFile"]).read_text(), pipeline_spec_pb2.ExecutorOutput()))
+    results = yaml.safe_load((tmp_path / "outputs" / "results.yaml").read_text())
+    (metrics,) = output["artifacts"]["metrics"]["artifacts"]
+    assert metrics["metadata"] == results["metrics"] and "accuracy" in metrics["metadata"]
+    assert yaml.safe_load(output["parameterValues"]["results"]) == results
+    assert (tmp_path / "minio/root/train/model").is_dir()  # the Model artifact where KFP uploads from

@@ -659,7 +659,7 @@ def _cmd_step(args: argparse.Namespace) -> int:
     from pipetune.catalog import component_file
     from pipetune.components import load_component, resolve_command
     from pipetune.contract import outputs_dir
-    from pipetune.publisher import PublishOptions, default_options, execute
+    from pipetune.publisher import PublishOptions, default_options, execute, unwrap
 
     path = Path(args.component)
     spec = load_component(path if path.suffix in (".yaml", ".yml") or path.is_dir() else component_file(args.component))
@@ -670,14 +670,14 @@ def _cmd_step(args: argparse.Namespace) -> int:
     arguments = spec.bind(values)
     outputs = outputs_dir()
     paths = {output.name: str(outputs / output.name) for output in spec.outputs}
-    argv = resolve_command(spec, arguments, paths)
-    # `python` is the interpreter running pipetune, in an image as on a laptop.
-    from pipetune.engines.local import local_program
-
-    argv = local_program(argv) or argv
+    # This step publishes itself (Tekton results): the component's own command, unwrapped
+    # from its publisher prefix, runs under it.
+    argv = unwrap(resolve_command(spec, arguments, paths))
     options = default_options()
     if args.tekton_results:
-        declared = tuple((o.name, o.is_parameter, Path(paths[o.name])) for o in spec.outputs)
+        from pipetune.tekton._task import kfp_only
+
+        declared = tuple((o.name, o.is_parameter, Path(paths[o.name])) for o in spec.outputs if not kfp_only(o))
         options = PublishOptions(options.termination_message_path, Path(args.tekton_results), declared)
     return execute(argv, options)
 

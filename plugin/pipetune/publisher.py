@@ -59,10 +59,13 @@ def execute(argv: Sequence[str], options: PublishOptions | None = None) -> int:
     """
     if not argv:
         raise UsageError("pipetune exec: expected a command after --, e.g. pipetune exec -- python train.py")
+    from pipetune.engines.local._images import local_program
+
     options = options or default_options()
     directory = outputs_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    code, kept = _run(list(argv))
+    # `python` is the interpreter running pipetune, in an image as on a laptop.
+    code, kept = _run(local_program(argv) or list(argv))
     try:
         results = collect_results(directory, kept)
     except ContractError as exc:
@@ -137,9 +140,12 @@ def publish(results: Results, options: PublishOptions, source: Path) -> None:
     if options.kfp_executor_input is not None:
         import json
 
-        from pipetune.kfp import executor_output
+        from pipetune.kfp import executor_output, parameter_files
 
         executor = options.kfp_executor_input
+        for path, value in parameter_files(results, executor).items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_channel(path, value)
         executor.output_file.parent.mkdir(parents=True, exist_ok=True)
         _write_channel(executor.output_file, json.dumps(executor_output(results, executor), indent=2) + "\n")
     text = results.to_yaml()
@@ -198,6 +204,19 @@ def _run(argv: list[str]) -> tuple[int, list[str]]:
     return code, kept
 
 
+#: How a component's command runs through the publisher with KFP's executor input: every
+#: catalog component's command starts so (``pipetune catalog check``).
+KFP_PREFIX = ("pipetune", "exec", "--kfp-executor-input")
+
+
+def unwrap(argv: Sequence[str]) -> list[str]:
+    """The component's own command inside ``pipetune exec [...] -- CMD``, for a caller that
+    publishes itself (``pipetune step``); any other argv as it is."""
+    if len(argv) > 2 and argv[0] == "pipetune" and argv[1] == "exec" and "--" in argv:
+        return list(argv[list(argv).index("--") + 1:])
+    return list(argv)
+
+
 def main_exec(argv: Sequence[str], termination_message_path: str | None,
               kfp_executor_input: str | None = None) -> int:
     """The CLI entry for ``pipetune exec``. The executor input is read before the command
@@ -212,4 +231,4 @@ def main_exec(argv: Sequence[str], termination_message_path: str | None,
     return execute(argv, options)
 
 
-__all__ = ["PublishOptions", "default_options", "execute", "main_exec", "publish"]
+__all__ = ["KFP_PREFIX", "PublishOptions", "default_options", "execute", "main_exec", "publish", "unwrap"]

@@ -108,10 +108,11 @@ def test_the_component_spec_runs_the_module(tmp_path: Path) -> None:
         spec.bind({"epochs": "1", "n_samples": "400"}),
         {"model": str(tmp_path / "model")},
     )
-    assert argv[:3] == ["python", "-m", MODULE]
+    # Through the publisher, with no KFP executor input outside KFP.
+    assert argv[:8] == ["pipetune", "exec", "--kfp-executor-input", "", "--", "python", "-m", MODULE]
 
     done = subprocess.run(
-        [sys.executable, *argv[1:]],
+        [sys.executable, "-m", *argv],
         env=_env(tmp_path),
         capture_output=True,
         text=True,

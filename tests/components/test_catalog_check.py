@@ -225,6 +225,26 @@ def test_missing_catalog_module(catalog: Path, baseline: set[str]) -> None:
     )
 
 
+def test_component_not_run_through_the_kfp_publisher(catalog: Path, baseline: set[str]) -> None:
+    spec = catalog / REFERENCE / "component.yaml"
+    rewrite(spec, "command: [pipetune, exec, --kfp-executor-input, {executorInput: null}, --, python,",
+            "command: [python,")
+
+    result = check(catalog)
+
+    assert_problem(result, catalog, spec, "implementation.container.command",
+                   "[pipetune, exec, --kfp-executor-input, {executorInput: null}, --]", baseline=baseline)
+
+
+def test_component_without_the_metrics_output(catalog: Path, baseline: set[str]) -> None:
+    spec = catalog / REFERENCE / "component.yaml"
+    rewrite(spec, "{name: metrics, type: Metrics,", "{name: scores, type: Metrics,")
+
+    result = check(catalog)
+
+    assert_problem(result, catalog, spec, "outputs: expected {name: metrics, type: Metrics}", baseline=baseline)
+
+
 def test_unquoted_comma_in_a_description(catalog: Path, baseline: set[str]) -> None:
     """YAML splits `{description: a, b}` into extra keys; KFP then can't load the spec."""
     spec = catalog / REFERENCE / "component.yaml"

@@ -259,7 +259,9 @@ def test_a_component_runs_as_a_job_with_katib_conditions(cluster, engine) -> Non
     job = cluster.get(JOBS, NS, "exp-0003")
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == component.container.image
-    assert container["command"][:3] == ["python", "-m", "pipetune.catalog.train_sklearn"]
+    # The publisher writes the termination message; no KFP executor input outside KFP.
+    assert container["command"][:8] == ["pipetune", "exec", "--kfp-executor-input", "", "--",
+                                        "python", "-m", "pipetune.catalog.train_sklearn"]
     assert "/outputs/model" in container["command"]
     assert {"name": "PIPETUNE_OUTPUTS", "value": "/outputs"} in container["env"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"

@@ -112,11 +112,34 @@ def check_component_folder(folder: Path) -> list[str]:
             )
         if not spec.description.strip():
             problems.append(f"{spec_file}: description: expected a description of the component")
+        problems += _kfp_problems(spec, spec_file)
         module = _python_module(spec)
         if module and module.startswith("pipetune.") and importlib.util.find_spec(module) is None:
             problems.append(
                 f"{spec_file}: implementation.container.command: module {module!r} does not exist"
             )
+    return problems
+
+
+def _kfp_problems(spec: ComponentSpec, spec_file: Path) -> list[str]:
+    """A catalog component runs through the publisher with KFP's executor input and declares
+    the two outputs it fills, so KFP shows its metrics (``pipetune.kfp``)."""
+    from pipetune.publisher import KFP_PREFIX
+
+    problems = []
+    command = list(spec.container.command)
+    expected = [*KFP_PREFIX, {"executorInput": None}, "--"]
+    if command[: len(expected)] != expected:
+        problems.append(
+            f"{spec_file}: implementation.container.command: expected it to start with "
+            "[pipetune, exec, --kfp-executor-input, {executorInput: null}, --] before the "
+            "component's own command, so the publisher writes KFP's executor output"
+        )
+    outputs = {output.name: str(output.type or "") for output in spec.outputs}
+    for name, kind in (("metrics", "Metrics"), ("results", "String")):
+        if outputs.get(name) != kind:
+            problems.append(f"{spec_file}: outputs: expected {{name: {name}, type: {kind}}}, which the "
+                            "publisher fills for KFP")
     return problems
 
 
@@ -145,7 +168,10 @@ def _index_entries(root: Path, problems: list[str]) -> dict[str, str] | None:
 
 
 def _python_module(spec: ComponentSpec) -> str | None:
-    command = [part for part in spec.container.command if isinstance(part, str)]
+    command = list(spec.container.command)
+    if "--" in command:
+        command = command[command.index("--") + 1:]  # the component's own, inside the publisher
+    command = [part for part in command if isinstance(part, str)]
     if len(command) >= 3 and _MODULE_COMMAND.match(command[0]) and command[1] == "-m":
         return command[2]
     return None

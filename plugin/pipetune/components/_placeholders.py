@@ -23,6 +23,7 @@ def resolve_command(
 
     ``arguments`` are bound values (see :meth:`ComponentSpec.bind`); an artifact input's value
     is its path or URI. ``output_paths`` gives each declared output's file or directory.
+    ``executor_input`` is KFP's (its launcher substitutes it itself); elsewhere it is empty.
     """
     resolver = _Resolver(spec, arguments, output_paths, executor_input)
     argv: list[str] = []
@@ -75,12 +76,9 @@ class _Resolver:
                 return _ABSENT
             return "".join(parts)
         if key == "executorInput":
-            if self.executor_input is None:
-                raise SpecError(
-                    f"{self.spec.source}: the executorInput placeholder needs a KFP executor "
-                    "input, which this engine does not provide"
-                )
-            return self.executor_input
+            # Outside KFP there is none: an empty argument, which the publisher's
+            # --kfp-executor-input reads as "not under KFP".
+            return "" if self.executor_input is None else self.executor_input
         raise SpecError(f"{self.spec.source}: placeholder {key!r} is not valid here")
 
     def condition(self, cond: Any) -> bool:

@@ -6,7 +6,8 @@ from pipetune.kfp._executor import (
     RESULTS_OUTPUT,
     ExecutorInput,
     executor_output,
+    parameter_files,
     parse_executor_input,
 )
 
-__all__ = ["METRICS_SCHEMA", "RESULTS_OUTPUT", "ExecutorInput", "executor_output", "parse_executor_input"]
+__all__ = ["METRICS_SCHEMA", "RESULTS_OUTPUT", "ExecutorInput", "executor_output", "parameter_files", "parse_executor_input"]

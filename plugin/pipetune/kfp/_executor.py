@@ -8,8 +8,9 @@ Why this exists: KFP's UI shows a step's scalar metrics from the metadata of a
 lightweight Python components write that file through ``kfp.dsl.executor``, container
 components have had no way to. The publisher (``pipetune exec --kfp-executor-input``) writes
 it for every pipetune component from its results.yaml: the ``results`` output parameter (the
-YAML text), declared output parameters found in ``outputs``, and each ``system.Metrics``
-artifact's metadata filled with the metrics.
+YAML text) and each ``system.Metrics`` artifact's metadata filled with the metrics; declared
+output parameters that the component left unwritten are written to their files from the
+results' ``outputs``.
 """
 
 from __future__ import annotations
@@ -70,15 +71,14 @@ def parse_executor_input(text: str, where: str = "--kfp-executor-input") -> Exec
 
 
 def executor_output(results: Results, executor: ExecutorInput) -> dict[str, Any]:
-    """The ExecutorOutput for ``results``: ``results`` (the YAML) and any declared output
-    parameter found in ``results.outputs`` as parameter values; every ``system.Metrics``
-    artifact with the metrics as its metadata (``Metrics.log_metric`` writes the same)."""
-    values: dict[str, Any] = {}
-    for name in executor.parameters:
-        if name == RESULTS_OUTPUT:
-            values[name] = results.to_yaml()
-        elif name in results.outputs:
-            values[name] = results.outputs[name]
+    """The ExecutorOutput for ``results``: the ``results`` parameter (the YAML text) and every
+    ``system.Metrics`` artifact with the metrics as its metadata (``Metrics.log_metric`` writes
+    the same). Other output parameters travel in their files (``parameter_files``): the
+    executor input does not say their types, and the launcher parses a file by its declared
+    type but takes a value here as it is."""
+    output: dict[str, Any] = {}
+    if RESULTS_OUTPUT in executor.parameters:
+        output["parameterValues"] = {RESULTS_OUTPUT: results.to_yaml()}
     artifacts: dict[str, Any] = {}
     for name, (schema, runtime_name, uri) in executor.artifacts.items():
         if schema == METRICS_SCHEMA:
@@ -86,9 +86,19 @@ def executor_output(results: Results, executor: ExecutorInput) -> dict[str, Any]
             if uri:
                 entry["uri"] = uri
             artifacts[name] = {"artifacts": [entry]}
-    output: dict[str, Any] = {}
-    if values:
-        output["parameterValues"] = values
     if artifacts:
         output["artifacts"] = artifacts
     return output
+
+
+def parameter_files(results: Results, executor: ExecutorInput) -> dict[Path, str]:
+    """Output parameter files the component left unwritten but whose value its results hold
+    (``outputs:`` in results.yaml): path -> text, as KFP's launcher reads them."""
+    from pipetune.components import format_value
+
+    files: dict[Path, str] = {}
+    for name, path in executor.parameters.items():
+        if name == RESULTS_OUTPUT or not path or name not in results.outputs or Path(path).exists():
+            continue
+        files[Path(path)] = format_value(results.outputs[name])
+    return files

@@ -61,6 +61,7 @@ def task_for(component: ComponentSpec, version: str) -> dict[str, Any]:
          "description": (output.description or f"The {output.name} output.").strip()
          + ("" if output.is_parameter else " (the artifact's path in the step's outputs)")}
         for output in component.outputs
+        if not kfp_only(output)
     ]
     results.append({"name": RESULTS_RESULT, "type": "string",
                     "description": "The step's results.yaml (metrics, outputs, artifacts, checkpoint)."})
@@ -97,6 +98,12 @@ def task_for(component: ComponentSpec, version: str) -> dict[str, Any]:
             ],
         },
     }
+
+
+def kfp_only(output: Any) -> bool:
+    """Outputs a Task does not declare: ``results`` is its own result already, and a
+    ``Metrics`` artifact exists for KFP's UI (the metrics are in ``results``)."""
+    return output.name == RESULTS_RESULT or str(output.type or "").lower() == "metrics"
 
 
 def check_task(task: Mapping[str, Any]) -> list[str]:

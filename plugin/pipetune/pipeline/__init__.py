@@ -1,0 +1,15 @@
+"""Whole pipelines on this machine (``pipetune pipeline run``): a compiled KFP pipeline or a
+Tekton PipelineRun as a plan of tasks, run in DAG order on the local engine."""
+
+from pipetune.pipeline._kfp import (
+    SCHEMA_VERSIONS,
+    PipelinePlan,
+    Source,
+    TaskPlan,
+    bind_parameters,
+    kfp_plan,
+    typed,
+    waves,
+)
+
+__all__ = ["SCHEMA_VERSIONS", "PipelinePlan", "Source", "TaskPlan", "bind_parameters", "kfp_plan", "typed", "waves"]

@@ -5,7 +5,6 @@ function's annotations as types.)"""
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,8 @@ kfp = pytest.importorskip("kfp")
 from google.protobuf import json_format  # noqa: E402
 from kfp import compiler, components, dsl  # noqa: E402
 from kfp.pipeline_spec import pipeline_spec_pb2  # noqa: E402
+
+from pipetune.kfp._launcher import substitute  # noqa: E402
 
 PROBE = """
 name: kfp probe
@@ -151,36 +152,6 @@ def test_executor_input_that_is_not_json_is_a_usage_error(tmp_path: Path) -> Non
 
 # -- a catalog component, as a KFP pipeline runs it -------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](?:\.(output_file|path|uri))?\}\}")
-
-
-def launcher_args(items: list, value: dict, artifact_paths: dict) -> list[str]:
-    """KFP's launcher substitutions (launcher_v2.go): {{$}}, parameter values, output files,
-    artifact paths, and the IfPresent / Concat JSON placeholders."""
-    parameters = value["inputs"].get("parameterValues", {})
-    out: list[str] = []
-    for item in items:
-        if item.startswith('{"IfPresent"'):
-            spec = json.loads(item)["IfPresent"]
-            branch = spec.get("Then", []) if spec["InputName"] in parameters else spec.get("Else", [])
-            out += launcher_args(list(branch), value, artifact_paths)
-            continue
-
-        def one(match: re.Match) -> str:
-            side, kind, name, attribute = match.groups()
-            if side == "inputs" and kind == "parameters":
-                given = parameters[name]
-                if isinstance(given, float):  # Go's strconv.FormatFloat(v, 'f', -1, 64): 2.0 is "2"
-                    return repr(given).removesuffix(".0") if given.is_integer() else repr(given)
-                return given if isinstance(given, str) else json.dumps(given)
-            if side == "outputs" and kind == "parameters":
-                return value["outputs"]["parameters"][name]["outputFile"]
-            return artifact_paths[name]
-
-        out.append(_PLACEHOLDER.sub(one, item.replace("{{$}}", json.dumps(value))))
-    return out
-
-
 def test_catalog_component_in_a_compiled_pipeline_reports_its_metrics_to_kfp(tmp_path: Path) -> None:
     op = components.load_component_from_file(str(ROOT / "components" / "train-sklearn" / "component.yaml"))
 
@@ -215,7 +186,7 @@ def test_catalog_component_in_a_compiled_pipeline_reports_its_metrics_to_kfp(tmp
     }
     json_format.Parse(json.dumps(value), pipeline_spec_pb2.ExecutorInput())
     artifact_paths = {n: str(tmp_path / "minio/root/train" / n) for n in outputs["artifacts"]}
-    argv = launcher_args([*container["command"], *container["args"]], value, artifact_paths)
+    argv = substitute([*container["command"], *container["args"]], value, artifact_paths)
     assert argv[:5] == ["pipetune", "exec", "--kfp-executor-input", json.dumps(value), "--"]
     env = {**os.environ, "PIPETUNE_OUTPUTS": str(tmp_path / "outputs")}
     done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, env=env, cwd=ROOT,

@@ -12,9 +12,11 @@ from pipetune.errors import SpecError
 
 
 def load_yaml_file(
-    path: str | os.PathLike[str], error: type[Exception] = SpecError
+    path: str | os.PathLike[str], error: type[Exception] = SpecError, first: bool = False
 ) -> Any:
-    """Parse one YAML document from ``path``; raise ``error`` naming the file on any problem."""
+    """Parse one YAML document from ``path``; raise ``error`` naming the file on any problem.
+    ``first``: the file may hold several documents (a compiled KFP pipeline with platform
+    settings after it); the first is returned."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -24,12 +26,14 @@ def load_yaml_file(
         raise error(f"{file}: is a directory, expected a YAML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{file}: cannot be read: {exc}") from None
-    return load_yaml_text(text, str(file), error)
+    return load_yaml_text(text, str(file), error, first)
 
 
-def load_yaml_text(text: str, source: str, error: type[Exception] = SpecError) -> Any:
+def load_yaml_text(text: str, source: str, error: type[Exception] = SpecError, first: bool = False) -> Any:
     """Parse YAML text; ``source`` names where it came from in the error message."""
     try:
+        if first:
+            return next(iter(yaml.safe_load_all(text)), None)
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

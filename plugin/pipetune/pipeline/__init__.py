@@ -11,5 +11,19 @@ from pipetune.pipeline._kfp import (
     typed,
     waves,
 )
+from pipetune.pipeline._run import PipelineResult, TaskOutcome, check_programs, run_plan
 
-__all__ = ["SCHEMA_VERSIONS", "PipelinePlan", "Source", "TaskPlan", "bind_parameters", "kfp_plan", "typed", "waves"]
+__all__ = [
+    "SCHEMA_VERSIONS",
+    "PipelinePlan",
+    "PipelineResult",
+    "Source",
+    "TaskOutcome",
+    "TaskPlan",
+    "bind_parameters",
+    "check_programs",
+    "kfp_plan",
+    "run_plan",
+    "typed",
+    "waves",
+]

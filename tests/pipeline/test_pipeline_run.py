@@ -1,0 +1,105 @@
+"""`pipetune pipeline run`: compiled KFP pipelines run here as a user runs them (the CLI)."""
+
+import copy
+import json
+from pathlib import Path
+
+import yaml
+
+from conftest import ROOT
+from pipetune.store import RunStore
+
+EXAMPLES = ROOT / "pipelines" / "kfp"
+
+
+def small_experiment(**changes) -> str:
+    ir = next(yaml.safe_load_all((EXAMPLES / "tune-then-train.yaml").read_text()))
+    experiment = json.loads(ir["root"]["inputDefinitions"]["parameters"]["experiment"]["defaultValue"])
+    experiment["spec"]["maxTrialCount"] = 2
+    experiment["spec"]["trialTemplate"]["trialSpec"]["arguments"]["dataset"] = "iris"
+    experiment["spec"].update(changes)
+    return json.dumps(experiment)
+
+
+def runs(state_dir: Path):
+    records = RunStore(state_dir).list()
+    (pipeline,) = [r for r in records if r.parent_id is None]
+    children = sorted((r for r in records if r.parent_id == pipeline.id), key=lambda r: r.started_at or 0)
+    return pipeline, children
+
+
+def edited(tmp_path: Path, name: str, edit) -> Path:
+    documents = list(yaml.safe_load_all((EXAMPLES / f"{name}.yaml").read_text()))
+    edit(documents[0])
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return path
+
+
+def test_tune_then_train_runs_in_order_and_trains_with_the_best_parameters(cli, state_dir):
+    done = cli("pipeline", "run", str(EXAMPLES / "tune-then-train.yaml"), "-p", f"experiment={small_experiment()}",
+               "-p", "dataset=iris", timeout=300)
+    assert done.returncode == 0, done.stderr
+    pipeline, children = runs(state_dir)
+    assert pipeline.status == "Succeeded" and pipeline.component == "pipeline/tune-then-train"
+    assert [c.component for c in children] == ["tune", "forest-parameters", "train-sklearn"]
+    assert all(c.status == "Succeeded" for c in children)
+    tune, _, train = children
+    best = tune.outputs["best_parameters"]
+    command = " ".join(RunStore(state_dir).get(train.id).command or [])
+    assert f"--n_estimators {best['n_estimators']}" in command and f"--max_depth {best['max_depth']}" in command
+    # The publisher wrote KFP's executor output for the catalog task: its metrics as a Metrics artifact.
+    output = json.loads((Path(train.outputs_dir) / "executor_output.json").read_text())
+    assert output["artifacts"]["metrics"]["artifacts"][0]["metadata"] == train.metrics
+    assert "task forest-parameters: Succeeded" in done.stderr
+
+
+def test_a_failing_task_stops_everything_downstream_and_is_named(cli, state_dir):
+    done = cli("pipeline", "run", str(EXAMPLES / "tune-then-train.yaml"),
+               "-p", f"experiment={small_experiment(maxTrialCount=0)}", timeout=300)
+    assert done.returncode == 1
+    pipeline, children = runs(state_dir)
+    assert pipeline.status == "Failed"
+    assert pipeline.message.startswith("task tune failed") and "not started: forest-parameters, train-sklearn" in pipeline.message
+    assert [c.component for c in children] == ["tune"]
+    assert "pipeline tune-then-train: Failed: task tune failed" in done.stderr
+
+
+def test_independent_tasks_run_in_parallel(cli, state_dir, tmp_path):
+    def twice(ir):
+        tasks = ir["root"]["dag"]["tasks"]
+        tasks["train-again"] = copy.deepcopy(tasks["train-sklearn"])
+
+    done = cli("pipeline", "run", str(edited(tmp_path, "train", twice)), "-p", "dataset=iris", "-p", "n_estimators=5",
+               timeout=300)
+    assert done.returncode == 0, done.stderr
+    _, children = runs(state_dir)
+    first, second = children
+    assert second.started_at < first.finished_at  # both ran at once
+
+
+def test_an_image_that_cannot_run_here_is_refused_before_anything_runs(cli, state_dir, tmp_path):
+    def foreign(ir):
+        ir["deploymentSpec"]["executors"]["exec-train-sklearn"]["container"]["command"][0] = "no-such-tool"
+
+    path = edited(tmp_path, "train", foreign)
+    done = cli("pipeline", "run", str(path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"pipetune: error: {path}: task train-sklearn: image 'pipetune/pipetune:0.1.0' runs 'no-such-tool', which "
+        "is not on this machine; install it so 'no-such-tool' is on PATH (the image's tools run here directly, "
+        "see README: How an image maps to this machine)")
+    assert RunStore(state_dir).list() == []
+
+
+def test_bad_pipeline_input_is_a_usage_error_naming_it(cli, state_dir, tmp_path):
+    done = cli("pipeline", "run", str(EXAMPLES / "train.yaml"), "-p", "n_estimators=many")
+    assert (done.returncode, done.stderr.strip()) == (
+        2, f"pipetune: error: {EXAMPLES / 'train.yaml'}: parameter n_estimators: expected an integer, got 'many'")
+
+    def future(ir):
+        ir["schemaVersion"] = "3.0.0"
+
+    done = cli("pipeline", "run", str(edited(tmp_path, "train", future)))
+    assert done.returncode == 2 and "schemaVersion: pipetune reads KFP pipeline IR 2.1.0" in done.stderr
+    assert RunStore(state_dir).list() == []

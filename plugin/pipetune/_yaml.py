@@ -36,10 +36,26 @@ def load_yaml_text(text: str, source: str, error: type[Exception] = SpecError, f
             return next(iter(yaml.safe_load_all(text)), None)
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(f"{source}: malformed YAML{where}: {problem}") from None
+        raise _malformed(exc, source, error) from None
+
+
+def _malformed(exc: yaml.YAMLError, source: str, error: type[Exception]) -> Exception:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return error(f"{source}: malformed YAML{where}: {problem}")
+
+
+def load_yaml_documents(path: Path, error: type[Exception] = SpecError) -> list[Any]:
+    """Every YAML document in ``path`` (empty ones left out); ``error`` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise _malformed(exc, str(path), error) from None
 
 
 def dump_yaml(data: Any) -> str:

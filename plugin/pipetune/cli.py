@@ -210,16 +210,20 @@ def _parser() -> argparse.ArgumentParser:
     pipeline_commands = pipeline.add_subparsers(title="pipeline commands", metavar="COMMAND")
     pipeline_run = pipeline_commands.add_parser(
         "run",
-        help="run a compiled KFP pipeline here: tasks in DAG order, independent ones in parallel",
-        description="Run a compiled Kubeflow Pipelines pipeline (the YAML kfp.compiler writes) on "
-        "this machine with the local engine: each task a run in the run store under one pipeline "
-        "run, parameters and artifacts passed as KFP passes them. A task whose image's program is "
-        "not on this machine is refused before anything runs.",
+        help="run a compiled KFP pipeline or a Tekton PipelineRun here: tasks in DAG order, independent ones in parallel",
+        description="Run a compiled Kubeflow Pipelines pipeline (the YAML kfp.compiler writes), or a "
+        "Tekton PipelineRun of catalog Tasks and pipetune's tuning custom task, on this machine with "
+        "the local engine: each task a run in the run store under one pipeline run, values and "
+        "artifacts passed as KFP or Tekton passes them. A task that can't run here is refused "
+        "before anything runs.",
     )
     pipeline_run.add_argument("file", help="the compiled pipeline YAML")
     pipeline_run.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                               help="a pipeline parameter (repeatable); the others take their defaults")
     pipeline_run.add_argument("--parallel", type=int, default=4, help="tasks run at once at most (default 4)")
+    pipeline_run.add_argument("-f", dest="file_extra", action="append", default=[], metavar="FILE",
+                              help="Tekton: another file with objects the PipelineRun names (its Pipeline, "
+                              "the Experiments of its custom tasks); repeatable")
     pipeline_run.set_defaults(handler=_cmd_pipeline_run)
     pipeline.set_defaults(handler=lambda _args: _usage(pipeline))
 
@@ -644,20 +648,26 @@ def _cmd_catalog_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_pipeline_run(args: argparse.Namespace) -> int:
-    from pipetune._yaml import load_yaml_file
+    from pipetune._yaml import load_yaml_documents, load_yaml_file
     from pipetune.engines.local import LocalEngine
     from pipetune.pipeline import bind_parameters, kfp_plan, run_plan
+    from pipetune.pipeline._run import run_steps
+    from pipetune.pipeline._tekton import TektonSteps, bind_tekton_parameters, is_tekton, tekton_plan
 
     if args.parallel < 1:
         raise UsageError(f"--parallel: expected at least 1, got {args.parallel}")
     path = Path(args.file)
     document = load_yaml_file(path, first=True)
-    if isinstance(document, dict) and str(document.get("apiVersion", "")).startswith("tekton.dev/"):
-        raise SpecError(f"{path}: Tekton {document.get('kind')}s are not run by pipetune pipeline run yet; "
-                        "it runs compiled KFP pipelines")
-    plan = kfp_plan(document, str(path))
-    values = bind_parameters(plan, _parse_inputs(args.param))
-    result = run_plan(plan, values, RunStore(args.state_dir), LocalEngine(), parallel=args.parallel)
+    given = _parse_inputs(args.param)
+    store, engine = RunStore(args.state_dir), LocalEngine()
+    if is_tekton(document):
+        documents = [d for file in [path, *args.file_extra] for d in load_yaml_documents(Path(file))]
+        tekton = tekton_plan(documents, str(path))
+        values = bind_tekton_parameters(tekton, given)
+        result = run_steps(tekton, TektonSteps(tekton, values), values, store, engine, parallel=args.parallel)
+    else:
+        plan = kfp_plan(document, str(path))
+        result = run_plan(plan, bind_parameters(plan, given), store, engine, parallel=args.parallel)
     return 0 if result.succeeded else 1
 
 

@@ -103,10 +103,21 @@ def parse_experiment(
     source: str = "",
 ) -> Any:
     """The experiment ``spec`` describes, named ``name`` in ``namespace``, with the CustomRun's
-    ``params`` applied: a param sets a budget field (``BUDGET_PARAMS``) or a fixed argument of
-    a component trial (an input no trial parameter sets); any other is a ``ParentError``
-    (``UnexpectedParams``) that names what the experiment takes. A bad spec is the same
-    ``SpecError`` ``pipetune tune`` gives, with ``source`` naming where it came from."""
+    ``params`` applied (``experiment_document``). A bad spec is the same ``SpecError``
+    ``pipetune tune`` gives, with ``source`` naming where it came from."""
+    from pipetune.spec import experiment_from_dict
+
+    return experiment_from_dict(experiment_document(spec, name, namespace, params, source), source)
+
+
+def experiment_document(
+    spec: Mapping[str, Any], name: str, namespace: str, params: list[Mapping[str, Any]] | None = None,
+    source: str = "",
+) -> dict[str, Any]:
+    """The Experiment document ``spec`` makes with a custom task's ``params`` applied: a param
+    sets a budget field (``BUDGET_PARAMS``) or a fixed argument of a component trial (an input
+    no trial parameter sets); any other is a ``ParentError`` (``UnexpectedParams``) that names
+    what the experiment takes. The spec is checked before (``SpecError``, as ``pipetune tune``)."""
     from pipetune.spec import experiment_from_dict
 
     document = {
@@ -117,7 +128,7 @@ def parse_experiment(
     }
     experiment = experiment_from_dict(copy.deepcopy(document), source)
     if not params:
-        return experiment
+        return document
     body = document["spec"]
     arguments = _fixed_arguments(experiment)
     for param in params:
@@ -135,7 +146,7 @@ def parse_experiment(
                 "UnexpectedParams",
                 f"{source}: param {key!r} is not declared by the experiment: it takes {', '.join(takes)}",
             )
-    return experiment_from_dict(document, source)
+    return document
 
 
 def _fixed_arguments(experiment: Any) -> set[str] | None:

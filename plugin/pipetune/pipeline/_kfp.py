@@ -156,6 +156,12 @@ def waves(tasks: Mapping[str, TaskPlan], source: str) -> tuple[tuple[str, ...], 
     and data), so a wave's tasks may run together; a cycle is a ``SpecError`` naming it."""
     needs = {name: set(plan.after) | {s.task for s in plan.inputs.values() if s.kind == "task" and s.task}
              for name, plan in tasks.items()}
+    return waves_of(needs, source)
+
+
+def waves_of(needs: Mapping[str, set[str]], source: str) -> tuple[tuple[str, ...], ...]:
+    """Waves of task names from what each needs (see ``waves``)."""
+    tasks = needs
     for name, wanted in needs.items():
         missing = wanted - set(tasks)
         if missing:

@@ -48,11 +48,65 @@ class PipelineResult:
 
 
 @dataclass
+class Step:
+    """What one task runs: a component with bound arguments and extra environment, in the run
+    ``run_id`` (whose outputs directory the step may have prepared), and what its ``Steps``
+    needs afterwards to read its outputs."""
+
+    component: ComponentSpec
+    arguments: dict[str, Any]
+    env: dict[str, str]
+    run_id: str
+    context: Any = None
+
+
+class Steps:
+    """How a kind of pipeline turns its tasks into runs and reads their outputs back."""
+
+    def needs(self, name: str) -> set[str]:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Refuse, before anything runs, what can't run here."""
+
+    def step(self, name: str, outcomes: Mapping[str, TaskOutcome], store: RunStore) -> Step:
+        raise NotImplementedError
+
+    def collect(self, name: str, step: Step, results: Any) -> tuple[dict[str, Any], dict[str, tuple[Mapping[str, str], Path]]]:
+        """The task's output parameters and artifacts; ``ContractError`` when one is missing."""
+        raise NotImplementedError
+
+
+@dataclass
 class _Prepared:
     argv: list[str]
     env: dict[str, str]
     value: dict[str, Any]
     root: Path
+
+
+class KfpSteps(Steps):
+    """A compiled KFP pipeline's tasks: KFP's executor input and launcher substitutions."""
+
+    def __init__(self, plan: PipelinePlan, values: Mapping[str, Any]) -> None:
+        self.plan, self.values = plan, values
+
+    def needs(self, name: str) -> set[str]:
+        task = self.plan.tasks[name]
+        return set(task.after) | {s.task for s in task.inputs.values() if s.kind == "task" and s.task}
+
+    def check(self) -> None:
+        check_programs(self.plan)
+
+    def step(self, name: str, outcomes: Mapping[str, TaskOutcome], store: RunStore) -> Step:
+        task = self.plan.tasks[name]
+        prepared = _prepare(task, self.values, outcomes, store)
+        return Step(_component(task, prepared), {}, prepared.env, prepared.root.parent.name, prepared)
+
+    def collect(self, name: str, step: Step, results: Any) -> tuple[dict[str, Any], dict[str, tuple[Mapping[str, str], Path]]]:
+        task, prepared = self.plan.tasks[name], step.context
+        parameters = read_outputs(prepared.value, task.output_parameters)
+        return parameters, {k: (kind, prepared.root / "artifacts" / k) for k, kind in task.output_artifacts.items()}
 
 
 def check_programs(plan: PipelinePlan) -> None:
@@ -79,19 +133,25 @@ def check_programs(plan: PipelinePlan) -> None:
 
 def run_plan(plan: PipelinePlan, values: Mapping[str, Any], store: RunStore, engine: Any,
              parallel: int = 4, say: Say | None = None) -> PipelineResult:
-    """Run ``plan`` with its bound parameter ``values``; see the module docstring."""
+    """Run a compiled KFP pipeline's ``plan`` with its bound parameter ``values``."""
+    return run_steps(plan, KfpSteps(plan, values), values, store, engine, parallel, say)
+
+
+def run_steps(plan: Any, steps: Steps, values: Mapping[str, Any], store: RunStore, engine: Any,
+              parallel: int = 4, say: Say | None = None) -> PipelineResult:
+    """Run any plan (``name``, ``tasks``, ``waves``) through its ``steps``; see the module
+    docstring."""
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
-    check_programs(plan)
+    steps.check()
     pipeline_id = new_run_id()
     store.create(RunRecord(id=pipeline_id, component=f"pipeline/{plan.name}", engine=engine.name,
                            status=Phase.RUNNING.value, parameters=dict(values),
                            outputs_dir=str(store.run_dir(pipeline_id)), started_at=time.time()))
     say(f"pipeline {plan.name}: run {pipeline_id}, {len(plan.tasks)} task(s)")
     outcomes = {name: TaskOutcome(name) for name in plan.tasks}
-    running: dict[str, tuple[StartedRun, _Prepared, float]] = {}
+    running: dict[str, tuple[StartedRun, Step, float]] = {}
     failed: str | None = None
-    needs = {name: set(t.after) | {s.task for s in t.inputs.values() if s.kind == "task" and s.task}
-             for name, t in plan.tasks.items()}
+    needs = {name: steps.needs(name) for name in plan.tasks}
     try:
         while True:
             if failed is None:
@@ -100,17 +160,16 @@ def run_plan(plan: PipelinePlan, values: Mapping[str, Any], store: RunStore, eng
                         break
                     outcome = outcomes[name]
                     if outcome.phase is Phase.PENDING and all(outcomes[n].phase is Phase.SUCCEEDED for n in needs[name]):
-                        prepared = _prepare(plan.tasks[name], values, outcomes, store)
-                        started = start_run(store, engine, _component(plan.tasks[name], prepared), {},
-                                            parent_id=pipeline_id, echo=False, run_id=prepared.root.parent.name,
-                                            env=prepared.env)
+                        step = steps.step(name, outcomes, store)
+                        started = start_run(store, engine, step.component, step.arguments,
+                                            parent_id=pipeline_id, echo=False, run_id=step.run_id, env=step.env)
                         outcome.run_id, outcome.phase = started.record.id, Phase.RUNNING
-                        running[name] = (started, prepared, time.monotonic())
+                        running[name] = (started, step, time.monotonic())
                         say(f"task {name}: started (run {started.record.id})")
             if not running:
                 break
             engine.wait_any(0.5)
-            for name, (started, prepared, began) in list(running.items()):
+            for name, (started, step, began) in list(running.items()):
                 status = engine.poll(started.handle)
                 if not status.phase.final:
                     continue
@@ -121,19 +180,17 @@ def run_plan(plan: PipelinePlan, values: Mapping[str, Any], store: RunStore, eng
                 outcome.phase, outcome.reason, outcome.message = status.phase, status.reason, status.message
                 if status.phase is Phase.SUCCEEDED:
                     try:
-                        outcome.parameters = read_outputs(prepared.value, plan.tasks[name].output_parameters)
+                        outcome.parameters, outcome.artifacts = steps.collect(name, step, engine.results(started.handle))
                     except ContractError as exc:
                         outcome.phase, outcome.reason, outcome.message = Phase.FAILED, "OutputsMissing", str(exc)
                         store.update(started.record.id, status=Phase.FAILED.value, reason="OutputsMissing",
                                      message=str(exc))
-                    outcome.artifacts = {k: (kind, prepared.root / "artifacts" / k)
-                                         for k, kind in plan.tasks[name].output_artifacts.items()}
                 say(f"task {name}: {outcome.phase.value} in {outcome.seconds:.1f} s"
                     + (f" ({outcome.reason}: {outcome.message})" if outcome.phase is not Phase.SUCCEEDED else ""))
                 if outcome.phase is not Phase.SUCCEEDED and failed is None:
                     failed = name
     except BaseException:
-        for started, _prepared, _began in running.values():
+        for started, _step, _began in running.values():
             engine.cancel(started.handle)
             finish_run(started, engine.poll(started.handle))
         store.update(pipeline_id, status=Phase.CANCELLED.value, reason="Interrupted", finished_at=time.time())

@@ -179,13 +179,18 @@ def waves_of(needs: Mapping[str, set[str]], source: str) -> tuple[tuple[str, ...
     return tuple(result)
 
 
+def check_known(source: str, declared: Mapping[str, Any], given: Mapping[str, str]) -> None:
+    """Every given parameter must be one the pipeline declares."""
+    unknown = set(given) - set(declared)
+    if unknown:
+        raise SpecError(f"{source}: parameter {sorted(unknown)[0]!r} is not declared; the pipeline takes "
+                        f"{', '.join(sorted(declared)) or 'none'}")
+
+
 def bind_parameters(plan: PipelinePlan, given: Mapping[str, str]) -> dict[str, Any]:
     """The pipeline's parameter values: defaults, overridden by ``given`` (text, as on a command
     line), each checked against its declared type; a ``SpecError`` naming the parameter."""
-    unknown = set(given) - set(plan.parameters)
-    if unknown:
-        raise SpecError(f"{plan.source}: parameter {sorted(unknown)[0]!r} is not declared; the pipeline takes "
-                        f"{', '.join(sorted(plan.parameters)) or 'none'}")
+    check_known(plan.source, plan.parameters, given)
     values: dict[str, Any] = {}
     for name, (kind, default) in plan.parameters.items():
         if name in given:

@@ -18,7 +18,7 @@ from typing import Any
 from pipetune._yaml import dump_yaml
 from pipetune.components import ComponentSpec, load_component
 from pipetune.errors import ContractError, SpecError
-from pipetune.pipeline._kfp import waves_of
+from pipetune.pipeline._kfp import check_known, waves_of
 from pipetune.pipeline._run import Step, Steps, TaskOutcome
 from pipetune.store import RunStore, new_run_id
 from pipetune.tekton._pipeline import EXPERIMENT_API, EXPERIMENT_KIND, check_pipeline, custom_task_results
@@ -122,18 +122,20 @@ def tekton_plan(documents: list[Any], source: str) -> TektonPlan:
     unknown = set(given) - set(parameters)
     if unknown:
         raise SpecError(f"{source}: PipelineRun spec.params: {sorted(unknown)[0]!r} is not a param of Pipeline {name}")
-    needs = {n: set(t.after) | {m.group(2) for v in t.params.values() for m in _REFERENCE.finditer(json.dumps(v))
-                                if m.group(1) == "tasks"} for n, t in tasks.items()}
+    needs = {n: task_needs(t) for n, t in tasks.items()}
     return TektonPlan(name, source, parameters, tasks, waves_of(needs, source), given)
+
+
+def task_needs(task: TektonTask) -> set[str]:
+    """The tasks ``task`` waits for: ``runAfter`` and those whose results its params use."""
+    return set(task.after) | {m.group(2) for v in task.params.values()
+                              for m in _REFERENCE.finditer(json.dumps(v)) if m.group(1) == "tasks"}
 
 
 def bind_tekton_parameters(plan: TektonPlan, given: Mapping[str, str]) -> dict[str, Any]:
     """The pipeline's params: defaults, then the PipelineRun's, then ``given``; a param
     without a value, or one the Pipeline lacks, is a ``SpecError``."""
-    unknown = set(given) - set(plan.parameters)
-    if unknown:
-        raise SpecError(f"{plan.source}: parameter {sorted(unknown)[0]!r} is not declared; the pipeline takes "
-                        f"{', '.join(sorted(plan.parameters)) or 'none'}")
+    check_known(plan.source, plan.parameters, given)
     values: dict[str, Any] = {}
     for name, (_kind, default) in plan.parameters.items():
         value = given.get(name, plan.given.get(name, default))
@@ -150,9 +152,7 @@ class TektonSteps(Steps):
         self.plan, self.values = plan, values
 
     def needs(self, name: str) -> set[str]:
-        task = self.plan.tasks[name]
-        return set(task.after) | {m.group(2) for v in task.params.values()
-                                  for m in _REFERENCE.finditer(json.dumps(v)) if m.group(1) == "tasks"}
+        return task_needs(self.plan.tasks[name])
 
     def step(self, name: str, outcomes: Mapping[str, TaskOutcome], store: RunStore) -> Step:
         task = self.plan.tasks[name]

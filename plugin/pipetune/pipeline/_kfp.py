@@ -154,9 +154,12 @@ def _check_sources(plan: TaskPlan, tasks: Mapping[str, TaskPlan], source: str) -
 def waves(tasks: Mapping[str, TaskPlan], source: str) -> tuple[tuple[str, ...], ...]:
     """Tasks in waves: each wave's tasks depend only on earlier waves (explicit dependencies
     and data), so a wave's tasks may run together; a cycle is a ``SpecError`` naming it."""
-    needs = {name: set(plan.after) | {s.task for s in plan.inputs.values() if s.kind == "task" and s.task}
-             for name, plan in tasks.items()}
-    return waves_of(needs, source)
+    return waves_of({name: task_needs(plan) for name, plan in tasks.items()}, source)
+
+
+def task_needs(task: TaskPlan) -> set[str]:
+    """The tasks ``task`` waits for: its explicit dependencies and the producers of its inputs."""
+    return set(task.after) | {s.task for s in task.inputs.values() if s.kind == "task" and s.task}
 
 
 def waves_of(needs: Mapping[str, set[str]], source: str) -> tuple[tuple[str, ...], ...]:

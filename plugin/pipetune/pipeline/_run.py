@@ -16,7 +16,7 @@ from pipetune.components import ComponentSpec, ContainerSpec
 from pipetune.engines.base import Phase
 from pipetune.errors import ContractError, SpecError
 from pipetune.kfp._launcher import executor_input, lightweight_program, read_outputs, substitute
-from pipetune.pipeline._kfp import PipelinePlan, TaskPlan, typed
+from pipetune.pipeline._kfp import PipelinePlan, TaskPlan, task_needs, typed
 from pipetune.runner import StartedRun, finish_run, start_run
 from pipetune.store import RunRecord, RunStore, new_run_id
 
@@ -92,8 +92,7 @@ class KfpSteps(Steps):
         self.plan, self.values = plan, values
 
     def needs(self, name: str) -> set[str]:
-        task = self.plan.tasks[name]
-        return set(task.after) | {s.task for s in task.inputs.values() if s.kind == "task" and s.task}
+        return task_needs(self.plan.tasks[name])
 
     def check(self) -> None:
         check_programs(self.plan)

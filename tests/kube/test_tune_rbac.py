@@ -98,3 +98,12 @@ def test_tune_rbac_allows_exactly_the_calls_the_tune_component_makes(cluster: Em
                for resource in rule["resources"] for verb in rule["verbs"]}
     assert used - granted == set(), f"the tune component used what the Role does not grant: {sorted(used - granted)}"
     assert granted - used == set(), f"the Role grants what the tune component never used: {sorted(granted - used)}"
+
+
+def test_the_role_is_bound_to_its_own_service_account_and_kfps_default_one() -> None:
+    documents = list(yaml.safe_load_all((ROOT / "manifests" / "kfp" / "tune-rbac.yaml").read_text()))
+    (account,) = [d for d in documents if d["kind"] == "ServiceAccount"]
+    (binding,) = [d for d in documents if d["kind"] == "RoleBinding"]
+    (role,) = [d for d in documents if d["kind"] == "Role"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    assert {s["name"] for s in binding["subjects"]} == {account["metadata"]["name"], "pipeline-runner"}

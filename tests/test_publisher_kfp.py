@@ -91,13 +91,7 @@ def run_container(container: dict, value: dict, tmp_path: Path, passed: dict | N
     ``value``)."""
     (tmp_path / "probe.py").write_text(SCRIPT)
     text = json.dumps(value if passed is None else passed)
-    argv = []
-    for item in [*container["command"], *container["args"]]:
-        item = item.replace("{{$}}", text)
-        item = item.replace("{{$.inputs.parameters['lr']}}", str(value["inputs"]["parameterValues"]["lr"]))
-        item = item.replace("{{$.outputs.parameters['score'].output_file}}",
-                            value["outputs"]["parameters"]["score"]["outputFile"])
-        argv.append(item)
+    argv = [item.replace(json.dumps(value), text) for item in substitute([*container["command"], *container["args"]], value)]
     assert argv[0] == "pipetune" and argv[5:7] == ["python", "probe.py"]
     argv = [sys.executable, "-m", "pipetune", *argv[1:5], sys.executable, str(tmp_path / "probe.py"), *argv[7:]]
     env = {**os.environ, "PIPETUNE_OUTPUTS": str(tmp_path / "outputs")}

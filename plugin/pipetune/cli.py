@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipetune.errors import PipetuneError, RunError, SpecError, UsageError
+from pipetune.errors import PipetuneError, RunError, UsageError
 from pipetune.store import DEFAULT_STATE_DIR, RunRecord, RunStore, new_run_id
 
 STATE_DIR_ENV = "PIPETUNE_STATE_DIR"

@@ -21,7 +21,7 @@ from pipetune.errors import ContractError, SpecError
 from pipetune.pipeline._kfp import check_known, waves_of
 from pipetune.pipeline._run import Step, Steps, TaskOutcome
 from pipetune.store import RunStore, new_run_id
-from pipetune.tekton._pipeline import EXPERIMENT_API, EXPERIMENT_KIND, check_pipeline, custom_task_results
+from pipetune.tekton._pipeline import EXPERIMENT_API, EXPERIMENT_KIND, check_pipeline
 from pipetune.tekton._task import task_for
 
 _REFERENCE = re.compile(r"\$\((params|tasks)\.([A-Za-z0-9_.-]+?)(?:\.results\.([A-Za-z0-9_.-]+))?\)")

@@ -29,9 +29,9 @@ from kube.operator import FakeOperator, Outcome  # noqa: E402
 
 from pipetune.engines.kubernetes import KubernetesEngine  # noqa: E402
 from pipetune.kinds import EXPERIMENT_LABEL  # noqa: E402
-from pipetune.spec import experiment_from_dict  # noqa: E402
+from pipetune.experiment import experiment_from_dict  # noqa: E402
 from pipetune.store import RunStore  # noqa: E402
-from pipetune.tuner.experiment import Tuner, tuner_config  # noqa: E402
+from pipetune.tuner.loop import Tuner, tuner_config  # noqa: E402
 from pipetune.tuner.launchers import ExperimentLauncher  # noqa: E402
 
 DELAY = 0.05  # seconds between the operator's lifecycle steps (3 steps: ~0.15 s a Job)

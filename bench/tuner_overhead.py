@@ -184,10 +184,10 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     t_import = time.perf_counter()
     from pipetune.components import load_component
     from pipetune.engines.local import LocalEngine
-    from pipetune.spec import Objective
+    from pipetune.experiment import Objective
     from pipetune.store import RunStore
     from pipetune.tuner import policy
-    from pipetune.tuner.experiment import Tuner, TunerConfig
+    from pipetune.tuner.loop import Tuner, TunerConfig
     from pipetune.tuner.launchers import ComponentLauncher
     from pipetune.tuner.space import SearchSpace
 
@@ -355,23 +355,23 @@ class Probe:
     #: (module, attribute, label), nesting shown by the label's indentation in the report.
     #: A step the code does not have (it changed) is left out of the report.
     STEPS = [
-        ("pipetune.tuner.experiment", "time.sleep", "poll wait (time.sleep)"),
+        ("pipetune.tuner.loop", "time.sleep", "poll wait (time.sleep)"),
         ("pipetune.engines.local._engine", "LocalEngine.wait_any", "poll wait (engine.wait_any)"),
-        ("pipetune.tuner.experiment", "Tuner._start_new", "Tuner._start_new"),
+        ("pipetune.tuner.loop", "Tuner._start_new", "Tuner._start_new"),
         ("pipetune.tuner.policy", "history_for", "  policy.history_for"),
-        ("pipetune.tuner.experiment", "Tuner._launch", "  Tuner._launch"),
+        ("pipetune.tuner.loop", "Tuner._launch", "  Tuner._launch"),
         ("pipetune.tuner.launchers", "ComponentLauncher.prepare", "    launcher.prepare"),
-        ("pipetune.tuner.experiment", "start_run", "    start_run"),
+        ("pipetune.tuner.loop", "start_run", "    start_run"),
         ("pipetune.store", "RunStore.create", "      RunStore.create"),
         ("pipetune.engines.local._engine", "LocalEngine.submit", "      LocalEngine.submit"),
         ("pipetune.engines.local._process", "subprocess.Popen", "        subprocess.Popen"),
         ("pipetune.engines.local._process", "_pump", "        pump thread start (x2)"),
-        ("pipetune.tuner.experiment", "Tuner._collect", "Tuner._collect"),
+        ("pipetune.tuner.loop", "Tuner._collect", "Tuner._collect"),
         ("pipetune.engines.local._engine", "LocalEngine.poll", "  LocalEngine.poll"),
         ("pipetune.engines.local._engine", "LocalEngine._conclude", "    LocalEngine._conclude"),
         ("pipetune.engines.local._process", "GroupProcess.finish", "      GroupProcess.finish (pump join)"),
         ("pipetune.engines.local._engine", "collect_results", "      collect_results"),
-        ("pipetune.tuner.experiment", "finish_run", "  finish_run"),
+        ("pipetune.tuner.loop", "finish_run", "  finish_run"),
         ("pipetune.store", "RunStore.update", "RunStore.update (all)"),
         ("pipetune.tuner.journal", "Journal.append", "Journal.append (all)"),
         ("pipetune.tuner.policy", "verdict", "policy.verdict"),
@@ -436,7 +436,7 @@ class Probe:
 
     def _wrap_sleep(self, time_module: Any, label: str) -> None:
         # Only the tuner's own sleeps: wrap the name the experiment module looks up.
-        import pipetune.tuner.experiment as experiment
+        import pipetune.tuner.loop as experiment
 
         real = time_module.sleep
         spent = self.spent

@@ -58,7 +58,7 @@ def test_examples_run_the_catalog_through_the_publisher_with_platform_settings(s
 
 
 def test_tune_then_train_default_experiment_is_valid_and_feeds_the_train_step():
-    from pipetune.spec import experiment_from_dict
+    from pipetune.experiment import experiment_from_dict
 
     ir = next(yaml.safe_load_all((EXAMPLES / "tune-then-train.yaml").read_text()))
     default = ir["root"]["inputDefinitions"]["parameters"]["experiment"]["defaultValue"]

@@ -9,10 +9,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pipetune.components import ComponentSpec, load_component
 from pipetune.store import DEFAULT_STATE_DIR, RunStore
-from pipetune.spec import Objective
+from pipetune.experiment import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.early_stopping import get_early_stopping
-from pipetune.tuner.experiment import DEFAULT_ALGORITHM, TuneResult, Tuner, TunerConfig
+from pipetune.tuner.loop import DEFAULT_ALGORITHM, TuneResult, Tuner, TunerConfig
 from pipetune.tuner.launchers import ComponentLauncher, FunctionLauncher
 from pipetune.tuner.space import SearchSpace
 

@@ -362,9 +362,9 @@ def _checkpoint_env(uri: str) -> dict[str, str]:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from pipetune.spec import load_experiment
+    from pipetune.experiment import load_experiment
     from pipetune.tuner.display import failure_notes, progress_line, trials_table
-    from pipetune.tuner.experiment import Tuner, tuner_config
+    from pipetune.tuner.loop import Tuner, tuner_config
 
     experiment = load_experiment(args.experiment)
     if args.local_command is not None:
@@ -445,7 +445,7 @@ def _with_local_command(experiment: Any, text: str) -> Any:
     import dataclasses
     import shlex
 
-    from pipetune.spec import LocalOverride
+    from pipetune.experiment import LocalOverride
 
     try:
         argv = shlex.split(text)
@@ -648,7 +648,7 @@ def _cmd_catalog_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_pipeline_run(args: argparse.Namespace) -> int:
-    from pipetune._yaml import load_yaml_documents, load_yaml_file
+    from pipetune.yamlsafe import load_yaml_documents, load_yaml_file
     from pipetune.engines.local import LocalEngine
     from pipetune.pipeline import bind_parameters, kfp_plan, run_plan
     from pipetune.pipeline._run import run_steps

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipetune._atomic import atomic_write_text
+from pipetune.atomic import atomic_write_text
 from pipetune.contract import (
     REPORT_PREFIX,
     Results,

@@ -6,7 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-from pipetune.bridges import JobParameters, build_job, check_training_job
+from pipetune.bridges import JobParameters, build_job
+from pipetune.kinds import check_training_job
 from pipetune.errors import SpecError
 from pipetune.kinds import RESULTS_PATH
 

@@ -11,9 +11,9 @@ from pipetune.engines.base import Phase, RunRequest
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.errors import SpecError
 from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL, default_plural, known_kind
-from pipetune.spec import load_experiment
+from pipetune.experiment import load_experiment
 from pipetune.tuner.launchers import ExperimentLauncher
-from spec.test_katib_fixtures import FIXTURES, REFUSED, first_assignment
+from experiment.test_katib_fixtures import FIXTURES, REFUSED, first_assignment
 
 from kube.emulator import EmulatedCluster
 from kube.operator import Outcome

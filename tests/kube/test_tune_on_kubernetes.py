@@ -16,9 +16,9 @@ import yaml
 from conftest import ROOT
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL
-from pipetune.spec import experiment_from_dict
+from pipetune.experiment import experiment_from_dict
 from pipetune.store import RunStore
-from pipetune.tuner.experiment import Tuner, tuner_config
+from pipetune.tuner.loop import Tuner, tuner_config
 from pipetune.tuner.launchers import ExperimentLauncher
 
 from kube.emulator import EmulatedCluster

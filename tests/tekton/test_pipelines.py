@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from pipetune.spec import load_experiment
+from pipetune.experiment import load_experiment
 from pipetune.tekton import check_pipeline
 
 TEKTON = ROOT / "pipelines" / "tekton"

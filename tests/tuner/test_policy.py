@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipetune.contract import Results
-from pipetune.spec import Objective
+from pipetune.experiment import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState

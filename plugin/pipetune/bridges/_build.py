@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipetune.bridges._check import check_training_job
+from pipetune.kinds import check_training_job
 from pipetune.errors import SpecError
 from pipetune.kinds import PYTORCH_JOB, RESULTS_PATH, TF_JOB, TRAIN_JOB, TrainingKind
 

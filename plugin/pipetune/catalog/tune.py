@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pipetune
-from pipetune._atomic import atomic_write_text
-from pipetune._yaml import load_yaml_text
+from pipetune.atomic import atomic_write_text
+from pipetune.yamlsafe import load_yaml_text
 from pipetune.catalog import component_file
 from pipetune.errors import PipetuneError
 
@@ -28,10 +28,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _tune(args: Any) -> int:
     from pipetune.engines.select import current_namespace, open_engine
     from pipetune.kinds import EXPERIMENT_LABEL
-    from pipetune.spec import experiment_from_dict
+    from pipetune.experiment import experiment_from_dict
     from pipetune.store import RunStore
     from pipetune.tuner.display import failure_notes, progress_line, trials_table
-    from pipetune.tuner.experiment import Tuner, tuner_config
+    from pipetune.tuner.loop import Tuner, tuner_config
     from pipetune.tuner.launchers import ExperimentLauncher
 
     source = "input 'experiment'"

@@ -6,7 +6,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from pipetune._yaml import load_yaml_file
+from pipetune.yamlsafe import load_yaml_file
 from pipetune.components._spec import ComponentSpec, load_component
 from pipetune.errors import SpecError
 
@@ -69,7 +69,7 @@ def task_text(spec: ComponentSpec) -> str:
 
 def generate_tasks(root: Path) -> list[Path]:
     """Write ``task.yaml`` beside every valid ``component.yaml``; the files that changed."""
-    from pipetune._atomic import atomic_write_text
+    from pipetune.atomic import atomic_write_text
 
     changed = []
     for folder in catalog_folders(root):

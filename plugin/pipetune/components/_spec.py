@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from pipetune._yaml import load_yaml_file
+from pipetune.yamlsafe import load_yaml_file
 from pipetune.components._types import coerce, parameter_type
 from pipetune.errors import SpecError, UsageError
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from pipetune._atomic import atomic_write_text
-from pipetune._yaml import dump_yaml, load_yaml_file, load_yaml_text
+from pipetune.atomic import atomic_write_text
+from pipetune.yamlsafe import dump_yaml, load_yaml_file, load_yaml_text
 from pipetune.errors import ContractError
 
 API_VERSION = "pipetune.dev/v1"

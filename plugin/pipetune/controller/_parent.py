@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from pipetune.errors import SpecError
-from pipetune.spec import API_VERSION
-from pipetune.spec._experiment import KIND
+from pipetune.experiment import API_VERSION
+from pipetune.experiment._model import KIND
 
 #: The status field holding the controller's own state: on a CustomRun nothing else survives
 #: the status schema, and the Experiment keeps it in the same place so one code path serves both.
@@ -105,7 +105,7 @@ def parse_experiment(
     """The experiment ``spec`` describes, named ``name`` in ``namespace``, with the CustomRun's
     ``params`` applied (``experiment_document``). A bad spec is the same ``SpecError``
     ``pipetune tune`` gives, with ``source`` naming where it came from."""
-    from pipetune.spec import experiment_from_dict
+    from pipetune.experiment import experiment_from_dict
 
     return experiment_from_dict(experiment_document(spec, name, namespace, params, source), source)
 
@@ -118,7 +118,7 @@ def experiment_document(
     sets a budget field (``BUDGET_PARAMS``) or a fixed argument of a component trial (an input
     no trial parameter sets); any other is a ``ParentError`` (``UnexpectedParams``) that names
     what the experiment takes. The spec is checked before (``SpecError``, as ``pipetune tune``)."""
-    from pipetune.spec import experiment_from_dict
+    from pipetune.experiment import experiment_from_dict
 
     document = {
         "apiVersion": API_VERSION,

@@ -261,7 +261,7 @@ class Controller:
         from pipetune.engines.kubernetes import KubernetesEngine
         from pipetune.kinds import EXPERIMENT_LABEL
         from pipetune.store import RunStore
-        from pipetune.tuner.experiment import Tuner, tuner_config
+        from pipetune.tuner.loop import Tuner, tuner_config
         from pipetune.tuner.journal import MemoryJournal
         from pipetune.tuner.launchers import ExperimentLauncher
 

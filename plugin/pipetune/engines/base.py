@@ -1,8 +1,11 @@
 """The engine interface: where a run executes. One protocol for local and cluster engines.
 
 An engine is asked to ``submit`` a run, then ``poll``-ed until the status is final, then asked
-for the run's ``results``; ``cancel`` ends it early. The tuner and the CLI only see this
-protocol, never a particular engine.
+for the run's ``results``; ``intermediate`` gives what a running run has reported so far (for
+early stopping), ``cancel`` ends it early, ``reclaim`` ends what a crashed predecessor left of
+a run, and ``close`` releases the engine. The tuner, the runner and the CLI only see this
+protocol, never a particular engine; each engine's handle type is its own, so the protocol is
+generic in it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence, TypeVar
 
 from pipetune.components import ComponentSpec
 from pipetune.contract import LogMetrics, Results
@@ -123,26 +126,45 @@ class RunHandle(Protocol):
     argv: list[str]
 
 
-class Engine(Protocol):
-    """Where runs execute. Implementations: ``engines.local.LocalEngine``,
+H = TypeVar("H", bound=RunHandle)
+
+#: What a running run has reported so far: results ``history`` entries, oldest first, each
+#: metric name to value with an optional ``step``.
+History = Sequence[Mapping[str, float]]
+
+
+class Engine(Protocol[H]):
+    """Where runs execute, with ``H`` its handle type. Implementations:
+    ``engines.local.LocalEngine``, ``engines.local.FunctionEngine``,
     ``engines.kubernetes.KubernetesEngine``."""
 
+    #: The engine's name in the run store: local, in-process, kubernetes.
     name: str
+    #: Whether runs execute on this machine and see its file system (a trial's default
+    #: checkpoint directory, a Katib Job mapped to a local command); False for a cluster.
+    local: bool
 
-    def submit(self, request: RunRequest) -> RunHandle:
-        """Start the run; raise ``RunError`` if it can't start at all."""
+    def submit(self, request: RunRequest) -> H:
+        """Start the run; raise ``RunError`` if it can't start at all. A cluster engine adopts a
+        resource of the same name that a predecessor created for the same run."""
         ...
 
-    def poll(self, handle: RunHandle) -> RunStatus:
+    def poll(self, handle: H) -> RunStatus:
         """The run's status now; never blocks for long."""
         ...
 
-    def wait(self, handle: RunHandle, timeout: float | None = None) -> RunStatus:
+    def wait(self, handle: H, timeout: float | None = None) -> RunStatus:
         """Block until the run's status is final, or ``timeout`` seconds pass."""
         ...
 
-    def results(self, handle: RunHandle) -> Results | None:
+    def results(self, handle: H) -> Results | None:
         """The finished run's validated results, or None if it produced none."""
+        ...
+
+    def intermediate(self, handle: H) -> History:
+        """What the run has reported so far (``pipetune.report``), oldest first; empty when it
+        has reported nothing or the engine can't see it yet. Cheap enough to call on every
+        turn of a poller's loop: an engine that must fetch it rate-limits itself."""
         ...
 
     def wait_any(self, timeout: float) -> None:
@@ -150,6 +172,15 @@ class Engine(Protocol):
         pass; a hint for pollers (a spurious wake-up is fine, a missed one costs ``timeout``)."""
         ...
 
-    def cancel(self, handle: RunHandle) -> None:
+    def cancel(self, handle: H) -> None:
         """End the run and everything it started; a no-op for a finished run."""
+        ...
+
+    def reclaim(self, run_id: str, outputs_dir: Path) -> None:
+        """End whatever a crashed predecessor left running of run ``run_id`` (its processes),
+        before that run is started again; a no-op where resubmitting adopts instead."""
+        ...
+
+    def close(self) -> None:
+        """Release what the engine holds (watches, threads); runs already started go on."""
         ...

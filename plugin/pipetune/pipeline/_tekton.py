@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipetune._yaml import dump_yaml
+from pipetune.yamlsafe import dump_yaml
 from pipetune.components import ComponentSpec, load_component
 from pipetune.errors import ContractError, SpecError
 from pipetune.pipeline._kfp import check_known, waves_of

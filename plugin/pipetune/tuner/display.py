@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from pipetune.spec import Objective
-from pipetune.tuner.experiment import Progress
+from pipetune.experiment import Objective
+from pipetune.tuner.loop import Progress
 from pipetune.tuner.journal import TrialState
 
 

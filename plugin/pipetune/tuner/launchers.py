@@ -116,10 +116,10 @@ class ExperimentLauncher:
     def prepare(
         self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
     ) -> PreparedTrial:
-        from pipetune.bridges import check_training_job, is_training_job
+        from pipetune.kinds import check_training_job, is_training_job
         from pipetune.engines.base import ResourceRequest
         from pipetune.errors import SpecError
-        from pipetune.spec import local_command, local_override, render_trial
+        from pipetune.experiment import local_command, local_override, render_trial
 
         experiment = self.experiment
         names = experiment.objective.metric_names

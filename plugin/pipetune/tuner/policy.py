@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from pipetune.contract import Results
-from pipetune.spec import Objective
+from pipetune.experiment import Objective
 from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
 

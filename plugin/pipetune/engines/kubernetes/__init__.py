@@ -1,12 +1,6 @@
 """The Kubernetes engine: runs as resources of any kind on a cluster (``--engine kubernetes``)."""
 
 from pipetune.engines.kubernetes._api import Retry, api_client
-from pipetune.engines.kubernetes._conditions import (
-    Condition,
-    ConditionError,
-    compile_condition,
-    translate_gjson,
-)
 from pipetune.engines.kubernetes._engine import (
     POD_LABELS,
     KubernetesEngine,
@@ -16,13 +10,9 @@ from pipetune.engines.kubernetes._manifests import component_job
 
 __all__ = [
     "POD_LABELS",
-    "Condition",
-    "ConditionError",
     "KubernetesEngine",
     "KubernetesRun",
     "Retry",
     "api_client",
-    "compile_condition",
     "component_job",
-    "translate_gjson",
 ]

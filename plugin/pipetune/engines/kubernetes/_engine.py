@@ -35,7 +35,7 @@ from typing import Any, Callable, TextIO
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from pipetune.bridges import check_training_job, is_training_job
+from pipetune.kinds import check_training_job, is_training_job
 from pipetune.contract import (
     CHANNEL_LIMIT_BYTES,
     LogMetrics,
@@ -44,7 +44,7 @@ from pipetune.contract import (
 )
 from pipetune.engines.base import Phase, Reason, RunRequest, RunStatus
 from pipetune.engines.kubernetes._api import KindWatch, Retry, call, describe
-from pipetune.engines.kubernetes._conditions import (
+from pipetune.kinds import (
     Condition,
     ConditionError,
     compile_condition,

@@ -99,7 +99,7 @@ class LocalEngine:
         return run
 
     def _submit_replicas(self, request: RunRequest, resource: ResourceRequest) -> LocalRun:
-        from pipetune.bridges import check_training_job, nproc_per_node, replica_roles
+        from pipetune.kinds import check_training_job, nproc_per_node, replica_roles
 
         manifest = resource.manifest
         name = f"{manifest.get('kind')} {resource.name}"
@@ -333,7 +333,7 @@ def _not_started(run: LocalRun, problem: str, reason: str = Reason.COMMAND_NOT_F
 
 
 def _is_training_job(resource: ResourceRequest) -> bool:
-    from pipetune.bridges import is_training_job
+    from pipetune.kinds import is_training_job
 
     return is_training_job(resource.manifest)
 

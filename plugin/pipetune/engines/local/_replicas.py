@@ -24,7 +24,7 @@ Pure functions over plain data; the local engine starts the processes. The rules
 
 A replica's environment is its container's ``env`` with the injected variables over it, as
 the operator's come after the user's in the pod. Each replica runs its container's command
-the way a Job's primary container does (see ``pipetune.spec.local_command``).
+the way a Job's primary container does (see ``pipetune.experiment.local_command``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ Defaults (Katib's where Katib has one):
 =============================  =================================================================
 
 Metrics collectors other than StdOut and File load (the Experiment is valid) and are refused
-when a trial is mapped to a local command (:func:`pipetune.spec.local_command`). A trial
+when a trial is mapped to a local command (:func:`pipetune.experiment.local_command`). A trial
 template in a ConfigMap (``trialTemplate.configMap``) is refused at load: nothing here can read
 it. Algorithm names and settings are checked at load through the algorithm registry.
 """
@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipetune._yaml import load_yaml_file
+from pipetune.yamlsafe import load_yaml_file
 from pipetune.components import ComponentSpec, coerce, load_component
 from pipetune.errors import SpaceError, SpecError
-from pipetune.spec._substitute import (
+from pipetune.experiment._substitute import (
     PLACEHOLDER,
     MetaReference,
     check_placeholders,
@@ -839,7 +839,7 @@ def _trial_template(value: Any, space: SearchSpace, ours: bool, path: Path | Non
     for key in ("successCondition", "failureCondition"):
         text = _string(data.get(key), f"{where}.{key}", None)
         if text is not None:
-            from pipetune.engines.kubernetes._conditions import ConditionError, compile_condition
+            from pipetune.kinds import ConditionError, compile_condition
 
             try:
                 compile_condition(text)

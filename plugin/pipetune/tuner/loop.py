@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pipetune._atomic import atomic_write_text
+from pipetune.atomic import atomic_write_text
 from pipetune.contract import LogMetrics, Results, read_results, write_results
 from pipetune.engines.base import Engine, Phase
 from pipetune.runner import StartedRun, finish_run, start_run
 from pipetune.store import RunRecord, RunStore, new_run_id
-from pipetune.spec import Objective
+from pipetune.experiment import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
 from pipetune.tuner.early_stopping import MedianStop, curve_from_history
@@ -579,7 +579,7 @@ def trial_rows(state: ExperimentState) -> list[dict[str, Any]]:
 
 
 def tuner_config(experiment: Any, seed: int | None = None) -> TunerConfig:
-    """The loop's view of an experiment spec (``pipetune.spec.Experiment``)."""
+    """The loop's view of an experiment spec (``pipetune.experiment.Experiment``)."""
     early = experiment.early_stopping
     return TunerConfig(
         name=experiment.name,

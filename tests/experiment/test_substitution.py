@@ -7,8 +7,8 @@ import copy
 import pytest
 import yaml
 from pipetune.errors import SpecError
-from pipetune.spec import MetaReference, format_value, substitute
-from pipetune.spec._substitute import check_placeholders, find_placeholders
+from pipetune.experiment import MetaReference, format_value, substitute
+from pipetune.experiment._substitute import check_placeholders, find_placeholders
 
 
 def sub(tree, **values):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipetune.components import format_value
-from pipetune.kinds import TRAIN_JOB, TRAINING_KINDS, TrainingKind
+from pipetune.kinds._table import TRAIN_JOB, TRAINING_KINDS, TrainingKind
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from pipetune.bridges import check_training_job, replica_roles
+from pipetune.kinds import check_training_job, replica_roles
 from pipetune.tuner.launchers import ExperimentLauncher
-from pipetune._yaml import load_yaml_file
+from pipetune.yamlsafe import load_yaml_file
 from pipetune.errors import SpecError
-from pipetune.spec import (
+from pipetune.experiment import (
     Experiment,
     format_value,
     load_experiment,
     local_command,
     render_trial,
 )
-from pipetune.spec._substitute import PLACEHOLDER
+from pipetune.experiment._substitute import PLACEHOLDER
 from pipetune.tuner.algorithms import get_algorithm, suggest_batch
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -251,7 +251,7 @@ def test_configmap_trial_source_is_refused_by_name() -> None:
     path = _fixture("trial-template__trial-configmap-source")
     data = load_yaml_file(path)
     data["spec"]["algorithm"] = {"algorithmName": "random"}
-    from pipetune.spec import experiment_from_dict
+    from pipetune.experiment import experiment_from_dict
 
     with pytest.raises(SpecError) as caught:
         experiment_from_dict(data, path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pipetune.engines.kubernetes import (
+from pipetune.kinds import (
     ConditionError,
     compile_condition,
     translate_gjson,

@@ -5,7 +5,7 @@ Experiment; ``render_trial`` turns it and one assignment into the trial's resour
 component's arguments); ``local_command`` maps a rendered ``batch/v1 Job`` to a command line.
 """
 
-from pipetune.spec._experiment import (
+from pipetune.experiment._model import (
     API_VERSION,
     KATIB_API_VERSION,
     AlgorithmSpec,
@@ -20,8 +20,8 @@ from pipetune.spec._experiment import (
     experiment_from_dict,
     load_experiment,
 )
-from pipetune.spec._substitute import MetaReference, format_value, substitute
-from pipetune.spec._trial import (
+from pipetune.experiment._substitute import MetaReference, format_value, substitute
+from pipetune.experiment._trial import (
     LocalCommand,
     local_command,
     local_override,

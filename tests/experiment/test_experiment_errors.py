@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from pipetune.errors import SpaceError, SpecError
-from pipetune.spec import Experiment, load_experiment
+from pipetune.experiment import Experiment, load_experiment
 
 KATIB: dict[str, Any] = {
     "apiVersion": "kubeflow.org/v1beta1",
@@ -545,7 +545,7 @@ def test_component_trial_is_ours_only(refused: Callable[..., str]) -> None:
 
 
 def test_loaded_experiment_does_not_alias_the_document(tmp_path: Path) -> None:
-    from pipetune.spec import experiment_from_dict
+    from pipetune.experiment import experiment_from_dict
 
     doc = katib()
     experiment = experiment_from_dict(doc, tmp_path / "e.yaml")

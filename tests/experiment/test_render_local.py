@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pipetune.components import resolve_command
 from pipetune.errors import SpaceError, SpecError
-from pipetune.spec import Experiment, experiment_from_dict, local_command, render_trial
+from pipetune.experiment import Experiment, experiment_from_dict, local_command, render_trial
 
 ROOT = Path(__file__).resolve().parents[2]
 

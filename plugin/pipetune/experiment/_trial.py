@@ -41,8 +41,8 @@ from typing import Any
 
 from pipetune.components import ComponentSpec, ContainerSpec
 from pipetune.errors import SpaceError, SpecError, UsageError
-from pipetune.spec._experiment import Experiment
-from pipetune.spec._substitute import (
+from pipetune.experiment._model import Experiment
+from pipetune.experiment._substitute import (
     find_placeholders,
     format_value,
     plain_value,

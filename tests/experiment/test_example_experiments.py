@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pipetune.contract import read_results
 from pipetune.engines.local import local_program
-from pipetune.spec import load_experiment, local_command, render_trial
+from pipetune.experiment import load_experiment, local_command, render_trial
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINES = ROOT / "pipelines"

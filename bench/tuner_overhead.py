@@ -187,7 +187,8 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     from pipetune.experiment import Objective
     from pipetune.store import RunStore
     from pipetune.tuner import policy
-    from pipetune.tuner.loop import Tuner, TunerConfig
+    from pipetune.tuner.config import TunerConfig
+    from pipetune.tuner.loop import Tuner
     from pipetune.tuner.launchers import ComponentLauncher
     from pipetune.tuner.space import SearchSpace
 

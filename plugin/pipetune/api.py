@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from pipetune.components import ComponentSpec, load_component
+from pipetune.engines.base import Engine
+from pipetune.engines.local import FunctionEngine, LocalEngine
 from pipetune.store import DEFAULT_STATE_DIR, RunStore
-from pipetune.experiment import Objective
 from pipetune.tuner import policy
+from pipetune.tuner.config import DEFAULT_ALGORITHM, TunerConfig
+from pipetune.tuner.display import progress_line
 from pipetune.tuner.early_stopping import get_early_stopping
-from pipetune.tuner.loop import DEFAULT_ALGORITHM, TuneResult, Tuner, TunerConfig
-from pipetune.tuner.launchers import ComponentLauncher, FunctionLauncher
-from pipetune.tuner.space import SearchSpace
+from pipetune.tuner.launchers import ComponentLauncher, FunctionLauncher, TrialLauncher
+from pipetune.tuner.loop import Progress, TuneResult
+from pipetune.tuner.objective import Objective
+from pipetune.tuner.session import Session
+from pipetune.tuner.space import ExpressionSpace, SearchSpace, Space
 
 
 def tune(
@@ -37,7 +42,7 @@ def tune(
     max_retries: int = 0,
     trial_timeout: float | None = None,
     early_stopping: Mapping[str, str] | None = None,
-    progress: bool | Callable[[Any], None] = False,
+    progress: bool | Callable[[Progress], None] = False,
 ) -> TuneResult:
     """Tune ``objective`` over ``space`` and return the trials and the best parameters.
 
@@ -55,15 +60,13 @@ def tune(
     (``{"min_trials_required": "3", "start_step": "4"}``) to enable it.
     """
     search_space = _space(space)
+    launcher: TrialLauncher
+    engine: Engine[Any]
     if callable(objective) and not isinstance(objective, (ComponentSpec, str, os.PathLike)):
-        from pipetune.engines.local import FunctionEngine
-
         label = getattr(objective, "__name__", "objective")
-        launcher: Any = FunctionLauncher(label)
-        engine: Any = FunctionEngine(objective, metric)
+        launcher = FunctionLauncher(label)
+        engine = FunctionEngine(objective, metric)
     else:
-        from pipetune.engines.local import LocalEngine
-
         component = objective if isinstance(objective, ComponentSpec) else load_component(objective)
         label = component.name
         launcher = ComponentLauncher(component, arguments)
@@ -83,16 +86,15 @@ def tune(
         trial_timeout=trial_timeout,
     )
     callback = progress if callable(progress) else (_print_progress if progress else None)
-    return Tuner(config, launcher, engine, store, folder, progress=callback).run()
+    session = Session(config, launcher)
+    return session.tuner(engine, store, folder, progress=callback).run()
 
 
-def _space(space: Any) -> Any:
+def _space(space: Any) -> Space:
     if isinstance(space, SearchSpace):
         return space
     if isinstance(space, Sequence) and not isinstance(space, str) and all(isinstance(p, Mapping) for p in space):
         return SearchSpace.from_katib(list(space))
-    from pipetune.tuner.space import ExpressionSpace
-
     return ExpressionSpace(space)
 
 
@@ -100,7 +102,5 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "experiment"
 
 
-def _print_progress(progress: Any) -> None:
-    from pipetune.tuner.display import progress_line
-
+def _print_progress(progress: Progress) -> None:
     print(progress_line(progress), flush=True)

@@ -362,14 +362,19 @@ def _checkpoint_env(uri: str) -> dict[str, str]:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
+    from pipetune.engines.select import open_engine
     from pipetune.experiment import load_experiment
+    from pipetune.kinds import EXPERIMENT_LABEL
     from pipetune.tuner.display import failure_notes, progress_line, trials_table
-    from pipetune.tuner.loop import Tuner, tuner_config
+    from pipetune.tuner.session import Session
 
     experiment = load_experiment(args.experiment)
     if args.local_command is not None:
         experiment = _with_local_command(experiment, args.local_command)
-    config = tuner_config(experiment, seed=args.seed)
+    namespace = experiment.namespace or args.namespace or "default"
+    # Checked before the engine connects to anything.
+    session = Session.for_experiment(experiment, local=args.engine == "local", seed=args.seed, namespace=namespace)
+    config = session.config
     store = RunStore(args.state_dir)
     directory = Path(args.dir) if args.dir else store.state_dir / "experiments" / experiment.name
     live = sys.stderr.isatty()
@@ -388,9 +393,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     def stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    engine, launcher = _tune_engine(args, experiment)
+    engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
+                         None if args.quiet else sys.stderr)
     previous = signal.signal(signal.SIGTERM, stop)
-    tuner = Tuner(config, launcher, engine, store, directory, progress=show, checkpoints=args.checkpoints)
+    tuner = session.tuner(engine, store, directory, progress=show, checkpoints=args.checkpoints)
     if not args.quiet:
         print(
             f"experiment {experiment.name}: {config.budget.max_trials} trials, "
@@ -411,6 +417,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        engine.close()
     if live and not args.quiet:
         print(file=sys.stderr)
     best = result.best
@@ -425,20 +432,6 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             print(f"  {name}: {_value(value)}")
     print(f"results  {_short_path(str(directory / 'results.yaml'))}")
     return 0 if result.state.status == "Succeeded" else 1
-
-
-def _tune_engine(args: argparse.Namespace, experiment: Any) -> tuple[Any, Any]:
-    """The engine and launcher ``pipetune tune`` runs trials with."""
-    from pipetune.engines.select import open_engine
-    from pipetune.kinds import EXPERIMENT_LABEL
-    from pipetune.tuner.launchers import ExperimentLauncher
-
-    namespace = experiment.namespace or args.namespace or "default"
-    launcher = ExperimentLauncher(experiment, local=args.engine == "local", namespace=namespace)
-    launcher.check()  # before the engine connects to anything
-    engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
-                         None if args.quiet else sys.stderr)
-    return engine, launcher
 
 
 def _with_local_command(experiment: Any, text: str) -> Any:

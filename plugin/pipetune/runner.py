@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV, CheckpointStore
 from pipetune.components import ComponentSpec
 from pipetune.contract import LogMetrics, Results
 from pipetune.engines.base import Engine, Phase, ResourceRequest, RunHandle, RunRequest, RunStatus
@@ -112,3 +113,16 @@ def _status_fields(status: RunStatus) -> dict[str, Any]:
         "finished_at": status.finished_at,
         "exit_code": status.exit_code,
     }
+
+
+def checkpoint_env(uri: str, resume: bool = True, fallback: str | None = None) -> dict[str, str]:
+    """A run's checkpoint variables: where it writes (``uri``) and, with ``resume``, the newest
+    complete checkpoint there to resume from, else the newest in ``fallback`` (a population-based
+    training member starts from its parent's)."""
+    env = {CHECKPOINTS_ENV: uri}
+    latest = CheckpointStore(uri).latest() if resume else None
+    if latest is None and fallback is not None:
+        latest = CheckpointStore(fallback).latest()
+    if latest is not None:
+        env[RESUME_ENV] = latest.uri
+    return env

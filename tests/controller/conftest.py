@@ -17,8 +17,7 @@ import yaml
 from kube.conftest import api_client, cluster, namespace  # noqa: F401 - fixtures
 from kube.emulator import EmulatedCluster
 from kube.operator import Outcome
-from pipetune.controller import Controller
-from pipetune.controller._operator import run_operator
+from pipetune.controller import Controller, run_operator
 
 CUSTOMRUNS = "tekton.dev/v1beta1/customruns"
 EXPERIMENTS = "pipetune.dev/v1alpha1/experiments"

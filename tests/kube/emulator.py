@@ -6,7 +6,8 @@ and generation are stamped; the namespace comes from the URL; a write carrying a
 resourceVersion is refused with 409; PUT replaces; ``status`` is written only through the
 ``/status`` subresource; label and field selectors filter LIST and WATCH; a watch honours
 ``resourceVersion`` and answers 410 Gone when it is older than the events kept; pod logs are
-served per container. Faults are injected before any state changes, so a refused write
+served per container, each line stamped when it was set or appended, with ``timestamps``,
+``sinceTime``, ``sinceSeconds``, ``tailLines`` and ``limitBytes`` as the kubelet serves them. Faults are injected before any state changes, so a refused write
 really leaves nothing behind. ``EmulatedCluster`` runs it on its own event loop in a thread,
 for plain synchronous tests and code that uses the blocking ``kubernetes`` client.
 
@@ -25,6 +26,9 @@ What the emulator does NOT prove
   allowed, unless a fault is injected.
 - No kubelet termination-message rules: a real kubelet keeps at most 4096 bytes per container
   (12 KiB per pod) and applies ``FallbackToLogsOnError``; the emulator stores any message.
+- Pod logs are what a test or the FakeOperator writes (``set_log``, ``append_log``), stamped
+  with the emulator's clock then; no container runtime writes them, nothing rotates them, no
+  partial (unterminated) line is ever continued, and ``previous`` and ``follow`` are ignored.
 - Pods are deleted at once: no grace period and no Terminating state.
 - A strategic merge patch is applied as a JSON merge patch (lists are replaced, never
   merged by key; no ``$patch`` directives); server-side apply is refused with 415.
@@ -379,7 +383,7 @@ class _Watch:
 class RealisticEmulator(kmock.KubernetesEmulator):
     """A kmock emulator with an API server's bookkeeping; see the module docstring.
 
-    Thread-safe from other threads: ``fail``, ``slow``, ``clear_faults``, ``set_log``,
+    Thread-safe from other threads: ``fail``, ``slow``, ``clear_faults``, ``set_log``, ``append_log``,
     ``requests``, ``reset_requests``, ``end_watches``, ``compact``, ``declare``,
     ``add_listener``. Everything else runs on the emulator's loop.
 
@@ -475,9 +479,23 @@ class RealisticEmulator(kmock.KubernetesEmulator):
             self._faults.clear()
 
     def set_log(self, namespace: str, pod: str, container: str, text: str) -> None:
-        """The text ``GET .../pods/<pod>/log?container=<container>`` returns."""
+        """The text ``GET .../pods/<pod>/log?container=<container>`` returns (its lines stamped now)."""
         with self._sync:
-            self._logs[namespace, pod, container] = text
+            self._logs[namespace, pod, container] = []
+            self._append_log(namespace, pod, container, text)
+
+    def append_log(self, namespace: str, pod: str, container: str, text: str, *, at: float | None = None) -> None:
+        """Add ``text`` to the end of a container's log, as a running container writes it; each
+        line is stamped now, or at ``at`` (seconds since the epoch), and always a nanosecond
+        or more after the line before it."""
+        with self._sync:
+            self._append_log(namespace, pod, container, text, at)
+
+    def _append_log(self, namespace: str, pod: str, container: str, text: str, at: float | None = None) -> None:
+        lines = self._logs.setdefault((namespace, pod, container), [])
+        for line in text.splitlines(keepends=True):
+            when = time.time_ns() if at is None else int(at) * 1_000_000_000 + round((at - int(at)) * 1e9)
+            lines.append((max(when, lines[-1][0] + 1 if lines else 0), line))
 
     def requests(self, actor: str = "client") -> collections.Counter[tuple[str, str]]:
         """Requests served, by (verb, resource): the resource is the plural, with ``/sub`` for a
@@ -910,11 +928,25 @@ class RealisticEmulator(kmock.KubernetesEmulator):
         elif names and container not in names + init_names:
             raise _error(400, f"container {container} is not valid for pod {request.name}")
         with self._sync:
-            text = self._logs.get((request.namespace, request.name, container), "")
+            lines = list(self._logs.get((request.namespace, request.name, container), []))
+        since_time, since_seconds = request.params.get("sinceTime"), request.params.get("sinceSeconds")
+        if since_time and since_seconds:
+            raise _error(422, "at most one of sinceTime or sinceSeconds may be specified")
+        if since_time:
+            since = _parse_rfc3339_ns(since_time)
+            if since is None:
+                raise _error(400, f"sinceTime {since_time!r}: not an RFC 3339 time")
+            lines = [(stamp, line) for stamp, line in lines if stamp >= since]
+        elif since_seconds:
+            if not since_seconds.isdigit() or int(since_seconds) < 1:
+                raise _error(422, f"sinceSeconds {since_seconds!r}: must be greater than 0")
+            since = time.time_ns() - int(since_seconds) * 1_000_000_000
+            lines = [(stamp, line) for stamp, line in lines if stamp >= since]
         tail = request.params.get("tailLines")
         if tail is not None and tail.isdigit():
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[len(lines) - int(tail):]) if int(tail) else ""
+            lines = lines[len(lines) - int(tail):] if int(tail) else []
+        stamped = request.params.get("timestamps") in _TRUE
+        text = "".join(f"{_rfc3339_nano(stamp)} {line}" if stamped else line for stamp, line in lines)
         data = text.encode()
         limit = request.params.get("limitBytes")
         if limit is not None and limit.isdigit():
@@ -988,6 +1020,27 @@ class RealisticEmulator(kmock.KubernetesEmulator):
                     yield seen
         finally:
             self._watches.discard(watch)
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
+
+
+def _parse_rfc3339_ns(text: str) -> int | None:
+    """Nanoseconds since the epoch of an RFC 3339 time (fraction optional, as Go parses it)."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return None
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    seconds = int(datetime.datetime.fromisoformat(match.group(1) + zone).timestamp())
+    return seconds * 1_000_000_000 + int((match.group(2) or "").ljust(9, "0"))
+
+
+def _rfc3339_nano(stamp: int) -> str:
+    """A time as Go's RFC3339Nano writes it (the kubelet's log timestamps): UTC, trailing zeros cut."""
+    seconds, nanos = divmod(stamp, 1_000_000_000)
+    text = datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{nanos:09d}".rstrip("0")
+    return f"{text}.{fraction}Z" if fraction else f"{text}Z"
 
 
 def _verb(request: kmock.Request) -> str:
@@ -1146,6 +1199,9 @@ class EmulatedCluster:
 
     def set_log(self, namespace: str, pod: str, container: str, text: str) -> None:
         self.emulator.set_log(namespace, pod, container, text)
+
+    def append_log(self, namespace: str, pod: str, container: str, text: str, *, at: float | None = None) -> None:
+        self.emulator.append_log(namespace, pod, container, text, at=at)
 
     def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """A copy of the object as stored now, or None."""

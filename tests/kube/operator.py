@@ -35,7 +35,8 @@ Every pod copies the labels and annotations of the pod template found in the res
 ``spec.template``; training jobs: ``spec.<x>ReplicaSpecs.<Role>.template``) or, for TrainJob
 and TaskRun, the resource's own labels; its spec is the template's. Pods get ``phase`` and
 ``containerStatuses``; the primary pod's main container ends with the scripted termination
-message and holds the scripted logs. Deleting a resource deletes its pods (the garbage
+message and holds the scripted logs, then the scripted ``progress`` lines one by one while it
+runs, as a training prints its reports. Deleting a resource deletes its pods (the garbage
 collector's part), also mid-lifecycle. ``Outcome`` scripts the rest.
 """
 
@@ -72,7 +73,9 @@ class Outcome:
     ``message`` replace the resource's failure condition's defaults; ``exit_code`` defaults to 0
     on success and 1 on failure; ``delay`` is the time between lifecycle steps; ``hang`` stops at
     Running (until deleted or cancelled); ``results`` become a TaskRun's/PipelineRun's
-    ``status.results``.
+    ``status.results``. ``progress`` lines are appended to the primary pod's main container log
+    once it runs (after ``logs``), one every ``progress_delay`` seconds (None: ``delay``), before
+    the pod goes on to terminate (or to hang); deleting the resource stops them.
     """
 
     succeed: bool = True
@@ -84,10 +87,14 @@ class Outcome:
     delay: float = 0.02
     hang: bool = False
     results: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    progress: tuple[str, ...] = ()
+    progress_delay: float | None = None
 
     def __post_init__(self) -> None:
         if self.delay < 0:
             raise ValueError(f"Outcome: delay {self.delay} is negative")
+        if self.progress_delay is not None and self.progress_delay < 0:
+            raise ValueError(f"Outcome: progress_delay {self.progress_delay} is negative")
         if self.exit_code is not None and (self.exit_code == 0) != self.succeed:
             raise ValueError(f"Outcome: exit_code {self.exit_code} contradicts succeed={self.succeed}")
 
@@ -406,6 +413,17 @@ class FakeOperator:
     def _logs_for(self, run: _Run, main: str | None) -> dict[str, str]:
         return {main: run.outcome.logs} if main is not None and run.outcome.logs else {}
 
+    def _progress(self, run: _Run, pod: Mapping[str, Any], main: str | None) -> Generator[float, None, None]:
+        """Print the scripted progress lines into the running pod's main container log, one a step."""
+        outcome = run.outcome
+        if main is None:
+            return
+        delay = outcome.delay if outcome.progress_delay is None else outcome.progress_delay
+        for line in outcome.progress:
+            yield delay
+            self.cluster.append_log(run.namespace, pod["metadata"]["name"], main,
+                                    line if line.endswith("\n") else line + "\n")
+
     # -- lifecycles: generators yielding the seconds to the next step ------------------------------
 
     def _job(self, run: _Run) -> Generator[float, None, None]:
@@ -423,6 +441,7 @@ class FakeOperator:
             yield outcome.delay
             self._pod_running(run, pod, self._logs_for(run, main))
             self._set_status(run, {"ready": 1})
+            yield from self._progress(run, pod, main)
             if outcome.hang:
                 return
             yield outcome.delay
@@ -480,6 +499,8 @@ class FakeOperator:
         counts = collections.Counter(role for _, role in pods)
         self._set_status(run, {"conditions": created + [running], "startTime": now_iso(),
                                "replicaStatuses": {role: {"active": n} for role, n in counts.items()}})
+        if primary is not None:
+            yield from self._progress(run, primary, _main_container(primary))
         if outcome.hang:
             return
         yield outcome.delay
@@ -528,6 +549,8 @@ class FakeOperator:
         yield outcome.delay
         for pod in pods:
             self._pod_running(run, pod, self._logs_for(run, "node") if pod is pods[0] else None)
+        if pods:
+            yield from self._progress(run, pods[0], "node")
         if outcome.hang:
             return
         yield outcome.delay
@@ -568,6 +591,7 @@ class FakeOperator:
         self._pod_running(run, pod, self._logs_for(run, main))
         self._set_status(run, {"conditions": [_tekton_condition(
             "Unknown", "Running", "Not all Steps in the Task have finished executing")]})
+        yield from self._progress(run, pod, main)
         if outcome.hang:
             return
         yield outcome.delay

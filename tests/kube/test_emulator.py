@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
+import kmock
 import pytest
 import urllib3
 from kubernetes import client, watch
@@ -206,8 +208,6 @@ def test_namespaces_can_be_required() -> None:
 
 
 def test_kmock_reactions_still_answer_first(cluster, core_api, namespace) -> None:
-    import kmock
-
     core_api.create_namespaced_pod(namespace, {"metadata": {"name": "real"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
     cluster.emulator["get", kmock.resource("v1/pods"), kmock.name("canned")] << {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "canned", "labels": {"from": "reaction"}}}
@@ -387,6 +387,31 @@ def test_pod_logs_are_served_per_container(cluster, core_api, namespace) -> None
     assert core_api.read_namespaced_pod("p", namespace).status.phase == "Pending"
 
 
+def test_pod_logs_grow_and_are_served_with_timestamps_since_a_time(cluster, core_api, namespace) -> None:
+    core_api.create_namespaced_pod(namespace, {"metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "main", "image": "x"}]}})
+    cluster.set_log(namespace, "p", "main", "")
+    cluster.append_log(namespace, "p", "main", "one\n", at=1_700_000_000.25)
+    cluster.append_log(namespace, "p", "main", "two\nthree\n", at=1_700_000_003.0)
+    cluster.append_log(namespace, "p", "main", "four\n")  # now
+    assert core_api.read_namespaced_pod_log("p", namespace) == "one\ntwo\nthree\nfour\n"
+    stamped = core_api.read_namespaced_pod_log("p", namespace, timestamps=True).splitlines()
+    assert stamped[:3] == ["2023-11-14T22:13:20.25Z one", "2023-11-14T22:13:23Z two",
+                           "2023-11-14T22:13:23.000000001Z three"]  # RFC3339Nano, each line later
+    api = cluster.api_client()
+
+    def since(time: str, **query: str) -> str:
+        return api.call_api(f"/api/v1/namespaces/{namespace}/pods/p/log", "GET",
+                            query_params=[("sinceTime", time), *query.items()],
+                            _return_http_data_only=True, _preload_content=False).data.decode()
+    assert since("2023-11-14T22:13:23Z") == "two\nthree\nfour\n"  # inclusive
+    assert since("2023-11-14T22:13:21Z", limitBytes="6") == "two\nth"
+    assert core_api.read_namespaced_pod_log("p", namespace, since_seconds=3600) == "four\n"
+    with pytest.raises(ApiException) as bad:
+        since("yesterday")
+    assert bad.value.status == 400
+
+
 # -- the fake operator -------------------------------------------------------------------------
 
 def test_a_pytorchjob_succeeds_with_the_scripted_message_on_its_master_pod(cluster, custom_api, core_api, namespace) -> None:
@@ -451,6 +476,26 @@ def test_trainjob_and_taskrun_pods_are_named_and_labelled_like_the_real_controll
     assert [c["name"] for c in pods["tr-pod"]["spec"]["containers"]] == ["step-fetch", "step-train"]
     assert taskrun["status"]["podName"] == "tr-pod"
     assert taskrun["status"]["results"] == [{"name": "score", "type": "string", "value": "0.7"}]
+
+
+def test_a_running_pod_prints_its_progress_lines_one_by_one(cluster, custom_api, core_api, namespace) -> None:
+    cluster.operator.outcome = lambda resource: Outcome(logs="start\n", progress=("p1", "p2\n", "p3"),
+                                                        progress_delay=0.05, hang=True)
+    create_ptj(custom_api, namespace, pytorchjob("g", workers=1))
+    cluster.wait_for("v1/pods", namespace, "g-master-0", lambda pod: pod is not None and pod["status"]["phase"] == "Running")
+    seen: list[str] = []
+
+    def grown() -> bool:
+        text = core_api.read_namespaced_pod_log("g-master-0", namespace, container="pytorch")
+        if not seen or text != seen[-1]:
+            seen.append(text)
+        return text == "start\np1\np2\np3\n"
+    _eventually(grown)
+    # Read while it grew: each state a prefix of the next, the pod Running throughout.
+    assert all(later.startswith(earlier) for earlier, later in pairwise(seen))
+    assert len(seen) >= 2
+    assert core_api.read_namespaced_pod("g-master-0", namespace).status.phase == "Running"
+    assert core_api.read_namespaced_pod_log("g-worker-0", namespace, container="pytorch") == ""
 
 
 def test_a_cancelled_taskrun_fails_and_loses_its_pod(cluster, namespace) -> None:

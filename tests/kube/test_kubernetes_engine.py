@@ -6,7 +6,9 @@ test states exactly what the cluster did; ``kube/operator.py`` plays them in the
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -163,11 +165,13 @@ def test_a_failed_job_reports_the_operators_reason_and_message(cluster, engine) 
 
 
 def test_a_restarted_engine_adopts_its_running_job_from_the_listing(cluster, engine) -> None:
-    first = engine.submit(request(pytorchjob()))
-    again = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "exp"})
+    engine.submit(request(pytorchjob()))
+    assert cluster.emulator.requests()[("create", "pytorchjobs")] == 1  # the first engine made it
+    said = io.StringIO()
+    again = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "exp"}, log=said)
     try:
-        adopted = again.submit(request(pytorchjob()))
-        assert adopted.adopted and not first.adopted
+        adopted = again.submit(replace(request(pytorchjob()), echo=False))
+        assert "PyTorchJob exp-0000: adopted the existing resource" in said.getvalue()
         assert len(cluster.objects(PYTORCHJOBS, NS)) == 1
         assert cluster.emulator.requests()[("create", "pytorchjobs")] == 1  # found by label, not re-POSTed
         master_pod(cluster, "exp-0000", RESULTS)
@@ -183,9 +187,16 @@ def test_a_create_answered_409_adopts_a_resource_labelled_for_this_trial(cluster
     existing = pytorchjob()
     existing["metadata"]["labels"] = {TRIAL_LABEL: "exp-0000"}
     cluster.create(PYTORCHJOBS, existing)
-    handle = engine.submit(request(pytorchjob()))
-    assert handle.adopted
-    assert cluster.emulator.requests()[("create", "pytorchjobs")] == 1  # the one answered 409
+    said = io.StringIO()
+    adopting = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "exp"}, log=said)
+    try:
+        adopting.submit(replace(request(pytorchjob()), echo=False))
+    finally:
+        adopting.close()
+    assert said.getvalue().splitlines() == ["PyTorchJob exp-0000: adopted the existing resource"]
+    counts = cluster.emulator.requests()
+    assert counts[("create", "pytorchjobs")] == 1  # the one answered 409
+    assert counts[("get", "pytorchjobs")] == 1  # then read: its trial label makes it this trial's
     assert len(cluster.objects(PYTORCHJOBS, NS)) == 1
 
 

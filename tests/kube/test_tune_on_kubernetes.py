@@ -18,7 +18,8 @@ from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL
 from pipetune.experiment import experiment_from_dict
 from pipetune.store import RunStore
-from pipetune.tuner.loop import Tuner, tuner_config
+from pipetune.tuner.config import tuner_config
+from pipetune.tuner.loop import Tuner
 from pipetune.tuner.launchers import ExperimentLauncher
 
 from kube.emulator import EmulatedCluster

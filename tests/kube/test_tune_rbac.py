@@ -16,7 +16,7 @@ from conftest import ROOT
 from kube.conftest import write_kubeconfig
 from kube.emulator import EmulatedCluster
 from kube.operator import Outcome
-from pipetune.bridges._build import JobParameters, build_job
+from pipetune.bridges import JobParameters, build_job
 
 NS = "kfp-user"
 GROUPS = {"jobs": "batch", "pytorchjobs": "kubeflow.org", "tfjobs": "kubeflow.org",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pipetune.contract import Results
-from pipetune.experiment import Objective
+from dataclasses import replace
+
+from pipetune.tuner.objective import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
@@ -73,7 +75,7 @@ def test_a_failed_trial_with_retries_left_is_not_final() -> None:
     budget = policy.Budget(max_trials=1, max_retries=1)
     assert policy.retryable(state.trials[0], budget)
     assert policy.verdict(state, MAX_ACC, budget) is None
-    state.trials[0].attempt = 1
+    state = replace(state, trials={0: replace(state.trials[0], attempt=1)})
     ending = policy.verdict(state, MAX_ACC, budget)
     assert (ending.status, ending.reason) == ("Failed", "ExperimentNoTrialSucceeded")
 
@@ -84,7 +86,8 @@ def test_asking_waits_for_trials_older_than_the_parallel_window() -> None:
     state = _state(TrialStatus.SUCCEEDED, TrialStatus.RUNNING, TrialStatus.SUCCEEDED, TrialStatus.RUNNING,
                    objectives=[0.5, None, 0.6, None])
     assert not policy.can_ask(state, budget)
-    state.trials[1].status, state.trials[1].objective = TrialStatus.SUCCEEDED, 0.7
+    state = replace(state, trials={**state.trials, 1: replace(state.trials[1], status=TrialStatus.SUCCEEDED,
+                                                             objective=0.7)})
     assert policy.can_ask(state, budget)
     history = policy.history_for(state, budget, MAX_ACC)
     # Trial 2 finished, but it is inside the window: it counts as pending, whatever the timing.

@@ -1,18 +1,33 @@
 """``pipetune controller``: the tuner as a Tekton custom task and standalone Experiments.
 
-A kopf operator (``_operator``) watches ``tekton.dev/v1beta1`` CustomRuns whose ``customRef``
-or ``customSpec`` is ``pipetune.dev/v1alpha1`` Experiment, and ``pipetune.dev/v1alpha1``
-Experiments, and hands each to ``Controller`` (``_reconcile``), which runs the one tuner on the
-one Kubernetes engine, level-triggered. The decisions are plain functions (``_parent`` and
-``pipetune.tekton._customrun``).
+A kopf operator (``_operator``, ``run_operator``) watches ``tekton.dev/v1beta1`` CustomRuns
+whose ``customRef`` or ``customSpec`` is ``pipetune.dev/v1alpha1`` Experiment, and
+``pipetune.dev/v1alpha1`` Experiments, and hands each to ``Controller`` (``_reconcile``),
+which runs the one tuner on the Kubernetes engine, level-triggered: each reconcile lets the
+tuner take a turn and applies one plan (``_plan``: the status written once, then the children
+created). The decisions are plain functions: the parents (``_parent``) and the Tekton
+custom-task contract (``_customtask``), which ``pipetune pipeline run`` shares for a
+PipelineRun's tuning task.
 """
 
+from pipetune.controller._customtask import (
+    CANCELLED,
+    TIMED_OUT,
+    Decision,
+    decide,
+    parse_duration,
+    results_of,
+)
+from pipetune.controller._engine import HeldEngine
+from pipetune.controller._operator import run_operator
 from pipetune.controller._parent import (
     BUDGET_PARAMS,
     STATE_FIELD,
     TEMPLATE_LABEL,
     ParentError,
+    Progress,
     child_base,
+    experiment_document,
     experiment_source,
     experiment_status,
     is_ours,
@@ -20,23 +35,39 @@ from pipetune.controller._parent import (
     parse_experiment,
     status_patch,
 )
+from pipetune.controller._plan import Plan, Turn, plan_customrun, plan_experiment
 from pipetune.controller._queue import WorkQueue
-from pipetune.controller._reconcile import CUSTOMRUN, EXPERIMENT, Controller
+from pipetune.controller._reconcile import CUSTOMRUN, EXPERIMENT, Controller, retry_delay
 
 __all__ = [
     "BUDGET_PARAMS",
+    "CANCELLED",
     "CUSTOMRUN",
     "EXPERIMENT",
     "STATE_FIELD",
     "TEMPLATE_LABEL",
+    "TIMED_OUT",
     "Controller",
+    "Decision",
+    "HeldEngine",
     "ParentError",
+    "Plan",
+    "Progress",
+    "Turn",
     "WorkQueue",
     "child_base",
+    "decide",
+    "experiment_document",
     "experiment_source",
     "experiment_status",
     "is_ours",
     "is_template",
+    "parse_duration",
     "parse_experiment",
+    "plan_customrun",
+    "plan_experiment",
+    "results_of",
+    "retry_delay",
+    "run_operator",
     "status_patch",
 ]

@@ -4,6 +4,11 @@ the controller's queue; the controller's workers reconcile.
 Only event handlers are registered (``kopf.on.event``): they keep no state of their own on the
 objects (no finalizers, no progress annotations), so kopf writes nothing to a CustomRun and
 the controller's RBAC is exactly what its reconciles use (manifests/, checked by a test).
+
+kopf is imported where it is used, not with the module: it is only needed by ``pipetune
+controller``, and importing it (with its asyncio machinery) costs about 0.2 s that every
+other user of ``pipetune.controller`` (``pipetune pipeline run``, the tests of the pure parts)
+would pay.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Collection
-from typing import Any
-
-import kopf
+from typing import TYPE_CHECKING, Any
 
 from pipetune.controller._parent import is_ours
 from pipetune.controller._reconcile import CUSTOMRUN, EXPERIMENT, Controller
+
+if TYPE_CHECKING:
+    import kopf
 
 Login = Callable[..., Any]
 
@@ -25,6 +31,8 @@ Login = Callable[..., Any]
 def registry_for(controller: Controller, login: Login | None = None) -> kopf.OperatorRegistry:
     """A kopf registry whose handlers feed ``controller``. ``login`` (kopf's login handler)
     defaults to the ``kubernetes`` client's own configuration: in-cluster, else kubeconfig."""
+    import kopf  # only `pipetune controller` needs kopf: see the module docstring
+
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -64,6 +72,8 @@ def run_operator(
 ) -> None:
     """Run the operator until ``stop_flag`` is set (or a signal): ``namespaces``, or every
     namespace when empty. The controller's workers start first and stop last."""
+    import kopf  # only `pipetune controller` needs kopf: see the module docstring
+
     settings = kopf.OperatorSettings()
     configure_settings(settings)
     controller.start()

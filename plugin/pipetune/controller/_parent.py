@@ -1,8 +1,8 @@
-"""The controller's decisions about a parent (a CustomRun or an Experiment), as plain functions
+"""What the controller knows about a parent (a CustomRun or an Experiment), as plain functions
 over plain data: which CustomRuns are ours, where the experiment spec comes from, how the
-CustomRun's params apply to it, the children's names and owner, and the status a standalone
-Experiment shows. ``pipetune.tekton._customrun.decide`` holds the custom-task contract; the
-I/O is in ``_reconcile``.
+CustomRun's params apply to it, the children's names and owner, the tuner's progress as a
+status shows it, and the status a standalone Experiment shows. The Tekton custom-task
+contract is ``_customtask``; the plan of a reconcile ``_plan``; the I/O ``_reconcile``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import copy
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
+from pipetune.components import format_value
 from pipetune.errors import SpecError
-from pipetune.experiment import API_VERSION
-from pipetune.experiment._model import KIND
+from pipetune.experiment import Experiment, experiment_from_dict
+from pipetune.tekton import EXPERIMENT_API, EXPERIMENT_KIND
 
 #: The status field holding the controller's own state: on a CustomRun nothing else survives
 #: the status schema, and the Experiment keeps it in the same place so one code path serves both.
@@ -28,6 +29,7 @@ BUDGET_PARAMS = ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount", "
 _NAME_MAX = 40
 _NOT_NAME = re.compile(r"[^a-z0-9-]+")
 _PLACEHOLDER = "${trialParameters."
+_STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class ParentError(SpecError):
@@ -54,7 +56,7 @@ def is_ours(customrun: Mapping[str, Any]) -> bool:
     spec = customrun.get("spec") or {}
     for key in ("customRef", "customSpec"):
         ref = spec.get(key)
-        if isinstance(ref, Mapping) and ref.get("apiVersion") == API_VERSION and ref.get("kind") == KIND:
+        if isinstance(ref, Mapping) and ref.get("apiVersion") == EXPERIMENT_API and ref.get("kind") == EXPERIMENT_KIND:
             return True
     return False
 
@@ -101,12 +103,10 @@ def child_base(name: str, attempt: int = 0) -> str:
 def parse_experiment(
     spec: Mapping[str, Any], name: str, namespace: str, params: list[Mapping[str, Any]] | None = None,
     source: str = "",
-) -> Any:
+) -> Experiment:
     """The experiment ``spec`` describes, named ``name`` in ``namespace``, with the CustomRun's
     ``params`` applied (``experiment_document``). A bad spec is the same ``SpecError``
     ``pipetune tune`` gives, with ``source`` naming where it came from."""
-    from pipetune.experiment import experiment_from_dict
-
     return experiment_from_dict(experiment_document(spec, name, namespace, params, source), source)
 
 
@@ -118,11 +118,9 @@ def experiment_document(
     sets a budget field (``BUDGET_PARAMS``) or a fixed argument of a component trial (an input
     no trial parameter sets); any other is a ``ParentError`` (``UnexpectedParams``) that names
     what the experiment takes. The spec is checked before (``SpecError``, as ``pipetune tune``)."""
-    from pipetune.experiment import experiment_from_dict
-
-    document = {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
+    document: dict[str, Any] = {
+        "apiVersion": EXPERIMENT_API,
+        "kind": EXPERIMENT_KIND,
         "metadata": {"name": name, "namespace": namespace},
         "spec": copy.deepcopy(dict(spec)),
     }
@@ -149,7 +147,7 @@ def experiment_document(
     return document
 
 
-def _fixed_arguments(experiment: Any) -> set[str] | None:
+def _fixed_arguments(experiment: Experiment) -> set[str] | None:
     """The inputs of a component trial that no trial parameter sets (given a fixed value, or
     left to their default); None for a resource trial, which takes no arguments."""
     trial = experiment.trial_template.component
@@ -171,14 +169,18 @@ def owner_reference(parent: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# -- the tuner's progress, as a status shows it ----------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Snapshot:
-    """The tuner's state as a status shows it."""
+class Progress:
+    """The tuner's state as a parent's status shows it: trials per status (``counts``), how
+    many run, the best trial so far and, once it has ended, how."""
 
     total: int
-    counts: Mapping[str, int]
-    running: int
-    metric: str
+    counts: Mapping[str, int] = field(default_factory=dict)
+    running: int = 0
+    metric: str = "objective"
     best_trial: str | None = None
     best_objective: float | None = None
     best_parameters: Mapping[str, Any] | None = None
@@ -189,16 +191,26 @@ class Snapshot:
 
     @property
     def done(self) -> int:
+        """Trials that have ended, whatever their end."""
         return sum(v for k, v in self.counts.items() if k not in ("Pending", "Running"))
 
+    @property
+    def message(self) -> str:
+        """``12/30 trials, 3 running, best accuracy 0.931``: the Running condition's message."""
+        text = f"{self.done}/{self.total} trials, {self.running} running"
+        if self.best_objective is not None:
+            text += f", best {self.metric} {self.best_objective:.6g}"
+        return text
 
-def experiment_status(status: Mapping[str, Any], snapshot: Snapshot | None, now: datetime,
+
+# -- a standalone Experiment's status ----------------------------------------------------------------
+
+
+def experiment_status(status: Mapping[str, Any], progress: Progress | None, now: datetime,
                       failure: tuple[str, str] | None = None) -> dict[str, Any]:
     """The next status of a standalone Experiment, Katib-style: conditions ``Created``,
     ``Running`` and, at the end, ``Succeeded`` or ``Failed``; trial counts; the current optimal
     trial. ``failure`` (reason, message) ends it Failed before it could run."""
-    from pipetune.tekton._customrun import iso
-
     new = copy.deepcopy(dict(status))
     stamp = iso(now)
     new.setdefault("startTime", stamp)
@@ -208,70 +220,50 @@ def experiment_status(status: Mapping[str, Any], snapshot: Snapshot | None, now:
         conditions["Running"] = _condition("Running", "False", failure[0], failure[1], stamp)
         conditions["Failed"] = _condition("Failed", "True", failure[0], failure[1], stamp)
         new["completionTime"] = stamp
-    elif snapshot is not None:
-        _counts(new, snapshot)
-        if snapshot.ended is not None:
-            kind, reason, message = snapshot.ended
+    elif progress is not None:
+        _counts(new, progress)
+        if progress.ended is not None:
+            kind, reason, message = progress.ended
             conditions["Running"] = _condition("Running", "False", reason, message, stamp)
             conditions[kind] = _condition(kind, "True", reason, message, stamp)
             new["completionTime"] = stamp
         else:
-            conditions["Running"] = _condition("Running", "True", "ExperimentRunning",
-                                               progress_message_of(snapshot), stamp)
-    order = ("Created", "Running", "Succeeded", "Failed")
+            conditions["Running"] = _condition("Running", "True", "ExperimentRunning", progress.message, stamp)
     merged = []
-    for kind in order:
+    for kind in ("Created", "Running", "Succeeded", "Failed"):
         if kind in conditions:
-            old = next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
+            old = condition_of(status, kind)
             condition = conditions[kind]
-            if old is not None and all(old.get(k) == condition.get(k) for k in ("status", "reason", "message")):
+            if old and all(old.get(k) == condition.get(k) for k in ("status", "reason", "message")):
                 condition = old  # unchanged: keep its transition time
             merged.append(condition)
     new["conditions"] = merged
     return new
 
 
-def progress_message_of(snapshot: Snapshot) -> str:
-    """``12/30 trials, 3 running, best accuracy 0.931``: the CustomRun's wording."""
-    from pipetune.tekton._customrun import progress_message
-
-    return progress_message(customrun_progress(snapshot))
+def experiment_ended(status: Mapping[str, Any]) -> bool:
+    """Whether a standalone Experiment's status says it has ended (Succeeded or Failed)."""
+    return condition_of(status, "Succeeded").get("status") == "True" or condition_of(status, "Failed").get("status") == "True"
 
 
-def customrun_progress(snapshot: Snapshot) -> Any:
-    """The custom-task contract's view (``tekton._customrun.Progress``) of a snapshot."""
-    from pipetune.tekton._customrun import Progress
-
-    return Progress(
-        total=snapshot.total,
-        done=snapshot.done,
-        running=snapshot.running,
-        metric=snapshot.metric,
-        best_objective=snapshot.best_objective,
-        best_parameters=snapshot.best_parameters,
-        parameter_names=snapshot.parameter_names,
-        ended=snapshot.ended,
-    )
-
-
-def _counts(status: dict[str, Any], snapshot: Snapshot) -> None:
-    counts = snapshot.counts
+def _counts(status: dict[str, Any], progress: Progress) -> None:
+    counts = progress.counts
     status["trials"] = sum(counts.values())
     status["trialsSucceeded"] = counts.get("Succeeded", 0)
     status["trialsFailed"] = counts.get("Failed", 0)
-    status["trialsRunning"] = snapshot.running
+    status["trialsRunning"] = progress.running
     status["trialsPending"] = counts.get("Pending", 0)
     status["trialsKilled"] = counts.get("Killed", 0)
     status["trialsEarlyStopped"] = counts.get("EarlyStopped", 0)
     status["trialMetricsUnavailable"] = counts.get("MetricsUnavailable", 0)
-    if snapshot.best_trial is not None:
+    if progress.best_trial is not None:
         status["currentOptimalTrial"] = {
-            "bestTrialName": snapshot.best_trial,
+            "bestTrialName": progress.best_trial,
             "parameterAssignments": [
-                {"name": k, "value": _text(v)} for k, v in (snapshot.best_parameters or {}).items()
+                {"name": k, "value": format_value(v)} for k, v in (progress.best_parameters or {}).items()
             ],
             "observation": {
-                "metrics": [{"name": k, "latest": _text(v)} for k, v in (snapshot.best_metrics or {}).items()]
+                "metrics": [{"name": k, "latest": format_value(v)} for k, v in (progress.best_metrics or {}).items()]
             },
         }
 
@@ -281,10 +273,24 @@ def _condition(kind: str, value: str, reason: str, message: str, stamp: str) -> 
             "lastUpdateTime": stamp, "lastTransitionTime": stamp}
 
 
-def _text(value: Any) -> str:
-    from pipetune.components import format_value
+# -- status helpers shared by both parents -----------------------------------------------------------
 
-    return format_value(value)
+
+def condition_of(status: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The condition of type ``kind`` in ``status`` (a copy), or an empty dict."""
+    for condition in status.get("conditions") or []:
+        if isinstance(condition, Mapping) and condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+def iso(moment: datetime) -> str:
+    """A status timestamp: RFC 3339 in UTC, to the second, as Kubernetes writes them."""
+    return moment.astimezone(timezone.utc).strftime(_STAMP)
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, _STAMP).replace(tzinfo=timezone.utc)
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,28 +9,31 @@ import itertools
 import threading
 import time
 from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
-class WorkQueue:
+class WorkQueue(Generic[K]):
     """Thread-safe; ``get`` blocks until a key is due or the queue is shut down (None)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._ready: list[Hashable] = []
-        self._queued: set[Hashable] = set()
-        self._processing: set[Hashable] = set()
-        self._dirty: set[Hashable] = set()
-        self._delayed: list[tuple[float, int, Hashable]] = []
+        self._ready: list[K] = []
+        self._queued: set[K] = set()
+        self._processing: set[K] = set()
+        self._dirty: set[K] = set()
+        self._delayed: list[tuple[float, int, K]] = []
         #: The one pending timer of each key: a later requeue of a key already due sooner is
         #: dropped, so timers never pile up (each reconcile of a running parent requeues it).
-        self._due: dict[Hashable, float] = {}
+        self._due: dict[K, float] = {}
         self._order = itertools.count()
         self._shutdown = False
         #: When each queued key became due: the start of the latency ``since`` reports.
-        self._since: dict[Hashable, float] = {}
-        self._processing_since: dict[Hashable, float] = {}
+        self._since: dict[K, float] = {}
+        self._processing_since: dict[K, float] = {}
 
-    def add(self, key: Hashable, after: float = 0.0) -> None:
+    def add(self, key: K, after: float = 0.0) -> None:
         """Queue ``key`` now, or in ``after`` seconds (an earlier add wins)."""
         with self._cond:
             if self._shutdown:
@@ -48,12 +51,12 @@ class WorkQueue:
                 self._queue(key)
             self._cond.notify()
 
-    def _queue(self, key: Hashable) -> None:
+    def _queue(self, key: K) -> None:
         self._queued.add(key)
         self._ready.append(key)
         self._since.setdefault(key, time.monotonic())
 
-    def get(self) -> Hashable | None:
+    def get(self) -> K | None:
         """The next due key, marked as processing until ``done(key)``; None after shutdown."""
         with self._cond:
             while True:
@@ -79,13 +82,13 @@ class WorkQueue:
                 wait = self._delayed[0][0] - now if self._delayed else None
                 self._cond.wait(wait)
 
-    def since(self, key: Hashable) -> float | None:
+    def since(self, key: K) -> float | None:
         """When the key being processed became due (``time.monotonic``): how long a change
         waited for its reconcile is measured from here."""
         with self._cond:
             return self._processing_since.get(key)
 
-    def done(self, key: Hashable) -> None:
+    def done(self, key: K) -> None:
         """``key`` is processed; queue it again if it was added meanwhile."""
         with self._cond:
             self._processing.discard(key)

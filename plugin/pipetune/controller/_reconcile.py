@@ -1,17 +1,18 @@
 """The controller's reconcile: one tuner per running parent, level-triggered.
 
 Each reconcile of a parent (a ``tekton.dev/v1beta1`` CustomRun of pipetune's Experiment, or a
-standalone ``pipetune.dev/v1alpha1`` Experiment) reads the parent as last seen, its children
-through the Kubernetes engine's watch cache, lets the tuner take one step (collect ended
-trials, start new ones), computes the parent's next status (``tekton._customrun.decide`` or
-``_parent.experiment_status``), writes it through ``/status`` when it changed, and requeues.
+standalone ``pipetune.dev/v1alpha1`` Experiment) reads the parent as last seen and lets its
+tuner take one turn: collect ended trials, start new ones (held back by ``HeldEngine``) or,
+for a cancelled or timed-out CustomRun, stop them. From the parent and the tuner's turn the
+pure ``_plan`` makes one plan, applied once: the status written (at most one write), then the
+children the turn started created, then requeue.
 
-The tuner is the one ``pipetune tune`` runs (``Tuner.step``), on the one Kubernetes engine; its
-journal lives in the parent's ``status.extraFields`` (``MemoryJournal``), written before the
-trials it suggests are created. A controller started afresh therefore rebuilds every tuner
-from its parent's status, adopts the running children by name and label (the engine's
-listing), and, with the same seed, suggests what it would have: nothing here is kept only in
-memory except caches.
+The tuner is the one every front end builds (``tuner.session.Session``), on the Kubernetes
+engine; its journal lives in the parent's ``status.extraFields`` (``MemoryJournal``), written
+before the trials it records are created. A controller started afresh therefore rebuilds
+every tuner from its parent's status, adopts the running children by name and label (the
+engine's listing), and, with the same seed, suggests what it would have: nothing here is kept
+only in memory except caches.
 """
 
 from __future__ import annotations
@@ -28,25 +29,34 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes import client  # type: ignore[import-untyped]
+from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
 
+from pipetune.controller._customtask import ending, is_new, is_over
+from pipetune.controller._engine import HeldEngine
 from pipetune.controller._parent import (
     STATE_FIELD,
     ParentError,
-    Snapshot,
+    Progress,
     child_base,
-    customrun_progress,
+    experiment_ended,
     experiment_source,
-    experiment_status,
     is_ours,
     is_template,
     owner_reference,
     parse_experiment,
-    status_patch,
 )
+from pipetune.controller._plan import Plan, Turn, plan_customrun, plan_experiment
 from pipetune.controller._queue import WorkQueue
+from pipetune.engines.kubernetes import KubernetesEngine
 from pipetune.errors import PipetuneError, SpecError, TransientError
+from pipetune.kinds import EXPERIMENT_LABEL
+from pipetune.store import RunStore
+from pipetune.tuner import policy
+from pipetune.tuner.journal import MemoryJournal
+from pipetune.tuner.launchers import ExperimentLauncher
+from pipetune.tuner.loop import Tuner, TuneResult
+from pipetune.tuner.session import Session
 
 log = logging.getLogger("pipetune.controller")
 
@@ -55,21 +65,29 @@ EXPERIMENT = ("pipetune.dev", "v1alpha1", "experiments", "Experiment")
 PARENTS = {"CustomRun": CUSTOMRUN, "Experiment": EXPERIMENT}
 #: Seconds between reconciles of a running parent when nothing happens (timeouts, resync).
 RESYNC_SECONDS = 10.0
+#: A failed reconcile is retried after 0.5 s, doubling up to this (unless its error says when).
+MAX_BACKOFF_SECONDS = 30.0
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class CreatesHeld(TransientError):
+    """The children of a turn could not all be created after its status was written: the tuner
+    agrees with that status, so it is kept, and the rest stay held for the next reconcile."""
 
 
 @dataclass
 class _Active:
     """A running parent's tuner and engine, kept between reconciles (a cache: see the module
-    docstring)."""
+    docstring). ``spec``: the experiment spec a CustomRun runs, saved in its status."""
 
     uid: str
     attempt: int
     generation: int | None
-    tuner: Any
-    engine: Any
-    journal: Any
+    tuner: Tuner
+    engine: HeldEngine
+    journal: MemoryJournal
+    spec: Mapping[str, Any] | None
 
 
 @dataclass
@@ -89,7 +107,7 @@ class Controller:
 
     def __post_init__(self) -> None:
         self.custom = client.CustomObjectsApi(self.api)
-        self.queue = WorkQueue()
+        self.queue: WorkQueue[Key] = WorkQueue()
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.active: dict[Key, _Active] = {}
         self.failures: dict[Key, int] = {}
@@ -143,15 +161,16 @@ class Controller:
             if key is None:
                 return
             try:
-                after = self.reconcile(key)  # type: ignore[arg-type]
-                self.failures.pop(key, None)  # type: ignore[arg-type]
+                after = self.reconcile(key)
+                self.failures.pop(key, None)
             except Exception as exc:  # noqa: BLE001 - one parent's trouble must not stop the others
-                # What the tuner holds in memory may be ahead of what was written (a journal
-                # write that failed): rebuild it from the parent's status next time.
-                self._drop(key)  # type: ignore[arg-type]
-                count = self.failures.get(key, 0) + 1  # type: ignore[arg-type]
-                self.failures[key] = count  # type: ignore[index]
-                after = min(0.25 * 2 ** count, 30.0)
+                if not isinstance(exc, CreatesHeld):
+                    # What the tuner holds in memory may be ahead of what was written (a status
+                    # write that failed): rebuild it from the parent's status next time.
+                    self._drop(key)
+                count = self.failures.get(key, 0) + 1
+                self.failures[key] = count
+                after = retry_delay(exc, count)
                 log.warning("%s %s/%s: reconcile failed (%s); again in %.1f s", *key, _describe(exc), after)
             finally:
                 since = self.queue.since(key)
@@ -177,94 +196,54 @@ class Controller:
         return self._reconcile_experiment(key, body)
 
     def _reconcile_customrun(self, key: Key, body: dict[str, Any]) -> float | None:
-        from pipetune.tekton._customrun import decide, parse_duration
-
         now = self.clock()
-        status = body.get("status") or {}
-        if _condition_of(status, "Succeeded").get("status") in ("True", "False"):
-            self._drop(key)
-            return None
-        if not status.get("startTime"):
-            decision = decide(body, None, now)
-            self._write_status(key, body, decision.status)
-            return 0.0
-        attempt = int((status.get(STATE_FIELD) or {}).get("attempt", 0))
+        if is_new(body) or is_over(body):
+            return self._apply(key, body, plan_customrun(body, None, now, self.resync), None)
+        attempt = int(((body.get("status") or {}).get(STATE_FIELD) or {}).get("attempt", 0))
         try:
             active = self._activate(key, body, attempt)
-        except ParentError as exc:
-            return self._fail_customrun(key, body, exc.reason, str(exc))
         except SpecError as exc:
-            return self._fail_customrun(key, body, "InvalidExperiment", str(exc))
-        # A cancelled or timed-out attempt starts nothing more: the decision without the
-        # tuner's progress says so before it takes a step.
-        ending = decide(body, None, now).stop_trials
-        result = None if ending else active.tuner.step()
-        body = self._body(key, body)  # the tuner may have written its journal meanwhile
-        decision = decide(body, customrun_progress(self._snapshot(active, result)), now)
-        if decision.stop_trials and result is None:
-            reason = _condition_of(decision.status, "Succeeded").get("reason", "Stopped")
-            active.tuner.stop(reason, _condition_of(decision.status, "Succeeded").get("message", ""))
-        new = decision.status
-        state = dict(new.get(STATE_FIELD) or {})
-        if decision.new_attempt:
-            # The next attempt starts from nothing; the failed one's record is in retriesStatus.
-            # It runs the same spec: the saved copy is kept, not looked up again.
-            state = {k: v for k, v in state.items() if k in ("attempt", "experiment")}
-            for previous in new.get("retriesStatus") or []:
-                for bulky in ("journal", "experiment"):
-                    (previous.get(STATE_FIELD) or {}).pop(bulky, None)
-        else:
-            state["journal"] = list(active.journal.entries)
-        new[STATE_FIELD] = state
-        self._write_status(key, body, new)
-        if decision.done or decision.new_attempt:
-            self._drop(key)
-            return None if decision.done else 0.0
-        timeout = parse_duration(body["spec"]["timeout"]) if (body.get("spec") or {}).get("timeout") is not None else 3600.0
-        return min(self.resync, max(timeout - _elapsed(new, now), 0.05)) if timeout else self.resync
+            failure = (exc.reason if isinstance(exc, ParentError) else "InvalidExperiment", str(exc))
+            return self._apply(key, body, plan_customrun(body, None, now, self.resync, failure), None)
+        # A cancelled or timed-out attempt starts nothing more: its tuner stops instead of
+        # taking a step.
+        stop = ending(body, now)
+        result = active.tuner.stop(*stop) if stop is not None else active.tuner.step()
+        turn = Turn(_progress(active.tuner, result), active.journal.entries, active.spec)
+        return self._apply(key, body, plan_customrun(body, turn, now, self.resync), active)
 
     def _reconcile_experiment(self, key: Key, body: dict[str, Any]) -> float | None:
         now = self.clock()
-        status = body.get("status") or {}
-        if _condition_of(status, "Succeeded").get("status") == "True" or _condition_of(status, "Failed").get("status") == "True":
-            self._drop(key)
-            return None
+        if experiment_ended(body.get("status") or {}):
+            return self._apply(key, body, plan_experiment(body, None, now, self.resync), None)
         try:
             active = self._activate(key, body, 0)
         except SpecError as exc:
-            reason = exc.reason if isinstance(exc, ParentError) else "InvalidExperiment"
-            self._write_status(key, body, experiment_status(status, None, now, failure=(reason, str(exc))))
-            self._drop(key)
-            return None
+            failure = (exc.reason if isinstance(exc, ParentError) else "InvalidExperiment", str(exc))
+            return self._apply(key, body, plan_experiment(body, None, now, self.resync, failure), None)
         result = active.tuner.step()
-        body = self._body(key, body)
-        new = experiment_status(body.get("status") or {}, self._snapshot(active, result), now)
-        new[STATE_FIELD] = {**(new.get(STATE_FIELD) or {}), "journal": list(active.journal.entries)}
-        self._write_status(key, body, new)
-        if result is not None:
+        turn = Turn(_progress(active.tuner, result), active.journal.entries)
+        return self._apply(key, body, plan_experiment(body, turn, now, self.resync), active)
+
+    def _apply(self, key: Key, body: dict[str, Any], plan: Plan, active: _Active | None) -> float | None:
+        """Carry ``plan`` out, in its order: write the status, create the held children, forget
+        the tuner; the requeue delay."""
+        if plan.patch:
+            self._write_status(key, body, plan.status, plan.patch)
+        if active is not None and plan.create:
+            try:
+                active.engine.release()
+            except TransientError as exc:
+                raise CreatesHeld(str(exc), exc.delay) from exc
+        if plan.forget:
             self._drop(key)
-            return None
-        return self.resync
-
-    def _fail_customrun(self, key: Key, body: dict[str, Any], reason: str, message: str) -> None:
-        from pipetune.tekton._customrun import fail
-
-        self._write_status(key, body, fail(body, self.clock(), reason, message))
-        self._drop(key)
-        return None
+        return plan.requeue
 
     # -- the tuner of a parent ---------------------------------------------------------------------
 
     def _activate(self, key: Key, body: dict[str, Any], attempt: int) -> _Active:
         """The parent's tuner, built (or rebuilt after a restart, a retry or a spec change) from
         its spec and the journal in its status."""
-        from pipetune.engines.kubernetes import KubernetesEngine
-        from pipetune.kinds import EXPERIMENT_LABEL
-        from pipetune.store import RunStore
-        from pipetune.tuner.loop import Tuner, tuner_config
-        from pipetune.tuner.journal import MemoryJournal
-        from pipetune.tuner.launchers import ExperimentLauncher
-
         metadata = body.get("metadata") or {}
         uid, generation = str(metadata.get("uid") or ""), metadata.get("generation")
         active = self.active.get(key)
@@ -275,30 +254,29 @@ class Controller:
         self._drop(key)
         namespace, name = key[1], key[2]
         state = dict((body.get("status") or {}).get(STATE_FIELD) or {})
+        spec: Mapping[str, Any] | None
         if key[0] == "CustomRun":
             spec, base = self._customrun_spec(body, state), child_base(name, attempt)
             params = (body.get("spec") or {}).get("params") or []
             where = f"CustomRun {namespace}/{name}"
+            experiment = parse_experiment(spec, base, namespace, params, where)
         else:
-            spec, base, params = body.get("spec") or {}, name, []
-            where = f"Experiment {namespace}/{name}"
-        experiment = parse_experiment(spec, base, namespace, params, where)
-        journal = MemoryJournal(state.get("journal") or [], save=lambda records: self._save_journal(key, attempt, records))
-        engine = KubernetesEngine(
+            spec, base = None, name
+            experiment = parse_experiment(body.get("spec") or {}, base, namespace, [], f"Experiment {namespace}/{name}")
+        session = Session.for_experiment(experiment, local=False, namespace=namespace, taskruns=True)
+        journal = MemoryJournal(state.get("journal") or [])
+        engine = HeldEngine(KubernetesEngine(
             self.api, namespace, labels={EXPERIMENT_LABEL: base}, owner=owner_reference(body),
             on_change=lambda: self.queue.add(key),
-        )
-        launcher = ExperimentLauncher(experiment, local=False, namespace=namespace, taskruns=True)
+        ))
         try:
-            launcher.check()
             directory = self.workdir / uid / f"attempt-{attempt}"
-            tuner = Tuner(tuner_config(experiment), launcher, engine, RunStore(self.workdir / uid / "runs"),
-                          directory, journal=journal)
+            tuner = session.tuner(engine, RunStore(self.workdir / uid / "runs"), directory, journal=journal)
             tuner.open()
         except BaseException:
             engine.close()
             raise
-        active = _Active(uid, attempt, generation, tuner, engine, journal)
+        active = _Active(uid, attempt, generation, tuner, engine, journal, spec)
         self.active[key] = active
         return active
 
@@ -325,35 +303,6 @@ class Controller:
             raise
         return found.get("spec") or {}
 
-    def _snapshot(self, active: _Active, result: Any) -> Snapshot:
-        from pipetune.tuner import policy
-
-        tuner = active.tuner
-        trials = tuner.state.ordered()
-        objective = tuner.config.objective
-        best = policy.best_trial(trials, objective)
-        ended = None
-        if result is not None:
-            state = result.state
-            ended = (state.status or "Failed", state.reason or "", state.message or "")
-        launcher = tuner.launcher
-        return Snapshot(
-            total=tuner.config.budget.max_trials,
-            counts=policy.summary_counts(trials),
-            running=len(tuner.running),
-            metric=objective.metric,
-            best_trial=launcher.trial_name(best.index, best.attempt) if best is not None else None,
-            best_objective=best.objective if best is not None else None,
-            best_parameters=dict(best.assignment) if best is not None else None,
-            best_metrics=dict(best.metrics) if best is not None else None,
-            parameter_names=tuple(getattr(tuner.config.space, "names", ())),
-            ended=ended,
-        )
-
-    def _body(self, key: Key, fallback: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            return self.bodies.get(key) or fallback
-
     def _drop(self, key: Key) -> None:
         active = self.active.pop(key, None)
         if active is not None:
@@ -361,24 +310,7 @@ class Controller:
 
     # -- writing status ------------------------------------------------------------------------------
 
-    def _save_journal(self, key: Key, attempt: int, records: list[dict[str, Any]]) -> None:
-        """Written before the trials just suggested are created (``MemoryJournal.sync``), with
-        the experiment spec the first time, so a restart never meets a child it can't explain."""
-        with self._lock:
-            body = self.bodies.get(key)
-        if body is None:
-            raise TransientError(f"{key[0]} {key[1]}/{key[2]} is gone")
-        status = dict(body.get("status") or {})
-        state = {**(status.get(STATE_FIELD) or {}), "attempt": attempt, "journal": records}
-        if key[0] == "CustomRun" and "experiment" not in state:
-            state["experiment"] = self._customrun_spec(body, state)
-        self._write_status(key, body, {**status, STATE_FIELD: state})
-
-    def _write_status(self, key: Key, body: dict[str, Any], new: Mapping[str, Any]) -> None:
-        old = body.get("status") or {}
-        patch = status_patch(old, new)
-        if not patch:
-            return
+    def _write_status(self, key: Key, body: dict[str, Any], new: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
         group, version, plural, _ = PARENTS[key[0]]
         written = self.custom.patch_namespaced_custom_object_status(
             group, version, key[1], plural, key[2], {"status": patch}
@@ -392,6 +324,42 @@ class Controller:
         body["status"] = dict(new)
 
 
+def _progress(tuner: Tuner, result: TuneResult | None) -> Progress:
+    """The tuner's state after its turn, as the parent's status shows it."""
+    trials = tuner.state.ordered()
+    objective = tuner.config.objective
+    best = policy.best_trial(trials, objective)
+    launcher = tuner.launcher
+    best_trial = None
+    if best is not None:
+        best_trial = launcher.trial_name(best.index, best.attempt) if isinstance(launcher, ExperimentLauncher) \
+            else str(best.index)
+    ended = None
+    if result is not None:
+        state = result.state
+        ended = (state.status or "Failed", state.reason or "", state.message or "")
+    return Progress(
+        total=tuner.config.budget.max_trials,
+        counts=tuner.counts,
+        running=len(tuner.running),
+        metric=objective.metric,
+        best_trial=best_trial,
+        best_objective=best.objective if best is not None else None,
+        best_parameters=dict(best.assignment) if best is not None else None,
+        best_metrics=dict(best.metrics) if best is not None else None,
+        parameter_names=tuple(tuner.config.space.names),
+        ended=ended,
+    )
+
+
+def retry_delay(exc: BaseException, failures: int) -> float:
+    """Seconds before a failed reconcile is tried again: the delay a ``TransientError`` asks
+    for, else 0.5 s doubling with each failure in a row, up to ``MAX_BACKOFF_SECONDS``."""
+    if isinstance(exc, TransientError) and exc.delay is not None:
+        return float(exc.delay)
+    return min(0.25 * 2 ** failures, MAX_BACKOFF_SECONDS)
+
+
 def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy({k: body[k] for k in body})
 
@@ -400,31 +368,15 @@ def _older(body: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
     """Whether ``body`` is an older version than ``than`` (resourceVersions are etcd revisions:
     integers on every API server pipetune knows; anything else is never called older)."""
     try:
-        return int((body.get("metadata") or {}).get("resourceVersion")) < int(
-            (than.get("metadata") or {}).get("resourceVersion"))
+        return int(str((body.get("metadata") or {}).get("resourceVersion"))) < int(
+            str((than.get("metadata") or {}).get("resourceVersion")))
     except (TypeError, ValueError):
         return False
 
 
-def _condition_of(status: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    for condition in status.get("conditions") or []:
-        if isinstance(condition, Mapping) and condition.get("type") == kind:
-            return dict(condition)
-    return {}
-
-
-def _elapsed(status: Mapping[str, Any], now: datetime) -> float:
-    from pipetune.tekton._customrun import parse_iso
-
-    return (now - parse_iso(status["startTime"])).total_seconds()
-
-
 def _describe(exc: BaseException) -> str:
-    from pipetune.engines.kubernetes._api import describe
-
-    if isinstance(exc, (ApiException, TransientError)):
-        return describe(exc)
+    if isinstance(exc, ApiException):
+        return f"Kubernetes API: {exc.status} {exc.reason}"
     if isinstance(exc, PipetuneError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-

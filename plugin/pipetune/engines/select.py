@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
+from pipetune.engines.base import Engine
+from pipetune.engines.kubernetes import KubernetesEngine, api_client
+from pipetune.engines.local import LocalEngine
 from pipetune.errors import UsageError
 
 ENGINES = ("local", "kubernetes")
@@ -37,13 +40,9 @@ def open_engine(
     labels: Mapping[str, str] | None = None,
     context: str | None = None,
     log: TextIO | None = sys.stderr,
-) -> Any:
+) -> Engine[Any]:
     """A started engine: ``LocalEngine``, or a ``KubernetesEngine`` for the cluster of this
     pod or of the kubeconfig (``context``), its resources in ``namespace`` with ``labels``."""
     if engine_name(name) == "local":
-        from pipetune.engines.local import LocalEngine
-
         return LocalEngine()
-    from pipetune.engines.kubernetes import KubernetesEngine, api_client
-
     return KubernetesEngine(api_client(context), namespace, labels=labels, log=log)

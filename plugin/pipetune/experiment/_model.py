@@ -55,6 +55,7 @@ from pipetune.experiment._substitute import (
     placeholder,
 )
 from pipetune.tuner.space import DoubleParameter, IntParameter, SearchSpace
+from pipetune.tuner.objective import METRIC_STRATEGIES, OBJECTIVE_TYPES, Objective
 
 API_VERSION = "pipetune.dev/v1alpha1"
 KATIB_API_VERSION = "kubeflow.org/v1beta1"
@@ -63,8 +64,6 @@ KIND = "Experiment"
 
 DEFAULT_PARALLEL_TRIAL_COUNT = 3
 DEFAULT_MAX_TRIAL_COUNT = 12
-OBJECTIVE_TYPES = ("minimize", "maximize")
-METRIC_STRATEGIES = ("min", "max", "latest")
 RESUME_POLICIES = ("Never", "LongRunning", "FromVolume")
 COLLECTOR_KINDS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
 #: Collectors a local run can honour: its log and a file it writes.
@@ -123,67 +122,6 @@ class _FieldError(SpecError):
 
 
 # -- the parts -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Objective:
-    """``spec.objective``. ``metric_strategies`` holds a strategy for every metric (defaults
-    filled in, see the module docstring)."""
-
-    metric: str
-    type: str = "maximize"
-    goal: float | None = None
-    additional_metrics: tuple[str, ...] = ()
-    metric_strategies: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        where = "spec.objective"
-        if self.type not in OBJECTIVE_TYPES:
-            raise _FieldError(
-                f"{where}.type: expected minimize or maximize, got {self.type!r}"
-            )
-        if not isinstance(self.metric, str) or not self.metric:
-            raise _FieldError(f"{where}.objectiveMetricName: expected a metric name, got {self.metric!r}")
-        if self.metric in self.additional_metrics:
-            raise _FieldError(
-                f"{where}.additionalMetricNames: {self.metric!r} is the objective metric; "
-                "expected only other metrics"
-            )
-        if len(set(self.additional_metrics)) != len(self.additional_metrics):
-            raise _FieldError(f"{where}.additionalMetricNames: a metric is listed twice")
-        names = self.metric_names
-        for name, value in self.metric_strategies.items():
-            if name not in names:
-                raise _FieldError(
-                    f"{where}.metricStrategies: {name!r} is not a metric of this objective; "
-                    f"expected one of {', '.join(names)}"
-                )
-            if value not in METRIC_STRATEGIES:
-                raise _FieldError(
-                    f"{where}.metricStrategies ({name}).value: expected one of "
-                    f"{', '.join(METRIC_STRATEGIES)}, got {value!r}"
-                )
-        default = "min" if self.minimize else "max"
-        filled = {name: self.metric_strategies.get(name, default) for name in names}
-        object.__setattr__(self, "metric_strategies", filled)
-
-    @property
-    def minimize(self) -> bool:
-        return self.type == "minimize"
-
-    @property
-    def metric_names(self) -> tuple[str, ...]:
-        """The objective metric first, then the additional ones."""
-        return (self.metric, *self.additional_metrics)
-
-    @property
-    def strategy(self) -> str:
-        """How the objective metric's value is taken from a trial's reports."""
-        return self.metric_strategies[self.metric]
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether objective value ``a`` is strictly better than ``b``."""
-        return a < b if self.minimize else a > b
 
 
 @dataclass(frozen=True)
@@ -659,13 +597,16 @@ def _objective(value: Any) -> Objective:
     kind = data.get("type")
     if kind is None:
         raise _FieldError(f"{where}.type: required; expected minimize or maximize")
-    return Objective(
-        metric=data.get("objectiveMetricName"),
-        type=kind,
-        goal=goal,
-        additional_metrics=tuple(additional),
-        metric_strategies=strategies,
-    )
+    try:
+        return Objective(
+            metric=data.get("objectiveMetricName"),
+            type=kind,
+            goal=goal,
+            additional_metrics=tuple(additional),
+            metric_strategies=strategies,
+        )
+    except SpecError as exc:
+        raise _FieldError(str(exc)) from None
 
 
 def _algorithm(value: Any) -> AlgorithmSpec:

@@ -20,6 +20,9 @@ TRIAL_LABEL = "pipetune.dev/trial"
 #: Where a pipetune container writes results; also its termination-message path, so the
 #: kubelet copies results.yaml (up to 4096 bytes) into the pod's status.
 RESULTS_PATH = "/outputs/results.yaml"
+#: The name of the string result a Tekton run (a catalog Task, a TaskRun or PipelineRun
+#: trial) holds its results.yaml text in; the Kubernetes engine reads it from the run's status.
+RESULTS_RESULT = "results"
 TRAINING_GROUP = "kubeflow.org"
 
 

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipetune.yamlsafe import dump_yaml
+from pipetune.catalog import component_file
 from pipetune.components import ComponentSpec, load_component
+from pipetune.controller import Progress, experiment_document, results_of
 from pipetune.errors import ContractError, SpecError
 from pipetune.pipeline._kfp import check_known, waves_of
 from pipetune.pipeline._run import Step, Steps, TaskOutcome
+from pipetune.publisher import tekton_results
 from pipetune.store import RunStore, new_run_id
-from pipetune.tekton._pipeline import EXPERIMENT_API, EXPERIMENT_KIND, check_pipeline
-from pipetune.tekton._task import task_for
+from pipetune.tekton import EXPERIMENT_API, EXPERIMENT_KIND, check_pipeline, kfp_only, task_for
+from pipetune.yamlsafe import dump_yaml
 
 _REFERENCE = re.compile(r"\$\((params|tasks)\.([A-Za-z0-9_.-]+?)(?:\.results\.([A-Za-z0-9_.-]+))?\)")
 
@@ -57,8 +59,6 @@ def is_tekton(document: Any) -> bool:
 def tekton_plan(documents: list[Any], source: str) -> TektonPlan:
     """The plan of the PipelineRun (else the Pipeline) among ``documents``; Pipelines and
     Experiments it names are looked up among them too."""
-    from pipetune.catalog import component_file
-
     runs = [d for d in documents if is_tekton(d) and d.get("kind") == "PipelineRun"]
     pipelines = {str((d.get("metadata") or {}).get("name")): d for d in documents
                  if is_tekton(d) and d.get("kind") == "Pipeline"}
@@ -158,8 +158,6 @@ class TektonSteps(Steps):
         task = self.plan.tasks[name]
         params = {key: self._resolve(value, outcomes, f"task {name} param {key}") for key, value in task.params.items()}
         if task.experiment is not None:
-            from pipetune.controller._parent import experiment_document
-
             document = experiment_document(task.experiment, task.experiment_name or name, "default",
                                            [{"name": k, "value": v} for k, v in params.items()],
                                            f"{self.plan.source}: task {name}")
@@ -174,15 +172,10 @@ class TektonSteps(Steps):
         return Step(task.component, arguments, {}, run_id, store.run_dir(run_id) / "outputs")
 
     def collect(self, name: str, step: Step, results: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        from pipetune.publisher import tekton_results
-        from pipetune.tekton._task import kfp_only
-
         task = self.plan.tasks[name]
         if results is None:
             raise ContractError(f"task {name} wrote no results")
         if task.experiment is not None:
-            from pipetune.tekton._customrun import Progress, results_of
-
             names = [p["name"] for p in task.experiment.get("parameters") or []]
             best = results.outputs.get("best_parameters") or {}
             progress = Progress(total=0, best_objective=results.metrics.get("best_objective"),

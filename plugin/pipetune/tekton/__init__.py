@@ -1,7 +1,18 @@
 """Tekton: catalog components as generated Tasks (``pipetune catalog generate``), and
-pipelines checked against them and the tuner's custom task."""
+pipelines checked against them and the tuner's custom task. The custom task itself (the
+CustomRun contract the controller follows) is ``pipetune.controller``."""
 
-from pipetune.tekton._pipeline import check_pipeline, custom_task_results
-from pipetune.tekton._task import CATEGORIES, RESULTS_RESULT, check_task, task_for
+from pipetune.tekton._pipeline import EXPERIMENT_API, EXPERIMENT_KIND, check_pipeline, custom_task_results
+from pipetune.tekton._task import CATEGORIES, RESULTS_RESULT, check_task, kfp_only, task_for
 
-__all__ = ["CATEGORIES", "RESULTS_RESULT", "check_pipeline", "check_task", "custom_task_results", "task_for"]
+__all__ = [
+    "CATEGORIES",
+    "EXPERIMENT_API",
+    "EXPERIMENT_KIND",
+    "RESULTS_RESULT",
+    "check_pipeline",
+    "check_task",
+    "custom_task_results",
+    "kfp_only",
+    "task_for",
+]

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipetune.components import ComponentSpec
+from pipetune.kinds import RESULTS_RESULT
 
 API_VERSION = "tekton.dev/v1"
 #: The oldest Tekton release serving tekton.dev/v1 Tasks.
@@ -29,7 +30,6 @@ CATEGORIES = (
     "Developer Tools", "Image Build", "Integration & Delivery", "Git", "Kubernetes", "Messaging",
     "Monitoring", "Networking", "Openshift", "Publishing", "Security", "Storage", "Testing",
 )
-RESULTS_RESULT = "results"
 OUTPUTS_DIR = "/outputs"
 RESULTS_DIR = "/tekton/results"
 

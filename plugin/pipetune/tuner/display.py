@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from pipetune.experiment import Objective
+from pipetune.tuner.objective import Objective
 from pipetune.tuner.loop import Progress
 from pipetune.tuner.journal import TrialState
 

@@ -5,8 +5,11 @@ on replay and cut off before the next append. Every record is written with one `
 an ``O_APPEND`` file, so a killed tuner loses none; results (``trial_finished``,
 ``experiment_finished``) are also flushed to disk before the tuner goes on, so a machine that
 loses power keeps them. A suggestion or a start lost that way is harmless: suggestions are a
-pure function of the seed and the finished trials, so a resumed tuner makes the same one again. Every decision the tuner makes is rebuilt from
-these records, so a restarted tuner continues exactly where the journal ends.
+pure function of the seed and the finished trials, so a resumed tuner makes the same one again.
+
+State changes only by applying records: ``apply(state, record) -> state`` is the one
+transition, used by the live tuner on every record it appends and by ``replay`` on a restart,
+so a restarted tuner holds exactly the state the live one held when the journal ended.
 
 Records (``op`` plus fields), version 1:
 
@@ -15,7 +18,8 @@ Records (``op`` plus fields), version 1:
 - ``trial_created``: ``trial``, ``assignment``, ``internal``, ``time``
 - ``trial_started``: ``trial``, ``attempt``, ``run_id``, ``pgid`` (local engine), ``time``
 - ``trial_finished``: ``trial``, ``attempt``, ``status``, ``objective``, ``metrics``, ``reason``,
-  ``message``, ``run_id``, ``time``
+  ``message``, ``run_id``, ``time``, and with early stopping ``curve`` (``[[step, value], ...]``
+  of the objective metric; readers of older journals ignore it)
 - ``experiment_finished``: ``status``, ``reason``, ``message``, ``time``
 """
 
@@ -24,9 +28,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from pipetune.errors import SpecError
 from pipetune.tuner.history import TrialRecord, TrialStatus
@@ -134,9 +138,9 @@ def _sync(fd: int) -> None:
     (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrialState:
-    """One trial as the journal knows it."""
+    """One trial as the journal knows it. Immutable: ``apply`` replaces it."""
 
     index: int
     assignment: dict[str, Any]
@@ -149,18 +153,20 @@ class TrialState:
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
     message: str | None = None
-    run_ids: list[str] = field(default_factory=list)
-    #: The last ``record()``, with what it was made from: the history is rebuilt for every
-    #: suggestion, and a finished trial's record never changes.
-    _record: tuple[tuple[Any, ...], TrialRecord] | None = field(default=None, compare=False, repr=False)
+    run_ids: tuple[str, ...] = ()
+    #: The objective metric's intermediate values, (step, value) oldest first, as the trial
+    #: ended (journaled when early stopping needs them); None when not recorded.
+    curve: tuple[tuple[int, float], ...] | None = None
+    #: The history entry an algorithm sees, made once: the history is rebuilt for every
+    #: suggestion, and a trial that changes is a new TrialState.
+    _records: dict[bool, TrialRecord] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def record(self, minimize: bool) -> TrialRecord:
         """This trial as an algorithm sees it, with the objective turned into a loss."""
-        key = (minimize, self.status, self.objective, id(self.assignment), id(self.internal))
-        if self._record is not None and self._record[0] == key:
-            return self._record[1]
-        self._record = (key, self._make_record(minimize))
-        return self._record[1]
+        found = self._records.get(minimize)
+        if found is None:
+            found = self._records[minimize] = self._make_record(minimize)
+        return found
 
     def _make_record(self, minimize: bool) -> TrialRecord:
         loss = None
@@ -172,22 +178,23 @@ class TrialState:
         return TrialRecord(self.index, self.assignment, self.status, loss, self.internal)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExperimentState:
-    """Everything replayed from a journal."""
+    """Everything the journal says about an experiment. Immutable: ``apply`` replaces it."""
 
     name: str | None = None
     seed: int | None = None
     spec_digest: str | None = None
     metric: str | None = None
     minimize: bool = False
-    parameters: list[str] = field(default_factory=list)
-    trials: dict[int, TrialState] = field(default_factory=dict)
+    parameters: tuple[str, ...] = ()
+    trials: Mapping[int, TrialState] = field(default_factory=dict)
     status: str | None = None
     reason: str | None = None
     message: str | None = None
-    #: How many leading trials are known to be settled for good (``policy.settled_prefix``).
-    settled: int = field(default=0, compare=False, repr=False)
+    #: How many leading trials are known to be settled for good (``policy.settled_prefix``): a
+    #: cache that only grows, shared by the states that follow this one.
+    settled_cache: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
 
     @property
     def finished(self) -> bool:
@@ -197,50 +204,89 @@ class ExperimentState:
         return [self.trials[i] for i in sorted(self.trials)]
 
 
-def replay(records: Iterator[Mapping[str, Any]] | list[Mapping[str, Any]]) -> ExperimentState:
-    """Rebuild the experiment's state from journal records (pure)."""
+class JournalError(SpecError):
+    """A journal record that does not fit the state it is applied to."""
+
+
+def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
+    """The state after ``record`` (pure: ``state`` is left as it was). The only transition."""
+    op = record["op"]
+    if op == "experiment_started":
+        version = record.get("version", 1)
+        if version > JOURNAL_VERSION:
+            raise SpecError(
+                f"journal version {version} is newer than this pipetune reads "
+                f"({JOURNAL_VERSION}); upgrade pipetune"
+            )
+        # A resumed experiment that had finished (and is extended) goes on running.
+        return replace(
+            state,
+            name=record.get("name"),
+            seed=record.get("seed"),
+            spec_digest=record.get("spec"),
+            metric=record.get("metric", state.metric),
+            minimize=bool(record.get("minimize", state.minimize)),
+            parameters=tuple(record.get("parameters", state.parameters)),
+            status=None,
+            reason=None,
+            message=None,
+        )
+    if op == "trial_created":
+        index = int(record["trial"])
+        trial = TrialState(index, dict(record["assignment"]), record.get("internal"))
+        return replace(state, trials={**state.trials, index: trial})
+    if op == "trial_started":
+        trial = _trial(state, record)
+        run_id = record.get("run_id")
+        trial = replace(
+            trial,
+            status=TrialStatus.RUNNING,
+            attempt=int(record.get("attempt", 0)),
+            run_id=run_id,
+            pgid=record.get("pgid"),
+            run_ids=(*trial.run_ids, run_id) if run_id else trial.run_ids,
+        )
+        return replace(state, trials={**state.trials, trial.index: trial})
+    if op == "trial_finished":
+        trial = _trial(state, record)
+        trial = replace(
+            trial,
+            status=TrialStatus(record["status"]),
+            # The attempt that ended: one that failed before it started (an invalid trial)
+            # has no trial_started record of its own.
+            attempt=int(record.get("attempt", trial.attempt)),
+            objective=record.get("objective"),
+            metrics=dict(record.get("metrics") or {}),
+            reason=record.get("reason"),
+            message=record.get("message"),
+            curve=_curve(record.get("curve")),
+        )
+        return replace(state, trials={**state.trials, trial.index: trial})
+    if op == "experiment_finished":
+        return replace(
+            state, status=record.get("status"), reason=record.get("reason"), message=record.get("message")
+        )
+    return state  # a record of a later minor version: nothing this version acts on
+
+
+def _curve(value: Any) -> tuple[tuple[int, float], ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple((int(step), float(v)) for step, v in value)
+
+
+def _trial(state: ExperimentState, record: Mapping[str, Any]) -> TrialState:
+    index = record.get("trial")
+    if index not in state.trials:
+        raise JournalError(f"journal record {record.get('op')!r} names trial {index!r}, which was never created")
+    return state.trials[index]
+
+
+def replay(records: Iterable[Mapping[str, Any]]) -> ExperimentState:
+    """Rebuild the experiment's state from journal records: ``apply`` from the empty state."""
     state = ExperimentState()
     for record in records:
-        op = record["op"]
-        if op == "experiment_started":
-            version = record.get("version", 1)
-            if version > JOURNAL_VERSION:
-                raise SpecError(
-                    f"journal version {version} is newer than this pipetune reads "
-                    f"({JOURNAL_VERSION}); upgrade pipetune"
-                )
-            state.name = record.get("name")
-            state.seed = record.get("seed")
-            state.spec_digest = record.get("spec")
-            state.metric = record.get("metric", state.metric)
-            state.minimize = bool(record.get("minimize", state.minimize))
-            state.parameters = list(record.get("parameters", state.parameters))
-            # A resumed experiment that had finished and is extended goes on running.
-            state.status = None
-        elif op == "trial_created":
-            index = record["trial"]
-            state.trials[index] = TrialState(
-                index, dict(record["assignment"]), record.get("internal")
-            )
-        elif op == "trial_started":
-            trial = state.trials[record["trial"]]
-            trial.status = TrialStatus.RUNNING
-            trial.attempt = record.get("attempt", 0)
-            trial.run_id = record.get("run_id")
-            trial.pgid = record.get("pgid")
-            if trial.run_id:
-                trial.run_ids.append(trial.run_id)
-        elif op == "trial_finished":
-            trial = state.trials[record["trial"]]
-            trial.status = TrialStatus(record["status"])
-            trial.objective = record.get("objective")
-            trial.metrics = dict(record.get("metrics") or {})
-            trial.reason = record.get("reason")
-            trial.message = record.get("message")
-        elif op == "experiment_finished":
-            state.status = record.get("status")
-            state.reason = record.get("reason")
-            state.message = record.get("message")
+        state = apply(state, record)
     return state
 
 

@@ -6,9 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from pipetune.components import ComponentSpec, ContainerSpec
+from pipetune.components import ComponentSpec, ContainerSpec, format_value
 from pipetune.contract import LogMetrics
 from pipetune.engines.base import ResourceRequest
+from pipetune.errors import SpecError
+from pipetune.experiment import Experiment, local_command, local_override, render_trial
+from pipetune.kinds import check_training_job, is_training_job
+from pipetune.tuner.space import SearchSpace, Space
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,11 @@ class PreparedTrial:
 
 class TrialLauncher(Protocol):
     """Makes trial ``index`` from its assignment; ``outputs_dir`` is where the run will write."""
+
+    def check(self, space: Space) -> None:
+        """Raise ``SpecError`` (or ``UsageError``) when no trial of ``space`` could be made,
+        before any runs: ``Session`` calls it once."""
+        ...
 
     def prepare(
         self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
@@ -50,6 +59,12 @@ class ComponentLauncher:
         self.arguments = dict(arguments or {})
         self.render = render
 
+    def check(self, space: Space) -> None:
+        """Bind the component's inputs for the space's first point: an argument or parameter
+        the component doesn't declare, or a required input nobody gives, fails here."""
+        if isinstance(space, SearchSpace):
+            self.prepare(0, space.first_point(), Path("/nonexistent/outputs"))
+
     def prepare(
         self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
     ) -> PreparedTrial:
@@ -63,6 +78,9 @@ class FunctionLauncher:
     def __init__(self, name: str) -> None:
         # The engine runs the function; the spec only names the run in the store.
         self.component = ComponentSpec(name=name, container=ContainerSpec(image="in-process"))
+
+    def check(self, space: Space) -> None:
+        """Nothing to check before the function runs: it takes any assignment."""
 
     def prepare(
         self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
@@ -80,32 +98,19 @@ class ExperimentLauncher:
     as a ``TaskRun`` of the catalog Task of the same name (``components/<name>/task.yaml``)."""
 
     def __init__(
-        self, experiment: Any, local: bool = True, namespace: str | None = None, taskruns: bool = False
+        self, experiment: Experiment, local: bool = True, namespace: str | None = None, taskruns: bool = False
     ) -> None:
         self.experiment = experiment
         self.local = local
         self.namespace = experiment.namespace or namespace or "default"
         self.taskruns = taskruns
 
-    def check(self) -> None:
+    def check(self, space: Space) -> None:
         """Prepare a trial of the search space's first point, so a template this engine can't
         run (a kind with no local equivalent, a collector it can't read, an invalid replica
         spec) is one ``SpecError`` before any trial starts rather than every trial's failure."""
-        from pipetune.tuner.space import CategoricalParameter, DiscreteParameter, IntParameter, SearchSpace
-
-        space = self.experiment.space
-        if not isinstance(space, SearchSpace):
-            return
-        point: dict[str, Any] = {}
-        for name in space.names:
-            parameter = space[name]
-            if isinstance(parameter, (CategoricalParameter, DiscreteParameter)):
-                point[name] = parameter.values[0]
-            elif isinstance(parameter, IntParameter):
-                point[name] = int(parameter.min)
-            else:
-                point[name] = float(parameter.min)  # type: ignore[attr-defined]
-        self.prepare(0, point, Path("/nonexistent/outputs"))
+        if isinstance(space, SearchSpace):
+            self.prepare(0, space.first_point(), Path("/nonexistent/outputs"))
 
     def trial_name(self, index: int, attempt: int = 0) -> str:
         """Deterministic, so a restarted tuner finds its Kubernetes children again:
@@ -116,11 +121,6 @@ class ExperimentLauncher:
     def prepare(
         self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
     ) -> PreparedTrial:
-        from pipetune.kinds import check_training_job, is_training_job
-        from pipetune.engines.base import ResourceRequest
-        from pipetune.errors import SpecError
-        from pipetune.experiment import local_command, local_override, render_trial
-
         experiment = self.experiment
         names = experiment.objective.metric_names
         name = self.trial_name(index, attempt)
@@ -168,8 +168,6 @@ def task_run(component: ComponentSpec, arguments: Mapping[str, Any], name: str, 
     """A ``tekton.dev/v1`` TaskRun of the catalog Task generated from ``component``: one
     string param per bound input (Tekton params are strings; the Task's step parses them as
     the component's types)."""
-    from pipetune.components import format_value
-
     inputs = {item.name for item in component.inputs}
     params = [
         {"name": key, "value": format_value(value)}

@@ -1,8 +1,10 @@
 """The ask/tell loop: suggest trials, run them on an engine, record them, decide, repeat.
 
 ``Tuner`` does the I/O (engine, run store, journal, clock); every decision comes from
-``policy`` and the algorithms, which are pure. It is handed an object meeting the engine
-protocol and never imports a particular engine.
+``policy``, the early-stopping rule and the algorithms, which are pure. State moves only
+through the journal: each change is a record appended and then applied (``journal.apply``),
+the same transition a restart replays. It is handed an object meeting the engine protocol
+and never imports a particular engine. Build one through ``tuner.session.Session``.
 """
 
 from __future__ import annotations
@@ -10,56 +12,32 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pipetune.atomic import atomic_write_text
 from pipetune.contract import LogMetrics, Results, read_results, write_results
 from pipetune.engines.base import Engine, Phase
-from pipetune.runner import StartedRun, finish_run, start_run
+from pipetune.errors import ContractError, PipetuneError, RunError, SpecError
+from pipetune.runner import StartedRun, checkpoint_env, finish_run, start_run
 from pipetune.store import RunRecord, RunStore, new_run_id
-from pipetune.experiment import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
-from pipetune.tuner.early_stopping import MedianStop, curve_from_history
+from pipetune.tuner.config import TunerConfig
+from pipetune.tuner.early_stopping import Curve, curve_from_history
 from pipetune.tuner.history import TrialStatus
-from pipetune.tuner.launchers import TrialLauncher
-from pipetune.tuner.journal import JOURNAL_FILE, ExperimentState, Journal, MemoryJournal, TrialState, replay
-from pipetune.errors import ContractError, PipetuneError, RunError, SpecError
-
-DEFAULT_ALGORITHM = "auto"
-
-
-@dataclass(frozen=True)
-class TunerConfig:
-    """What the loop needs from an experiment, whatever its source (YAML, Python, a CustomRun)."""
-
-    name: str
-    space: Any
-    objective: Objective
-    budget: policy.Budget
-    algorithm: str = DEFAULT_ALGORITHM
-    algorithm_settings: Mapping[str, str] = field(default_factory=dict)
-    early_stopping: MedianStop | None = None
-    seed: int = 0
-    trial_timeout: float | None = None
-
-    def digest(self) -> str:
-        """Identifies the search: a resumed experiment must have the same one."""
-        space = repr(self.space) if not hasattr(self.space, "digest") else self.space.digest()
-        payload = json.dumps(
-            {
-                "space": space,
-                "metric": self.objective.metric,
-                "minimize": self.objective.minimize,
-                "algorithm": self.algorithm,
-                "settings": dict(self.algorithm_settings),
-                "seed": self.seed,
-            },
-            sort_keys=True,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+from pipetune.tuner.journal import (
+    JOURNAL_FILE,
+    ExperimentState,
+    Journal,
+    MemoryJournal,
+    TrialState,
+    apply,
+    replay,
+)
+from pipetune.tuner.launchers import PreparedTrial, TrialLauncher
+from pipetune.tuner.objective import Objective
 
 
 @dataclass(frozen=True)
@@ -103,9 +81,12 @@ class TuneResult:
 
 @dataclass
 class _Running:
-    trial: TrialState
+    """A trial whose attempt runs now: the run, and its curve as last read."""
+
+    index: int
+    attempt: int
     started: StartedRun
-    curve: list[tuple[int, float]] = field(default_factory=list)
+    curve: Curve = ()
 
 
 class Tuner:
@@ -115,7 +96,7 @@ class Tuner:
         self,
         config: TunerConfig,
         launcher: TrialLauncher,
-        engine: Engine,
+        engine: Engine[Any],
         store: RunStore,
         directory: str | Path,
         progress: Callable[[Progress], None] | None = None,
@@ -125,7 +106,7 @@ class Tuner:
     ) -> None:
         self.config = config
         #: Where trials keep checkpoints (``<uri>/trial-NNNN``): a URI every trial reaches.
-        #: None: ``<directory>/checkpoints`` for the local engine, none for a cluster engine.
+        #: None: ``<directory>/checkpoints`` for an engine that runs here, none for a cluster.
         self.checkpoints = checkpoints
         self.launcher = launcher
         self.engine = engine
@@ -139,11 +120,13 @@ class Tuner:
         # Validate before anything runs: an unknown algorithm or bad setting is a spec error.
         self.algorithm = get_algorithm(config.algorithm, config.algorithm_settings)
         self.running: dict[int, _Running] = {}
-        self.curves: dict[int, list[tuple[int, float]]] = {}
         self.stopping_state: dict[str, Any] = {}
         self.exhausted = False
         self.run_id = experiment_run_id(config.name, self.directory)
+        #: The experiment as the journal says: changed only by ``_record``.
         self.state = ExperimentState()
+        #: Curves of trials that ended before this process journaled them (older journals).
+        self._legacy_curves: dict[int, Curve] = {}
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -160,63 +143,20 @@ class Tuner:
                 # curves and timeouts can get.
                 self.engine.wait_any(self.poll_interval)
         except BaseException:
-            self._interrupt(self.state)
+            self._interrupt()
             raise
 
     def open(self) -> ExperimentState:
         """Replay the journal and take up its trials: a pending one is started, a running one
         started again (a cluster engine adopts its resource by name). Once, before ``step``."""
-        self.state = self._open()
-        return self.state
-
-    def step(self) -> TuneResult | None:
-        """One turn of the loop, without waiting: collect ended trials, stop early ones, decide,
-        start what may start. The result once the experiment has ended, else None."""
-        state = self.state
-        while True:
-            self._collect(state)
-            self._early_stop(state)
-            ending = policy.verdict(state, self.config.objective, self.config.budget, self.exhausted)
-            if ending is not None and ending.reason in (
-                "ExperimentGoalReached",
-                "ExperimentMaxFailedTrialsReached",
-            ):
-                self._stop_all(state, "the experiment ended: " + ending.message)
-            if ending is not None and not self.running:
-                self._finish(state, ending)
-                return self._result(state)
-            if ending is None:
-                self._retry_failed(state)
-                self._start_new(state)
-            if not self.running and ending is None and not policy.can_ask(state, self.config.budget):
-                # Nothing runs and nothing may start: only possible when exhausted.
-                self.exhausted = True
-                continue
-            self.journal.sync()
-            return None
-
-    def stop(self, reason: str, message: str) -> TuneResult:
-        """End the experiment now, from outside (a cancelled CustomRun): running trials are
-        stopped and recorded as Killed, and the experiment Failed with ``reason``."""
-        state = self.state
-        self._stop_all(state, message)
-        self._finish(state, policy.Verdict("Failed", reason, message))
-        return self._result(state)
-
-    @property
-    def counts(self) -> Mapping[str, int]:
-        """Trials per status, now."""
-        return policy.summary_counts(self.state.ordered())
-
-    def _open(self) -> ExperimentState:
-        state = replay(list(self.journal.records()))
+        self.state = replay(self.journal.records())
         digest = self.config.digest()
-        if state.spec_digest is not None and state.spec_digest != digest:
+        if self.state.spec_digest is not None and self.state.spec_digest != digest:
             raise SpecError(
                 f"{self.directory}: holds an experiment with a different search space, "
                 "objective, algorithm or seed; use a new experiment directory"
             )
-        self.journal.append(
+        self._record(
             "experiment_started",
             version=1,
             name=self.config.name,
@@ -227,9 +167,75 @@ class Tuner:
             parameters=list(getattr(self.config.space, "names", [])),
             time=time.time(),
         )
-        state.spec_digest, state.status = digest, None
-        record = self.store.find(self.run_id)
-        if record is None:
+        self._open_record()
+        for trial in self.state.ordered():
+            if trial.status is TrialStatus.PENDING:
+                # Suggested and journaled, but the tuner died before starting it.
+                self._launch(trial.index, 0)
+            elif trial.status is TrialStatus.RUNNING:
+                # The tuner died while this trial ran: end any leftover, run it again.
+                if trial.run_id:
+                    self.engine.reclaim(trial.run_id, self.store.run_dir(trial.run_id) / "outputs")
+                    self.store.update(trial.run_id, status=Phase.CANCELLED.value, reason="TunerRestarted",
+                                      message="the tuner stopped while this trial ran; it was run again")
+                self._launch(trial.index, trial.attempt)
+        self._load_legacy_curves()
+        self._emit("resumed" if len(self.state.trials) else "started")
+        return self.state
+
+    def step(self) -> TuneResult | None:
+        """One turn of the loop, without waiting: collect ended trials, stop early ones, decide,
+        start what may start. The result once the experiment has ended, else None."""
+        # At most two passes: the second only after learning that the search space is exhausted,
+        # so a policy that keeps finding something to retry cannot spin here forever.
+        for _ in range(2):
+            self._collect()
+            self._early_stop()
+            ending = policy.verdict(self.state, self.config.objective, self.config.budget, self.exhausted)
+            if ending is not None and ending.reason in (
+                "ExperimentGoalReached",
+                "ExperimentMaxFailedTrialsReached",
+            ):
+                self._stop_all("the experiment ended: " + ending.message)
+            if ending is not None and not self.running:
+                self._finish(ending)
+                return self._result()
+            if ending is None:
+                self._retry_failed()
+                self._start_new()
+            if (not self.running and ending is None and not self.exhausted
+                    and not policy.can_ask(self.state, self.config.budget)):
+                # Nothing runs and nothing may start: only possible when exhausted.
+                self.exhausted = True
+                continue
+            break
+        self.journal.sync()
+        return None
+
+    def stop(self, reason: str, message: str) -> TuneResult:
+        """End the experiment now, from outside (a cancelled CustomRun): running trials are
+        stopped and recorded as Killed, and the experiment Failed with ``reason``."""
+        self._stop_all(message)
+        self._finish(policy.Verdict("Failed", reason, message))
+        return self._result()
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """Trials per status, now."""
+        return policy.summary_counts(self.state.ordered())
+
+    # -- the one way state changes ---------------------------------------------------------------
+
+    def _record(self, op: str, **fields: Any) -> None:
+        """Append a record to the journal, then apply it: the live state is always what a
+        replay of the journal gives."""
+        self.state = apply(self.state, self.journal.append(op, **fields))
+
+    # -- trials ----------------------------------------------------------------------------------
+
+    def _open_record(self) -> None:
+        """The experiment's own row in the run store: created once, marked running on resume."""
+        if self.store.find(self.run_id) is None:
             self.store.create(
                 RunRecord(
                     id=self.run_id,
@@ -243,40 +249,29 @@ class Tuner:
             )
         else:
             self.store.update(self.run_id, status=Phase.RUNNING.value, reason=None, message=None, finished_at=None)
-        for trial in state.ordered():
-            self.curves[trial.index] = []
-            if trial.status is TrialStatus.PENDING:
-                # Suggested and journaled, but the tuner died before starting it.
-                self._launch(state, trial, 0)
-            elif trial.status is TrialStatus.RUNNING:
-                # The tuner died while this trial ran: end any leftover process, run it again.
-                reclaim = getattr(self.engine, "reclaim", None)
-                if reclaim is not None and trial.run_id:
-                    reclaim(trial.run_id, self.store.run_dir(trial.run_id) / "outputs")
-                if trial.run_id:
-                    self.store.update(trial.run_id, status=Phase.CANCELLED.value, reason="TunerRestarted",
-                                      message="the tuner stopped while this trial ran; it was run again")
-                self._launch(state, trial, trial.attempt)
-        self._load_curves(state)
-        self._emit(state, "resumed" if state.trials else "started")
-        return state
 
-    def _load_curves(self, state: ExperimentState) -> None:
-        if self.config.early_stopping is None:
+    def _load_legacy_curves(self) -> None:
+        """Curves of succeeded trials whose ``trial_finished`` predates journaled curves: read
+        from their results where the engine shares this file system."""
+        if self.config.early_stopping is None or not self.engine.local:
             return
-        for trial in state.ordered():
-            if trial.status is TrialStatus.SUCCEEDED and trial.run_id:
+        for trial in self.state.ordered():
+            if trial.status is TrialStatus.SUCCEEDED and trial.curve is None and trial.run_id:
                 record = self.store.find(trial.run_id)
                 if record and record.outputs_dir:
-                    self.curves[trial.index] = self._curve(Path(record.outputs_dir))
+                    try:
+                        history = read_results(Path(record.outputs_dir)).history
+                    except ContractError:
+                        continue
+                    self._legacy_curves[trial.index] = curve_from_history(history, self.config.objective.metric)
 
-    def _start_new(self, state: ExperimentState) -> None:
+    def _start_new(self) -> None:
         budget = self.config.budget
         # Suggest the whole batch, sync the journal, then start: a controller that dies between
         # a create and its next status write must still know what it created.
-        new: list[TrialState] = []
-        while len(self.running) + len(new) < budget.parallel and not self.exhausted and policy.can_ask(state, budget):
-            history = policy.history_for(state, budget, self.config.objective)
+        new: list[int] = []
+        while len(self.running) + len(new) < budget.parallel and not self.exhausted and policy.can_ask(self.state, budget):
+            history = policy.history_for(self.state, budget, self.config.objective)
             index = len(history)
             try:
                 suggestion = self.algorithm.suggest(
@@ -284,32 +279,31 @@ class Tuner:
                 )
             except Exhausted:
                 self.exhausted = True
-                return
-            self.journal.append(
+                break
+            self._record(
                 "trial_created",
                 trial=index,
                 assignment=suggestion.assignment,
                 internal=suggestion.internal,
                 time=time.time(),
             )
-            trial = TrialState(index, dict(suggestion.assignment), suggestion.internal)
-            state.trials[index] = trial
-            new.append(trial)
+            new.append(index)
         if new:
             self.journal.sync()
-        for trial in new:
-            self._launch(state, trial, 0)
+        for index in new:
+            self._launch(index, 0)
 
-    def _retry_failed(self, state: ExperimentState) -> None:
+    def _retry_failed(self) -> None:
         # Trials before the settled prefix are final and never retried: skip them.
-        first = policy.settled_prefix(state, self.config.budget)
-        for trial in (state.trials[i] for i in sorted(state.trials) if i >= first):
+        first = policy.settled_prefix(self.state, self.config.budget)
+        for trial in (self.state.trials[i] for i in sorted(self.state.trials) if i >= first):
             if len(self.running) >= self.config.budget.parallel:
                 return
             if policy.retryable(trial, self.config.budget) and trial.index not in self.running:
-                self._launch(state, trial, trial.attempt + 1)
+                self._launch(trial.index, trial.attempt + 1)
 
-    def _launch(self, state: ExperimentState, trial: TrialState, attempt: int) -> None:
+    def _launch(self, index: int, attempt: int) -> None:
+        trial = self.state.trials[index]
         run_id = new_run_id()
         try:
             prepared = self.launcher.prepare(
@@ -317,33 +311,22 @@ class Tuner:
             )
         except PipetuneError as exc:
             # A rendering problem with this assignment is this trial's failure, not the tuner's.
-            self._record_finish(state, trial, attempt, None, policy.Outcome(
+            self._record_finish(index, attempt, None, policy.Outcome(
                 TrialStatus.FAILED, None, {}, "InvalidTrial", str(exc)))
             return
-        log_metrics = prepared.log_metrics or LogMetrics(names=self.config.objective.metric_names)
-        env = self._checkpoint_env(trial, attempt)
         try:
-            started = self._start(trial, run_id, prepared, log_metrics, env)
+            started = self._start(trial, attempt, run_id, prepared)
         except RunError as exc:
             # The engine refused this trial (a name taken by someone else's resource, a
             # resource the API rejects): its failure. Transient trouble propagates instead.
-            self._record_finish(state, trial, attempt, None, policy.Outcome(
+            self._record_finish(index, attempt, None, policy.Outcome(
                 TrialStatus.FAILED, None, {}, "SubmitFailed", str(exc)))
             return
-        self.journal.append(
-            "trial_started",
-            trial=trial.index,
-            attempt=attempt,
-            run_id=started.record.id,
-            time=time.time(),
-        )
-        trial.status, trial.attempt, trial.run_id = TrialStatus.RUNNING, attempt, started.record.id
-        trial.run_ids.append(started.record.id)
-        self.running[trial.index] = _Running(trial, started)
-        self._emit(state, f"trial {trial.index} started")
+        self._record("trial_started", trial=index, attempt=attempt, run_id=started.record.id, time=time.time())
+        self.running[index] = _Running(index, attempt, started)
+        self._emit(f"trial {index} started")
 
-    def _start(self, trial: TrialState, run_id: str, prepared: Any, log_metrics: LogMetrics,
-               env: dict[str, str]) -> StartedRun:
+    def _start(self, trial: TrialState, attempt: int, run_id: str, prepared: PreparedTrial) -> StartedRun:
         return start_run(
             self.store,
             self.engine,
@@ -353,10 +336,10 @@ class Tuner:
             timeout=self.config.trial_timeout,
             echo=False,
             run_id=run_id,
-            log_metrics=log_metrics,
+            log_metrics=prepared.log_metrics or LogMetrics(names=self.config.objective.metric_names),
             resource=prepared.resource,
             name=prepared.name,
-            env=env,
+            env=self._checkpoint_env(trial, attempt),
         )
 
     def _checkpoint_env(self, trial: TrialState, attempt: int) -> dict[str, str]:
@@ -365,26 +348,17 @@ class Tuner:
         checkpoint as ``PIPETUNE_RESUME_FROM``. A cluster engine's trials get this only with
         ``checkpoints`` (e.g. an s3:// URI): they can't see this machine's directory."""
         base = self.checkpoints
-        if base is None and self.engine.name != "local":
+        if base is None and not self.engine.local:
             return {}
-        base = base or str(self.directory / "checkpoints")
-        from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV, CheckpointStore
-
-        def store_of(index: int) -> str:
-            return f"{base.rstrip('/')}/trial-{index:04d}"
-
-        uri = store_of(trial.index)
-        env = {CHECKPOINTS_ENV: uri}
-        latest = CheckpointStore(uri).latest() if attempt > 0 or trial.run_ids else None
+        base = (base or str(self.directory / "checkpoints")).rstrip("/")
         parent = ((trial.internal or {}).get("pbt") or {}).get("parent")
-        if latest is None and isinstance(parent, int):
-            # Population-based training: a new member starts from its parent's checkpoint.
-            latest = CheckpointStore(store_of(parent)).latest()
-        if latest is not None:
-            env[RESUME_ENV] = latest.uri
-        return env
+        # Population-based training: a new member starts from its parent's checkpoint.
+        fallback = f"{base}/trial-{parent:04d}" if isinstance(parent, int) else None
+        resume = attempt > 0 or bool(trial.run_ids)
+        return checkpoint_env(f"{base}/trial-{trial.index:04d}", resume=resume, fallback=fallback)
 
-    def _collect(self, state: ExperimentState) -> None:
+    def _collect(self) -> None:
+        metric = self.config.objective.metric
         for index, running in list(self.running.items()):
             status = self.engine.poll(running.started.handle)
             if not status.phase.final:
@@ -399,21 +373,25 @@ class Tuner:
                 status.reason,
                 status.message,
             )
-            if results is not None:
-                self.curves[index] = curve_from_history(results.history, self.config.objective.metric)
-            self._record_finish(state, running.trial, running.trial.attempt, running.started, outcome)
+            curve = curve_from_history(results.history, metric) if results is not None else running.curve
+            self._record_finish(index, running.attempt, running.started, outcome, curve)
 
     def _record_finish(
         self,
-        state: ExperimentState,
-        trial: TrialState,
+        index: int,
         attempt: int,
         started: StartedRun | None,
         outcome: policy.Outcome,
+        curve: Curve = (),
     ) -> None:
-        self.journal.append(
+        fields: dict[str, Any] = {}
+        if self.config.early_stopping is not None and curve:
+            # Kept for the early-stopping rule, which compares running trials with finished ones
+            # on every engine and after a restart.
+            fields["curve"] = [[step, value] for step, value in curve]
+        self._record(
             "trial_finished",
-            trial=trial.index,
+            trial=index,
             attempt=attempt,
             status=outcome.status.value,
             objective=outcome.objective,
@@ -422,23 +400,23 @@ class Tuner:
             message=outcome.message,
             run_id=started.record.id if started else None,
             time=time.time(),
+            **fields,
         )
-        trial.status, trial.objective, trial.metrics = outcome.status, outcome.objective, outcome.metrics
-        trial.reason, trial.message, trial.attempt = outcome.reason, outcome.message, attempt
-        self._emit(state, f"trial {trial.index} {outcome.status.value}")
+        self._emit(f"trial {index} {outcome.status.value}")
 
-    def _early_stop(self, state: ExperimentState) -> None:
+    def _early_stop(self) -> None:
         rule = self.config.early_stopping
         if rule is None or not self.running:
             return
-        running_curves = {}
+        metric = self.config.objective.metric
+        running_curves: dict[int, Curve] = {}
         for index, running in self.running.items():
-            outputs = running.started.record.outputs_dir
-            if outputs:
-                running.curve = self._curve(Path(outputs))
-                running_curves[index] = running.curve
+            running.curve = curve_from_history(self.engine.intermediate(running.started.handle), metric)
+            running_curves[index] = running.curve
         completed = [
-            self.curves.get(t.index, []) for t in state.ordered() if t.status is TrialStatus.SUCCEEDED
+            trial.curve if trial.curve is not None else self._legacy_curves.get(trial.index, ())
+            for trial in self.state.ordered()
+            if trial.status is TrialStatus.SUCCEEDED
         ]
         to_stop, self.stopping_state = rule.decide(
             [c for c in completed if c], running_curves, self.config.objective.minimize, self.stopping_state
@@ -450,27 +428,20 @@ class Tuner:
             step, value = running.curve[-1]
             self.store.update(running.started.record.id, reason="EarlyStopped",
                               message=f"stopped at step {step}: below the median of completed trials")
-            self._record_finish(state, running.trial, running.trial.attempt, running.started, policy.Outcome(
-                TrialStatus.EARLY_STOPPED, value, {self.config.objective.metric: value}, "EarlyStopped",
+            self._record_finish(index, running.attempt, running.started, policy.Outcome(
+                TrialStatus.EARLY_STOPPED, value, {metric: value}, "EarlyStopped",
                 f"stopped at step {step} by medianstop",
-            ))
+            ), running.curve)
 
-    def _curve(self, outputs_dir: Path) -> list[tuple[int, float]]:
-        try:
-            results = read_results(outputs_dir)
-        except ContractError:
-            return []
-        return curve_from_history(results.history, self.config.objective.metric)
-
-    def _stop_all(self, state: ExperimentState, message: str) -> None:
+    def _stop_all(self, message: str) -> None:
         for index, running in list(self.running.items()):
             self.engine.cancel(running.started.handle)
             finish_run(running.started, self.engine.poll(running.started.handle))
             del self.running[index]
-            self._record_finish(state, running.trial, running.trial.attempt, running.started, policy.Outcome(
+            self._record_finish(index, running.attempt, running.started, policy.Outcome(
                 TrialStatus.KILLED, None, {}, "ExperimentEnded", message))
 
-    def _interrupt(self, state: ExperimentState) -> None:
+    def _interrupt(self) -> None:
         """End every running trial but journal nothing for them: a resume runs them again."""
         for running in self.running.values():
             try:
@@ -482,16 +453,15 @@ class Tuner:
         self.store.update(self.run_id, status=Phase.CANCELLED.value, reason="Interrupted",
                           message="the tuner was stopped; run it again to resume", finished_at=time.time())
 
-    def _finish(self, state: ExperimentState, ending: policy.Verdict) -> None:
-        self.journal.append(
+    def _finish(self, ending: policy.Verdict) -> None:
+        self._record(
             "experiment_finished",
             status=ending.status,
             reason=ending.reason,
             message=ending.message,
             time=time.time(),
         )
-        state.status, state.reason, state.message = ending.status, ending.reason, ending.message
-        results = tuner_results(state, self.config.objective)
+        results = tuner_results(self.state, self.config.objective)
         write_results(results, self.directory)
         self.store.update(
             self.run_id,
@@ -502,14 +472,14 @@ class Tuner:
             metrics=dict(results.metrics),
             outputs=dict(results.outputs),
         )
-        atomic_write_text(self.directory / "trials.json", json.dumps(trial_rows(state), indent=2) + "\n")
-        self._emit(state, "finished")
+        atomic_write_text(self.directory / "trials.json", json.dumps(trial_rows(self.state), indent=2) + "\n")
+        self._emit("finished")
         self.journal.sync()
 
-    def _emit(self, state: ExperimentState, event: str) -> None:
+    def _emit(self, event: str) -> None:
         if self.progress is None:
             return
-        trials = state.ordered()
+        trials = self.state.ordered()
         self.progress(
             Progress(
                 total=self.config.budget.max_trials,
@@ -520,8 +490,8 @@ class Tuner:
             )
         )
 
-    def _result(self, state: ExperimentState) -> TuneResult:
-        return TuneResult(self.directory, state, self.config.objective, self.run_id)
+    def _result(self) -> TuneResult:
+        return TuneResult(self.directory, self.state, self.config.objective, self.run_id)
 
 
 def experiment_run_id(name: str, directory: Path) -> str:
@@ -576,26 +546,3 @@ def trial_rows(state: ExperimentState) -> list[dict[str, Any]]:
         }
         for t in state.ordered()
     ]
-
-
-def tuner_config(experiment: Any, seed: int | None = None) -> TunerConfig:
-    """The loop's view of an experiment spec (``pipetune.experiment.Experiment``)."""
-    early = experiment.early_stopping
-    return TunerConfig(
-        name=experiment.name,
-        space=experiment.space,
-        objective=experiment.objective,
-        budget=policy.Budget(
-            max_trials=experiment.max_trial_count,
-            parallel=experiment.parallel_trial_count,
-            max_failed=experiment.max_failed_trial_count,
-            max_retries=experiment.max_trial_retries,
-        ),
-        algorithm=experiment.algorithm.name or DEFAULT_ALGORITHM,
-        algorithm_settings={
-            k: v for k, v in experiment.algorithm.settings.items() if k != "random_state"
-        },
-        early_stopping=early.rule if early is not None else None,
-        seed=seed if seed is not None else (experiment.seed or 0),
-        trial_timeout=experiment.trial_timeout,
-    )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from pipetune.contract import Results
-from pipetune.experiment import Objective
+from pipetune.tuner.objective import Objective
 from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
 
@@ -187,14 +187,15 @@ def can_ask(state: ExperimentState, budget: Budget) -> bool:
 def settled_prefix(state: ExperimentState, budget: Budget) -> int:
     """How many leading trials (0, 1, ...) are final and will not be retried.
 
-    Such a trial never changes again, so the count only grows; it is kept on the state and
-    extended from there, which keeps the checks made on every turn of the tuner's loop from
-    rescanning the whole history.
+    Such a trial never changes again, so the count only grows; it is kept in the state's
+    cache (shared with the states that follow it) and extended from there, which keeps the
+    checks made on every turn of the tuner's loop from rescanning the whole history.
     """
-    count = state.settled
+    cache = state.settled_cache
+    count = cache[0]
     while count in state.trials and state.trials[count].status.final and not retryable(state.trials[count], budget):
         count += 1
-    state.settled = count
+    cache[0] = count
     return count
 
 

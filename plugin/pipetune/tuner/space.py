@@ -183,6 +183,19 @@ class SearchSpace:
     def names(self) -> list[str]:
         return [parameter.name for parameter in self.parameters]
 
+    def first_point(self) -> dict[str, Any]:
+        """Each parameter at its first value (a list) or its minimum: a valid assignment to
+        check a trial template with before any trial runs."""
+        point: dict[str, Any] = {}
+        for parameter in self.parameters:
+            if isinstance(parameter, (CategoricalParameter, DiscreteParameter)):
+                point[parameter.name] = parameter.values[0]
+            elif isinstance(parameter, IntParameter):
+                point[parameter.name] = int(parameter.min)
+            elif isinstance(parameter, DoubleParameter):
+                point[parameter.name] = float(parameter.min)
+        return point
+
     def __getitem__(self, name: str) -> Parameter:
         for parameter in self.parameters:
             if parameter.name == name:
@@ -343,3 +356,7 @@ def _is_number(value: Any) -> bool:
 
 def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:g}"
+
+
+#: What a tuner searches: Katib-style parameters, or a hyperopt expression (the Python API).
+Space = SearchSpace | ExpressionSpace

@@ -12,13 +12,14 @@ with the number of running runs.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes import client, config, watch  # type: ignore[import-untyped]
+from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from pipetune.errors import TransientError, UsageError
@@ -82,8 +83,6 @@ def describe(exc: BaseException) -> str:
         body = exc.body
         if body:
             try:
-                import json
-
                 message = json.loads(body).get("message", "")
             except (ValueError, AttributeError):
                 message = str(body)[:200]

@@ -18,6 +18,13 @@ container sets its own path.
   kind's): its primary container's termination message when that is a results document, else
   the container's log read for ``pipetune.report`` / Katib StdOut lines. One LIST of pods and
   at most one log read per finished run.
+* Progress (``intermediate``, for early stopping) comes from the same pod and container while
+  the run runs: its log read with ``timestamps`` from the last line already read on
+  (``sinceTime``), at most once per ``progress_interval`` seconds per run and at most
+  ``progress_read_bytes`` a read, parsed as the final results are (``pipetune.report`` lines,
+  else Katib StdOut lines). The pod is listed until it has started, and again when its log
+  has been quiet for ``PODS_RELOOK_SECONDS`` (a newer pod starts the history over). Only the
+  parsed history is kept, never the log text.
 * A finished resource is deleted (background propagation) unless ``retain``; a cancelled or
   timed-out one always is. A resource deleted by someone else fails its run with reason
   ``Deleted``.
@@ -26,29 +33,27 @@ container sets its own path.
 from __future__ import annotations
 
 import copy
+import datetime
+import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes import client  # type: ignore[import-untyped]
+from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
 
-from pipetune.kinds import check_training_job, is_training_job
 from pipetune.contract import (
     CHANNEL_LIMIT_BYTES,
+    REPORT_PREFIX,
     LogMetrics,
     Results,
     parse_results,
 )
-from pipetune.engines.base import Phase, Reason, RunRequest, RunStatus
+from pipetune.engines.base import Engine, History, Phase, Reason, RunRequest, RunStatus
 from pipetune.engines.kubernetes._api import KindWatch, Retry, call, describe
-from pipetune.kinds import (
-    Condition,
-    ConditionError,
-    compile_condition,
-)
 from pipetune.engines.kubernetes._manifests import (
     add_env,
     component_job,
@@ -56,12 +61,33 @@ from pipetune.engines.kubernetes._manifests import (
     set_termination_message,
 )
 from pipetune.errors import ContractError, RunError, TransientError
-from pipetune.kinds import TRIAL_LABEL, Kind, default_plural, known_kind
-from pipetune.tekton._task import RESULTS_RESULT
+from pipetune.kinds import (
+    RESULTS_RESULT,
+    TRIAL_LABEL,
+    Condition,
+    ConditionError,
+    Kind,
+    check_training_job,
+    compile_condition,
+    default_plural,
+    is_training_job,
+    known_kind,
+)
 
 #: Seconds between looks for an echoed run's primary pod, until its log can be followed.
 LOG_LOOK_SECONDS = 2.0
 REQUEST_TIMEOUT_CONNECT = 10.0
+#: Seconds between two reads of one run's progress (its primary container's log), by default.
+PROGRESS_INTERVAL = 5.0
+#: The most bytes one progress read asks for (``limitBytes``), by default; a longer log is read
+#: on from its last whole line at the next read. The log API starts a read at a whole second
+#: (``sinceTime``), so a second of log longer than this is read this far and then skipped.
+PROGRESS_READ_BYTES = 1 << 20
+#: While a run's log brings nothing new, its pods are looked up again at most this often, so
+#: progress follows a pod that replaced the one being read (a Job's next attempt).
+PODS_RELOOK_SECONDS = 30.0
+#: A line of a log read with ``timestamps=true``: RFC 3339 (nanoseconds, trailing zeros cut), a space.
+_STAMPED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
 #: How a run's pods are found, per kind: the label the controller puts on them, valued with
 #: the resource's name. Kinds not listed get the trial label copied into their pod templates.
 POD_LABELS = {
@@ -87,13 +113,94 @@ class KubernetesRun:
     watch: KindWatch | None = None
     status: RunStatus = field(default_factory=lambda: RunStatus(Phase.PENDING))
     collected: Results | None = None
-    adopted: bool = False
     seen: bool = False
     last_condition: str | None = None
     #: Echoed runs: when the primary pod was last looked for, and the thread following its log.
     log_looked_at: float = 0.0
     log_thread: threading.Thread | None = None
+    #: What the run has reported while running, as read so far (``intermediate``).
+    progress: LogProgress = field(default_factory=lambda: LogProgress())
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+#: A log line's timestamp: whole seconds since the epoch, nanoseconds.
+_Stamp = tuple[int, int]
+
+
+@dataclass
+class LogProgress:
+    """A running run's reports, read from its primary container's log one slice at a time.
+
+    The cursor is the timestamp of the last line parsed and how many lines carried it, so the
+    next read starts at that second (``sinceTime`` has whole seconds) and skips what it has
+    seen. A new pod (another uid) starts it over: its run started over.
+    """
+
+    history: tuple[Mapping[str, float], ...] = ()
+    #: ``time.monotonic()`` of the last read, and of the last look for the pod.
+    read_at: float | None = None
+    looked_at: float = 0.0
+    pod: str | None = None
+    uid: str | None = None
+    container: str | None = None
+    last: _Stamp | None = None
+    at_last: int = 0
+    #: ``pipetune.report`` lines seen: from then on Katib StdOut lines don't count (reports win).
+    reported: bool = False
+    #: The last read brought no new line.
+    idle: bool = False
+
+    def restart(self, pod: str, uid: str, container: str | None) -> None:
+        self.history, self.pod, self.uid, self.container = (), pod, uid, container
+        self.last, self.at_last, self.reported, self.idle = None, 0, False, False
+
+    def since(self) -> str | None:
+        """``sinceTime`` for the next read: the last line's second, or None (from the start)."""
+        if self.last is None:
+            return None
+        moment = datetime.datetime.fromtimestamp(self.last[0], datetime.UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def take(self, text: str, cut: bool) -> list[str]:
+        """The lines of a read not seen before, without their timestamps; only whole lines
+        (a line still being written is read again next time). ``cut``: the read stopped at
+        ``limitBytes``; if it held nothing new, the cursor skips that second rather than
+        reading it again forever."""
+        lines = text.split("\n")[:-1]
+        skipped = 0
+        taken = []
+        for line in lines:
+            stamp, message = _stamp(line)
+            if stamp is not None and self.last is not None:
+                if stamp < self.last:
+                    continue
+                if stamp == self.last and skipped < self.at_last:
+                    skipped += 1
+                    continue
+            if stamp is not None:
+                if stamp == self.last:
+                    self.at_last += 1
+                    skipped += 1
+                else:
+                    self.last, self.at_last, skipped = stamp, 1, 1
+            taken.append(message)
+        if cut and not taken:
+            first, _ = _stamp(text)
+            if first is not None:
+                self.last, self.at_last = (first[0] + 1, 0), 0
+        self.idle = not taken
+        return taken
+
+    def add(self, lines: list[str], log_metrics: LogMetrics) -> None:
+        """Parse new lines into the history, as the final results are parsed."""
+        reports = any(REPORT_PREFIX in line for line in lines)
+        if reports and not self.reported:
+            self.reported, self.history = True, ()
+        if self.reported and not reports:
+            return
+        found = log_metrics.read(lines)
+        if found is not None and found.history:
+            self.history = (*self.history, *found.history)
 
 
 class KubernetesEngine:
@@ -104,10 +211,13 @@ class KubernetesEngine:
     resource too, so the cluster deletes the children with their parent (the controller's
     CustomRun or Experiment). ``on_change`` is called from a watch thread after any change
     to a watched resource. ``log`` receives condition changes and, with a request's
-    ``echo``, the primary container's log lines.
+    ``echo``, the primary container's log lines. ``progress_interval`` is the least time
+    between two reads of one run's progress (``intermediate``), ``progress_read_bytes`` the
+    most one such read fetches.
     """
 
     name = "kubernetes"
+    local = False
 
     def __init__(
         self,
@@ -118,8 +228,12 @@ class KubernetesEngine:
         log: TextIO | None = None,
         owner: Mapping[str, Any] | None = None,
         on_change: Callable[[], None] | None = None,
+        progress_interval: float = PROGRESS_INTERVAL,
+        progress_read_bytes: int = PROGRESS_READ_BYTES,
     ) -> None:
         self.api = api
+        self.progress_interval = progress_interval
+        self.progress_read_bytes = progress_read_bytes
         self.owner = dict(owner) if owner else None
         self.on_change = on_change
         self.custom = client.CustomObjectsApi(api)
@@ -244,6 +358,31 @@ class KubernetesEngine:
     def results(self, handle: KubernetesRun) -> Results | None:
         return handle.collected
 
+    def intermediate(self, handle: KubernetesRun) -> History:
+        """What the run has reported so far, from its primary container's log; read at most
+        every ``progress_interval`` seconds, the cached history in between. A pod not there or
+        not started yet, or an API error, leaves the cache as it was: this never raises. Once
+        the run has ended: its results' history, else the cache."""
+        progress = handle.progress
+        if handle.status.phase.final:
+            if handle.collected is not None and handle.collected.history:
+                return handle.collected.history
+            return progress.history
+        now = time.monotonic()
+        if progress.read_at is not None and now - progress.read_at < self.progress_interval:
+            return progress.history
+        with handle.lock:
+            if progress.read_at is not None and now - progress.read_at < self.progress_interval:
+                return progress.history
+            progress.read_at = now
+            if not handle.status.phase.final:
+                try:
+                    self._read_progress(handle, progress, now)
+                except (ApiException, TransientError, ContractError) as exc:
+                    if isinstance(exc, ApiException) and exc.status in (400, 404):
+                        progress.pod = None  # gone, or not the pod's container: look again
+        return progress.history
+
     def wait_any(self, timeout: float) -> None:
         if self._changed.wait(timeout):
             self._changed.clear()
@@ -255,6 +394,10 @@ class KubernetesEngine:
             done = self._stop(handle)
             self._finish(handle, Phase.CANCELLED, Reason.CANCELLED,
                          f"cancelled; {handle.kind.kind} {handle.name} was {done}")
+
+    def reclaim(self, run_id: str, outputs_dir: Path) -> None:
+        """Nothing to do: a resubmitted run adopts its resource by name in ``submit`` (found
+        in the listing, or its create answered 409), so nothing of a predecessor's is left to end."""
 
     def close(self) -> None:
         """Stop every watch this engine opened."""
@@ -269,7 +412,6 @@ class KubernetesEngine:
         cached = run.watch.get(run.name)
         if cached is not None and ((cached.get("metadata") or {}).get("labels") or {}).get(TRIAL_LABEL) == run.name:
             # Listed by our labels: a restarted tuner's running trial. Adopt it without a request.
-            run.adopted = True
             self._say(f"{kind.kind} {run.name}: adopted the existing resource")
             return
         try:
@@ -295,7 +437,6 @@ class KubernetesEngine:
                     f"{kind.kind} {run.name} already exists in {run.namespace} and is not pipetune's "
                     f"(no label {TRIAL_LABEL}={run.name}); delete it or choose another name"
                 ) from None
-            run.adopted = True
             created = existing
             self._say(f"{kind.kind} {run.name}: adopted the existing resource")
         if isinstance(created, dict) and created.get("metadata"):
@@ -347,7 +488,7 @@ class KubernetesEngine:
             return resource.primary_container
         return run.kind.primary_container
 
-    def _primary_pod(self, run: KubernetesRun) -> dict[str, Any] | None:
+    def _primary_pod(self, run: KubernetesRun, retry: Retry | None = None) -> dict[str, Any] | None:
         resource = run.request.resource
         label = POD_LABELS.get(run.kind.kind, TRIAL_LABEL)
         wanted = {label: run.name}
@@ -358,7 +499,7 @@ class KubernetesEngine:
             self.core.list_namespaced_pod,
             run.namespace,
             label_selector=",".join(f"{k}={v}" for k, v in wanted.items()),
-            retry=self.retry,
+            retry=retry or self.retry,
         )
         items = [self.api.sanitize_for_serialization(pod) for pod in pods.items]
         # Latest first: a restarted replica's newest pod holds the final results.
@@ -426,6 +567,47 @@ class KubernetesEngine:
         except ContractError as exc:
             return f"results: {exc}"
         return None
+
+    def _read_progress(self, run: KubernetesRun, progress: LogProgress, now: float) -> None:
+        """One progress read: the primary pod looked up when none is known yet, or when the
+        last read brought nothing and the last look is ``PODS_RELOOK_SECONDS`` old; then one
+        log read from the cursor on. One try each: a missed read is made up at the next."""
+        once = Retry(tries=1, timeout=self.retry.timeout)
+        if progress.pod is None or (progress.idle and now - progress.looked_at >= PODS_RELOOK_SECONDS):
+            progress.looked_at = now
+            pod = self._primary_pod(run, retry=once)
+            statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+            container = self._primary_container(run) or (statuses[0].get("name") if len(statuses) == 1 else None)
+            state = next((s.get("state") or {} for s in statuses if s.get("name") == container), {})
+            if pod is None or not ({"running", "terminated"} & set(state)):
+                return
+            metadata = pod.get("metadata") or {}
+            name = str(metadata.get("name"))
+            uid = str(metadata.get("uid") or name)
+            if uid != progress.uid:
+                progress.restart(name, uid, container)
+        assert progress.pod is not None
+        query: list[tuple[str, Any]] = [("timestamps", "true"), ("limitBytes", self.progress_read_bytes)]
+        if progress.container:
+            query.append(("container", progress.container))
+        since = progress.since()
+        if since is not None:
+            query.append(("sinceTime", since))
+        response = call(
+            f"read log of pod {progress.pod}",
+            self.api.call_api,
+            f"/api/v1/namespaces/{run.namespace}/pods/{progress.pod}/log", "GET",
+            query_params=query, header_params={"Accept": "*/*"}, auth_settings=["BearerToken"],
+            _return_http_data_only=True, _preload_content=False,
+            retry=once,
+        )
+        try:
+            data = bytes(response.data or b"")
+        finally:
+            response.release_conn()
+        lines = progress.take(data.decode("utf-8", errors="replace"), cut=len(data) >= self.progress_read_bytes)
+        if lines:
+            progress.add(lines, run.request.log_metrics or LogMetrics())
 
     def _log_tail(self, run: KubernetesRun) -> None:
         """At the end of an echoed run: let the followed log finish, or print it whole if it
@@ -528,6 +710,19 @@ class KubernetesEngine:
             print(text, file=self.log, flush=True)
 
 
+def _stamp(line: str) -> tuple[_Stamp | None, str]:
+    """A ``timestamps=true`` log line's timestamp and message; (None, line) without one."""
+    match = _STAMPED.match(line)
+    if match is None:
+        return None, line
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    try:
+        seconds = int(datetime.datetime.fromisoformat(match.group(1) + zone).timestamp())
+    except ValueError:  # digits in the shape of a time that is none (month 13)
+        return None, line
+    return (seconds, int((match.group(2) or "").ljust(9, "0"))), line[match.end():]
+
+
 def _refused(run: KubernetesRun, problem: str) -> KubernetesRun:
     now = time.time()
     run.status = RunStatus(Phase.FAILED, "InvalidResource", problem, started_at=now, finished_at=now)
@@ -557,3 +752,8 @@ def _condition_message(obj: Mapping[str, Any]) -> str | None:
     status = obj.get("status") or {}
     return str(status["message"]) if status.get("message") else None
 
+
+
+def _conforms(engine: KubernetesEngine) -> Engine[KubernetesRun]:
+    """For the type checker: the engine meets the engine protocol with its own handle."""
+    return engine

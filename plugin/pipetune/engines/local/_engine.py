@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipetune.components import ComponentSpec, coerce, resolve_command
-from pipetune.contract import OUTPUTS_ENV, Results, collect_results, read_log
-from pipetune.engines.base import Phase, Reason, ResourceRequest, RunRequest, RunStatus
+from pipetune.contract import OUTPUTS_ENV, Results, collect_results, read_log, read_results
+from pipetune.engines.base import History, Phase, Reason, ResourceRequest, RunRequest, RunStatus
 from pipetune.engines.local._images import local_program
 from pipetune.engines.local._process import GroupProcess
 from pipetune.engines.local._replicas import (
@@ -58,6 +58,7 @@ class LocalEngine:
     """
 
     name = "local"
+    local = True
 
     def __init__(self, grace: float = 5.0, cwd: str | None = None) -> None:
         self.grace = grace
@@ -245,14 +246,27 @@ class LocalEngine:
             self._end_replicas(handle, wait=0.0)
             self._finish(handle, Phase.CANCELLED, Reason.CANCELLED, "cancelled")
 
-    def reclaim(self, run_id: str, outputs_dir: Path) -> int:
+    def intermediate(self, handle: LocalRun) -> History:
+        """The ``history`` of the run's results.yaml as it stands (``pipetune.report`` rewrites
+        it atomically after every report); the final results' once the run has ended."""
+        if handle.collected is not None:
+            return handle.collected.history
+        try:
+            return read_results(handle.request.outputs_dir).history
+        except ContractError:
+            return []
+
+    def reclaim(self, run_id: str, outputs_dir: Path) -> None:
         """End what a crashed predecessor left running for a run: every process whose
-        environment names this run's outputs directory. Returns how many groups were ended.
+        environment names this run's outputs directory.
 
         Used when a tuner resumes: a trial whose tuner was killed may still be running, and
         it is started again, so the old copy must not go on writing into the same run.
         """
-        return end_processes_of(outputs_dir)
+        end_processes_of(outputs_dir)
+
+    def close(self) -> None:
+        """Nothing to release: each run's process is ended by ``cancel`` or by itself."""
 
     def _conclude(self, handle: LocalRun, code: int) -> None:
         """Judge a run whose process exited: its exit code first, then its results."""

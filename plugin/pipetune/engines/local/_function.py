@@ -13,10 +13,11 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pipetune.contract import Results, write_results
-from pipetune.engines.base import Phase, Reason, RunRequest, RunStatus
+from pipetune.engines.base import History, Phase, Reason, RunRequest, RunStatus
 from pipetune.errors import ContractError
 
 Objective = Callable[[dict[str, Any]], "float | Mapping[str, float]"]
@@ -40,6 +41,7 @@ class FunctionEngine:
     ``metric``) or a mapping of metric names to numbers."""
 
     name = "in-process"
+    local = True
 
     def __init__(self, function: Objective, metric: str) -> None:
         self.function = function
@@ -120,6 +122,16 @@ class FunctionEngine:
         """Block until some function of this engine may have returned, or ``timeout`` passes."""
         if self._changed.wait(timeout):
             self._changed.clear()
+
+    def intermediate(self, handle: FunctionRun) -> History:
+        """The function's results' history once it has returned; nothing before."""
+        return handle.collected.history if handle.collected is not None else []
+
+    def reclaim(self, run_id: str, outputs_dir: Path) -> None:
+        """Nothing to do: a function run dies with the process that ran it."""
+
+    def close(self) -> None:
+        """Nothing to release: function threads are daemons and end with their function."""
 
     def cancel(self, handle: FunctionRun) -> None:
         with handle.lock:

@@ -1,4 +1,4 @@
-"""The custom-task contract as a pure decision: start, run, cancel, time out, retry, finish."""
+"""The Tekton custom-task contract as a pure decision: start, run, cancel, time out, retry, finish."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipetune.tekton._customrun import CANCELLED, TIMED_OUT, Progress, decide, parse_duration
+from pipetune.controller import CANCELLED, TIMED_OUT, Progress, decide, parse_duration
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -27,8 +27,9 @@ def started(customrun: dict) -> dict:
     return customrun
 
 
-RUNNING = Progress(total=30, done=12, running=3, metric="accuracy", best_objective=0.931)
-DONE = Progress(total=30, done=30, metric="accuracy", best_objective=0.95,
+RUNNING = Progress(total=30, counts={"Succeeded": 11, "Failed": 1, "Running": 3}, running=3, metric="accuracy",
+                   best_objective=0.931)
+DONE = Progress(total=30, counts={"Succeeded": 30}, metric="accuracy", best_objective=0.95,
                 best_parameters={"n_estimators": 120, "max_features": "sqrt"},
                 parameter_names=("n_estimators", "max_features"),
                 ended=("Succeeded", "ExperimentMaxTrialsReached", "all 30 trials have finished"))
@@ -44,7 +45,7 @@ def test_a_new_run_is_started_then_reports_progress_then_succeeds_with_string_re
     running = decide(customrun, RUNNING, T0 + timedelta(minutes=5))
     assert condition(running.status) == ("Unknown", "Running", "12/30 trials, 3 running, best accuracy 0.931")
     customrun["status"] = running.status
-    assert not decide(customrun, RUNNING, T0 + timedelta(minutes=6)).changed  # nothing new to write
+    assert decide(customrun, RUNNING, T0 + timedelta(minutes=6)).status == customrun["status"]  # nothing to write
     final = decide(customrun, DONE, T0 + timedelta(minutes=9))
     assert final.done and condition(final.status)[:2] == ("True", "Succeeded")
     assert final.status["results"] == [
@@ -56,7 +57,7 @@ def test_a_new_run_is_started_then_reports_progress_then_succeeds_with_string_re
     assert all(isinstance(r["value"], str) for r in final.status["results"])
     assert final.status["completionTime"] == "2026-11-23T12:09:00Z"
     customrun["status"] = final.status
-    assert decide(customrun, DONE, T0 + timedelta(hours=5)).changed is False  # done stays done
+    assert decide(customrun, DONE, T0 + timedelta(hours=5)).status == customrun["status"]  # done stays done
 
 
 def test_cancel_stops_the_trials_with_tektons_reason() -> None:
@@ -85,7 +86,7 @@ def test_timeout_per_attempt_with_retries_then_timed_out() -> None:
 
 
 def test_a_failed_experiment_is_retried_then_fails_with_its_reason() -> None:
-    failed = Progress(total=10, done=10, ended=("Failed", "ExperimentMaxFailedTrialsReached", "4 trials failed"))
+    failed = Progress(total=10, counts={"Failed": 10}, ended=("Failed", "ExperimentMaxFailedTrialsReached", "4 trials failed"))
     customrun = started(run(retries=1, timeout="0"))
     retried = decide(customrun, failed, T0 + timedelta(hours=3))  # timeout 0: none
     assert retried.new_attempt and condition(retried.status)[:2] == ("Unknown", "Retrying")
@@ -101,7 +102,7 @@ def test_the_default_timeout_is_an_hour() -> None:
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("0", 0), ("10s", 10), ("1h30m", 5400), ("1.5h", 5400),
-                                               ("250ms", 0.25), ("1h0m0s", 3600)])
+                                               ("250ms", 0.25), ("1h0m0s", 3600), (".5s", 0.5), ("1.m", 60)])
 def test_go_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 

@@ -1,10 +1,9 @@
 """The Tekton custom-task contract for the tuner's CustomRun, as a pure decision.
 
 ``decide(customrun, progress, now)`` reads a ``tekton.dev/v1beta1`` CustomRun (its ``spec``
-and ``status``) and the tuner's progress, and returns what to write and do: the new status
-(written through the ``/status`` subresource) and whether to stop the running trials or
-start a new attempt. The controller does the I/O around it; the rules, from Tekton's
-custom-task contract:
+and ``status``) and the tuner's progress, and returns the CustomRun's next status and what it
+means for the tuner: stop the running trials, start a new attempt, or nothing more to do.
+The rules, from Tekton's custom-task contract:
 
 * A new run gets ``Succeeded=Unknown`` (reason ``Started``) and its ``startTime``.
 * ``spec.status: RunCancelled`` stops the trials and ends ``Succeeded=False`` with reason
@@ -26,48 +25,33 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from pipetune.tekton._pipeline import custom_task_results
+from pipetune.controller._parent import STATE_FIELD, Progress, condition_of, iso, parse_iso
+from pipetune.tekton import custom_task_results
 
 CANCELLED = "CustomRunCancelled"
 TIMED_OUT = "CustomRunTimedOut"
 DEFAULT_TIMEOUT_SECONDS = 60 * 60.0
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
-class Progress:
-    """What the tuner reports about the current attempt."""
-
-    total: int
-    done: int = 0
-    running: int = 0
-    metric: str = "objective"
-    best_objective: float | None = None
-    best_parameters: Mapping[str, Any] | None = None
-    parameter_names: tuple[str, ...] = ()
-    #: The experiment's end, when it has ended: "Succeeded" or "Failed", its reason, message.
-    ended: tuple[str, str, str] | None = None
-
-
-@dataclass(frozen=True)
 class Decision:
-    """What the controller must do after one reconcile."""
+    """The CustomRun's next status, and what it means for the tuner."""
 
     status: dict[str, Any]
     stop_trials: bool = False
     new_attempt: bool = False
     done: bool = False
-    changed: bool = True
-    problems: list[str] = field(default_factory=list)
 
 
 def parse_duration(text: Any) -> float:
-    """Seconds of a Go duration (``1h30m``, ``10s``, ``0``); ``ValueError`` naming it."""
+    """Seconds of a Go duration (``1h30m``, ``10s``, ``.5s``, ``0``); ``ValueError`` naming it."""
     value = str(text).strip()
     if value in ("0", ""):
         return 0.0
@@ -77,19 +61,35 @@ def parse_duration(text: Any) -> float:
     return sum(float(number) * _UNITS[unit] for number, unit in parts)
 
 
+def is_new(customrun: Mapping[str, Any]) -> bool:
+    """Whether the CustomRun has not been started yet (no ``startTime``)."""
+    return not (customrun.get("status") or {}).get("startTime")
+
+
+def is_over(customrun: Mapping[str, Any]) -> bool:
+    """Whether the CustomRun has ended (``Succeeded`` True or False): nothing more to do."""
+    return condition_of(customrun.get("status") or {}, "Succeeded").get("status") in ("True", "False")
+
+
+def timeout_of(customrun: Mapping[str, Any]) -> float:
+    """Seconds an attempt may take (``spec.timeout``; Tekton's default an hour; 0: no limit);
+    ``ValueError`` for a timeout that is not a Go duration."""
+    timeout = (customrun.get("spec") or {}).get("timeout")
+    return DEFAULT_TIMEOUT_SECONDS if timeout is None else parse_duration(timeout)
+
+
 def decide(customrun: Mapping[str, Any], progress: Progress | None, now: datetime) -> Decision:
     """The next status of ``customrun`` (see the module docstring). ``progress`` is None
-    before the tuner has started the attempt."""
+    when the tuner has not taken its turn."""
     spec = customrun.get("spec") or {}
     status = copy.deepcopy(dict(customrun.get("status") or {}))
-    condition = _condition(status)
-    if condition is not None and condition.get("status") in ("True", "False"):
-        return Decision(status, done=True, changed=False)
-    extra = dict(status.get("extraFields") or {})
+    if is_over(customrun):
+        return Decision(status, done=True)
+    extra = dict(status.get(STATE_FIELD) or {})
     attempt = int(extra.get("attempt", 0))
-    if not status.get("startTime"):
+    if is_new(customrun):
         status["startTime"] = iso(now)
-        status["extraFields"] = {**extra, "attempt": attempt}
+        status[STATE_FIELD] = {**extra, "attempt": attempt}
         _set(status, "Unknown", "Started", "the experiment is starting")
         return Decision(status)
     if spec.get("status") == "RunCancelled":
@@ -97,10 +97,10 @@ def decide(customrun: Mapping[str, Any], progress: Progress | None, now: datetim
         _finish(status, now, "False", CANCELLED, message)
         return Decision(status, stop_trials=True, done=True)
     try:
-        timeout = DEFAULT_TIMEOUT_SECONDS if spec.get("timeout") is None else parse_duration(spec["timeout"])
+        timeout = timeout_of(customrun)
     except ValueError as exc:
         _finish(status, now, "False", "InvalidTimeout", str(exc))
-        return Decision(status, stop_trials=True, done=True, problems=[str(exc)])
+        return Decision(status, stop_trials=True, done=True)
     elapsed = (now - parse_iso(status["startTime"])).total_seconds()
     failure: tuple[str, str] | None = None
     if timeout and elapsed > timeout:
@@ -115,22 +115,30 @@ def decide(customrun: Mapping[str, Any], progress: Progress | None, now: datetim
             _set(previous, "False", *failure)
             status["retriesStatus"] = [*(status.get("retriesStatus") or []), previous]
             status["startTime"] = iso(now)
-            status["extraFields"] = {**extra, "attempt": attempt + 1}
+            status[STATE_FIELD] = {**extra, "attempt": attempt + 1}
             status.pop("results", None)
             _set(status, "Unknown", "Retrying", f"attempt {attempt + 1} failed ({failure[0]}): {failure[1]}")
             return Decision(status, stop_trials=True, new_attempt=True)
         _finish(status, now, "False", *failure)
         return Decision(status, stop_trials=True, done=True)
     if progress is None:
-        return Decision(status, changed=False)
+        return Decision(status)
     if progress.ended is not None:
         status["results"] = results_of(progress)
         _finish(status, now, "True", "Succeeded", progress.ended[2])
         return Decision(status, done=True)
-    message = progress_message(progress)
-    changed = _condition(status) is None or _condition(status).get("message") != message  # type: ignore[union-attr]
-    _set(status, "Unknown", "Running", message)
-    return Decision(status, changed=changed)
+    _set(status, "Unknown", "Running", progress.message)
+    return Decision(status)
+
+
+def ending(customrun: Mapping[str, Any], now: datetime) -> tuple[str, str] | None:
+    """Why the current attempt must stop before the tuner takes another step (cancelled, timed
+    out, an invalid timeout): the (reason, message) the tuner records; None while it may go on."""
+    decision = decide(customrun, None, now)
+    if not decision.stop_trials:
+        return None
+    condition = condition_of(decision.status, "Succeeded")
+    return str(condition.get("reason") or "Stopped"), str(condition.get("message") or "")
 
 
 def fail(customrun: Mapping[str, Any], now: datetime, reason: str, message: str) -> dict[str, Any]:
@@ -140,14 +148,6 @@ def fail(customrun: Mapping[str, Any], now: datetime, reason: str, message: str)
     status.setdefault("startTime", iso(now))
     _finish(status, now, "False", reason, message)
     return status
-
-
-def progress_message(progress: Progress) -> str:
-    """``12/30 trials, 3 running, best accuracy 0.931``."""
-    text = f"{progress.done}/{progress.total} trials, {progress.running} running"
-    if progress.best_objective is not None:
-        text += f", best {progress.metric} {progress.best_objective:.6g}"
-    return text
 
 
 def results_of(progress: Progress) -> list[dict[str, str]]:
@@ -163,13 +163,6 @@ def results_of(progress: Progress) -> list[dict[str, str]]:
     return [{"name": name, "value": values[name]} for name in names]
 
 
-def _condition(status: Mapping[str, Any]) -> dict[str, Any] | None:
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Succeeded":
-            return condition
-    return None
-
-
 def _set(status: dict[str, Any], value: str, reason: str, message: str) -> None:
     status["conditions"] = [
         c for c in status.get("conditions") or [] if c.get("type") != "Succeeded"
@@ -179,11 +172,3 @@ def _set(status: dict[str, Any], value: str, reason: str, message: str) -> None:
 def _finish(status: dict[str, Any], now: datetime, value: str, reason: str, message: str) -> None:
     _set(status, value, reason, message)
     status["completionTime"] = iso(now)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)

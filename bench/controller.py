@@ -61,7 +61,6 @@ from controller.conftest import (  # noqa: E402
 )
 from kube.emulator import EmulatedCluster  # noqa: E402
 from kube.operator import FakeOperator  # noqa: E402
-
 from pipetune.kinds import EXPERIMENT_LABEL  # noqa: E402
 
 NAMESPACE = "bench"

@@ -26,14 +26,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from kube.emulator import EmulatedCluster  # noqa: E402
 from kube.operator import FakeOperator, Outcome  # noqa: E402
-
 from pipetune.engines.kubernetes import KubernetesEngine  # noqa: E402
-from pipetune.kinds import EXPERIMENT_LABEL  # noqa: E402
 from pipetune.experiment import experiment_from_dict  # noqa: E402
+from pipetune.kinds import EXPERIMENT_LABEL  # noqa: E402
 from pipetune.store import RunStore  # noqa: E402
 from pipetune.tuner.config import tuner_config  # noqa: E402
-from pipetune.tuner.loop import Tuner  # noqa: E402
 from pipetune.tuner.launchers import ExperimentLauncher  # noqa: E402
+from pipetune.tuner.loop import Tuner  # noqa: E402
 
 DELAY = 0.05  # seconds between the operator's lifecycle steps (3 steps: ~0.15 s a Job)
 RESULTS = "apiVersion: pipetune.dev/v1\nmetrics:\n  loss: {loss}\n"

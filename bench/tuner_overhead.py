@@ -188,8 +188,8 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     from pipetune.store import RunStore
     from pipetune.tuner import policy
     from pipetune.tuner.config import TunerConfig
-    from pipetune.tuner.loop import Tuner
     from pipetune.tuner.launchers import ComponentLauncher
+    from pipetune.tuner.loop import Tuner
     from pipetune.tuner.space import SearchSpace
 
     import_seconds = time.perf_counter() - t_import

@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
 from pipetune.tuner.algorithms import get_algorithm, suggest_batch
 from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.space import DoubleParameter, SearchSpace

@@ -641,11 +641,11 @@ def _cmd_catalog_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_pipeline_run(args: argparse.Namespace) -> int:
-    from pipetune.yamlsafe import load_yaml_documents, load_yaml_file
     from pipetune.engines.local import LocalEngine
     from pipetune.pipeline import bind_parameters, kfp_plan, run_plan
     from pipetune.pipeline._run import run_steps
     from pipetune.pipeline._tekton import TektonSteps, bind_tekton_parameters, is_tekton, tekton_plan
+    from pipetune.yamlsafe import load_yaml_documents, load_yaml_file
 
     if args.parallel < 1:
         raise UsageError(f"--parallel: expected at least 1, got {args.parallel}")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pipetune.atomic import atomic_write_text
 from pipetune.contract import (

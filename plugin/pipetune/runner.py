@@ -7,8 +7,9 @@ The CLI's ``pipetune run`` uses it; the tuner starts its trials through the same
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV, CheckpointStore
 from pipetune.components import ComponentSpec

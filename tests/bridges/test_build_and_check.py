@@ -6,10 +6,10 @@ import copy
 from typing import Any
 
 import pytest
+
 from pipetune.bridges import JobParameters, build_job
-from pipetune.kinds import check_training_job
 from pipetune.errors import SpecError
-from pipetune.kinds import RESULTS_PATH
+from pipetune.kinds import RESULTS_PATH, check_training_job
 
 
 def params(**overrides: Any) -> JobParameters:

@@ -51,8 +51,7 @@ def test_no_metrics_and_non_numbers_give_nothing() -> None:
 def test_a_results_file_without_metrics_does_not_hide_the_logs(tmp_path) -> None:
     """Found running PBT: a trial that reports Katib StdOut lines and saves checkpoints has a
     results.yaml holding only its checkpoint, and its metrics were lost."""
-    from pipetune.contract import collect_results, write_results
-    from pipetune.contract import Checkpoint, Results
+    from pipetune.contract import Checkpoint, Results, collect_results, write_results
 
     write_results(Results(checkpoint=Checkpoint("/c/ckpt-000003", 3)), tmp_path)
     results = collect_results(tmp_path, ["epoch 1: acc=0.5", "epoch 2: acc=0.7"])

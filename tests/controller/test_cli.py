@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 
-
 from conftest import ROOT
 from controller.conftest import CUSTOMRUNS, customrun, finished, succeeded, train_outcome, wait_status
 from kube.conftest import write_kubeconfig

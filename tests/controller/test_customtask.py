@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipetune.controller import CANCELLED, TIMED_OUT, Progress, decide, parse_duration
 
-T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 
 
 def run(**spec) -> dict:

@@ -52,8 +52,8 @@ def test_invalid_applied_experiment_fails_with_the_spec_error(cluster, namespace
 
 
 def test_raising_max_trial_count_of_a_running_experiment_extends_it(cluster, namespace, start_controller):
-    from kube.operator import Outcome
     from controller.conftest import train_outcome
+    from kube.operator import Outcome
 
     start_controller()
     cluster.operator.outcome = lambda tr: Outcome(results=train_outcome(tr).results, delay=0.1)

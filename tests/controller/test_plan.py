@@ -3,7 +3,7 @@ first, then children; one write per reconcile, none when nothing changed."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from pipetune.controller import (
 from pipetune.engines.base import Phase, RunRequest
 from pipetune.errors import RunError, TransientError
 
-T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 SPEC = {"maxTrialCount": 4}
 CREATED = [{"op": "experiment_started", "name": "tune-1"},
            {"op": "trial_created", "trial": 0, "assignment": {"x": 1}},

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from pipetune.errors import SpecError
 from pipetune.experiment import API_VERSION, experiment_from_dict
 from pipetune.experiment import _model as model

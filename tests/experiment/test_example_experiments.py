@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from pipetune.contract import read_results
 from pipetune.engines.local import local_program
 from pipetune.experiment import load_experiment, local_command, render_trial

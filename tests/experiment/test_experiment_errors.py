@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from pipetune.errors import SpaceError, SpecError
 from pipetune.experiment import Experiment, load_experiment
 

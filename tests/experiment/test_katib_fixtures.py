@@ -13,9 +13,6 @@ from typing import Any
 
 import pytest
 
-from pipetune.kinds import check_training_job, replica_roles
-from pipetune.tuner.launchers import ExperimentLauncher
-from pipetune.yamlsafe import load_yaml_file
 from pipetune.errors import SpecError
 from pipetune.experiment import (
     Experiment,
@@ -25,7 +22,10 @@ from pipetune.experiment import (
     render_trial,
 )
 from pipetune.experiment._substitute import PLACEHOLDER
+from pipetune.kinds import check_training_job, replica_roles
 from pipetune.tuner.algorithms import get_algorithm, suggest_batch
+from pipetune.tuner.launchers import ExperimentLauncher
+from pipetune.yamlsafe import load_yaml_file
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "katib-v1beta1"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pipetune.components import resolve_command
 from pipetune.errors import SpaceError, SpecError
 from pipetune.experiment import Experiment, experiment_from_dict, local_command, render_trial

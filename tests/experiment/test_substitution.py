@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import yaml
+
 from pipetune.errors import SpecError
 from pipetune.experiment import MetaReference, format_value, substitute
 from pipetune.experiment._substitute import check_placeholders, find_placeholders

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import pytest
+
 from pipetune.kinds import (
+    JOB,
+    PYTORCH_JOB,
+    TASK_RUN,
+    TRAIN_JOB,
+    WORKFLOW,
     ConditionError,
     compile_condition,
     translate_gjson,
 )
-from pipetune.kinds import JOB, PYTORCH_JOB, TASK_RUN, TRAIN_JOB, WORKFLOW
 
 
 def conditions(*pairs: tuple[str, str]) -> dict:

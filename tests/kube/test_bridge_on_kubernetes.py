@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT
+from kube.conftest import write_kubeconfig
+from kube.emulator import EmulatedCluster
+from kube.operator import Outcome, started_pod
 from pipetune.contract import read_results
 from pipetune.kinds import TRIAL_LABEL
-
-from kube.emulator import EmulatedCluster
-from kube.conftest import write_kubeconfig
-from kube.operator import Outcome, started_pod
 
 NS = "ml"
 PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"

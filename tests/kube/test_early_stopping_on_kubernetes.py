@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
+
+from kube.emulator import EmulatedCluster
+from kube.operator import Outcome
 from pipetune.bridges import JobParameters, build_job
 from pipetune.components import ComponentSpec, ContainerSpec
 from pipetune.contract import REPORT_PREFIX, LogMetrics
@@ -26,9 +29,6 @@ from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL
 from pipetune.store import RunStore
 from pipetune.tuner.journal import JOURNAL_FILE, Journal
 from pipetune.tuner.session import Session
-
-from kube.emulator import EmulatedCluster
-from kube.operator import Outcome
 
 NS = "ml"
 PODS = "v1/pods"

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import ROOT
+from kube.emulator import EmulatedCluster
+from kube.operator import Outcome
 from pipetune.components import load_component
 from pipetune.contract import RESULTS_FILE
 from pipetune.engines.base import Phase, RunRequest
 from pipetune.engines.kubernetes import KubernetesEngine
 from pipetune.engines.local import LocalEngine, local_program
-
-from kube.emulator import EmulatedCluster
-from kube.operator import Outcome
 
 COMPONENTS = {
     "train-sklearn": {"n_estimators": "20", "max_depth": "4", "seed": "3"},

@@ -6,17 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from experiment.test_katib_fixtures import FIXTURES, REFUSED, first_assignment
+from kube.emulator import EmulatedCluster
+from kube.operator import Outcome
 from pipetune.contract import LogMetrics
 from pipetune.engines.base import Phase, RunRequest
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.errors import SpecError
-from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL, default_plural, known_kind
 from pipetune.experiment import load_experiment
+from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL, default_plural, known_kind
 from pipetune.tuner.launchers import ExperimentLauncher
-from experiment.test_katib_fixtures import FIXTURES, REFUSED, first_assignment
-
-from kube.emulator import EmulatedCluster
-from kube.operator import Outcome
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="no ../shared/fixtures/katib-v1beta1 here")
 FILES = sorted(FIXTURES.glob("*.yaml")) if FIXTURES.is_dir() else []

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from kube.emulator import EmulatedCluster
 from pipetune.bridges import JobParameters, build_job
 from pipetune.components import ComponentSpec, ContainerSpec, load_component
 from pipetune.contract import LogMetrics
@@ -20,8 +22,6 @@ from pipetune.engines.base import Phase, Reason, ResourceRequest, RunRequest
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.errors import RunError, TransientError
 from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_PATH, TRIAL_LABEL
-
-from kube.emulator import EmulatedCluster
 
 NS = "ml"
 PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"

@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from conftest import ROOT
+from kube.conftest import write_kubeconfig
+from kube.emulator import EmulatedCluster
+from kube.operator import Outcome, started_pod
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
-from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL
 from pipetune.experiment import experiment_from_dict
+from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL
 from pipetune.store import RunStore
 from pipetune.tuner.config import tuner_config
-from pipetune.tuner.loop import Tuner
 from pipetune.tuner.launchers import ExperimentLauncher
-
-from kube.emulator import EmulatedCluster
-from kube.conftest import write_kubeconfig
-from kube.operator import Outcome, started_pod
+from pipetune.tuner.loop import Tuner
 
 NS = "ml"
 PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"

@@ -3,8 +3,6 @@ task, and every $(tasks.X.results.Y) to a result X declares."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 

@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import pytest
+
 from pipetune.errors import SpaceError, SpecError
 from pipetune.tuner.algorithms import (
     Exhausted,

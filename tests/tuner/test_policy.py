@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pipetune.contract import Results
-from dataclasses import replace
-
-from pipetune.tuner.objective import Objective
 from pipetune.tuner import policy
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
+from pipetune.tuner.objective import Objective
 
 MAX_ACC = Objective("accuracy", type="maximize", goal=0.99)
 

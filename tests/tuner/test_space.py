@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pipetune.errors import SpaceError, SpecError
 from pipetune.tuner.space import (
     CategoricalParameter,

@@ -14,9 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipetune.kinds import check_training_job
 from pipetune.errors import SpecError
-from pipetune.kinds import PYTORCH_JOB, RESULTS_PATH, TF_JOB, TRAIN_JOB, TrainingKind
+from pipetune.kinds import PYTORCH_JOB, RESULTS_PATH, TF_JOB, TRAIN_JOB, TrainingKind, check_training_job
 
 CLEAN_POD_POLICIES = ("None", "Running", "All")
 

@@ -8,8 +8,7 @@ import math
 import random
 import shutil
 import time
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import pipetune
 from pipetune.catalog import component_file

@@ -6,9 +6,9 @@ import importlib.util
 import re
 from pathlib import Path
 
-from pipetune.yamlsafe import load_yaml_file
 from pipetune.components._spec import ComponentSpec, load_component
 from pipetune.errors import SpecError
+from pipetune.yamlsafe import load_yaml_file
 
 INDEX_FILE = "index.yaml"
 _MODULE_COMMAND = re.compile(r"^python(3(\.\d+)?)?$")

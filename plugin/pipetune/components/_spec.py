@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
-from pipetune.yamlsafe import load_yaml_file
 from pipetune.components._types import coerce, parameter_type
 from pipetune.errors import SpecError, UsageError
+from pipetune.yamlsafe import load_yaml_file
 
 #: Placeholders a component's command and args may hold (KFP v1 structures).
 PLACEHOLDERS = (

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
 
 from pipetune.contract._log import LogMetrics
 from pipetune.contract._results import Results, read_results, results_path

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
-import re
 import os
+import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pipetune.atomic import atomic_write_text
-from pipetune.yamlsafe import dump_yaml, load_yaml_file, load_yaml_text
 from pipetune.errors import ContractError
+from pipetune.yamlsafe import dump_yaml, load_yaml_file, load_yaml_text
 
 API_VERSION = "pipetune.dev/v1"
 API_GROUP = "pipetune.dev"

@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pipetune.components import format_value
@@ -286,11 +286,11 @@ def condition_of(status: Mapping[str, Any], kind: str) -> dict[str, Any]:
 
 def iso(moment: datetime) -> str:
     """A status timestamp: RFC 3339 in UTC, to the second, as Kubernetes writes them."""
-    return moment.astimezone(timezone.utc).strftime(_STAMP)
+    return moment.astimezone(UTC).strftime(_STAMP)
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, _STAMP).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, _STAMP).replace(tzinfo=UTC)
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,11 +23,11 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kubernetes import client  # type: ignore[import-untyped]
 from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
@@ -103,7 +103,7 @@ class Controller:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pipetune-controller-")))
     workers: int = 4
     resync: float = RESYNC_SECONDS
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:
         self.custom = client.CustomObjectsApi(self.api)

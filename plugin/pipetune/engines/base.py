@@ -11,9 +11,10 @@ generic in it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pipetune.components import ComponentSpec
 from pipetune.contract import LogMetrics, Results

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 from pipetune.engines.base import Engine
 from pipetune.engines.kubernetes import KubernetesEngine, api_client

@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipetune.yamlsafe import load_yaml_file
 from pipetune.components import ComponentSpec, coerce, load_component
 from pipetune.errors import SpaceError, SpecError
 from pipetune.experiment._substitute import (
@@ -54,8 +53,9 @@ from pipetune.experiment._substitute import (
     check_placeholders,
     placeholder,
 )
+from pipetune.tuner.objective import Objective
 from pipetune.tuner.space import DoubleParameter, IntParameter, SearchSpace
-from pipetune.tuner.objective import METRIC_STRATEGIES, OBJECTIVE_TYPES, Objective
+from pipetune.yamlsafe import load_yaml_file
 
 API_VERSION = "pipetune.dev/v1alpha1"
 KATIB_API_VERSION = "kubeflow.org/v1beta1"

@@ -28,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipetune.atomic import atomic_write_text
-from pipetune.yamlsafe import dump_yaml
 from pipetune.experiment import _model as model
 from pipetune.tuner import space
+from pipetune.tuner.objective import METRIC_STRATEGIES, OBJECTIVE_TYPES
+from pipetune.yamlsafe import dump_yaml
 
 PLURAL = "experiments"
 SINGULAR = "experiment"
@@ -152,7 +153,7 @@ def _objective() -> Schema:
         "What the trials are judged by.",
         model._OBJECTIVE_KEYS,
         {
-            "type": _string("Whether lower or higher values of the metric are better.", model.OBJECTIVE_TYPES),
+            "type": _string("Whether lower or higher values of the metric are better.", OBJECTIVE_TYPES),
             "goal": _number_or_string(
                 "Stop once a trial reaches this value of the metric (a number, or a string holding one)."
             ),
@@ -164,7 +165,7 @@ def _objective() -> Schema:
                 "Which of a metric's reports counts for the trial; by default the best one in the "
                 "objective's direction.",
                 _string("The metric's name."),
-                _string("The strategy.", model.METRIC_STRATEGIES),
+                _string("The strategy.", METRIC_STRATEGIES),
             ),
         },
         required=("type", "objectiveMetricName"),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from pipetune.tuner.objective import Objective
-from pipetune.tuner.loop import Progress
 from pipetune.tuner.journal import TrialState
+from pipetune.tuner.loop import Progress
+from pipetune.tuner.objective import Objective
 
 
 def progress_line(progress: Progress) -> str:

@@ -10,8 +10,9 @@ last step not after that one). The state is JSON-able, for the journal or ``stat
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pipetune.errors import SpecError
 

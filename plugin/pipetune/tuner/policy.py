@@ -7,13 +7,14 @@ the same functions, so every front end decides alike.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from pipetune.contract import Results
-from pipetune.tuner.objective import Objective
 from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
+from pipetune.tuner.objective import Objective
+
 
 @dataclass(frozen=True)
 class Budget:

@@ -10,8 +10,9 @@ that can't run is one ``SpecError`` before any engine is opened or trial started
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pipetune.engines.base import Engine
 from pipetune.experiment import Experiment

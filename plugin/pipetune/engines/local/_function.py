@@ -12,9 +12,10 @@ import math
 import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pipetune.contract import Results, write_results
 from pipetune.engines.base import History, Phase, Reason, RunRequest, RunStatus

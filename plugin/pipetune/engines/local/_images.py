@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 _PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
 

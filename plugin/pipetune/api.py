@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from pipetune.components import ComponentSpec, load_component
 from pipetune.engines.base import Engine
 from pipetune.engines.local import FunctionEngine, LocalEngine
+from pipetune.names import path_slug
 from pipetune.store import DEFAULT_STATE_DIR, RunStore
 from pipetune.tuner import policy
 from pipetune.tuner.config import DEFAULT_ALGORITHM, TunerConfig
@@ -74,7 +74,7 @@ def tune(
         engine = LocalEngine()
     name = name or label
     store = RunStore(state_dir)
-    folder = Path(directory) if directory else store.state_dir / "experiments" / _slug(name)
+    folder = Path(directory) if directory else store.state_dir / "experiments" / path_slug(name)
     config = TunerConfig(
         name=name,
         space=search_space,
@@ -97,10 +97,6 @@ def _space(space: Any) -> Space:
     if isinstance(space, Sequence) and not isinstance(space, str) and all(isinstance(p, Mapping) for p in space):
         return SearchSpace.from_katib(list(space))
     return ExpressionSpace(space)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "experiment"
 
 
 def _print_progress(progress: Progress) -> None:

@@ -42,8 +42,9 @@ class RunError(PipetuneError):
 
 
 class TransientError(PipetuneError):
-    """A failure worth retrying after ``delay`` seconds (an API conflict, a 5xx)."""
+    """A failure worth retrying (an API conflict, a 5xx): after ``delay`` seconds when the cause
+    said how long (a server's ``Retry-After``), else after the caller's own backoff."""
 
-    def __init__(self, message: str, delay: float = 1.0) -> None:
+    def __init__(self, message: str, delay: float | None = None) -> None:
         super().__init__(message)
         self.delay = delay

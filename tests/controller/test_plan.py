@@ -126,6 +126,9 @@ class FakeKubernetes:
     def poll(self, run: Any) -> Any:
         return "polled"
 
+    def intermediate(self, run: Any) -> Any:
+        return [{"step": 1, "accuracy": 0.5}]
+
     def close(self) -> None:
         self.closed = True
 
@@ -147,6 +150,16 @@ def test_held_runs_are_created_only_on_release_in_order_a_refused_one_fails_its_
     assert (engine.poll(b).phase, engine.poll(b).reason) == (Phase.FAILED, "SubmitFailed")
 
 
+def test_a_released_run_reports_what_the_cluster_run_reported_a_held_one_nothing() -> None:
+    """Early stopping under the controller reads intermediate metrics through the held engine
+    (it used to answer nothing, so medianstop never stopped a controller's trial)."""
+    engine = HeldEngine(FakeKubernetes())  # type: ignore[arg-type]
+    a = engine.submit(request("a"))
+    assert engine.intermediate(a) == ()
+    engine.release()
+    assert engine.intermediate(a) == [{"step": 1, "accuracy": 0.5}]
+
+
 def test_a_transient_create_failure_keeps_the_rest_held_for_the_next_release() -> None:
     fake = FakeKubernetes(fail="b")
     engine = HeldEngine(fake)  # type: ignore[arg-type]
@@ -165,4 +178,6 @@ def test_a_transient_create_failure_keeps_the_rest_held_for_the_next_release() -
 
 def test_a_failed_reconcile_waits_as_its_error_asks_else_backs_off() -> None:
     assert retry_delay(TransientError("conflict", delay=3.0), 1) == 3.0
+    # An error that names no delay backs off like any other (it used to wait 1 s every time).
+    assert [retry_delay(TransientError("5xx"), n) for n in (1, 3, 10)] == [0.5, 2.0, 30.0]
     assert [retry_delay(RuntimeError("x"), n) for n in (1, 2, 3, 10)] == [0.5, 1.0, 2.0, 30.0]

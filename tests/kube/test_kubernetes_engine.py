@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from kube.emulator import EmulatedCluster
 from pipetune.bridges import JobParameters, build_job
 from pipetune.components import ComponentSpec, ContainerSpec, load_component
 from pipetune.contract import LogMetrics
 from pipetune.engines.base import Phase, Reason, ResourceRequest, RunRequest
-from pipetune.engines.kubernetes import KubernetesEngine, Retry
+from pipetune.engines.kubernetes import KubernetesEngine, Retry, retry_after
 from pipetune.errors import RunError, TransientError
 from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_PATH, TRIAL_LABEL
 
@@ -313,3 +314,12 @@ def test_a_resource_runs_env_reaches_its_primary_containers(cluster, engine) -> 
         env = {e["name"]: e["value"] for e in spec["template"]["spec"]["containers"][0]["env"]}
         assert env["PIPETUNE_CHECKPOINTS"] == "s3://b/exp/trial-0000"
         assert env["PIPETUNE_RESUME_FROM"].endswith("/ckpt-000002")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"), [("7", 7.0), ("0.5", 0.5), ("Wed, 21 Oct 2026 07:28:00 GMT", None), (None, None)]
+)
+def test_a_servers_retry_after_is_the_delay_it_asks_for(header: str | None, expected: float | None) -> None:
+    exc = ApiException(status=429, reason="Too Many Requests")
+    exc.headers = {"Retry-After": header} if header is not None else {}
+    assert retry_after(exc) == expected

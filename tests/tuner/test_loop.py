@@ -146,9 +146,11 @@ def config(**budget: Any) -> TunerConfig:
     early = budget.pop("early", None)
     goal = budget.pop("goal", None)
     algorithm = budget.pop("algorithm", "random")
+    resume_policy = budget.pop("resume_policy", "LongRunning")
     return TunerConfig(
         name="scripted", space=GRID if algorithm == "grid" else SPACE, objective=Objective("score", type="maximize", goal=goal),
         budget=Budget(**{"max_trials": 6, **budget}), algorithm=algorithm, early_stopping=early, seed=3,
+        resume_policy=resume_policy,
     )
 
 
@@ -328,3 +330,17 @@ def test_an_old_journal_without_curves_still_resumes(tmp_path: Path) -> None:
     resumed, engine = make(tmp_path, script, **dict(budget))
     drive(resumed, engine)
     assert resumed.state.finished
+
+
+@pytest.mark.parametrize(("policy", "trials"), [("Never", 4), ("LongRunning", 6), ("FromVolume", 6)])
+def test_a_finished_experiment_run_with_a_raised_budget_follows_its_resume_policy(
+    tmp_path: Path, policy: str, trials: int
+) -> None:
+    first, engine = make(tmp_path, by_value, max_trials=4, resume_policy=policy)
+    drive(first, engine)
+    assert (first.state.status, len(first.state.trials)) == ("Succeeded", 4)
+    again, engine = make(tmp_path, by_value, max_trials=6, resume_policy=policy)
+    drive(again, engine)
+    assert (again.state.status, len(again.state.trials)) == ("Succeeded", trials)
+    assert len(engine.runs) == trials - 4
+    assert replay(again.journal.records()) == again.state

@@ -73,8 +73,8 @@ class HeldEngine:
         return None if handle.run is None else self.engine.results(handle.run)
 
     def intermediate(self, handle: HeldRun) -> History:
-        # The Kubernetes engine reads no intermediate results (no early stopping on a cluster yet).
-        return ()
+        # A held run has not started, so it has reported nothing yet.
+        return () if handle.run is None else self.engine.intermediate(handle.run)
 
     def wait_any(self, timeout: float) -> None:
         self.engine.wait_any(timeout)

@@ -8,8 +8,6 @@ contract is ``_customtask``; the plan of a reconcile ``_plan``; the I/O ``_recon
 from __future__ import annotations
 
 import copy
-import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +16,7 @@ from typing import Any
 from pipetune.components import format_value
 from pipetune.errors import SpecError
 from pipetune.experiment import Experiment, experiment_from_dict
+from pipetune.names import experiment_name
 from pipetune.tekton import EXPERIMENT_API, EXPERIMENT_KIND
 
 #: The status field holding the controller's own state: on a CustomRun nothing else survives
@@ -26,8 +25,6 @@ STATE_FIELD = "extraFields"
 #: CustomRun params that set the experiment's budget, besides its fixed trial arguments.
 BUDGET_PARAMS = ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount", "seed")
 #: An Experiment's name is at most 40 characters (trial names are derived from it).
-_NAME_MAX = 40
-_NOT_NAME = re.compile(r"[^a-z0-9-]+")
 _PLACEHOLDER = "${trialParameters."
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -87,17 +84,9 @@ def experiment_source(customrun: Mapping[str, Any]) -> Source:
 
 def child_base(name: str, attempt: int = 0) -> str:
     """The experiment name a parent's children derive their names from: the parent's name
-    (``-r<attempt>`` for a CustomRun's retry), shortened with a digest to the 40 characters an
-    Experiment name may have, so ``<base>-0007-2`` is still a valid name and label value."""
-    base = _NOT_NAME.sub("-", name.lower()).strip("-") or "run"
-    if not base[0].isalpha():
-        base = "x" + base
-    if attempt:
-        base = f"{base}-r{attempt}"
-    if len(base) > _NAME_MAX:
-        digest = hashlib.sha256(base.encode()).hexdigest()[:6]
-        base = base[: _NAME_MAX - 7].rstrip("-") + "-" + digest
-    return base
+    (``-r<attempt>`` for a CustomRun's retry) as a valid Experiment name, so ``<base>-0007-2``
+    is still a valid name and label value."""
+    return experiment_name(f"{name}-r{attempt}" if attempt else name, fallback="run")
 
 
 def parse_experiment(

@@ -30,6 +30,11 @@ class TunerConfig:
     early_stopping: MedianStop | None = None
     seed: int = 0
     trial_timeout: float | None = None
+    #: What running a finished experiment again does: ``Never`` (Katib's default for an
+    #: Experiment) reports how it ended; ``LongRunning`` and ``FromVolume`` go on when the
+    #: budget was raised (both mean the same here: the journal is the tuner's whole state,
+    #: there is no suggestion service to keep alive or volume to restore).
+    resume_policy: str = "LongRunning"
 
     def digest(self) -> str:
         """Identifies the search: a resumed experiment must have the same one."""
@@ -69,4 +74,5 @@ def tuner_config(experiment: Experiment, seed: int | None = None) -> TunerConfig
         early_stopping=early.rule if early is not None else None,
         seed=seed if seed is not None else (experiment.seed or 0),
         trial_timeout=experiment.trial_timeout,
+        resume_policy=experiment.resume_policy,
     )

@@ -278,7 +278,7 @@ def _curve(value: Any) -> tuple[tuple[int, float], ...] | None:
 
 def _trial(state: ExperimentState, record: Mapping[str, Any]) -> TrialState:
     index = record.get("trial")
-    if index not in state.trials:
+    if not isinstance(index, int) or index not in state.trials:
         raise JournalError(f"journal record {record.get('op')!r} names trial {index!r}, which was never created")
     return state.trials[index]
 

@@ -21,6 +21,7 @@ from pipetune.atomic import atomic_write_text
 from pipetune.contract import LogMetrics, Results, read_results, write_results
 from pipetune.engines.base import Engine, Phase
 from pipetune.errors import ContractError, PipetuneError, RunError, SpecError
+from pipetune.names import path_slug
 from pipetune.runner import StartedRun, checkpoint_env, finish_run, start_run
 from pipetune.store import RunRecord, RunStore, new_run_id
 from pipetune.tuner import policy
@@ -123,6 +124,8 @@ class Tuner:
         self.running: dict[int, _Running] = {}
         self.stopping_state: dict[str, Any] = {}
         self.exhausted = False
+        #: Set by ``open`` for a finished experiment its resume policy keeps finished.
+        self.closed = False
         self.run_id = experiment_run_id(config.name, self.directory)
         #: The experiment as the journal says: changed only by ``_record``.
         self.state = ExperimentState()
@@ -157,6 +160,12 @@ class Tuner:
                 f"{self.directory}: holds an experiment with a different search space, "
                 "objective, algorithm or seed; use a new experiment directory"
             )
+        if self.state.finished and self.config.resume_policy == "Never":
+            # Katib's rule: an experiment with resumePolicy Never is not restarted once it has
+            # ended, even with a raised budget; running it again reports how it ended.
+            self.closed = True
+            self._emit("finished")
+            return self.state
         self._record(
             "experiment_started",
             version=1,
@@ -187,6 +196,8 @@ class Tuner:
     def step(self) -> TuneResult | None:
         """One turn of the loop, without waiting: collect ended trials, stop early ones, decide,
         start what may start. The result once the experiment has ended, else None."""
+        if self.closed:
+            return self._result()
         # At most two passes: the second only after learning that the search space is exhausted,
         # so a policy that keeps finding something to retry cannot spin here forever.
         for _ in range(2):
@@ -498,8 +509,7 @@ class Tuner:
 def experiment_run_id(name: str, directory: Path) -> str:
     """The run-store id of an experiment: stable for its directory, so a resume finds it."""
     digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:6]
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40]
-    return f"exp-{safe}-{digest}"
+    return f"exp-{path_slug(name)[:40]}-{digest}"
 
 
 def tuner_results(state: ExperimentState, objective: Objective) -> Results:

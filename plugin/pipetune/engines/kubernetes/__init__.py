@@ -1,6 +1,6 @@
 """The Kubernetes engine: runs as resources of any kind on a cluster (``--engine kubernetes``)."""
 
-from pipetune.engines.kubernetes._api import Retry, api_client
+from pipetune.engines.kubernetes._api import Retry, api_client, retry_after
 from pipetune.engines.kubernetes._engine import (
     POD_LABELS,
     KubernetesEngine,
@@ -15,4 +15,5 @@ __all__ = [
     "Retry",
     "api_client",
     "component_job",
+    "retry_after",
 ]

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from kubernetes import client, config, watch  # type: ignore[import-untyped]
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from pipetune.errors import TransientError, UsageError
@@ -69,11 +69,23 @@ def call(what: str, fn: Callable[..., T], *args: Any, retry: Retry | None = None
                 raise
             if attempt == retry.tries:
                 raise TransientError(
-                    f"Kubernetes API: {what} failed {retry.tries} times; last: {describe(exc)}"
+                    f"Kubernetes API: {what} failed {retry.tries} times; last: {describe(exc)}",
+                    retry_after(exc),
                 ) from None
             time.sleep(delay)
             delay = min(delay * 2, retry.cap)
     raise AssertionError("unreachable")
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds a server's ``Retry-After`` header asks a client to wait (a 429 or 503), if any."""
+    headers = getattr(exc, "headers", None) if isinstance(exc, ApiException) else None
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:  # the HTTP-date form: rare from API servers, and the backoff is fine then
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
 
 
 def describe(exc: BaseException) -> str:

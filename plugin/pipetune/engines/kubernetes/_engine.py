@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from kubernetes import client  # type: ignore[import-untyped]
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from pipetune.contract import (
     CHANNEL_LIMIT_BYTES,

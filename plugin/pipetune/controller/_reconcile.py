@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client  # type: ignore[import-untyped]
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from pipetune.controller._customtask import ending, is_new, is_over
 from pipetune.controller._engine import HeldEngine

@@ -82,7 +82,7 @@ def main() -> None:
             store = CheckpointStore(root / f"store-{repeat}", Retention(keep_last=1))
             results["save"].append(timed(store.save, source, repeat))
             results["read source"].append(timed(read_all, source))
-            results["load+read"].append(timed(lambda: read_all(store.load())))
+            results["load+read"].append(timed(lambda store=store: read_all(store.load())))
             shutil.rmtree(root / f"store-{repeat}")
         median = {name: statistics.median(values) for name, values in results.items()}
         print(f"{args.mb} MB in 8 files, median of {args.repeats} (warm page cache)")
@@ -96,7 +96,7 @@ def main() -> None:
         start = time.perf_counter()
         for step in range(args.gc):
             with store.writing(step=step) as directory:
-                (directory / "state.json").write_text('{"step": %d}' % step)
+                (directory / "state.json").write_text(f'{{"step": {step}}}')
         made = time.perf_counter() - start
         store.retention = Retention(keep_last=3)
         listed = timed(store.list)

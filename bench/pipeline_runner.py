@@ -35,7 +35,11 @@ outputs:
 implementation:
   container:
     image: python:3.11-slim
-    command: [python, -c, "import sys, pathlib; p = pathlib.Path(sys.argv[2]); p.parent.mkdir(parents=True, exist_ok=True); p.write_text(str(int(sys.argv[1]) + 1))"]
+    command:
+      - python
+      - -c
+      - "import sys, pathlib; p = pathlib.Path(sys.argv[2]); p.parent.mkdir(parents=True, exist_ok=True);
+        p.write_text(str(int(sys.argv[1]) + 1))"
     args: [{inputValue: x}, {outputPath: y}]
 """
 LAYERS, WIDTH = 4, 5

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     bests: dict[tuple[str, str], list[float]] = {}
     seconds: dict[tuple[str, str], float] = {}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for contender, function, seed, best, spent in pool.map(_one, jobs):
+        for contender, function, _seed, best, spent in pool.map(_one, jobs):
             bests.setdefault((contender, function), []).append(best)
             seconds[(contender, function)] = seconds.get((contender, function), 0.0) + spent
 

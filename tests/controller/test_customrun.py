@@ -110,7 +110,8 @@ def test_customrun_of_another_kind_is_left_alone(cluster, namespace, start_contr
     cluster.create(CUSTOMRUNS, other)
     cluster.create(CUSTOMRUNS, customrun("run-f", namespace, spec=experiment_spec(maxTrialCount=2)))
     wait_status(cluster, CUSTOMRUNS, namespace, "run-f", finished)
-    assert "status" not in cluster.get(CUSTOMRUNS, namespace, "wait-1") or not cluster.get(CUSTOMRUNS, namespace, "wait-1")["status"]
+    waiting = cluster.get(CUSTOMRUNS, namespace, "wait-1")
+    assert "status" not in waiting or not waiting["status"]
     assert all(tr["metadata"]["name"].startswith("run-f-") for tr in cluster.objects(TASKRUNS, namespace))
 
 

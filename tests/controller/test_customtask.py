@@ -102,9 +102,29 @@ def test_the_default_timeout_is_an_hour() -> None:
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("0", 0), ("10s", 10), ("1h30m", 5400), ("1.5h", 5400),
-                                               ("250ms", 0.25), ("1h0m0s", 3600), (".5s", 0.5), ("1.m", 60)])
+                                               ("250ms", 0.25), ("1h0m0s", 3600), (".5s", 0.5), ("1.m", 60),
+                                               ("12\u03bcs", 12e-6)])
 def test_go_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(("timeout", "message"), [
+    ("-10m", "spec.timeout: '-10m' is negative; expected 0 (no limit) or a duration such as 1h30m"),
+    ("", "spec.timeout: '' is not a duration such as 1h30m, 45s or .5s: expected"),
+    (600, "spec.timeout: '600' is not a duration such as 1h30m, 45s or .5s: '600' has no unit"),
+    ("3000000h", "spec.timeout: '3000000h' is out of range"),
+])
+def test_a_negative_empty_unitless_or_huge_timeout_fails_the_run(timeout: object, message: str) -> None:
+    decision = decide(started(run(timeout=timeout)), RUNNING, T0 + timedelta(minutes=1))
+    assert decision.done and decision.stop_trials
+    status, reason, text = condition(decision.status)
+    assert (status, reason) == ("False", "InvalidTimeout") and text.startswith(message)
+
+
+def test_a_zero_timeout_of_any_sign_is_no_limit() -> None:
+    for timeout in ("0", "-0", "+0", "0s", 0):
+        customrun = started(run(timeout=timeout))
+        assert condition(decide(customrun, RUNNING, T0 + timedelta(days=3)).status)[0] == "Unknown"
 
 
 def test_a_bad_timeout_fails_the_run_naming_it() -> None:

@@ -94,7 +94,8 @@ def test_rbac_allows_exactly_the_calls_the_controller_makes(cluster, namespace, 
     wait_status(cluster, EXPERIMENTS, namespace, "jobs", lambda o: any(
         c["type"] == "Succeeded" and c["status"] == "True" for c in (o.get("status") or {}).get("conditions") or []))
     assert succeeded(cluster.get(CUSTOMRUNS, namespace, "byref"))["status"] == "True"
-    assert succeeded(cluster.get(CUSTOMRUNS, namespace, "logs"))["status"] == "True", cluster.get(CUSTOMRUNS, namespace, "logs")["status"]
+    logs = cluster.get(CUSTOMRUNS, namespace, "logs")
+    assert succeeded(logs)["status"] == "True", logs["status"]
     assert succeeded(cluster.get(CUSTOMRUNS, namespace, "cancel"))["reason"] == "CustomRunCancelled"
 
     used = set()

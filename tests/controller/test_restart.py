@@ -49,7 +49,8 @@ def check_same_as_reference(cluster, namespace, done, ref) -> None:
     ends = finishes(done)
     assert sorted(ends) == list(range(9))
     assert all(len(v) == 1 and v[0]["status"] == "Succeeded" for v in ends.values()), ends
-    names = sorted(t["metadata"]["name"] for t in cluster.objects(TASKRUNS, namespace) if t["metadata"]["name"].startswith("run-"))
+    names = sorted(name for name in (t["metadata"]["name"] for t in cluster.objects(TASKRUNS, namespace))
+                   if name.startswith("run-"))
     assert names == [f"run-{i:04d}" for i in range(9)]  # one child per trial: nothing duplicated
     assert {r["name"]: r["value"] for r in done["status"]["results"]} == {r["name"]: r["value"] for r in ref["status"]["results"]}
 

@@ -7,7 +7,8 @@ resourceVersion is refused with 409; PUT replaces; ``status`` is written only th
 ``/status`` subresource; label and field selectors filter LIST and WATCH; a watch honours
 ``resourceVersion`` and answers 410 Gone when it is older than the events kept; pod logs are
 served per container, each line stamped when it was set or appended, with ``timestamps``,
-``sinceTime``, ``sinceSeconds``, ``tailLines`` and ``limitBytes`` as the kubelet serves them. Faults are injected before any state changes, so a refused write
+``sinceTime``, ``sinceSeconds``, ``tailLines`` and ``limitBytes`` as the kubelet serves them.
+Faults are injected before any state changes, so a refused write
 really leaves nothing behind. ``EmulatedCluster`` runs it on its own event loop in a thread,
 for plain synchronous tests and code that uses the blocking ``kubernetes`` client.
 

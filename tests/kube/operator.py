@@ -151,7 +151,8 @@ class FakeOperator:
     """Drives Jobs, training jobs, TrainJobs, TaskRuns and PipelineRuns; see the module docstring.
 
     ``outcome(resource)`` (settable at any time) scripts each new resource: an ``Outcome``, or
-    None to leave it alone; ``outcome = None`` leaves every resource alone. A resource created with a terminal condition already is left alone.
+    None to leave it alone; ``outcome = None`` leaves every resource alone. A resource created
+    with a terminal condition already is left alone.
     ``seen[kind]`` lists the names taken on, in order. ``errors`` holds what went wrong in the
     operator's thread (the ``cluster`` fixture fails the test with it).
     """

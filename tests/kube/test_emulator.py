@@ -192,7 +192,8 @@ def test_generate_name_json_patch_and_delete_collection(cluster, core_api, names
     with pytest.raises(ApiException) as failed_test:
         cluster.patch("v1/pods", namespace, name, [{"op": "test", "path": "/metadata/labels/g", "value": "9"}])
     assert failed_test.value.status == 422
-    core_api.create_namespaced_pod(namespace, {"metadata": {"name": "other"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    core_api.create_namespaced_pod(namespace, {"metadata": {"name": "other"},
+                                               "spec": {"containers": [{"name": "c", "image": "x"}]}})
     core_api.delete_collection_namespaced_pod(namespace, label_selector="g=1")
     assert [p["metadata"]["name"] for p in cluster.objects("v1/pods", namespace)] == ["other"]
 
@@ -208,7 +209,8 @@ def test_namespaces_can_be_required() -> None:
 
 
 def test_kmock_reactions_still_answer_first(cluster, core_api, namespace) -> None:
-    core_api.create_namespaced_pod(namespace, {"metadata": {"name": "real"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    core_api.create_namespaced_pod(namespace, {"metadata": {"name": "real"},
+                                               "spec": {"containers": [{"name": "c", "image": "x"}]}})
     cluster.emulator["get", kmock.resource("v1/pods"), kmock.name("canned")] << {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "canned", "labels": {"from": "reaction"}}}
     assert core_api.read_namespaced_pod("canned", namespace).metadata.labels == {"from": "reaction"}
@@ -228,8 +230,10 @@ def test_watch_with_a_label_selector_sees_added_modified_deleted(cluster, custom
     create_ptj(custom_api, namespace, pytorchjob("in", labels={"team": "ml"}))
     create_ptj(custom_api, namespace, pytorchjob("out", labels={"team": "web"}))
     custom_api.patch_namespaced_custom_object(*PYTORCHJOBS, namespace, "pytorchjobs", "in", {"spec": {"x": 1}})
-    custom_api.patch_namespaced_custom_object(*PYTORCHJOBS, namespace, "pytorchjobs", "out", {"metadata": {"labels": {"team": "ml"}}})
-    custom_api.patch_namespaced_custom_object(*PYTORCHJOBS, namespace, "pytorchjobs", "out", {"metadata": {"labels": {"team": "web"}}})
+    custom_api.patch_namespaced_custom_object(*PYTORCHJOBS, namespace, "pytorchjobs", "out",
+                                              {"metadata": {"labels": {"team": "ml"}}})
+    custom_api.patch_namespaced_custom_object(*PYTORCHJOBS, namespace, "pytorchjobs", "out",
+                                              {"metadata": {"labels": {"team": "web"}}})
     custom_api.delete_namespaced_custom_object(*PYTORCHJOBS, namespace, "pytorchjobs", "in")
     assert seen.join() == [("ADDED", "in"), ("MODIFIED", "in"), ("ADDED", "out"), ("DELETED", "out"), ("DELETED", "in")]
 

@@ -50,7 +50,8 @@ def test_goal_reached_ends_the_experiment_at_once() -> None:
     ending = policy.verdict(state, MAX_ACC, policy.Budget(max_trials=10, parallel=2))
     assert ending is not None and ending.reason == "ExperimentGoalReached"
     minimize = Objective("loss", type="minimize", goal=0.1)
-    assert policy.verdict(_state(TrialStatus.SUCCEEDED, objectives=[0.05]), minimize, policy.Budget(5)).reason == "ExperimentGoalReached"
+    verdict = policy.verdict(_state(TrialStatus.SUCCEEDED, objectives=[0.05]), minimize, policy.Budget(5))
+    assert verdict.reason == "ExperimentGoalReached"
     assert policy.verdict(_state(TrialStatus.SUCCEEDED, objectives=[0.2]), minimize, policy.Budget(5)) is None
 
 

@@ -98,7 +98,7 @@ def test_resume_after_kill_9_reruns_nothing_and_suggests_the_same(cli, state_dir
     assert _assignments(interrupted) == _assignments(reference)
     # No finished trial ran again, and its result is kept.
     starts = [r["trial"] for r in after if r["op"] == "trial_started"]
-    for trial, record in before.items():
+    for trial in before:
         assert starts.count(trial) == 1, f"finished trial {trial} was started again"
     state = {row["trial"]: row for row in json.loads((interrupted / "trials.json").read_text())}
     for trial, record in before.items():

@@ -67,6 +67,7 @@ __all__ = [
     "compile_condition",
     "default_plural",
     "is_gjson",
+    "is_training_job",
     "kind_of",
     "known_kind",
     "nproc_per_node",

@@ -253,7 +253,8 @@ def test_schema_is_structural() -> None:
         ({"type": "object", "properties": {"x": {"$ref": "#/definitions/x"}}}, "keyword '$ref'"),
         ({"type": "object", "properties": {"x": {"type": "object"}}}, "would prune all its fields"),
         ({"type": "object", "additionalProperties": {"type": "string"}}, "at the root"),
-        ({"type": "object", "properties": {"metadata": {"type": "object", "properties": {"labels": {"type": "object"}}}}}, "metadata"),
+        ({"type": "object", "properties": {"metadata": {"type": "object", "properties": {"labels": {"type": "object"}}}}},
+         "metadata"),
     ],
 )
 def test_structural_checker_catches(schema: dict[str, Any], words: str) -> None:

@@ -448,7 +448,10 @@ def test_collector_kind_and_filters(refused: Callable[..., str], load: Callable[
     assert "expected two groups (metric name, metric value), got 1" in refused(doc)
     doc["spec"]["metricsCollectorSpec"] = {
         "collector": {"kind": "File"},
-        "source": {"fileSystemPath": {"path": "/m.json", "kind": "File", "format": "JSON"}, "filter": {"metricsFormat": ["(a)(b)"]}},
+        "source": {
+            "fileSystemPath": {"path": "/m.json", "kind": "File", "format": "JSON"},
+            "filter": {"metricsFormat": ["(a)(b)"]},
+        },
     }
     assert refused(doc).startswith("spec.metricsCollectorSpec.source.filter: expected no filter for a JSON metrics file")
     doc["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "File"}}
@@ -456,7 +459,8 @@ def test_collector_kind_and_filters(refused: Callable[..., str], load: Callable[
     assert (collector.path, collector.path_kind, collector.format) == ("/var/log/katib/metrics.log", "File", "TEXT")
     doc["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "PrometheusMetric"}}
     assert load(doc).metrics_collector.local_error.startswith(
-        "spec.metricsCollectorSpec.collector.kind: PrometheusMetric (scraping a Prometheus endpoint) is not supported for local runs"
+        "spec.metricsCollectorSpec.collector.kind: PrometheusMetric (scraping a Prometheus endpoint) is not supported for "
+        "local runs"
     )
 
 
@@ -464,7 +468,9 @@ def test_collector_kind_and_filters(refused: Callable[..., str], load: Callable[
 
 
 @pytest.mark.parametrize(
-    ("value", "seconds"), [(90, 90.0), (1.5, 1.5), ("600", 600.0), ("10m", 600.0), ("1h30m", 5400.0), ("250ms", 0.25)]
+    ("value", "seconds"),
+    [(90, 90.0), (1.5, 1.5), ("600", 600.0), ("10m", 600.0), ("1h30m", 5400.0), ("250ms", 0.25), (".5s", 0.5),
+     ("1.5h", 5400.0), ("+90s", 90.0), ("12\u03bcs", 12e-6)],
 )
 def test_trial_timeout(load: Callable[[Any], Experiment], value: Any, seconds: float) -> None:
     doc = ours()
@@ -472,7 +478,7 @@ def test_trial_timeout(load: Callable[[Any], Experiment], value: Any, seconds: f
     assert load(doc).trial_timeout == seconds
 
 
-@pytest.mark.parametrize("value", ["soon", "10 m", 0, -5, "1x"])
+@pytest.mark.parametrize("value", ["soon", "10 m", 0, -5, "1x", "-5m", "0s", "0", "", ".s", "1d", "3000000h"])
 def test_bad_trial_timeout(refused: Callable[..., str], value: Any) -> None:
     doc = ours()
     doc["spec"]["trialTimeout"] = value

@@ -182,19 +182,23 @@ def test_a_job_maps_to_its_primary_container() -> None:
 
 
 def test_primary_container_choice() -> None:
-    a = {"name": "main", "image": "i", "command": ["python", "a.py", "${trialParameters.lr}", "${trialParameters.layers}", "${trialParameters.opt}"]}
+    a = {"name": "main", "image": "i",
+         "command": ["python", "a.py", "${trialParameters.lr}", "${trialParameters.layers}", "${trialParameters.opt}"]}
     b = {"name": "helper", "image": "i", "command": ["sleep", "1"]}
     experiment = job_experiment([a, b])
-    with pytest.raises(SpecError, match=r"primaryContainerName: required when the Job has several containers; expected one of main, helper"):
+    several = r"primaryContainerName: required when the Job has several containers; expected one of main, helper"
+    with pytest.raises(SpecError, match=several):
         local_command(render_trial(experiment, ASSIGNMENT, "t"), experiment)
     trained = dict(a, name="training-container")
     experiment = job_experiment([b, trained])
-    with pytest.raises(SpecError, match=r"only the primary container 'training-container' runs locally, and the Job also has helper"):
+    only = r"only the primary container 'training-container' runs locally, and the Job also has helper"
+    with pytest.raises(SpecError, match=only):
         local_command(render_trial(experiment, ASSIGNMENT, "t"), experiment)
 
 
 def test_primary_container_by_name() -> None:
-    a = {"name": "main", "image": "i", "command": ["python", "a.py", "${trialParameters.lr}", "${trialParameters.layers}", "${trialParameters.opt}"]}
+    a = {"name": "main", "image": "i",
+         "command": ["python", "a.py", "${trialParameters.lr}", "${trialParameters.layers}", "${trialParameters.opt}"]}
     experiment = experiment_with_template(job_experiment([a]), primaryContainerName="main")
     assert local_command(render_trial(experiment, ASSIGNMENT, "t"), experiment).container == "main"
     experiment = experiment_with_template(job_experiment([a]), primaryContainerName="trainer")
@@ -209,7 +213,8 @@ def experiment_with_template(experiment: Experiment, **template: Any) -> Experim
 
 
 def test_no_command_means_an_unknown_entrypoint() -> None:
-    container = {"name": "training-container", "image": "i", "args": ["--lr=${trialParameters.lr}", "${trialParameters.layers}", "${trialParameters.opt}"]}
+    container = {"name": "training-container", "image": "i",
+                 "args": ["--lr=${trialParameters.lr}", "${trialParameters.layers}", "${trialParameters.opt}"]}
     experiment = job_experiment([container])
     with pytest.raises(SpecError, match=r"no command, so the image's entrypoint would run it"):
         local_command(render_trial(experiment, ASSIGNMENT, "t"), experiment)
@@ -286,19 +291,23 @@ def test_file_metrics_path_moves_into_the_outputs_dir() -> None:
         "/x/katib/metrics.log",  # another path
     )
     assert moved.env == {"LOG": "/runs/r1/outputs/metrics.log"}
-    assert local_command(render_trial(job_experiment(), ASSIGNMENT, "t"), job_experiment()).with_outputs_dir("/o").metrics_file is None
+    plain = local_command(render_trial(job_experiment(), ASSIGNMENT, "t"), job_experiment())
+    assert plain.with_outputs_dir("/o").metrics_file is None
 
 
 @pytest.mark.parametrize(
     ("api_version", "kind", "words"),
     [
-        ("kubeflow.org/v1", "PyTorchJob", "kind PyTorchJob (kubeflow.org/v1) is not one command: the local engine runs it as one process per replica"),
+        ("kubeflow.org/v1", "PyTorchJob",
+         "kind PyTorchJob (kubeflow.org/v1) is not one command: the local engine runs it as one process per replica"),
         ("kubeflow.org/v1", "TFJob", "one process per replica"),
         ("trainer.kubeflow.org/v1alpha1", "TrainJob", "one process per replica"),
         ("kubeflow.org/v1", "MPIJob", "can't run locally, it runs with --engine kubernetes"),
         ("tekton.dev/v1", "PipelineRun", "can't run locally, it runs with --engine kubernetes"),
         ("argoproj.io/v1alpha1", "Workflow", "can't run locally"),
-        ("apps/v1", "Deployment", "kind Deployment (apps/v1) can't run locally, it runs with --engine kubernetes; locally, expected batch/v1 Job, PyTorchJob, TFJob or TrainJob"),
+        ("apps/v1", "Deployment",
+         "kind Deployment (apps/v1) can't run locally, it runs with --engine kubernetes; locally, expected batch/v1 Job, "
+         "PyTorchJob, TFJob or TrainJob"),
     ],
 )
 def test_other_kinds_are_refused_locally(api_version: str, kind: str, words: str) -> None:
@@ -314,7 +323,8 @@ def test_other_kinds_are_refused_locally(api_version: str, kind: str, words: str
 @pytest.mark.parametrize("kind", ["TensorFlowEvent", "PrometheusMetric", "Push"])
 def test_collectors_a_local_run_cannot_honour(kind: str) -> None:
     experiment = job_experiment(metricsCollectorSpec={"collector": {"kind": kind}})
-    with pytest.raises(SpecError, match=rf"spec\.metricsCollectorSpec\.collector\.kind: {kind} .* is not supported for local runs"):
+    unsupported = rf"spec\.metricsCollectorSpec\.collector\.kind: {kind} .* is not supported for local runs"
+    with pytest.raises(SpecError, match=unsupported):
         local_command(render_trial(experiment, ASSIGNMENT, "t"), experiment)
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import pipetune
-
-#: The catalog folder of a source checkout or editable install (``<repo>/components``).
-_SOURCE_CATALOG = Path(pipetune.__file__).resolve().parents[2] / "components"
+#: The catalog folder of a source checkout or editable install (``<repo>/components``, this
+#: file being ``<repo>/plugin/pipetune/catalog/__init__.py``). Found from this file rather than
+#: from ``pipetune.__file__``: importing the root package here would close a cycle (the root
+#: imports the tuner lazily, the tuner the experiment model, which reads the catalog).
+_SOURCE_CATALOG = Path(__file__).resolve().parents[3] / "components"
 
 
 def catalog_dir() -> Path:

@@ -24,20 +24,18 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pipetune.controller._parent import STATE_FIELD, Progress, condition_of, iso, parse_iso
+from pipetune.durations import parse_duration
 from pipetune.tekton import custom_task_results
 
 CANCELLED = "CustomRunCancelled"
 TIMED_OUT = "CustomRunTimedOut"
 DEFAULT_TIMEOUT_SECONDS = 60 * 60.0
-_DURATION = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -48,17 +46,6 @@ class Decision:
     stop_trials: bool = False
     new_attempt: bool = False
     done: bool = False
-
-
-def parse_duration(text: Any) -> float:
-    """Seconds of a Go duration (``1h30m``, ``10s``, ``.5s``, ``0``); ``ValueError`` naming it."""
-    value = str(text).strip()
-    if value in ("0", ""):
-        return 0.0
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise ValueError(f"spec.timeout: {value!r} is not a duration such as 1h30m or 45s")
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
 
 
 def is_new(customrun: Mapping[str, Any]) -> bool:
@@ -73,9 +60,21 @@ def is_over(customrun: Mapping[str, Any]) -> bool:
 
 def timeout_of(customrun: Mapping[str, Any]) -> float:
     """Seconds an attempt may take (``spec.timeout``; Tekton's default an hour; 0: no limit);
-    ``ValueError`` for a timeout that is not a Go duration."""
+    ``ValueError`` naming ``spec.timeout`` for one that is not a Go duration (see
+    :func:`pipetune.durations.parse_duration`) or is negative."""
     timeout = (customrun.get("spec") or {}).get("timeout")
-    return DEFAULT_TIMEOUT_SECONDS if timeout is None else parse_duration(timeout)
+    if timeout is None:
+        return DEFAULT_TIMEOUT_SECONDS
+    text = str(timeout).strip()
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"spec.timeout: {exc}") from None
+    if seconds < 0:
+        # Go's grammar has a sign, but a negative limit would time every attempt out at once:
+        # refused as the mistake it is, naming the field.
+        raise ValueError(f"spec.timeout: {text!r} is negative; expected 0 (no limit) or a duration such as 1h30m")
+    return seconds
 
 
 def decide(customrun: Mapping[str, Any], progress: Progress | None, now: datetime) -> Decision:

@@ -17,9 +17,8 @@ from pipetune.experiment._model import (
     Objective,
     TrialParameter,
     TrialTemplate,
-    experiment_from_dict,
-    load_experiment,
 )
+from pipetune.experiment._parse import experiment_from_dict, load_experiment
 from pipetune.experiment._substitute import MetaReference, format_value, substitute
 from pipetune.experiment._trial import (
     LocalCommand,

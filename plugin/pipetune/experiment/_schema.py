@@ -1,7 +1,8 @@
 """The Experiment CustomResourceDefinition, generated from the spec parser's own model.
 
-Every object's properties come from the key tuples of :mod:`pipetune.experiment._model` and
-every enum from its constants (the parameter types and distributions from
+Every object's properties come from the key tuples of :mod:`pipetune.experiment._model`, the
+ones the parser (:mod:`pipetune.experiment._parse`) checks each mapping against, and every
+enum from that module's constants (the parameter types and distributions from
 :mod:`pipetune.tuner.space`), read when the schema is built: a key added to the parser shows
 up here, one removed disappears, and ``tests/experiment/test_crd.py`` fails until
 ``manifests/experiment-crd.yaml`` is regenerated::

@@ -320,7 +320,7 @@ def local_override(
     local = experiment.local
     if local is None:
         return None
-    tree = {"command": local.command, "args": local.args, "env": dict(local.env)}
+    tree: dict[str, Any] = {"command": local.command, "args": local.args, "env": dict(local.env)}
     if any(True for _ in find_placeholders(tree)):
         if assignment is None:
             raise ValueError("local_command: spec.local holds placeholders; pass the trial's assignment")

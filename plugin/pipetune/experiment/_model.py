@@ -11,7 +11,7 @@ Two ``apiVersion``s are read, both ``kind: Experiment``:
 Defaults (Katib's where Katib has one):
 
 =============================  =================================================================
-``metadata.name``              the file's stem, lower-cased, other characters turned into ``-``
+``metadata.name``              the file's stem as a valid name (``pipetune.names.experiment_name``)
 ``spec.parallelTrialCount``    3 (Katib's default)
 ``spec.maxTrialCount``         12, or ``parallelTrialCount`` when that is larger (Katib: no limit)
 ``spec.maxFailedTrialCount``   None: failures never end the experiment by themselves (Katib)

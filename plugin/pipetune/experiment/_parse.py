@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,6 +68,7 @@ from pipetune.experiment._model import (
     TrialTemplate,
 )
 from pipetune.kinds import ConditionError, compile_condition
+from pipetune.names import experiment_name
 from pipetune.tuner.algorithms import get_algorithm
 from pipetune.tuner.objective import Objective
 from pipetune.tuner.space import SearchSpace
@@ -490,8 +490,5 @@ def _local(value: Any) -> LocalOverride | None:
 
 
 def _default_name(path: Path | None) -> str:
-    stem = path.stem if path is not None else "experiment"
-    name = re.sub(r"[^a-z0-9-]+", "-", stem.lower())
-    name = re.sub(r"^[^a-z]+", "", name)[:_NAME_MAX].rstrip("-")
-    return name or "experiment"
+    return experiment_name(path.stem if path is not None else "experiment")
 

@@ -16,8 +16,8 @@ from typing import Any
 from pipetune.components import format_value
 from pipetune.errors import SpecError
 from pipetune.experiment import Experiment, experiment_from_dict
+from pipetune.kinds import EXPERIMENT_API, EXPERIMENT_KIND
 from pipetune.names import experiment_name
-from pipetune.tekton import EXPERIMENT_API, EXPERIMENT_KIND
 
 #: The status field holding the controller's own state: on a CustomRun nothing else survives
 #: the status schema, and the Experiment keeps it in the same place so one code path serves both.

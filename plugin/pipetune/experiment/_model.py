@@ -52,14 +52,15 @@ from pipetune.experiment._substitute import (
     check_placeholders,
     placeholder,
 )
+from pipetune.kinds import EXPERIMENT_API, EXPERIMENT_KIND
 from pipetune.tuner.early_stopping import MedianStop, get_early_stopping
 from pipetune.tuner.objective import Objective
 from pipetune.tuner.space import DoubleParameter, IntParameter, SearchSpace
 
-API_VERSION = "pipetune.dev/v1alpha1"
+API_VERSION = EXPERIMENT_API
 KATIB_API_VERSION = "kubeflow.org/v1beta1"
 API_VERSIONS = (API_VERSION, KATIB_API_VERSION)
-KIND = "Experiment"
+KIND = EXPERIMENT_KIND
 
 DEFAULT_PARALLEL_TRIAL_COUNT = 3
 DEFAULT_MAX_TRIAL_COUNT = 12

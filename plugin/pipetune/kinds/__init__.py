@@ -15,6 +15,8 @@ from pipetune.kinds._conditions import (
     translate_gjson,
 )
 from pipetune.kinds._table import (
+    EXPERIMENT_API,
+    EXPERIMENT_KIND,
     EXPERIMENT_LABEL,
     JOB,
     OTHER_TRAINING,
@@ -44,6 +46,8 @@ from pipetune.kinds._training import (
 )
 
 __all__ = [
+    "EXPERIMENT_API",
+    "EXPERIMENT_KIND",
     "EXPERIMENT_LABEL",
     "JOB",
     "OTHER_TRAINING",

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 #: Label every trial (and every bridge job) carries, on the resource and on its pods.
+#: pipetune's own Experiment resource (a CRD, a CustomRun's customRef): its API and kind.
+EXPERIMENT_API = "pipetune.dev/v1alpha1"
+EXPERIMENT_KIND = "Experiment"
 EXPERIMENT_LABEL = "pipetune.dev/experiment"
 TRIAL_LABEL = "pipetune.dev/trial"
 #: Where a pipetune container writes results; also its termination-message path, so the

@@ -13,10 +13,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pipetune.kinds import EXPERIMENT_API, EXPERIMENT_KIND
 from pipetune.tekton._task import strings as _strings
 
-EXPERIMENT_API = "pipetune.dev/v1alpha1"
-EXPERIMENT_KIND = "Experiment"
 _TASK_RESULT = re.compile(r"\$\(tasks\.([^.)]+)\.results\.([^.)\[]+)")
 _PARAM = re.compile(r"\$\(params\.([^.)\[]+)")
 

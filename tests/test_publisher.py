@@ -80,3 +80,16 @@ def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
     result = _exec(tmp_path)
     assert result.returncode == 2
     assert "expected a command after --" in result.stderr
+
+
+def test_the_publisher_runs_a_command_without_loading_an_engine(tmp_path: Path) -> None:
+    # `pipetune exec` runs in every component's container: it maps the command's program
+    # (``pipetune.programs``) and needs none of the engines that run components.
+    code = ("import sys, pipetune.publisher\n"
+            "code = pipetune.publisher.execute(['python', '-c', 'print(\"score=0.5\")'])\n"
+            "print(code, *(m for m in sys.modules if m.startswith('pipetune.engines')))")
+    env = {**os.environ, "PIPETUNE_OUTPUTS": str(tmp_path / "outputs")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["score=0.5", "0"]
+    assert yaml.safe_load((tmp_path / "outputs" / "results.yaml").read_text())["metrics"] == {"score": 0.5}

@@ -1,6 +1,7 @@
 """`pipetune exec --kfp-executor-input`: the executor output KFP v2 reads, from a pipeline KFP
-compiled, with the executor input built as KFP's driver builds it from the compiled IR. (No ``from __future__ import annotations``: the KFP DSL reads the pipeline
-function's annotations as types.)"""
+compiled, with the executor input built as KFP's driver builds it from the compiled IR. (No
+``from __future__ import annotations``: the KFP DSL reads the pipeline function's annotations
+as types.)"""
 
 
 import json
@@ -19,7 +20,7 @@ from google.protobuf import json_format  # noqa: E402
 from kfp import compiler, components, dsl  # noqa: E402
 from kfp.pipeline_spec import pipeline_spec_pb2  # noqa: E402
 
-from pipetune.kfp._launcher import substitute  # noqa: E402
+from pipetune.kfp import substitute  # noqa: E402
 
 PROBE = """
 name: kfp probe
@@ -162,7 +163,10 @@ def test_catalog_component_in_a_compiled_pipeline_reports_its_metrics_to_kfp(tmp
     defaults = {k: v.get("defaultValue") for k, v in ir["root"]["inputDefinitions"]["parameters"].items()}
     values = {}
     for name, spec in task["inputs"]["parameters"].items():
-        given = spec.get("runtimeValue", {}).get("constant") if "runtimeValue" in spec else defaults[spec["componentInputParameter"]]
+        if "runtimeValue" in spec:
+            given = spec.get("runtimeValue", {}).get("constant")
+        else:
+            given = defaults[spec["componentInputParameter"]]
         kind = component["inputDefinitions"]["parameters"][name]["parameterType"]
         values[name] = int(given) if kind == "NUMBER_INTEGER" else given
     for name, spec in component["inputDefinitions"]["parameters"].items():

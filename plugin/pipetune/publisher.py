@@ -9,13 +9,13 @@ executor output file (``--kfp-executor-input``, see ``pipetune.kfp``).
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from pipetune.atomic import atomic_write_text
 from pipetune.contract import (
@@ -28,6 +28,8 @@ from pipetune.contract import (
     write_results,
 )
 from pipetune.errors import ContractError, RunError, UsageError
+from pipetune.kfp import ExecutorInput, executor_output, parameter_files, parse_executor_input
+from pipetune.programs import local_program
 
 KUBERNETES_TERMINATION_LOG = "/dev/termination-log"
 # Only lines that can hold metrics are kept in memory for the StdOut fallback.
@@ -44,7 +46,7 @@ class PublishOptions:
     #: The component's declared outputs: name -> (is a parameter, its path in the outputs).
     outputs: tuple[tuple[str, bool, Path], ...] = ()
     #: KFP v2: the executor input (``{{$}}``); the executor output goes where it says.
-    kfp_executor_input: Any = None
+    kfp_executor_input: ExecutorInput | None = None
 
 
 def default_options() -> PublishOptions:
@@ -60,8 +62,6 @@ def execute(argv: Sequence[str], options: PublishOptions | None = None) -> int:
     """
     if not argv:
         raise UsageError("pipetune exec: expected a command after --, e.g. pipetune exec -- python train.py")
-    from pipetune.engines.local._images import local_program
-
     options = options or default_options()
     directory = outputs_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -96,8 +96,6 @@ TEKTON_LIMIT_BYTES = 4096
 def tekton_results(results: Results, outputs: tuple[tuple[str, bool, Path], ...]) -> dict[str, str]:
     """The Task results of a step: each declared output as text (a parameter's value, or an
     artifact's path) and ``results``, the results.yaml text."""
-    import json
-
     values: dict[str, str] = {}
     for name, is_parameter, path in outputs:
         if is_parameter:
@@ -115,8 +113,6 @@ def tekton_results(results: Results, outputs: tuple[tuple[str, bool, Path], ...]
 def tekton_message_size(values: dict[str, str]) -> int:
     """The bytes Tekton's entrypoint writes to the termination message for these results
     (a JSON list of ``{"key", "value", "type"}``), not counting its own few entries."""
-    import json
-
     entries = [{"key": k, "value": v, "type": 1} for k, v in values.items()]
     return len(json.dumps(entries).encode("utf-8"))
 
@@ -139,10 +135,6 @@ def publish(results: Results, options: PublishOptions, source: Path) -> None:
         for name, value in values.items():
             _write_channel(options.tekton_results / name, value)
     if options.kfp_executor_input is not None:
-        import json
-
-        from pipetune.kfp import executor_output, parameter_files
-
         executor = options.kfp_executor_input
         for path, value in parameter_files(results, executor).items():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,8 +218,6 @@ def main_exec(argv: Sequence[str], termination_message_path: str | None,
     if termination_message_path is not None:
         options = replace(options, termination_message_path=Path(termination_message_path) if termination_message_path else None)
     if kfp_executor_input:
-        from pipetune.kfp import parse_executor_input
-
         options = replace(options, kfp_executor_input=parse_executor_input(kfp_executor_input))
     return execute(argv, options)
 

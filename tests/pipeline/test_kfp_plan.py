@@ -62,7 +62,8 @@ def test_a_pipeline_parameter_of_the_wrong_type_is_refused():
     assert bind_parameters(plan, {"n_estimators": "7"})["n_estimators"] == 7
     with pytest.raises(SpecError, match=r"^train.yaml: parameter n_estimators: expected an integer, got 'many'$"):
         bind_parameters(plan, {"n_estimators": "many"})
-    with pytest.raises(SpecError, match=r"parameter 'trees' is not declared; the pipeline takes dataset, max_depth, n_estimators"):
+    with pytest.raises(SpecError,
+                       match=r"parameter 'trees' is not declared; the pipeline takes dataset, max_depth, n_estimators"):
         bind_parameters(plan, {"trees": "7"})
 
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from pipetune.catalog.check import catalog_folders, check_catalog, task_text
 from pipetune.components import load_component
-from pipetune.components._catalog import catalog_folders, check_catalog, task_text
 from pipetune.tekton import check_task, task_for
 
 FOLDERS = catalog_folders(ROOT / "components")

@@ -62,7 +62,8 @@ def test_the_run_names_the_pipeline_and_its_params() -> None:
         (lambda p: p["spec"]["tasks"][1]["taskRef"].update(name="other"), "no Experiment named 'other'"),
         (lambda p: p["spec"]["tasks"][1]["taskRef"].update(kind="Wait"), "is not pipetune's"),
         (lambda p: p["spec"]["tasks"][0]["params"][0].update(value="$(params.count)"), "$(params.count) is not a Pipeline param"),
-        (lambda p: p["spec"]["tasks"][2]["params"].append({"name": "lr", "value": "1"}), "'lr' is not a param of Task train-sklearn"),
+        (lambda p: p["spec"]["tasks"][2]["params"].append({"name": "lr", "value": "1"}),
+         "'lr' is not a param of Task train-sklearn"),
         (lambda p: p["spec"]["tasks"][1].update(runAfter=["prep"]), "runAfter: no task named 'prep'"),
     ],
 )

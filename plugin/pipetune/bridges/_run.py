@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.bridges._build import JobParameters, build_job
+from pipetune.catalog import component_file
+from pipetune.components import ComponentSpec, ContainerSpec
+from pipetune.contract import outputs_dir, parse_args, write_results
+from pipetune.engines.base import Phase, ResourceRequest, RunRequest
 from pipetune.engines.select import current_namespace, open_engine
 from pipetune.errors import PipetuneError, RunError, UsageError
 
@@ -81,10 +85,6 @@ class _Stop(Exception):
 
 def run_bridge(kind: str, args: Mapping[str, Any]) -> int:
     """Run the step; the exit status (0, 1 for a failed job, 128+N after signal N)."""
-    from pipetune.components import ComponentSpec, ContainerSpec
-    from pipetune.contract import outputs_dir, write_results
-    from pipetune.engines.base import Phase, ResourceRequest, RunRequest
-
     parameters = parameters_from_args(kind, args)
     manifest = build_job(kind, parameters)
     where = f"{kind} {parameters.namespace}/{parameters.name}"
@@ -149,10 +149,7 @@ def run_bridge(kind: str, args: Mapping[str, Any]) -> int:
 
 def main(kind: str, component: str, argv: list[str] | None = None) -> None:
     """The entrypoint of a bridge component: exit 2 on bad parameters, 1 on a failed job."""
-    import pipetune
-    from pipetune.catalog import component_file
-
-    args = vars(pipetune.parse_args(component_file(component), argv))
+    args = vars(parse_args(component_file(component), argv))
     try:
         code = run_bridge(kind, args)
     except PipetuneError as exc:

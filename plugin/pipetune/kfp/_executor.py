@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipetune.components import format_value
 from pipetune.contract import Results
 from pipetune.errors import UsageError
 
@@ -94,8 +95,6 @@ def executor_output(results: Results, executor: ExecutorInput) -> dict[str, Any]
 def parameter_files(results: Results, executor: ExecutorInput) -> dict[Path, str]:
     """Output parameter files the component left unwritten but whose value its results hold
     (``outputs:`` in results.yaml): path -> text, as KFP's launcher reads them."""
-    from pipetune.components import format_value
-
     files: dict[Path, str] = {}
     for name, path in executor.parameters.items():
         if name == RESULTS_OUTPUT or not path or name not in results.outputs or Path(path).exists():

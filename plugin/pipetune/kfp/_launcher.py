@@ -3,7 +3,7 @@
 the ExecutorInput, substitute the placeholders (``{{$}}``, ``{{$.inputs.parameters['x']}}``,
 output files, artifact paths, the IfPresent/Concat JSON forms), and, after the run, read the
 outputs back (the executor output's values first, then the output parameter files, parsed by
-their declared types), as ``backend/src/v2/component/launcher_v2.go`` does.
+their declared types with ``typed``), as ``backend/src/v2/component/launcher_v2.go`` does.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipetune.errors import ContractError
+from pipetune.errors import ContractError, SpecError
 
+#: The parameter types of KFP's pipeline IR (``parameterType``).
+PARAMETER_TYPES = ("STRING", "NUMBER_INTEGER", "NUMBER_DOUBLE", "BOOLEAN", "STRUCT", "LIST")
 _PLACEHOLDER = re.compile(
     r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](?:\.(output_file|path|uri))?\}\}")
 #: The head of a lightweight Python component's command, as kfp's compiler writes it.
@@ -103,8 +105,6 @@ def lightweight_program(command: Sequence[str]) -> str | None:
 def read_outputs(value: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
     """A finished task's output parameters: the executor output's ``parameterValues`` first,
     then each output file parsed by its declared type (``ContractError`` if one is missing)."""
-    from pipetune.pipeline._kfp import typed
-
     written: dict[str, Any] = {}
     output_file = Path(value["outputs"]["outputFile"])
     if output_file.is_file():
@@ -127,3 +127,35 @@ def read_outputs(value: Mapping[str, Any], types: Mapping[str, str]) -> dict[str
         except Exception as exc:  # noqa: BLE001 - a SpecError here is the task's bad output
             raise ContractError(str(exc)) from None
     return found
+
+
+def typed(value: Any, kind: str, where: str) -> Any:
+    """``value`` as the IR type ``kind`` (text is parsed; a number stays one)."""
+    expected = {"STRING": "a string", "NUMBER_INTEGER": "an integer", "NUMBER_DOUBLE": "a number",
+                "BOOLEAN": "true or false", "STRUCT": "a JSON object", "LIST": "a JSON list"}.get(kind, kind)
+    try:
+        if kind == "STRING":
+            return value if isinstance(value, str) else json.dumps(value)
+        if kind == "NUMBER_INTEGER":
+            number = float(value) if not isinstance(value, str) else float(value.strip())
+            if not number.is_integer() or isinstance(value, bool):
+                raise ValueError
+            return int(number)
+        if kind == "NUMBER_DOUBLE":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "BOOLEAN":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
+            raise ValueError
+        if kind in ("STRUCT", "LIST"):
+            parsed = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(parsed, dict if kind == "STRUCT" else list):
+                raise ValueError
+            return parsed
+    except (ValueError, TypeError):
+        raise SpecError(f"{where}: expected {expected}, got {value!r}") from None
+    raise SpecError(f"{where}: type {kind!r} is not one of {', '.join(PARAMETER_TYPES)}")

@@ -1,5 +1,9 @@
 """Whole pipelines on this machine (``pipetune pipeline run``): a compiled KFP pipeline or a
-Tekton PipelineRun as a plan of tasks, run in DAG order on the local engine."""
+Tekton PipelineRun as a plan of tasks, run in DAG order on the local engine.
+
+``kfp_plan`` and ``bind_parameters`` read a compiled KFP pipeline, ``run_plan`` runs it;
+``is_tekton``, ``tekton_plan`` and ``bind_tekton_parameters`` read a Tekton one, which
+``run_steps`` runs through its ``TektonSteps``."""
 
 from pipetune.pipeline._kfp import (
     SCHEMA_VERSIONS,
@@ -11,19 +15,46 @@ from pipetune.pipeline._kfp import (
     typed,
     waves,
 )
-from pipetune.pipeline._run import PipelineResult, TaskOutcome, check_programs, run_plan
+from pipetune.pipeline._run import (
+    KfpSteps,
+    PipelineResult,
+    Step,
+    Steps,
+    TaskOutcome,
+    check_programs,
+    run_plan,
+    run_steps,
+)
+from pipetune.pipeline._tekton import (
+    TektonPlan,
+    TektonSteps,
+    TektonTask,
+    bind_tekton_parameters,
+    is_tekton,
+    tekton_plan,
+)
 
 __all__ = [
     "SCHEMA_VERSIONS",
+    "KfpSteps",
     "PipelinePlan",
     "PipelineResult",
     "Source",
+    "Step",
+    "Steps",
     "TaskOutcome",
     "TaskPlan",
+    "TektonPlan",
+    "TektonSteps",
+    "TektonTask",
     "bind_parameters",
+    "bind_tekton_parameters",
     "check_programs",
+    "is_tekton",
     "kfp_plan",
     "run_plan",
+    "run_steps",
+    "tekton_plan",
     "typed",
     "waves",
 ]

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipetune.errors import SpecError
+from pipetune.kfp import typed
 
 #: The pipeline IR versions pipetune reads: what kfp 2.x compilers write.
 SCHEMA_VERSIONS = ("2.1.0",)
-PARAMETER_TYPES = ("STRING", "NUMBER_INTEGER", "NUMBER_DOUBLE", "BOOLEAN", "STRUCT", "LIST")
 
 
 @dataclass(frozen=True)
@@ -203,35 +203,3 @@ def bind_parameters(plan: PipelinePlan, given: Mapping[str, str]) -> dict[str, A
         else:
             raise SpecError(f"{plan.source}: parameter {name}: required ({kind.lower()}), give --param {name}=VALUE")
     return values
-
-
-def typed(value: Any, kind: str, where: str) -> Any:
-    """``value`` as the IR type ``kind`` (text is parsed; a number stays one)."""
-    expected = {"STRING": "a string", "NUMBER_INTEGER": "an integer", "NUMBER_DOUBLE": "a number",
-                "BOOLEAN": "true or false", "STRUCT": "a JSON object", "LIST": "a JSON list"}.get(kind, kind)
-    try:
-        if kind == "STRING":
-            return value if isinstance(value, str) else json.dumps(value)
-        if kind == "NUMBER_INTEGER":
-            number = float(value) if not isinstance(value, str) else float(value.strip())
-            if not number.is_integer() or isinstance(value, bool):
-                raise ValueError
-            return int(number)
-        if kind == "NUMBER_DOUBLE":
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if kind == "BOOLEAN":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "false"):
-                return str(value).lower() == "true"
-            raise ValueError
-        if kind in ("STRUCT", "LIST"):
-            parsed = json.loads(value) if isinstance(value, str) else value
-            if not isinstance(parsed, dict if kind == "STRUCT" else list):
-                raise ValueError
-            return parsed
-    except (ValueError, TypeError):
-        raise SpecError(f"{where}: expected {expected}, got {value!r}") from None
-    raise SpecError(f"{where}: type {kind!r} is not one of {', '.join(PARAMETER_TYPES)}")

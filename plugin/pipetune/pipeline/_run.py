@@ -1,6 +1,6 @@
 """Run a pipeline plan on this machine: tasks in DAG order, independent ones in parallel, each a
 local run recorded under one pipeline run; values and artifacts passed from task to task as
-KFP's launcher passes them (``pipetune.kfp._launcher``). A failed task starts nothing
+KFP's launcher passes them (``pipetune.kfp``). A failed task starts nothing
 downstream and fails the pipeline run, naming it."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 from pipetune.components import ComponentSpec, ContainerSpec
 from pipetune.engines.base import Phase
 from pipetune.errors import ContractError, SpecError
-from pipetune.kfp._launcher import executor_input, lightweight_program, read_outputs, substitute
-from pipetune.pipeline._kfp import PipelinePlan, TaskPlan, task_needs, typed
+from pipetune.kfp import executor_input, lightweight_program, read_outputs, substitute, typed
+from pipetune.pipeline._kfp import PipelinePlan, TaskPlan, task_needs
+from pipetune.programs import local_program
 from pipetune.runner import StartedRun, finish_run, start_run
 from pipetune.store import RunRecord, RunStore, new_run_id
 
@@ -64,12 +65,14 @@ class Steps:
     """How a kind of pipeline turns its tasks into runs and reads their outputs back."""
 
     def needs(self, name: str) -> set[str]:
+        """The tasks task ``name`` waits for."""
         raise NotImplementedError
 
     def check(self) -> None:
         """Refuse, before anything runs, what can't run here."""
 
     def step(self, name: str, outcomes: Mapping[str, TaskOutcome], store: RunStore) -> Step:
+        """What task ``name`` runs, given the ``outcomes`` of the tasks it waited for."""
         raise NotImplementedError
 
     def collect(self, name: str, step: Step, results: Any) -> tuple[dict[str, Any], dict[str, tuple[Mapping[str, str], Path]]]:
@@ -111,13 +114,11 @@ class KfpSteps(Steps):
 def check_programs(plan: PipelinePlan) -> None:
     """Every task's program must exist here before anything runs: a ``SpecError`` naming the
     task, its image and how to make it run."""
-    from pipetune.engines.local._images import local_program
-
     for task in plan.tasks.values():
         command = list(task.container.get("command") or [])
         if lightweight_program(command) is not None:
             try:
-                import kfp.dsl.executor_main  # noqa: F401 - the lightweight component's runtime
+                import kfp.dsl.executor_main  # noqa: F401 - kfp is optional: only a lightweight component runs on it
             except ImportError:
                 raise SpecError(f"{plan.source}: task {task.name}: a lightweight Python component needs kfp "
                                 "on this machine: pip install 'pipetune[kfp]'") from None

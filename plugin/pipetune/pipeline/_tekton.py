@@ -44,6 +44,9 @@ class TektonTask:
 
 @dataclass(frozen=True)
 class TektonPlan:
+    """A Tekton pipeline ready to run: its params (name -> (type, default or None)), its tasks,
+    their order as waves, and the params its PipelineRun gives."""
+
     name: str
     source: str
     parameters: Mapping[str, tuple[str, Any]]
@@ -53,6 +56,7 @@ class TektonPlan:
 
 
 def is_tekton(document: Any) -> bool:
+    """Whether ``document`` is a Tekton resource (a ``tekton.dev/*`` apiVersion)."""
     return isinstance(document, Mapping) and str(document.get("apiVersion", "")).startswith("tekton.dev/")
 
 

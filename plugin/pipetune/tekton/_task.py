@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pipetune.components import ComponentSpec
+from pipetune.components import ComponentSpec, format_value
 from pipetune.kinds import RESULTS_RESULT
 
 API_VERSION = "tekton.dev/v1"
@@ -51,7 +51,7 @@ def task_for(component: ComponentSpec, version: str) -> dict[str, Any]:
         if item.description:
             param["description"] = item.description.strip()
         if item.default is not None:
-            param["default"] = _text(item.default)
+            param["default"] = format_value(item.default)
         elif item.optional:
             param["default"] = ""
         params.append(param)
@@ -168,9 +168,3 @@ def strings(tree: Any) -> list[str]:
     if isinstance(tree, list):
         return [s for value in tree for s in strings(value)]
     return []
-
-
-def _text(value: Any) -> str:
-    from pipetune.components import format_value
-
-    return format_value(value)

@@ -17,13 +17,14 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipetune.components import ComponentSpec, coerce, resolve_command
 from pipetune.contract import OUTPUTS_ENV, Results, collect_results, read_log, read_results
 from pipetune.engines.base import History, Phase, Reason, ResourceRequest, RunRequest, RunStatus
-from pipetune.engines.local._images import local_program
 from pipetune.engines.local._process import GroupProcess
 from pipetune.engines.local._replicas import (
     LocalReplica,
@@ -33,6 +34,8 @@ from pipetune.engines.local._replicas import (
     trainer_replicas,
 )
 from pipetune.errors import ContractError
+from pipetune.kinds import check_training_job, is_training_job, nproc_per_node, replica_roles
+from pipetune.programs import local_program
 
 
 @dataclass
@@ -52,7 +55,7 @@ class LocalRun:
 
 
 class LocalEngine:
-    """Runs components as processes here. See ``_images`` for how an image maps to a command.
+    """Runs components as processes here. See ``pipetune.programs`` for how an image maps to a command.
 
     ``grace`` is how long a cancelled or timed-out run gets between SIGTERM and SIGKILL.
     """
@@ -72,7 +75,7 @@ class LocalEngine:
         )
 
     def submit(self, request: RunRequest) -> LocalRun:
-        if request.resource is not None and _is_training_job(request.resource):
+        if request.resource is not None and is_training_job(request.resource.manifest):
             return self._submit_replicas(request, request.resource)
         argv = self.command(request)
         logs_dir = request.outputs_dir.parent / "logs"
@@ -100,22 +103,21 @@ class LocalEngine:
         return run
 
     def _submit_replicas(self, request: RunRequest, resource: ResourceRequest) -> LocalRun:
-        from pipetune.kinds import check_training_job, nproc_per_node, replica_roles
-
         manifest = resource.manifest
         name = f"{manifest.get('kind')} {resource.name}"
         problems = check_training_job(manifest)
         run = LocalRun(request.run_id, request, [], request.outputs_dir.parent / "logs")
         if problems:
             return _not_started(run, f"{name}: " + "; ".join(problems), Reason.NOT_RUNNABLE_LOCALLY)
-        override = resource.local_override or {}
+        override: Mapping[str, Any] = resource.local_override or {}
         templates = []
         for role in replica_roles(manifest):
             command = list(role.command)
-            if override.get("command") is not None or override.get("args") is not None:
+            given_command, given_args = override.get("command"), override.get("args")
+            if given_command is not None or given_args is not None:
                 container = role.container
-                base = override.get("command") if override.get("command") is not None else container.get("command") or []
-                args = override.get("args") if override.get("args") is not None else container.get("args") or []
+                base = given_command if given_command is not None else container.get("command") or []
+                args = given_args if given_args is not None else container.get("args") or []
                 command = [str(x) for x in [*base, *args]]
             env = {**role.env, **(override.get("env") or {})}
             templates.append(ReplicaTemplate(role.role, role.replicas, tuple(command), env))
@@ -283,13 +285,13 @@ class LocalEngine:
         except ContractError as exc:
             error = str(exc)
         if code != 0:
-            message = _exit_message(code, read_log(handle.process.stderr_path))
-            self._finish(handle, Phase.FAILED, Reason.EXIT_CODE, message, code)
+            self._finish(handle, Phase.FAILED, Reason.EXIT_CODE,
+                         _exit_message(code, read_log(handle.process.stderr_path)), code)
         elif error is not None:
             self._finish(handle, Phase.FAILED, Reason.RESULTS_INVALID, error, code)
         else:
-            message = None if handle.collected is not None else "wrote no results.yaml"
-            self._finish(handle, Phase.SUCCEEDED, Reason.COMPLETED, message, code)
+            note = None if handle.collected is not None else "wrote no results.yaml"
+            self._finish(handle, Phase.SUCCEEDED, Reason.COMPLETED, note, code)
 
     def _finish(
         self, handle: LocalRun, phase: Phase, reason: str, message: str | None, code: int | None = None
@@ -344,12 +346,6 @@ def _not_started(run: LocalRun, problem: str, reason: str = Reason.COMMAND_NOT_F
     message = f"{run.request.component.source}: {problem}"
     run.status = RunStatus(Phase.FAILED, reason, message, started_at=now, finished_at=now)
     return run
-
-
-def _is_training_job(resource: ResourceRequest) -> bool:
-    from pipetune.kinds import is_training_job
-
-    return is_training_job(resource.manifest)
 
 
 _OUTPUTS = re.compile(r"(?<![\w./-])/outputs(?=/|$|[^\w.-])")

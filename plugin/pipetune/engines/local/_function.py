@@ -58,6 +58,7 @@ class FunctionEngine:
         return run
 
     def _call(self, run: FunctionRun) -> None:
+        final: tuple[Phase, str, str | None, Results | None]
         try:
             value = self.function(dict(run.request.arguments))
             results = self._results(value)
@@ -71,8 +72,8 @@ class FunctionEngine:
         with run.lock:
             if run.status.phase.final:
                 return  # cancelled or timed out meanwhile: the result is ignored
-            phase, reason, message, results = final
-            run.collected = results
+            phase, reason, message, collected = final
+            run.collected = collected
             run.status = RunStatus(phase, reason, message, started_at=run.status.started_at, finished_at=time.time())
         self._changed.set()
 

@@ -1,6 +1,9 @@
-"""How a component's image maps to this machine.
+"""How a component's image command maps to this machine.
 
-A container image can't run here, so the local engine runs the container's command directly:
+A container image can't run here, so its command runs directly. The local engine runs every
+run so, the publisher (``pipetune exec``) runs a component's command so (in an image, where
+``python`` is pipetune's interpreter, as on a laptop), and ``pipetune pipeline run`` checks a
+pipeline's programs so before anything starts. It sits below all three:
 
 * ``python``, ``python3`` or ``python3.X`` as the program runs this process's interpreter
   (``sys.executable``), so the catalog components, whose image is pipetune's own, run the

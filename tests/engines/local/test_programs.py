@@ -1,0 +1,31 @@
+"""How an image's command maps to this machine (``pipetune.programs``), shared by the local
+engine, the publisher and ``pipetune pipeline run``."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pipetune.engines.local
+from pipetune.programs import local_program
+
+
+def test_python_and_pipetune_run_this_installation() -> None:
+    assert local_program(["python3.11", "train.py", "--lr", "0.1"]) == [sys.executable, "train.py", "--lr", "0.1"]
+    assert local_program(["/usr/bin/python", "-c", "1"]) == [sys.executable, "-c", "1"]
+    assert local_program(["pipetune", "exec", "--", "x"]) == [sys.executable, "-m", "pipetune", "exec", "--", "x"]
+
+
+def test_other_programs_run_as_themselves_or_not_at_all(tmp_path: Path) -> None:
+    assert local_program(["sh", "-c", "true"]) == [shutil.which("sh"), "-c", "true"]
+    assert local_program(["no-such-program-here"]) is None
+    assert local_program([]) is None
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\n")
+    assert local_program([str(script)]) is None  # a path that is not executable
+    os.chmod(script, 0o755)
+    assert local_program([str(script), "a"]) == [str(script), "a"]
+
+
+def test_the_local_engine_still_exports_it() -> None:
+    assert pipetune.engines.local.local_program is local_program

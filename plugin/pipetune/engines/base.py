@@ -21,7 +21,9 @@ from pipetune.contract import LogMetrics, Results
 
 
 class Phase(str, enum.Enum):
-    """A run's lifecycle. The last three are final."""
+    """A run's lifecycle, as an engine sees it. The last three are final. Not a trial's status
+    (``tuner.history.TrialStatus``): the tuner judges a succeeded run by its results, so one
+    ``Succeeded`` run may be a ``MetricsUnavailable`` trial (``tuner.policy.judge_run``)."""
 
     PENDING = "Pending"
     RUNNING = "Running"

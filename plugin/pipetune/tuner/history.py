@@ -9,7 +9,8 @@ from typing import Any
 
 
 class TrialStatus(str, enum.Enum):
-    """A trial's state. Pending and Running are unfinished; the rest are final."""
+    """A trial's state, as the tuner judges it (Katib's trial conditions). Pending and Running
+    are unfinished; the rest are final. Its runs have an engine ``Phase`` of their own."""
 
     PENDING = "Pending"
     RUNNING = "Running"

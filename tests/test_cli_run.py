@@ -200,3 +200,59 @@ def test_runs_list_when_nothing_ran(cli) -> None:
     result = cli("runs", "list")
     assert result.returncode == 0
     assert "no runs recorded" in result.stderr
+
+
+def test_retries_run_again_until_none_are_left_then_exit_1(cli, write_component) -> None:
+    result = cli("run", str(write_component(script_component("[--stderr, 'boom', --exit, '3']"))),
+                 "--retries", "2", "--json")
+    assert result.returncode == 1
+    _no_traceback(result)
+    runs = _runs(cli)
+    assert len(runs) == 3  # the first attempt and two retries, each a run of its own
+    assert all((run["status"], run["reason"]) == ("Failed", "NonZeroExitCode") for run in runs)
+    retries = [line for line in result.stderr.splitlines() if "; retry " in line]
+    assert [line.rsplit("; ", 1)[1] for line in retries] == ["retry 1 of 2", "retry 2 of 2"]
+    last = json.loads(result.stdout)  # --json: the last attempt's record, and nothing else
+    assert last["id"] not in " ".join(retries)
+    assert {last["id"], *(line.split()[2] for line in retries)} == {run["id"] for run in runs}
+    assert result.stderr.splitlines()[-1] == (
+        f"pipetune: error: run {last['id']} Failed (NonZeroExitCode): exited with code 3: boom"
+    )
+
+
+def test_a_retry_resumes_from_the_failed_attempts_checkpoint_and_its_success_exits_0(
+    cli, write_component, tmp_path: Path
+) -> None:
+    script = tmp_path / "flaky.py"
+    script.write_text(
+        "import os, sys\nimport pipetune\n"
+        "if os.environ.get('PIPETUNE_RESUME_FROM'):\n"
+        "    print('resumed from', os.environ['PIPETUNE_RESUME_FROM'])\n"
+        "    sys.exit(0)\n"
+        "with pipetune.checkpoint(step=1) as directory:\n"
+        "    (directory / 'state').write_text('1')\n"
+        "sys.exit(1)\n"
+    )
+    component = f"name: flaky\nimplementation:\n  container:\n    image: python:3.11\n    command: [python, {script}]\n"
+    result = cli("run", str(write_component(component)), "--retries", "3")
+    assert result.returncode == 0, result.stderr
+    _no_traceback(result)
+    runs = {run["id"]: run for run in _runs(cli)}
+    assert sorted(run["status"] for run in runs.values()) == ["Failed", "Succeeded"]  # no retry after success
+    (failed,) = [run for run in runs.values() if run["status"] == "Failed"]
+    (succeeded,) = [run for run in runs.values() if run["status"] == "Succeeded"]
+    assert f"pipetune: run {failed['id']} Failed (NonZeroExitCode); retry 1 of 3" in result.stderr
+    assert "retry 2" not in result.stderr
+    # Without --checkpoints they live under the first attempt's outputs, which outlive it.
+    resumed = re.search(r"^pipetune: resuming from checkpoint (\S+)$", result.stderr, re.M)
+    assert resumed, result.stderr
+    assert Path(resumed.group(1)).is_relative_to(Path(failed["outputs_dir"]) / "checkpoints")
+    assert f"resumed from {resumed.group(1)}" in result.stdout
+    assert f"run {succeeded['id']}  flaky  Succeeded" in result.stdout
+
+
+def test_negative_retries_is_a_usage_error_and_nothing_runs(cli, write_component) -> None:
+    result = cli("run", str(write_component(script_component("[]"))), "--retries", "-1")
+    assert result.returncode == 2
+    assert result.stderr == "pipetune: error: --retries: expected 0 or more, got -1\n"
+    assert _runs(cli) == []

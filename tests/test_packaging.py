@@ -162,7 +162,9 @@ def test_wheel_declares_the_pipetune_command(wheel_file: zipfile.ZipFile) -> Non
     target = parser.get("console_scripts", "pipetune", fallback=None)
     assert target is not None, dict(parser["console_scripts"])
     module, _, function = target.strip().partition(":")
-    assert f"{module.replace('.', '/')}.py" in wheel_file.namelist(), target
-    # The target is callable in the package the wheel ships.
-    source = wheel_file.read(f"{module.replace('.', '/')}.py").decode("utf-8")
+    # The target is a module or a package (its __init__.py), and it defines the function.
+    base = module.replace(".", "/")
+    shipped = [name for name in (f"{base}.py", f"{base}/__init__.py") if name in wheel_file.namelist()]
+    assert shipped, f"the wheel ships neither {base}.py nor {base}/__init__.py for {target}"
+    source = wheel_file.read(shipped[0]).decode("utf-8")
     assert f"def {function}(" in source, target

@@ -5,6 +5,8 @@ progress, :func:`save_results` for the final results.yaml; long steps add :func:
 and :func:`resume_from`.
 """
 
+from typing import TYPE_CHECKING
+
 from pipetune.contract import (
     Results,
     artifact_dir,
@@ -16,8 +18,11 @@ from pipetune.contract import (
     save_results,
     usage_error,
 )
+from pipetune.version import __version__ as __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # what __getattr__ below returns, for type checkers; imported on first use
+    from pipetune.api import tune
+    from pipetune.checkpoints import checkpoint, latest_checkpoint, resume_from, resume_info, save_checkpoint
 
 
 _CHECKPOINT_CALLS = ("checkpoint", "save_checkpoint", "latest_checkpoint", "resume_from", "resume_info")

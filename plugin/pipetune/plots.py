@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +47,25 @@ def plot_experiment(directory: str | os.PathLike[str], out: str | os.PathLike[st
     return written
 
 
+def _scored(trials: Sequence[TrialState]) -> list[tuple[TrialState, float]]:
+    """The trials that have an objective value to plot, each with that value."""
+    return [(t, t.objective) for t in trials if t.status in _SCORED and t.objective is not None]
+
+
 def _history(plt: Any, trials: list[TrialState], metric: str, minimize: bool, title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
-    scored = [t for t in trials if t.status in _SCORED and t.objective is not None]
-    done = [t for t in scored if t.status is TrialStatus.SUCCEEDED]
-    stopped = [t for t in scored if t.status is TrialStatus.EARLY_STOPPED]
-    ax.scatter([t.index for t in done], [t.objective for t in done], s=24, color="tab:blue", label="trial", zorder=3)
+    scored = _scored(trials)
+    done = [(t, value) for t, value in scored if t.status is TrialStatus.SUCCEEDED]
+    stopped = [(t, value) for t, value in scored if t.status is TrialStatus.EARLY_STOPPED]
+    ax.scatter([t.index for t, _ in done], [value for _, value in done], s=24, color="tab:blue", label="trial",
+               zorder=3)
     if stopped:
-        ax.scatter([t.index for t in stopped], [t.objective for t in stopped], s=24, marker="x",
+        ax.scatter([t.index for t, _ in stopped], [value for _, value in stopped], s=24, marker="x",
                    color="tab:orange", label="stopped early (last value)", zorder=3)
-    best_x, best_y, best = [], [], None
-    for trial in scored:
-        value = trial.objective
+    best_x: list[int] = []
+    best_y: list[float] = []
+    best: float | None = None
+    for trial, value in scored:
         if best is None or (value < best if minimize else value > best):
             best = value
         best_x.append(trial.index)
@@ -65,7 +73,7 @@ def _history(plt: Any, trials: list[TrialState], metric: str, minimize: bool, ti
     ax.step(best_x, best_y, where="post", color="tab:green", linewidth=2, label="best so far", zorder=2)
     failed = [t.index for t in trials if t.status not in _SCORED and t.status.final]
     if failed:
-        low = min(t.objective for t in scored)
+        low = min(value for _, value in scored)
         ax.scatter(failed, [low] * len(failed), marker="v", color="tab:red", s=28,
                    label="failed / no metric", zorder=3, clip_on=False)
     ax.set_xlabel("trial")
@@ -79,8 +87,9 @@ def _history(plt: Any, trials: list[TrialState], metric: str, minimize: bool, ti
     return path
 
 
-def _parameters(plt: Any, trials: list[TrialState], metric: str, names: list[str], title: str, path: Path) -> Path:
-    scored = [t for t in trials if t.status in _SCORED and t.objective is not None]
+def _parameters(plt: Any, trials: list[TrialState], metric: str, names: Sequence[str], title: str,
+                path: Path) -> Path:
+    scored = _scored(trials)
     if not names:
         names = sorted({k for t in trials for k in t.assignment if _plottable(t.assignment[k])})
     columns = min(3, max(1, len(names)))
@@ -88,11 +97,12 @@ def _parameters(plt: Any, trials: list[TrialState], metric: str, names: list[str
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), dpi=120, squeeze=False)
     for i, name in enumerate(names):
         ax = axes[i // columns][i % columns]
-        points = [(t.assignment.get(name), t.objective) for t in scored if _plottable(t.assignment.get(name))]
+        points = [(t.assignment.get(name), value) for t, value in scored if _plottable(t.assignment.get(name))]
         values = [p[0] for p in points]
-        if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            ax.scatter(values, [p[1] for p in points], s=22, alpha=0.8, color="tab:blue")
-            positive = [v for v in values if v > 0]
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if values and len(numbers) == len(values):
+            ax.scatter(numbers, [p[1] for p in points], s=22, alpha=0.8, color="tab:blue")
+            positive = [v for v in numbers if v > 0]
             if len(positive) == len(values) and max(positive) / min(positive) > 100:
                 ax.set_xscale("log")
         else:

@@ -1,13 +1,15 @@
 """Run one component on an engine and record it in the run store.
 
-The CLI's ``pipetune run`` uses it; the tuner starts its trials through the same two steps
-(``start_run``, ``finish_run``) so every run anywhere is recorded the same way.
+The tuner starts its trials through two steps (``start_run``, ``finish_run``) so every run
+anywhere is recorded the same way; ``run_with_retries`` is a whole run on those steps, retried
+from its checkpoints after a failure (the CLI's ``pipetune run``).
 """
 
 from __future__ import annotations
 
+import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,3 +129,96 @@ def checkpoint_env(uri: str, resume: bool = True, fallback: str | None = None) -
     if latest is not None:
         env[RESUME_ENV] = latest.uri
     return env
+
+
+class RunEvents:
+    """What :func:`run_with_retries` tells its caller as it goes. Each method does nothing;
+    a front end overrides those it shows."""
+
+    def resuming(self, checkpoint_uri: str) -> None:
+        """The next attempt starts from the complete checkpoint at ``checkpoint_uri``."""
+
+    def started(self, record: RunRecord) -> None:
+        """An attempt was submitted and recorded as ``record``."""
+
+    def retrying(self, record: RunRecord, retry: int, retries: int) -> None:
+        """Attempt ``record`` ended without success; retry ``retry`` of ``retries`` comes next."""
+
+
+@dataclass(frozen=True)
+class RetriedRun:
+    """How :func:`run_with_retries` ended: the last attempt's record, how many attempts ran,
+    and the signal that cancelled the last one, if one did."""
+
+    record: RunRecord
+    attempts: int
+    stopped_by: int | None = None
+
+
+class _Stop(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def run_with_retries(
+    store: RunStore,
+    engine: Engine,
+    component: ComponentSpec,
+    arguments: Mapping[str, Any],
+    *,
+    retries: int = 0,
+    checkpoints: str | None = None,
+    timeout: float | None = None,
+    echo: bool = True,
+    events: RunEvents | None = None,
+    stop_signals: Sequence[int] = (),
+) -> RetriedRun:
+    """Run ``component`` to its end, and again up to ``retries`` times while it fails; each
+    attempt is a run of its own in ``store``, and each resumes from the newest complete
+    checkpoint in ``checkpoints`` (default: the first attempt's ``outputs/checkpoints``).
+
+    While an attempt runs, ``stop_signals`` (installed only then, so only from the main
+    thread) cancel it: it is recorded and returned with ``stopped_by``, and no retry follows.
+    ``arguments`` must already be bound (see :meth:`ComponentSpec.bind`).
+    """
+    if retries < 0:
+        raise ValueError(f"retries: expected 0 or more, got {retries}")
+    if events is None:
+        events = RunEvents()
+    first_id = new_run_id()
+    # Checkpoints live outside any one attempt, so a retry (or the same run started again with
+    # the same checkpoints) resumes from the newest complete one.
+    uri = checkpoints or str(store.run_dir(first_id) / "outputs" / "checkpoints")
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stop(signum)
+
+    attempt = 1
+    while True:
+        env = checkpoint_env(uri)
+        if RESUME_ENV in env:
+            events.resuming(env[RESUME_ENV])
+        previous = {sig: signal.signal(sig, stop) for sig in stop_signals}
+        try:
+            started = start_run(
+                store, engine, component, arguments, timeout=timeout, echo=echo, env=env,
+                run_id=first_id if attempt == 1 else None,
+            )
+            events.started(started.record)
+            try:
+                status = engine.wait(started.handle)
+            except _Stop as interrupt:
+                # A second signal must not interrupt the cancellation it asked for.
+                for sig in stop_signals:
+                    signal.signal(sig, signal.SIG_IGN)
+                engine.cancel(started.handle)
+                return RetriedRun(finish_run(started, engine.poll(started.handle)), attempt, interrupt.signum)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        record = finish_run(started, status)
+        if record.status == Phase.SUCCEEDED.value or attempt > retries:
+            return RetriedRun(record, attempt)
+        events.retrying(record, attempt, retries)
+        attempt += 1

@@ -61,7 +61,8 @@ def test_bind_types_values_and_fills_defaults(demo: Path) -> None:
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"lr": "0.1", "data": "d", "epoch": "3"}, "unknown input 'epoch'; the component declares: config, data, depth, epochs, lr, use_gpu"),
+        ({"lr": "0.1", "data": "d", "epoch": "3"},
+         "unknown input 'epoch'; the component declares: config, data, depth, epochs, lr, use_gpu"),
         ({"data": "d"}, "input 'lr' is required (type Float)"),
         ({"lr": "0.1", "data": "d", "epochs": "abc"}, "input 'epochs': expected an Integer, got 'abc'"),
         ({"lr": "fast", "data": "d"}, "input 'lr': expected a Float, got 'fast'"),

@@ -9,12 +9,25 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
+from typing import TypedDict
 
 import pipetune
 from pipetune.catalog import component_file
 from pipetune.contract import Results, write_results
 
 COLUMNS = ("a", "b", "c")
+
+
+class _State(TypedDict):
+    """Running statistics (count, sums) and the digest of everything written so far: the state
+    a resumed run needs besides the shard files themselves (``state.json`` in a checkpoint)."""
+
+    next_shard: int
+    rows_in: int
+    rows_out: int
+    sums: list[float]
+    digest: str
+    history: list[dict[str, float]]
 
 
 def generate(shard: int, rows: int, seed: int) -> list[list[float | None]]:
@@ -38,10 +51,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.shard_seconds < 0:
         pipetune.usage_error(f"prepare-shards: --shard_seconds: expected >= 0, got {args.shard_seconds}")
     dataset = pipetune.artifact_dir(args.dataset, "dataset")
-    # Running statistics (count, sums) and the digest of everything written so far: the state
-    # a resumed run needs besides the shard files themselves.
-    state = {"next_shard": 0, "rows_in": 0, "rows_out": 0, "sums": [0.0, 0.0, 0.0], "digest": "",
-             "history": []}
+    state: _State = {"next_shard": 0, "rows_in": 0, "rows_out": 0, "sums": [0.0, 0.0, 0.0], "digest": "",
+                    "history": []}
     resumed = pipetune.resume_from()
     if resumed is not None:
         state = json.loads((resumed / "state.json").read_text())
@@ -52,8 +63,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"prepare-shards: resuming at shard {state['next_shard']} of {args.shards}", flush=True)
     for shard in range(state["next_shard"], args.shards):
         table = generate(shard, args.rows_per_shard, args.seed)
-        clean = [row for row in table if all(v is not None for v in row)]
-        clipped = [[min(max(v, -100.0), 100.0) for v in row] for row in clean]  # type: ignore[type-var]
+        # The rows with no value missing (every row of the table has one value per column).
+        present = [[v for v in row if v is not None] for row in table]
+        clean = [row for row in present if len(row) == len(COLUMNS)]
+        clipped = [[min(max(v, -100.0), 100.0) for v in row] for row in clean]
         lines = ["a,b,c"] + [",".join(f"{v:.6f}" for v in row) for row in clipped]
         text = "\n".join(lines) + "\n"
         (dataset / f"shard-{shard:04d}.csv").write_text(text)

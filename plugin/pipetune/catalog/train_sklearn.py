@@ -37,7 +37,7 @@ def _max_features(text: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = pipetune.parse_args(component_file("train-sklearn"), argv)
-    import joblib
+    import joblib  # type: ignore[import-untyped]  # joblib ships no type information (no py.typed)
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score, log_loss
     from sklearn.model_selection import train_test_split
@@ -70,12 +70,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         model.fit(x_train, y_train)
         probabilities = model.predict_proba(x_test)
         predictions = model.classes_[probabilities.argmax(axis=1)]
-        metrics = {
-            "accuracy": float(accuracy_score(y_test, predictions)),
-            "f1": float(f1_score(y_test, predictions, average="macro")),
-            "log_loss": float(log_loss(y_test, probabilities, labels=model.classes_)),
-        }
-        pipetune.report(step=model.n_estimators, **metrics)
+        accuracy = float(accuracy_score(y_test, predictions))
+        f1 = float(f1_score(y_test, predictions, average="macro"))
+        loss = float(log_loss(y_test, probabilities, labels=model.classes_))
+        metrics = {"accuracy": accuracy, "f1": f1, "log_loss": loss}
+        pipetune.report(step=model.n_estimators, accuracy=accuracy, f1=f1, log_loss=loss)
 
     model_dir = pipetune.artifact_dir(args.model, "model")
     joblib.dump(model, model_dir / "model.joblib")

@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         loss_fn = nn.CrossEntropyLoss()
         # With one process this is a seeded shuffle of all of the training set. With several, each
         # rank gets its own shard, padded so every rank runs the same number of steps.
-        sampler = DistributedSampler(
+        sampler: DistributedSampler[int] = DistributedSampler(
             TensorDataset(x_train, y_train),
             num_replicas=world_size,
             rank=rank,
@@ -150,11 +150,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 model.eval()
                 with torch.no_grad():
                     logits = network(x_test)
-                metrics = {
-                    "accuracy": float((logits.argmax(dim=1) == y_test).float().mean()),
-                    "loss": float(loss_fn(logits, y_test)),
-                }
-                pipetune.report(step=epoch, **metrics)
+                accuracy = float((logits.argmax(dim=1) == y_test).float().mean())
+                loss = float(loss_fn(logits, y_test))
+                metrics = {"accuracy": accuracy, "loss": loss}
+                pipetune.report(step=epoch, accuracy=accuracy, loss=loss)
                 history.append({"step": epoch, **metrics})
                 if args.checkpoint_every and epoch % args.checkpoint_every == 0 and epoch < args.epochs:
                     with pipetune.checkpoint(step=epoch, kind="training", metrics=metrics) as directory:

@@ -1,4 +1,5 @@
-"""Checkpoints for any run: atomic, retained, resumable (see ``_store`` and ``_api``)."""
+"""Checkpoints for any run: atomic, retained, resumable (see ``_store`` and ``_api``); the stores
+a run, an experiment or a URI names (``find_entities``)."""
 
 from pipetune.checkpoints._api import (
     CHECKPOINTS_ENV,
@@ -11,6 +12,7 @@ from pipetune.checkpoints._api import (
     save_checkpoint,
     store,
 )
+from pipetune.checkpoints._entities import Entity, find_entities
 from pipetune.checkpoints._store import (
     MARKER,
     CheckpointInfo,
@@ -24,9 +26,11 @@ __all__ = [
     "RESUME_ENV",
     "CheckpointInfo",
     "CheckpointStore",
+    "Entity",
     "Retention",
     "checkpoint",
     "checkpoints_uri",
+    "find_entities",
     "latest_checkpoint",
     "resume_from",
     "resume_info",

@@ -9,6 +9,7 @@ the newest complete checkpoint: :func:`resume_from` gives it as a local director
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,8 +59,6 @@ def save_checkpoint(
 ) -> CheckpointInfo:
     """Checkpoint a copy of ``source`` (a directory or a file); see :func:`checkpoint`."""
     with checkpoint(step, retention, **metadata) as directory:
-        import shutil
-
         source_path = Path(source)
         if not source_path.exists():
             raise ContractError(f"checkpoint source {source}: does not exist")
@@ -67,7 +66,10 @@ def save_checkpoint(
             shutil.copytree(source_path, directory, dirs_exist_ok=True)
         else:
             shutil.copy2(source_path, directory / source_path.name)
-    return store().latest()  # type: ignore[return-value]
+    saved = store().latest()
+    if saved is None:  # the checkpoint just written is complete, and retention keeps the newest
+        raise ContractError(f"{checkpoints_uri()}: the checkpoint just saved is not in the store")
+    return saved
 
 
 def latest_checkpoint() -> CheckpointInfo | None:

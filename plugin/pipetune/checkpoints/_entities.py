@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipetune.checkpoints._store import MARKER, PREFIX
 from pipetune.contract import RESULTS_FILE, read_results
 from pipetune.errors import ContractError, UsageError
+
+if TYPE_CHECKING:
+    from pipetune.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class Entity:
     protect: frozenset[str] = field(default_factory=frozenset)
 
 
-def find_entities(target: str, store: object | None = None) -> list[Entity]:
+def find_entities(target: str, store: RunStore | None = None) -> list[Entity]:
     """The stores ``target`` names: an fsspec URI or path of a store (or of a folder of
     stores), an experiment directory, or a run id (or unique prefix) in the run store.
     ``UsageError`` naming the target when it is none of these."""
@@ -35,7 +39,7 @@ def find_entities(target: str, store: object | None = None) -> list[Entity]:
     if path.is_dir():
         return _from_directory(path)
     if store is not None:
-        record = store.find(target)  # type: ignore[attr-defined]
+        record = store.find(target)
         if record is not None and record.outputs_dir:
             outputs = Path(record.outputs_dir)
             if (outputs / "journal.jsonl").exists():

@@ -21,6 +21,7 @@ marker and temporary directories older than ``stale_seconds``.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
@@ -97,7 +98,7 @@ class CheckpointStore:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def list(self) -> list[CheckpointInfo]:
+    def list(self) -> builtins.list[CheckpointInfo]:
         """Every checkpoint directory, complete or not, oldest first (temporary ones left out)."""
         try:
             entries = self.fs.ls(self.root, detail=True)
@@ -214,17 +215,18 @@ class CheckpointStore:
 
     def plan_collection(
         self, protect: set[str] | None = None, stale_seconds: float = 3600.0
-    ) -> list[CheckpointInfo | str]:
+    ) -> builtins.list[CheckpointInfo | str]:
         """What ``collect`` would remove: checkpoints retention drops, directories without a
         readable marker, and temporary directories older than ``stale_seconds`` (their paths)."""
         protect = {str(p).rstrip("/").rsplit("/", 1)[-1] for p in (protect or set())} | _resuming()
         infos = self.list()
         complete = [i for i in infos if i.complete]
         keep = {i.name for i in complete[-self.retention.keep_last:]}
-        if self.retention.keep_best and self.retention.metric:
-            ranked = [i for i in complete if i.metric(self.retention.metric) is not None]
+        metric = self.retention.metric
+        if self.retention.keep_best and metric:
+            ranked = [i for i in complete if i.metric(metric) is not None]
             sign = -1.0 if self.retention.mode == "max" else 1.0
-            ranked.sort(key=lambda i: (sign * (i.metric(self.retention.metric) or 0.0), -i.sequence))
+            ranked.sort(key=lambda i: (sign * (i.metric(metric) or 0.0), -i.sequence))
             keep |= {i.name for i in ranked[: self.retention.keep_best]}
         doomed: list[CheckpointInfo | str] = [
             i for i in infos if i.name not in keep and i.name not in protect and (i.complete or not self._fresh(i))
@@ -232,7 +234,7 @@ class CheckpointStore:
         doomed += self._stale_temporaries(stale_seconds)
         return doomed
 
-    def collect(self, protect: set[str] | None = None, stale_seconds: float = 3600.0) -> list[str]:
+    def collect(self, protect: set[str] | None = None, stale_seconds: float = 3600.0) -> builtins.list[str]:
         """Remove what ``plan_collection`` lists; returns their URIs."""
         removed = []
         for item in self.plan_collection(protect, stale_seconds):
@@ -312,7 +314,7 @@ class CheckpointStore:
             return False
         return time.time() - modified < 60
 
-    def _stale_temporaries(self, stale_seconds: float) -> list[str]:
+    def _stale_temporaries(self, stale_seconds: float) -> builtins.list[str]:
         if not self.local:
             return []
         stale = []
@@ -329,7 +331,7 @@ def _timestamp(entry: Mapping[str, Any]) -> float | None:
     """An object's modification time from an fsspec listing entry, as seconds."""
     for key in ("LastModified", "mtime", "last_modified", "updated"):
         value = entry.get(key)
-        if hasattr(value, "timestamp"):
+        if value is not None and hasattr(value, "timestamp"):
             return float(value.timestamp())
         if isinstance(value, (int, float)):
             return float(value)

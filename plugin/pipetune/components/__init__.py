@@ -1,4 +1,5 @@
-"""Components: load and validate component.yaml, resolve its placeholders, check the catalog."""
+"""Components: load and validate component.yaml, resolve its placeholders. The catalog's own
+checks (``pipetune catalog check``) are ``pipetune.catalog.check``."""
 
 from pipetune.components._placeholders import resolve_command
 from pipetune.components._spec import (

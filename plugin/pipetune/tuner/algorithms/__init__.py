@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 
 from pipetune.errors import SpecError
@@ -57,8 +58,6 @@ def get_algorithm(name: str, settings: Mapping[str, str] | None = None) -> Algor
             f"algorithm.algorithmName: unknown algorithm {name!r}; expected one of "
             f"{', '.join(algorithm_names())}"
         )
-    import importlib
-
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(settings)

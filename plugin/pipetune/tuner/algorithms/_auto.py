@@ -28,7 +28,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pipetune.tuner.algorithms._hyperopt import HyperoptAlgorithm, Plan, ask
+from hyperopt import anneal, rand
+
+from pipetune.tuner.algorithms._hyperopt import Doc, HyperoptAlgorithm, Plan, Vals, ask
 from pipetune.tuner.history import TrialRecord
 
 #: Random trials, then annealing trials up to this index, then the adaptive refinement.
@@ -64,9 +66,8 @@ class Auto(HyperoptAlgorithm):
     name = "auto"
     avoid_finished = True
 
-    def ask_vals(self, plan: Plan, docs: list[dict], history: Sequence[TrialRecord],
-                 new_id: int, seed: int) -> dict[str, list]:
-        from hyperopt import anneal, rand
+    def ask_vals(self, plan: Plan, docs: list[Doc], history: Sequence[TrialRecord],
+                 new_id: int, seed: int) -> Vals:
 
         position = len(history)
         finished = any(doc["result"].get("loss") is not None for doc in docs)

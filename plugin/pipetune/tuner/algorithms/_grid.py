@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pipetune.errors import SpaceError
@@ -19,7 +19,9 @@ from pipetune.tuner.history import TrialRecord
 from pipetune.tuner.space import (
     CategoricalParameter,
     DiscreteParameter,
+    DoubleParameter,
     ExpressionSpace,
+    IntParameter,
     Parameter,
     SearchSpace,
 )
@@ -30,7 +32,7 @@ class Grid(Algorithm):
 
     name = "grid"
 
-    def __init__(self, settings=None) -> None:
+    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
         super().__init__(settings)
         _settings.parse(self.settings, {})
 
@@ -43,7 +45,7 @@ class Grid(Algorithm):
         if not isinstance(space, SearchSpace):
             raise SpaceError(f"expected a SearchSpace, got {type(space).__name__}")
         axes = [_axis(parameter) for parameter in space.parameters]
-        taken = set()
+        taken: set[tuple[int, ...]] = set()
         for record in history:
             position = _position(axes, space, record.assignment)
             if position is not None:
@@ -60,22 +62,26 @@ class Grid(Algorithm):
         raise Exhausted(f"all {total} points of the grid have been visited")
 
 
-def _axis(parameter: Parameter) -> tuple[list, Callable[[Any], int | None]]:
+#: A parameter's grid, and a function from a value to its place on it (None if off it).
+_Axis = tuple[list[Any], Callable[[Any], int | None]]
+
+
+def _axis(parameter: Parameter) -> _Axis:
     """A parameter's grid and a function from a value to its place on it (None if off it)."""
     if isinstance(parameter, (DiscreteParameter, CategoricalParameter)):
-        values = list(parameter.values)
+        listed = list(parameter.values)
 
-        def place(value: Any) -> int | None:
-            return values.index(value) if parameter.contains(value) else None
+        def place_listed(value: Any) -> int | None:
+            return listed.index(value) if parameter.contains(value) else None
 
-        return values, place
-    if getattr(parameter, "step", None) is None:
+        return listed, place_listed
+    if not isinstance(parameter, (DoubleParameter, IntParameter)) or parameter.step is None:
         raise SpaceError(
             f"parameter {parameter.name!r}: grid search needs feasibleSpace.step for a "
             f"{'int' if type(parameter).__name__ == 'IntParameter' else 'double'} parameter"
         )
-    values = parameter.grid()  # type: ignore[attr-defined]
-    low, step = float(parameter.min), float(parameter.step)  # type: ignore[attr-defined]
+    values = parameter.grid()
+    low, step = float(parameter.min), float(parameter.step)
 
     def place(value: Any) -> int | None:
         if not parameter.contains(value):
@@ -88,7 +94,7 @@ def _axis(parameter: Parameter) -> tuple[list, Callable[[Any], int | None]]:
     return values, place
 
 
-def _position(axes, space: SearchSpace, assignment) -> tuple[int, ...] | None:
+def _position(axes: Sequence[_Axis], space: SearchSpace, assignment: Mapping[str, Any]) -> tuple[int, ...] | None:
     position = []
     for (_, place), parameter in zip(axes, space.parameters):
         if parameter.name not in assignment:

@@ -26,6 +26,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import hyperopt
+from hyperopt import anneal, hp, rand, space_eval, tpe
+
 from pipetune.errors import SpaceError
 from pipetune.tuner.algorithms import _settings
 from pipetune.tuner.algorithms._base import Algorithm, Exhausted, Suggestion
@@ -33,6 +36,7 @@ from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.space import (
     CategoricalParameter,
     DiscreteParameter,
+    DoubleParameter,
     ExpressionSpace,
     IntParameter,
     Parameter,
@@ -45,6 +49,16 @@ _MODEL_DRAWS = 8
 _RANDOM_DRAWS = 32
 #: A finite space up to this many points is enumerated when draws keep hitting taken points.
 _ENUMERATE_LIMIT = 200_000
+
+#: hyperopt's raw values of one point: each label's list of no value (an inactive branch of
+#: an expression space) or one.
+Vals = dict[str, list[Any]]
+#: A hyperopt trial document, in hyperopt's own (untyped) form.
+Doc = dict[str, Any]
+#: ``_key`` of some vals: hashable, and the same for the same values.
+ValsKey = tuple[tuple[str, tuple[Any, ...]], ...]
+#: An assignment as a key of ``Plan.vals_cache``: each value with its type.
+AssignmentKey = tuple[tuple[str, type, Any], ...]
 
 
 # -- translation of a space ---------------------------------------------------------------
@@ -61,6 +75,12 @@ class _Codec:
     size: int | None = None  # how many values it can take; None when continuous
     nth: Callable[[int], float] | None = None  # the raw value of the k-th, when finite
 
+    def val_at(self, k: int) -> float | int:
+        """hyperopt's value for the ``k``-th of a finite parameter's values."""
+        if self.nth is None:
+            raise ValueError(f"parameter {self.name!r} is continuous: it has no k-th value")
+        return self.to_val(self.from_val(self.nth(k)))
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -74,12 +94,14 @@ class Plan:
     codecs: tuple[_Codec, ...]
     constants: Mapping[str, Any]
     #: Each assignment's hyperopt values (None: outside the space), by the assignment's items.
-    vals_cache: dict[tuple, dict[str, list] | None] = field(default_factory=dict, compare=False, repr=False)
-    #: Settled records' documents (None: outside the space), by the record's id; see
-    #: ``to_hyperopt_docs``.
-    doc_cache: dict[int, tuple[Any, int, dict | None]] = field(default_factory=dict, compare=False, repr=False)
+    vals_cache: dict[AssignmentKey, Vals | None] = field(default_factory=dict, compare=False, repr=False)
+    #: Settled records' documents (None: outside the space), with the record and its trial
+    #: id, by the record's id; see ``to_hyperopt_docs``.
+    doc_cache: dict[int, tuple[TrialRecord, int, Doc | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     #: Those documents' keys (``_doc_key``), by the document's id.
-    key_cache: dict[int, tuple[dict, tuple]] = field(default_factory=dict, compare=False, repr=False)
+    key_cache: dict[int, tuple[Doc, ValsKey]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def labels(self) -> list[str]:
@@ -88,18 +110,22 @@ class Plan:
     @property
     def size(self) -> int | None:
         """How many distinct assignments there are, when that is finite and known."""
-        if isinstance(self.space, ExpressionSpace) or any(c.size is None for c in self.codecs):
+        if isinstance(self.space, ExpressionSpace):
             return None
-        return math.prod(c.size for c in self.codecs)
+        sizes = [c.size for c in self.codecs if c.size is not None]
+        if len(sizes) < len(self.codecs):
+            return None
+        return math.prod(sizes)
 
-    def points(self) -> Iterator[dict[str, list]]:
+    def points(self) -> Iterator[Vals]:
         """Every point of a finite space as hyperopt vals, in a fixed order."""
-        ranges = [range(c.size) for c in self.codecs]  # type: ignore[arg-type]
+        ranges = []
+        for c in self.codecs:
+            if c.size is None:
+                raise ValueError(f"parameter {c.name!r} is continuous: the space has no list of points")
+            ranges.append(range(c.size))
         for combo in itertools.product(*ranges):
-            yield {
-                c.name: [c.to_val(c.from_val(c.nth(k)))]  # type: ignore[misc]
-                for c, k in zip(self.codecs, combo)
-            }
+            yield {c.name: [c.val_at(k)] for c, k in zip(self.codecs, combo)}
 
 
 def plan_for(space: Any) -> Plan:
@@ -115,9 +141,8 @@ def plan_for(space: Any) -> Plan:
 
 @functools.lru_cache(maxsize=64)
 def _plan_search_space(space: SearchSpace) -> Plan:
-    import hyperopt
 
-    codecs = []
+    codecs: list[_Codec] = []
     constants: dict[str, Any] = {}
     for parameter in space.parameters:
         if parameter.fixed:
@@ -131,7 +156,6 @@ def _plan_search_space(space: SearchSpace) -> Plan:
 
 @functools.lru_cache(maxsize=64)
 def _plan_expression(space: ExpressionSpace) -> Plan:
-    import hyperopt
 
     try:
         domain = hyperopt.Domain(None, space.expression, pass_expr_memo_ctrl=False)
@@ -145,8 +169,15 @@ def _plan_expression(space: ExpressionSpace) -> Plan:
 def _constant(parameter: Parameter) -> Any:
     if isinstance(parameter, (DiscreteParameter, CategoricalParameter)):
         return parameter.values[0]
-    value = parameter.min  # type: ignore[attr-defined]
+    value = _range(parameter).min
     return int(value) if isinstance(parameter, IntParameter) else float(value)
+
+
+def _range(parameter: Parameter) -> DoubleParameter | IntParameter:
+    """``parameter`` as the double or int parameter that it is when it is not a list of values."""
+    if not isinstance(parameter, (DoubleParameter, IntParameter)):
+        raise SpaceError(f"parameter {parameter.name!r}: unknown parameter type {type(parameter).__name__}")
+    return parameter
 
 
 def _codec(parameter: Parameter) -> _Codec:
@@ -167,7 +198,6 @@ def _codec(parameter: Parameter) -> _Codec:
     search the offset from min, so each grid point is one ``q`` value, and the log forms,
     whose ``q`` applies after exp, are snapped to the nearest grid point.
     """
-    from hyperopt import hp
 
     name = parameter.name
     if isinstance(parameter, (DiscreteParameter, CategoricalParameter)):
@@ -181,12 +211,12 @@ def _codec(parameter: Parameter) -> _Codec:
             nth=lambda k: k,
         )
 
-    low = float(parameter.min)  # type: ignore[attr-defined]
-    high = float(parameter.max)  # type: ignore[attr-defined]
-    is_int = isinstance(parameter, IntParameter)
-    step = parameter.step  # type: ignore[attr-defined]
-    step = float(step) if step is not None else (1.0 if is_int else None)
-    distribution = parameter.distribution  # type: ignore[attr-defined]
+    numeric = _range(parameter)
+    low = float(numeric.min)
+    high = float(numeric.max)
+    is_int = isinstance(numeric, IntParameter)
+    step = float(numeric.step) if numeric.step is not None else (1.0 if is_int else None)
+    distribution = numeric.distribution
     typed = int if is_int else float
 
     if step is None:
@@ -242,15 +272,14 @@ def _codec(parameter: Parameter) -> _Codec:
 # -- the three functions ------------------------------------------------------------------
 
 
-def to_hyperopt_docs(plan: Plan, history: Sequence[TrialRecord]) -> list[dict]:
+def to_hyperopt_docs(plan: Plan, history: Sequence[TrialRecord]) -> list[Doc]:
     """The history as hyperopt trial documents, one per trial whose values fit the space.
 
     A trial whose assignment is outside the space (a space changed between runs) or, for an
     expression space, that has no ``internal`` values, can't be placed and is left out.
     """
-    import hyperopt
 
-    docs = []
+    docs: list[Doc] = []
     for tid, record in enumerate(history):
         cached = plan.doc_cache.get(id(record))
         if cached is not None and cached[0] is record and cached[1] == tid:
@@ -270,7 +299,7 @@ def to_hyperopt_docs(plan: Plan, history: Sequence[TrialRecord]) -> list[dict]:
     return docs
 
 
-def _document(plan: Plan, tid: int, record: TrialRecord, vals: dict[str, list], hyperopt: Any) -> dict:
+def _document(plan: Plan, tid: int, record: TrialRecord, vals: Vals, hyperopt: Any) -> Doc:
     if record.loss is not None:
         state, result = hyperopt.JOB_STATE_DONE, {"status": hyperopt.STATUS_OK, "loss": float(record.loss)}
     elif not record.status.final:
@@ -299,10 +328,9 @@ def _document(plan: Plan, tid: int, record: TrialRecord, vals: dict[str, list], 
     }
 
 
-def ask(suggest: Callable[..., list], plan: Plan, docs: list[dict], new_id: int, seed: int,
-        **options: Any) -> dict[str, list]:
+def ask(suggest: Callable[..., list[Doc]], plan: Plan, docs: list[Doc], new_id: int, seed: int,
+        **options: Any) -> Vals:
     """One hyperopt suggestion for trial id ``new_id``, from a ``Trials`` built from ``docs``."""
-    import hyperopt
 
     trials = hyperopt.trials_from_docs(docs, validate=False)
     (doc,) = suggest([new_id], plan.domain, trials, seed, **options)
@@ -313,14 +341,13 @@ def from_hyperopt_vals(plan: Plan, vals: Mapping[str, Sequence[Any]]) -> Suggest
     """hyperopt's values as a typed assignment inside the space (and, for an expression
     space, the user-facing value of the expression, with the raw values as ``internal``)."""
     if isinstance(plan.space, ExpressionSpace):
-        from hyperopt import space_eval
 
         active = {label: values[0] for label, values in vals.items() if values}
         value = _plain(space_eval(plan.space.expression, active))
         plan.space.validate(value)
         internal = {label: [_plain(v) for v in vals.get(label, [])] for label in plan.labels}
         return Suggestion(dict(value), internal)
-    assignment = {}
+    assignment: dict[str, Any] = {}
     codecs = {codec.name: codec for codec in plan.codecs}
     for name in plan.space.names:
         if name in plan.constants:
@@ -330,40 +357,41 @@ def from_hyperopt_vals(plan: Plan, vals: Mapping[str, Sequence[Any]]) -> Suggest
     return Suggestion(assignment)
 
 
-def _vals_of(plan: Plan, record: TrialRecord) -> dict[str, list] | None:
+def _vals_of(plan: Plan, record: TrialRecord) -> Vals | None:
     """A trial's values in hyperopt's form, or None when they can't be placed."""
     if isinstance(plan.space, ExpressionSpace):
         internal = record.internal
         if not isinstance(internal, Mapping):
             return None
-        vals = {}
+        vals: Vals = {}
         for label in plan.labels:
             value = internal.get(label, [])
             if not isinstance(value, list) or len(value) > 1:
                 return None
             vals[label] = list(value)
         return vals
+    # Types too: 1, 1.0 and True are equal keys, and a space may take one and not another.
+    key: AssignmentKey = tuple((name, type(value), value) for name, value in record.assignment.items())
     try:
-        # Types too: 1, 1.0 and True are equal keys, and a space may take one and not another.
-        key = tuple((name, type(value), value) for name, value in record.assignment.items())
-        cached = plan.vals_cache.get(key, _MISSING)
+        known = key in plan.vals_cache
     except TypeError:  # an unhashable value: can't be cached, and validate will say why
-        key, cached = None, _MISSING
-    if cached is not _MISSING:
-        return None if cached is None else {label: list(values) for label, values in cached.items()}
+        found = _assignment_vals(plan, record)
+    else:
+        if not known:
+            # The history is rebuilt for every suggestion; converting each assignment once, not
+            # once per suggestion, keeps a suggestion's cost from growing with the history.
+            plan.vals_cache[key] = _assignment_vals(plan, record)
+        found = plan.vals_cache[key]
+    return None if found is None else {label: list(values) for label, values in found.items()}
+
+
+def _assignment_vals(plan: Plan, record: TrialRecord) -> Vals | None:
+    """A search-space trial's assignment as hyperopt vals, or None when it is outside the space."""
     try:
         plan.space.validate(record.assignment)
-        vals: dict[str, list] | None = {c.name: [c.to_val(record.assignment[c.name])] for c in plan.codecs}
     except SpaceError:
-        vals = None
-    if key is not None:
-        # The history is rebuilt for every suggestion; converting each assignment once, not
-        # once per suggestion, keeps a suggestion's cost from growing with the history.
-        plan.vals_cache[key] = vals
-    return None if vals is None else {label: list(values) for label, values in vals.items()}
-
-
-_MISSING = object()
+        return None
+    return {c.name: [c.to_val(record.assignment[c.name])] for c in plan.codecs}
 
 
 def _plain(value: Any) -> Any:
@@ -377,7 +405,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _doc_key(plan: Plan, doc: dict) -> tuple:
+def _doc_key(plan: Plan, doc: Doc) -> ValsKey:
     """``_key`` of a document's values, kept for the documents ``to_hyperopt_docs`` reuses."""
     cached = plan.key_cache.get(id(doc))
     if cached is not None and cached[0] is doc:
@@ -391,7 +419,7 @@ def _doc_key(plan: Plan, doc: dict) -> tuple:
 _JOB_STATE_DONE = 2  # hyperopt.JOB_STATE_DONE, without importing hyperopt here
 
 
-def _key(vals: Mapping[str, Sequence[Any]]) -> tuple:
+def _key(vals: Mapping[str, Sequence[Any]]) -> ValsKey:
     return tuple((label, tuple(values)) for label, values in sorted(vals.items()))
 
 
@@ -424,7 +452,6 @@ class HyperoptAlgorithm(Algorithm):
         self.options = _settings.parse(self.settings, self.CHECKS)
 
     def suggest(self, space: Any, history: Sequence[TrialRecord], seed: int) -> Suggestion:
-        import hyperopt
 
         plan = plan_for(space)
         docs = to_hyperopt_docs(plan, history)
@@ -458,19 +485,18 @@ class HyperoptAlgorithm(Algorithm):
         )
 
     @staticmethod
-    def _normal_vals(plan: Plan, suggestion: Suggestion, vals: Mapping[str, list]) -> Mapping:
+    def _normal_vals(plan: Plan, suggestion: Suggestion, vals: Mapping[str, list[Any]]) -> Mapping[str, list[Any]]:
         # The vals a trial holding this suggestion would have in the next call's docs.
         record = TrialRecord.pending(0, suggestion.assignment, suggestion.internal)
         return _vals_of(plan, record) or vals
 
-    def ask_vals(self, plan: Plan, docs: list[dict], history: Sequence[TrialRecord],
-                 new_id: int, seed: int) -> dict[str, list]:
+    def ask_vals(self, plan: Plan, docs: list[Doc], history: Sequence[TrialRecord],
+                 new_id: int, seed: int) -> Vals:
         """hyperopt's raw values for the next trial; subclasses pick the suggest function."""
         raise NotImplementedError
 
 
-def _rand_suggest() -> Callable[..., list]:
-    from hyperopt import rand
+def _rand_suggest() -> Callable[..., list[Doc]]:
 
     return rand.suggest
 
@@ -480,7 +506,8 @@ class Random(HyperoptAlgorithm):
 
     name = "random"
 
-    def ask_vals(self, plan, docs, history, new_id, seed):
+    def ask_vals(self, plan: Plan, docs: list[Doc], history: Sequence[TrialRecord],
+                 new_id: int, seed: int) -> Vals:
         return ask(_rand_suggest(), plan, docs, new_id, seed)
 
 
@@ -506,8 +533,8 @@ class TPE(HyperoptAlgorithm):
         "n_startup_jobs": _settings.integer(0),
     }
 
-    def ask_vals(self, plan, docs, history, new_id, seed):
-        from hyperopt import tpe
+    def ask_vals(self, plan: Plan, docs: list[Doc], history: Sequence[TrialRecord],
+                 new_id: int, seed: int) -> Vals:
 
         return ask(tpe.suggest, plan, docs, new_id, seed, verbose=False, **self.options)
 
@@ -526,7 +553,7 @@ class Anneal(HyperoptAlgorithm):
         "shrink_coef": _settings.number(0, low_open=False),
     }
 
-    def ask_vals(self, plan, docs, history, new_id, seed):
-        from hyperopt import anneal
+    def ask_vals(self, plan: Plan, docs: list[Doc], history: Sequence[TrialRecord],
+                 new_id: int, seed: int) -> Vals:
 
         return ask(anneal.suggest, plan, docs, new_id, seed, **self.options)

@@ -1,4 +1,10 @@
-"""Checks that keep the catalog coherent: specs valid, READMEs present, index in step."""
+"""Checks that keep the catalog coherent (specs valid, READMEs present, index and generated
+Tekton Tasks in step) and the generation of those Tasks: ``pipetune catalog check`` and
+``pipetune catalog generate``.
+
+It sits above what a catalog component is made of (``pipetune.components``) and what it is
+turned into (``pipetune.tekton``, ``pipetune.publisher``), so it imports them all.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,19 @@ import importlib.util
 import re
 from pathlib import Path
 
-from pipetune.components._spec import ComponentSpec, load_component
+import yaml
+
+from pipetune.atomic import atomic_write_text
+from pipetune.components import ComponentSpec, load_component
 from pipetune.errors import SpecError
+from pipetune.publisher import KFP_PREFIX
+from pipetune.tekton import task_for
+from pipetune.version import __version__
 from pipetune.yamlsafe import load_yaml_file
 
 INDEX_FILE = "index.yaml"
+TASK_FILE = "task.yaml"
+TASK_HEADER = "# Generated from component.yaml by `pipetune catalog generate`; do not edit.\n"
 _MODULE_COMMAND = re.compile(r"^python(3(\.\d+)?)?$")
 
 
@@ -45,32 +59,25 @@ def check_catalog(root: Path) -> list[str]:
     return problems
 
 
-TASK_FILE = "task.yaml"
-TASK_HEADER = "# Generated from component.yaml by `pipetune catalog generate`; do not edit.\n"
+class _Dumper(yaml.SafeDumper):
+    """Multi-line text (descriptions) as YAML literal blocks, as a person writes them."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
 
 
 def task_text(spec: ComponentSpec) -> str:
     """The Tekton Task file generated from a catalog component."""
-    import yaml
-
-    import pipetune
-    from pipetune.tekton import task_for
-
-    class Dumper(yaml.SafeDumper):
-        """Multi-line text (descriptions) as YAML literal blocks, as a person writes them."""
-
-    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    Dumper.add_representer(str, text)
-    return TASK_HEADER + yaml.dump(task_for(spec, pipetune.__version__), Dumper=Dumper, sort_keys=False, width=100)
+    return TASK_HEADER + yaml.dump(task_for(spec, __version__), Dumper=_Dumper, sort_keys=False, width=100)
 
 
 def generate_tasks(root: Path) -> list[Path]:
     """Write ``task.yaml`` beside every valid ``component.yaml``; the files that changed."""
-    from pipetune.atomic import atomic_write_text
-
     changed = []
     for folder in catalog_folders(root):
         spec_file = folder / "component.yaml"
@@ -124,8 +131,6 @@ def check_component_folder(folder: Path) -> list[str]:
 def _kfp_problems(spec: ComponentSpec, spec_file: Path) -> list[str]:
     """A catalog component runs through the publisher with KFP's executor input and declares
     the two outputs it fills, so KFP shows its metrics (``pipetune.kfp``)."""
-    from pipetune.publisher import KFP_PREFIX
-
     problems = []
     command = list(spec.container.command)
     expected = [*KFP_PREFIX, {"executorInput": None}, "--"]
@@ -175,3 +180,15 @@ def _python_module(spec: ComponentSpec) -> str | None:
     if len(command) >= 3 and _MODULE_COMMAND.match(command[0]) and command[1] == "-m":
         return command[2]
     return None
+
+
+__all__ = [
+    "INDEX_FILE",
+    "TASK_FILE",
+    "TASK_HEADER",
+    "catalog_folders",
+    "check_catalog",
+    "check_component_folder",
+    "generate_tasks",
+    "task_text",
+]

@@ -1,0 +1,100 @@
+"""``pipetune tune``: an experiment's trials suggested, run and recorded, with progress and a
+final table."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipetune.cli._common import short_path, value_text
+from pipetune.engines.select import open_engine
+from pipetune.errors import UsageError
+from pipetune.experiment import Experiment, LocalOverride, load_experiment
+from pipetune.kinds import EXPERIMENT_LABEL
+from pipetune.store import RunStore
+from pipetune.tuner.display import failure_notes, progress_line, trials_table
+from pipetune.tuner.session import Session
+
+
+def tune(args: argparse.Namespace) -> int:
+    """Run (or resume) the experiment; 0 when it succeeded, 1 otherwise, 130 when interrupted."""
+    experiment = load_experiment(args.experiment)
+    if args.local_command is not None:
+        experiment = _with_local_command(experiment, args.local_command)
+    namespace = experiment.namespace or args.namespace or "default"
+    # Checked before the engine connects to anything.
+    session = Session.for_experiment(experiment, local=args.engine == "local", seed=args.seed, namespace=namespace)
+    config = session.config
+    store = RunStore(args.state_dir)
+    directory = Path(args.dir) if args.dir else store.state_dir / "experiments" / experiment.name
+    live = sys.stderr.isatty()
+    last = [""]
+
+    def show(progress: Any) -> None:
+        if args.quiet:
+            return
+        line = progress_line(progress)
+        if live:
+            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
+        elif line != last[0] and progress.event != "started" and "started" not in progress.event:
+            print(line, file=sys.stderr, flush=True)
+        last[0] = line
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
+                         None if args.quiet else sys.stderr)
+    previous = signal.signal(signal.SIGTERM, stop)
+    tuner = session.tuner(engine, store, directory, progress=show, checkpoints=args.checkpoints)
+    if not args.quiet:
+        print(
+            f"experiment {experiment.name}: {config.budget.max_trials} trials, "
+            f"{config.budget.parallel} at a time, algorithm {config.algorithm}, seed {config.seed}; "
+            f"directory {short_path(str(directory))}",
+            file=sys.stderr,
+        )
+    try:
+        result = tuner.run()
+    except KeyboardInterrupt:
+        if live:
+            print(file=sys.stderr)
+        print(
+            f"pipetune: interrupted; every running trial was stopped. Run the same command to resume "
+            f"from {short_path(str(directory))}",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        engine.close()
+    if live and not args.quiet:
+        print(file=sys.stderr)
+    best = result.best
+    print(trials_table(result.trials, result.objective, best))
+    for note in failure_notes(result.trials):
+        print(note)
+    print()
+    print(f"experiment {experiment.name} {result.state.status} ({result.state.reason}): {result.state.message}")
+    if best is not None:
+        print(f"best {result.objective.metric} {best.objective:.6g} (trial {best.index}, run {best.run_id})")
+        for name, value in best.assignment.items():
+            print(f"  {name}: {value_text(value)}")
+    print(f"results  {short_path(str(directory / 'results.yaml'))}")
+    return 0 if result.state.status == "Succeeded" else 1
+
+
+def _with_local_command(experiment: Experiment, text: str) -> Experiment:
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--local-command: {exc}") from None
+    if not argv:
+        raise UsageError("--local-command: expected a command line, got nothing")
+    env = dict(experiment.local.env) if experiment.local else {}
+    return dataclasses.replace(experiment, local=LocalOverride(tuple(argv), (), env))

@@ -253,7 +253,6 @@ def test_env_from_secrets_is_listed_not_set() -> None:
     command = local_command(render_trial(experiment, ASSIGNMENT, "t"), experiment)
     assert command.env == {"N": "2"}
     assert command.unresolved_env == ("TOKEN", "envFrom:settings")
-    assert command.working_dir == "/work"
 
 
 def test_file_metrics_path_moves_into_the_outputs_dir() -> None:

@@ -21,7 +21,9 @@ Local mapping (:func:`local_command`) — the rules:
   ``spec.local.env`` is added over the container's ``env``. A container with no ``command``
   relies on its image's entrypoint, which is unknown here: refused unless ``spec.local.command``.
 * ``env`` entries with ``valueFrom`` (secrets, field refs) and ``envFrom`` are not set; their
-  names are listed in ``LocalCommand.unresolved_env``. ``workingDir`` is passed on as is.
+  names are listed in ``LocalCommand.unresolved_env``. ``workingDir`` is not applied: the
+  image's folders don't exist here, so the command runs where pipetune runs (use
+  ``spec.local.command`` with paths that resolve here).
 * Metrics collectors other than StdOut and File are refused.
 * File collector: ``LocalCommand.metrics_file`` is the file the trial writes. The runner calls
   :meth:`LocalCommand.with_outputs_dir`, which moves it to ``<outputs dir>/<basename>``: every
@@ -186,7 +188,6 @@ class LocalCommand:
     command: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     container: str = KATIB_DEFAULT_CONTAINER
-    working_dir: str | None = None
     metrics_file: str | None = None
     unresolved_env: tuple[str, ...] = ()
 
@@ -284,7 +285,6 @@ def local_command(
         command=tuple(format_value(item) for item in [*command, *args]),
         env=env,
         container=str(container.get("name") or ""),
-        working_dir=container.get("workingDir"),
         metrics_file=collector.path if collector.kind == "File" else None,
         unresolved_env=tuple(unresolved),
     )

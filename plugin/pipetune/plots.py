@@ -31,6 +31,7 @@ def plot_experiment(directory: str | os.PathLike[str], out: str | os.PathLike[st
     trials = state.ordered()
     if not any(t.status in _SCORED and t.objective is not None for t in trials):
         raise UsageError(f"{folder}: no trial has an objective value yet; nothing to plot")
+    # matplotlib costs ~0.5 s to import and only `pipetune plot` draws.
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,6 +14,7 @@ DATASETS = ("breast_cancer", "wine", "iris", "digits")
 
 def load_dataset(name: str) -> tuple[Any, Any]:
     """Features and labels of a data set that ships inside scikit-learn (no download)."""
+    # scikit-learn is an optional extra (pipetune[sklearn]); a bad argument is reported without it.
     from sklearn import datasets
 
     if name not in DATASETS:
@@ -37,6 +38,7 @@ def _max_features(text: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = pipetune.parse_args(component_file("train-sklearn"), argv)
+    # Optional extra (pipetune[sklearn]), loaded after the arguments are checked.
     import joblib  # type: ignore[import-untyped]  # joblib ships no type information (no py.typed)
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score, log_loss

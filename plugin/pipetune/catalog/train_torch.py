@@ -26,7 +26,7 @@ def make_dataset(n_samples: int, seed: int) -> tuple[Any, Any]:
     Each class is a mixture of Gaussian blobs with random centres, pushed through a fixed
     nonlinearity, so a linear model does poorly, an MLP well, and neither perfectly.
     """
-    import torch
+    import torch  # PyTorch is an optional extra (pipetune[torch]): loaded only to train
 
     generator = torch.Generator().manual_seed(seed)
     centres = torch.randn(N_CLASSES * BLOBS_PER_CLASS, N_FEATURES, generator=generator) * 1.2
@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = pipetune.parse_args(component_file("train-torch"), argv)
     _check(args)
     world_size, rank = _distributed_env()
+    # PyTorch is an optional extra (pipetune[torch]), loaded after the arguments are checked.
     import torch
     import torch.distributed as dist
     from torch import nn

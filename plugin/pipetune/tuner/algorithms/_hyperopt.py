@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import hyperopt
+import numpy as np
 from hyperopt import anneal, hp, rand, space_eval, tpe
 
 from pipetune.errors import SpaceError
@@ -476,8 +477,6 @@ class HyperoptAlgorithm(Algorithm):
         if plan.size is not None and plan.size <= _ENUMERATE_LIMIT:
             free = [vals for vals in plan.points() if _key(vals) not in taken]
             if free:
-                import numpy as np
-
                 pick = free[int(np.random.default_rng(seed).integers(len(free)))]
                 return from_hyperopt_vals(plan, pick)
         raise Exhausted(

@@ -60,12 +60,18 @@ class FakeEngine:
         self.runs: list[FakeRun] = []
         self.cancelled: list[str] = []
         self.reclaimed: list[str] = []
+        #: Raise ``interrupt_with()`` from the n-th submit (1-based), after the run exists.
+        self.interrupt_submit: int | None = None
+        self.interrupt_with: Callable[[], BaseException] = KeyboardInterrupt
 
     def submit(self, request: RunRequest) -> FakeRun:
         index, attempt = request.arguments["index"], request.arguments["attempt"]
         assignment = {k: v for k, v in request.arguments.items() if k not in ("index", "attempt")}
         run = FakeRun(request.run_id, ["fake", str(index)], self.script(index, attempt, assignment))
         self.runs.append(run)
+        if self.interrupt_submit is not None and len(self.runs) == self.interrupt_submit:
+            # The process exists, but the tuner is hit before it has the handle.
+            raise self.interrupt_with()
         return run
 
     def tick(self) -> None:
@@ -108,6 +114,13 @@ class FakeEngine:
 
     def reclaim(self, run_id: str, outputs_dir: Path) -> None:
         self.reclaimed.append(run_id)
+        for run in self.runs:
+            if run.run_id == run_id:
+                self.cancel(run)
+
+    def live(self) -> list[str]:
+        """The trial index of every run still going (``fake <index>``)."""
+        return [run.argv[1] for run in self.runs if not run.status.phase.final]
 
     def close(self) -> None:
         pass
@@ -344,3 +357,41 @@ def test_a_finished_experiment_run_with_a_raised_budget_follows_its_resume_polic
     assert (again.state.status, len(again.state.trials)) == ("Succeeded", trials)
     assert len(engine.runs) == trials - 4
     assert replay(again.journal.records()) == again.state
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing in the tuner gets to clean up after it."""
+
+
+def test_a_signal_while_a_trial_starts_ends_that_trial_and_a_resume_runs_it_once(tmp_path: Path) -> None:
+    tuner, engine = make(tmp_path, by_value, max_trials=4, parallel=2)
+    engine.interrupt_submit = 2
+    with pytest.raises(KeyboardInterrupt):
+        tuner.run()
+    # The run whose start was interrupted is ended, not left behind (it used to go on running
+    # and be recorded Failed, SubmitFailed).
+    assert engine.live() == []
+    assert engine.reclaimed == [engine.runs[1].run_id]
+    assert_replays(tuner)
+    resumed, engine2 = make(tmp_path, by_value, max_trials=4, parallel=2)
+    drive(resumed, engine2)
+    assert resumed.state.status == "Succeeded"
+    assert [t.status for t in resumed.state.ordered()] == [TrialStatus.SUCCEEDED] * 4
+
+
+def test_a_tuner_killed_between_starting_a_trial_and_journaling_it_ends_it_on_resume(tmp_path: Path) -> None:
+    tuner, engine = make(tmp_path, by_value, max_trials=3)
+    engine.interrupt_submit, engine.interrupt_with = 1, Killed
+    tuner.open()
+    with pytest.raises(Killed):
+        tuner.step()  # no _interrupt: a killed process runs no handler
+    leftover = engine.runs[0]
+    assert engine.live() == ["0"]
+    # The resume finds the run by the journaled intent and ends it before running trial 0 again:
+    # trial 0 never runs twice at once.
+    resumed, engine2 = make(tmp_path, by_value, max_trials=3)
+    engine2.runs.append(leftover)  # the same machine: the leftover is the new engine's to end
+    drive(resumed, engine2)
+    assert engine2.reclaimed[0] == leftover.run_id
+    assert leftover.status.phase is Phase.CANCELLED
+    assert resumed.state.status == "Succeeded" and len(resumed.state.trials) == 3

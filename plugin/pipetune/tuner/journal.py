@@ -16,6 +16,9 @@ Records (``op`` plus fields), version 1:
 - ``experiment_started``: ``version``, ``name``, ``seed``, ``spec`` (the digest of the spec),
   ``metric`` and ``minimize`` (the objective), ``parameters`` (their names), ``time``
 - ``trial_created``: ``trial``, ``assignment``, ``internal``, ``time``
+- ``trial_starting``: ``trial``, ``attempt``, ``run_id``, ``time``: journaled before the run
+  is submitted, so a resume can always find (and end) a run whose start was cut short;
+  older pipetune versions ignore it
 - ``trial_started``: ``trial``, ``attempt``, ``run_id``, ``pgid`` (local engine), ``time``
 - ``trial_finished``: ``trial``, ``attempt``, ``status``, ``objective``, ``metrics``, ``reason``,
   ``message``, ``run_id``, ``time``, and with early stopping ``curve`` (``[[step, value], ...]``
@@ -236,16 +239,19 @@ def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
         index = int(record["trial"])
         trial = TrialState(index, dict(record["assignment"]), record.get("internal"))
         return replace(state, trials={**state.trials, index: trial})
-    if op == "trial_started":
+    if op in ("trial_starting", "trial_started"):
+        # trial_starting is the intent, journaled before the run exists, so a tuner killed
+        # while starting it finds the run to end on resume; trial_started confirms it.
         trial = _trial(state, record)
         run_id = record.get("run_id")
+        known = bool(run_id) and trial.run_ids[-1:] == (run_id,)
         trial = replace(
             trial,
             status=TrialStatus.RUNNING,
             attempt=int(record.get("attempt", 0)),
             run_id=run_id,
-            pgid=record.get("pgid"),
-            run_ids=(*trial.run_ids, run_id) if run_id else trial.run_ids,
+            pgid=record.get("pgid", trial.pgid if known else None),
+            run_ids=(*trial.run_ids, run_id) if run_id and not known else trial.run_ids,
         )
         return replace(state, trials={**state.trials, trial.index: trial})
     if op == "trial_finished":

@@ -326,6 +326,9 @@ class Tuner:
             self._record_finish(index, attempt, None, policy.Outcome(
                 TrialStatus.FAILED, None, {}, "InvalidTrial", str(exc)))
             return
+        # The intent first: a tuner killed (or interrupted) from here on leaves a journal that
+        # names this run, so ``open`` or ``_interrupt`` ends whatever of it got started.
+        self._record("trial_starting", trial=index, attempt=attempt, run_id=run_id, time=time.time())
         try:
             started = self._start(trial, attempt, run_id, prepared)
         except RunError as exc:
@@ -454,13 +457,24 @@ class Tuner:
                 TrialStatus.KILLED, None, {}, "ExperimentEnded", message))
 
     def _interrupt(self) -> None:
-        """End every running trial but journal nothing for them: a resume runs them again."""
+        """End every running trial but journal nothing for them: a resume runs them again.
+        A trial interrupted while it was being started (journaled ``trial_starting``, no
+        handle yet) is ended through ``reclaim``, as a resume would."""
         for running in self.running.values():
             try:
                 self.engine.cancel(running.started.handle)
                 finish_run(running.started, self.engine.poll(running.started.handle))
             except Exception:  # noqa: BLE001 - best effort while already failing
                 pass
+        for trial in self.state.ordered():
+            if trial.status is TrialStatus.RUNNING and trial.index not in self.running and trial.run_id:
+                try:
+                    self.engine.reclaim(trial.run_id, self.store.run_dir(trial.run_id) / "outputs")
+                    self.store.update(trial.run_id, status=Phase.CANCELLED.value, reason="Interrupted",
+                                      message="the tuner was stopped while starting this trial",
+                                      finished_at=time.time())
+                except Exception:  # noqa: BLE001 - best effort while already failing
+                    pass
         self.running.clear()
         self.store.update(self.run_id, status=Phase.CANCELLED.value, reason="Interrupted",
                           message="the tuner was stopped; run it again to resume", finished_at=time.time())

@@ -2,6 +2,11 @@
 
 import copy
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -103,3 +108,39 @@ def test_bad_pipeline_input_is_a_usage_error_naming_it(cli, state_dir, tmp_path)
     done = cli("pipeline", "run", str(edited(tmp_path, "train", future)))
     assert done.returncode == 2 and "schemaVersion: pipetune reads KFP pipeline IR 2.1.0" in done.stderr
     assert RunStore(state_dir).list() == []
+
+
+def test_sigterm_ends_the_running_task_and_records_it_like_ctrl_c(state_dir, tmp_path):
+    """SIGTERM (what a container runtime or CI sends) used to kill `pipetune pipeline run`
+    outright (exit -15), leaving its task running and its records Running forever."""
+    marker = tmp_path / "task.pid"
+
+    def sleeper(ir):
+        container = ir["deploymentSpec"]["executors"]["exec-train-sklearn"]["container"]
+        container["command"] = ["python", "-c", f"import os, pathlib, time; pathlib.Path({str(marker)!r})"
+                                ".write_text(str(os.getpid())); time.sleep(300)"]
+        container["args"] = []
+
+    env = {k: v for k, v in os.environ.items() if k != "PIPETUNE_STATE_DIR"}
+    process = subprocess.Popen([sys.executable, "-m", "pipetune", "--state-dir", str(state_dir), "pipeline", "run",
+                                str(edited(tmp_path, "train", sleeper))], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (marker.exists() and marker.read_text()):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.05)
+        task_pid = int(marker.read_text())
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{task_pid}").exists() and "zombie" not in Path(f"/proc/{task_pid}/status").read_text().lower():
+        assert time.monotonic() < deadline, "the task outlived the pipeline"
+        time.sleep(0.05)
+    assert not [r for r in RunStore(state_dir).list() if r.status in ("Running", "Pending")]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from pipetune.cli._parser import build_parser
+from pipetune.cli._signals import Terminated
 from pipetune.errors import PipetuneError
 
 #: A command's entry point: the parsed flags in, the exit code out.
@@ -54,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipetuneError as exc:
         print(f"pipetune: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("pipetune: terminated", file=sys.stderr)
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print("pipetune: interrupted", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipetune.cli._common import parse_inputs
+from pipetune.cli._signals import sigterm_interrupts
 from pipetune.engines.local import LocalEngine
 from pipetune.errors import UsageError
 from pipetune.pipeline import (
@@ -34,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
         documents = [d for file in [path, *args.file_extra] for d in load_yaml_documents(Path(file))]
         tekton = tekton_plan(documents, str(path))
         values = bind_tekton_parameters(tekton, given)
-        result = run_steps(tekton, TektonSteps(tekton, values), values, store, engine, parallel=args.parallel)
+        with sigterm_interrupts():
+            result = run_steps(tekton, TektonSteps(tekton, values), values, store, engine, parallel=args.parallel)
     else:
         plan = kfp_plan(document, str(path))
-        result = run_plan(plan, bind_parameters(plan, given), store, engine, parallel=args.parallel)
+        with sigterm_interrupts():
+            result = run_plan(plan, bind_parameters(plan, given), store, engine, parallel=args.parallel)
     return 0 if result.succeeded else 1

@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where trials keep their checkpoints, <URI>/trial-NNNN (a path or an fsspec URI such "
         "as s3://bucket/prefix; default: <experiment dir>/checkpoints locally, none on a cluster)",
     )
+    tune.add_argument(
+        "--repair",
+        action="store_true",
+        help="resume past a bad journal line: keep a copy of the journal (journal.jsonl.bak-<time>), "
+        "drop the first bad line and every line after it, and run again what they held",
+    )
     tune.add_argument("--quiet", "-q", action="store_true", help="no progress, only the final table")
     tune.set_defaults(command="tune")
 

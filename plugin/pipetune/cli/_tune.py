@@ -8,16 +8,19 @@ import dataclasses
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from pipetune.cli._common import short_path, value_text
+from pipetune.engines.base import Phase
 from pipetune.engines.select import open_engine
-from pipetune.errors import UsageError
+from pipetune.errors import PipetuneError, RunError, UsageError
 from pipetune.experiment import Experiment, LocalOverride, load_experiment
 from pipetune.kinds import EXPERIMENT_LABEL
 from pipetune.store import RunStore
 from pipetune.tuner.display import failure_notes, progress_line, trials_table
+from pipetune.tuner.journal import JOURNAL_FILE, Journal
 from pipetune.tuner.session import Session
 
 
@@ -32,6 +35,8 @@ def tune(args: argparse.Namespace) -> int:
     config = session.config
     store = RunStore(args.state_dir)
     directory = Path(args.dir) if args.dir else store.state_dir / "experiments" / experiment.name
+    if args.repair:
+        _repair(directory / JOURNAL_FILE)
     live = sys.stderr.isatty()
     last = [""]
 
@@ -70,6 +75,15 @@ def tune(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    except PipetuneError as exc:
+        if exc.exit_code == 1:
+            _record_failure(store, tuner.run_id, str(exc))
+        raise
+    except OSError as exc:
+        # A file of the experiment's (results.yaml, trials.json) that could not be written.
+        error = RunError(f"{exc.filename or directory}: {exc.strerror or exc}")
+        _record_failure(store, tuner.run_id, str(error))
+        raise error from None
     finally:
         signal.signal(signal.SIGTERM, previous)
         engine.close()
@@ -87,6 +101,30 @@ def tune(args: argparse.Namespace) -> int:
             print(f"  {name}: {value_text(value)}")
     print(f"results  {short_path(str(directory / 'results.yaml'))}")
     return 0 if result.state.status == "Succeeded" else 1
+
+
+def _repair(journal: Path) -> None:
+    """``--repair``: the journal cut before its first bad line, the original kept beside it."""
+    repaired = Journal(journal).repair()
+    if repaired is None:
+        print(f"pipetune: {journal}: no bad line; nothing to repair", file=sys.stderr)
+    else:
+        print(f"pipetune: repaired {repaired.describe()}", file=sys.stderr)
+
+
+def _record_failure(store: RunStore, run_id: str, message: str) -> None:
+    """The experiment's run says why the tuner stopped, rather than Running (or Interrupted):
+    best effort, with a short wait, since the store may be what failed."""
+    if not store.path.exists():
+        return
+    quick = RunStore(store.state_dir, timeout=min(store.timeout, 2.0))
+    try:
+        quick.update(run_id, status=Phase.FAILED.value, reason="TunerFailed",
+                     message=f"{message}; run the same command to resume", finished_at=time.time())
+    except PipetuneError:
+        pass
+    finally:
+        quick.close()
 
 
 def _with_local_command(experiment: Experiment, text: str) -> Experiment:

@@ -1,11 +1,24 @@
 """The experiment journal: one JSON object per line, appended with fsync, replayed into state.
 
-A crash at any byte leaves it readable: a torn last line (no newline, or not JSON) is ignored
-on replay and cut off before the next append. Every record is written with one ``write`` to
-an ``O_APPEND`` file, so a killed tuner loses none; results (``trial_finished``,
-``experiment_finished``) are also flushed to disk before the tuner goes on, so a machine that
-loses power keeps them. A suggestion or a start lost that way is harmless: suggestions are a
-pure function of the seed and the finished trials, so a resumed tuner makes the same one again.
+A crash at any byte leaves it readable: a torn last line (one without its newline, what a
+``kill -9`` or a full disk mid-append leaves) is ignored on replay and cut off before the next
+append. Each record is written whole with ``os.write`` (looping: it may write less) to an
+``O_APPEND`` file, so a killed tuner loses none it finished writing; results
+(``trial_finished``, ``experiment_finished``) are also flushed to disk before the tuner goes
+on, and the file's directory is synced when the file is created, so a machine that loses power
+keeps them. A suggestion or a start lost that way is harmless: suggestions are a pure function
+of the seed and the finished trials, so a resumed tuner makes the same one again. An append
+that fails (a full disk) is cut back to where the record began and raised as a ``RunError``
+naming the file: no half record is ever followed by another.
+
+Any other bad line (not JSON, not a record, or a record that does not fit the state before it:
+a trial never created, a field missing or of the wrong type) is a ``JournalError`` naming the
+file and line, and a resume refuses to guess past it. ``Journal.repair`` (``pipetune tune
+--repair``) keeps a copy of the file (``journal.jsonl.bak-<time>``) and keeps the records
+before the first bad line, dropping it and every line after it: those may depend on it (a
+result for a trial whose creation was lost), and what they held is recomputed, since the
+resumed tuner suggests the same trials again and runs those whose results were dropped. Blank
+lines are skipped.
 
 State changes only by applying records: ``apply(state, record) -> state`` is the one
 transition, used by the live tuner on every record it appends and by ``replay`` on a restart,
@@ -31,16 +44,56 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipetune.errors import SpecError
+from pipetune.atomic import atomic_write_bytes, fsync_directory, make_directories, write_all
+from pipetune.errors import RunError, SpecError
 from pipetune.tuner.history import TrialRecord, TrialStatus
 
 JOURNAL_VERSION = 1
 JOURNAL_FILE = "journal.jsonl"
+
+#: What a resume refused by a bad line is told.
+REPAIR_HINT = (
+    "a resume will not guess past it; `pipetune tune --repair` keeps a copy of the journal "
+    "and drops this line and every line after it"
+)
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """One complete line of a journal file, checked against the state the lines before it
+    give: ``problem`` says why it is bad (None when it is a good record)."""
+
+    number: int
+    offset: int
+    record: dict[str, Any] | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What ``Journal.repair`` did: ``kept`` records (lines before ``first_bad``) are the new
+    journal, ``dropped`` lines from ``first_bad`` on are only in ``backup``."""
+
+    path: Path
+    backup: Path
+    kept: int
+    first_bad: int
+    dropped: int
+    problem: str
+
+    def describe(self) -> str:
+        """One line for the user."""
+        return (
+            f"{self.path}: line {self.first_bad}: {self.problem}; kept the {self.kept} records before "
+            f"it, dropped {self.dropped} line{'s' if self.dropped != 1 else ''} from there on; the "
+            f"original is {self.backup}"
+        )
 
 
 class Journal:
@@ -52,54 +105,184 @@ class Journal:
         self._checked = False
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every complete record, oldest first; a torn last line is skipped."""
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as handle:
-            for raw in handle:
-                if not raw.endswith(b"\n"):
-                    return  # torn by a crash mid-append
+        """Every complete record, oldest first; a torn last line is skipped. A bad line is a
+        ``JournalError`` naming the file and line (see the module docstring); a file that
+        can't be read is a ``RunError``."""
+        for line in self.lines():
+            if line.problem is not None:
+                raise JournalError(f"{self.path}: line {line.number}: {line.problem}; {REPAIR_HINT}")
+            if line.record is not None:
+                yield line.record
+
+    def lines(self) -> Iterator[JournalLine]:
+        """Every complete line, each checked by applying it to the state of the good records
+        before it (``apply``, as ``replay`` will); blank lines are skipped. A record of a newer
+        journal version is a ``SpecError``: not a bad line, and not one to repair away."""
+        state = ExperimentState()
+        for number, offset, raw in self._raw_lines():
+            if not raw.strip():
+                continue
+            record, problem = _parse(raw)
+            if record is not None:
                 try:
-                    record = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and "op" in record:
-                    yield record
+                    state = apply(state, record)
+                except JournalError as exc:
+                    problem = str(exc)
+                except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                    problem = _misfit(record, exc)
+                except SpecError as exc:
+                    raise SpecError(f"{self.path}: line {number}: {exc}") from None
+            yield JournalLine(number, offset, record if problem is None else None, problem)
+
+    def _raw_lines(self) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, byte offset, bytes) of every line that ends in a newline."""
+        try:
+            handle = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise RunError(f"{self.path}: can't read the journal: {_why(exc, self.path)}") from None
+        with handle:
+            offset = 0
+            number = 0
+            while True:
+                try:
+                    raw = handle.readline()
+                except OSError as exc:
+                    raise RunError(f"{self.path}: can't read the journal: {_why(exc, self.path)}") from None
+                if not raw.endswith(b"\n"):
+                    return  # the end, or a last line torn by a crash mid-append
+                number += 1
+                yield number, offset, raw
+                offset += len(raw)
+
+    def repair(self) -> Repair | None:
+        """Drop the first bad line and every line after it, keeping the original as
+        ``<name>.bak-<time>``; None when there is no bad line (a torn last line is not one:
+        the next append cuts it). The copy is written, durably, before the journal is."""
+        with self._lock:
+            lines = list(self.lines())
+            first = next((line for line in lines if line.problem is not None), None)
+            if first is None:
+                return None
+            try:
+                data = self.path.read_bytes()
+                backup = self._backup_path()
+                atomic_write_bytes(backup, data)
+                atomic_write_bytes(self.path, data[: first.offset])
+            except OSError as exc:
+                raise RunError(f"{self.path}: can't repair the journal: {_why(exc, self.path)}") from None
+            self._checked = False
+            kept = sum(1 for line in lines if line.number < first.number and line.record is not None)
+            dropped = data[first.offset:].count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            return Repair(self.path, backup, kept, first.number, dropped, first.problem or "")
+
+    def _backup_path(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = self.path.with_name(f"{self.path.name}.bak-{stamp}")
+        number = 1
+        while backup.exists():
+            backup = self.path.with_name(f"{self.path.name}.bak-{stamp}-{number}")
+            number += 1
+        return backup
 
     #: Records worth an fdatasync (see the module docstring).
     DURABLE = frozenset({"trial_finished", "experiment_finished"})
 
     def append(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Write one record, whole, or raise ``RunError`` (the file left as it was)."""
         record = {"op": op, **fields}
         line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self._checked:
-                self._truncate_torn_tail()
-                self._checked = True
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(fd, line)
-                if op in self.DURABLE:
-                    _sync(fd)
-            finally:
-                os.close(fd)
+                self._append(line, op in self.DURABLE)
+            except OSError as exc:
+                raise RunError(
+                    f"{self.path}: can't append to the journal: {_why(exc, self.path)} "
+                    "(the record was not written)"
+                ) from None
         return record
+
+    def _append(self, line: bytes, durable: bool) -> None:
+        if not self._checked:
+            self._truncate_torn_tail()
+            self._checked = True
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        created = False
+        try:
+            fd = os.open(self.path, flags)
+        except FileNotFoundError:
+            make_directories(self.path.parent)
+            fd = os.open(self.path, flags | os.O_CREAT, 0o644)
+            created = True
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                write_all(fd, line)
+                if durable:
+                    _sync(fd)
+            except OSError:
+                # Never leave half a record for the next one to run into.
+                try:
+                    os.ftruncate(fd, start)
+                except OSError:
+                    self._checked = False  # the next append cuts the torn line first
+                raise
+        finally:
+            os.close(fd)
+        if created:
+            fsync_directory(self.path.parent)
 
     def sync(self) -> None:
         """Nothing to do: every record is on disk when ``append`` returns."""
 
     def _truncate_torn_tail(self) -> None:
         """Cut a partial last line so the next record starts on a line of its own."""
-        if not self.path.exists():
+        try:
+            handle = open(self.path, "r+b")
+        except FileNotFoundError:
             return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as handle:
-                handle.truncate(keep)
-                handle.flush()
-                os.fsync(handle.fileno())
+        with handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            data = self.path.read_bytes()
+            handle.truncate(data.rfind(b"\n") + 1)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """A line's record, or why it is none."""
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg} at column {exc.colno})"
+    except ValueError:  # UnicodeDecodeError
+        return None, "not JSON (not UTF-8 text)"
+    if not isinstance(record, dict):
+        return None, f"not a journal record (a JSON {type(record).__name__}, not an object)"
+    if not isinstance(record.get("op"), str):
+        return None, 'not a journal record (no "op")'
+    return record, None
+
+
+def _why(exc: OSError, path: Path) -> str:
+    """What went wrong, naming the file it went wrong on when that is not ``path``."""
+    why = exc.strerror or str(exc)
+    if exc.filename is not None and Path(os.fsdecode(exc.filename)) != path:
+        why += f" ({os.fsdecode(exc.filename)})"
+    return why
+
+
+def _misfit(record: Mapping[str, Any], exc: Exception) -> str:
+    """Why ``apply`` could not take ``record``, from what it raised."""
+    if isinstance(exc, KeyError):
+        return f"the {record.get('op')!r} record has no {exc.args[0]!r} field"
+    return f"the {record.get('op')!r} record has a bad field ({exc})"
 
 
 class MemoryJournal:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from pipetune.cli._common import short_path, value_text
+from pipetune.cli._signals import Terminated, sigterm_interrupts
 from pipetune.engines.base import Phase
 from pipetune.engines.select import open_engine
 from pipetune.errors import PipetuneError, RunError, UsageError
@@ -50,12 +50,8 @@ def tune(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
         last[0] = line
 
-    def stop(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
     engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
                          None if args.quiet else sys.stderr)
-    previous = signal.signal(signal.SIGTERM, stop)
     tuner = session.tuner(engine, store, directory, progress=show, checkpoints=args.checkpoints)
     if not args.quiet:
         print(
@@ -65,8 +61,9 @@ def tune(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        result = tuner.run()
-    except KeyboardInterrupt:
+        with sigterm_interrupts():
+            result = tuner.run()
+    except KeyboardInterrupt as exc:
         if live:
             print(file=sys.stderr)
         print(
@@ -74,7 +71,7 @@ def tune(args: argparse.Namespace) -> int:
             f"from {short_path(str(directory))}",
             file=sys.stderr,
         )
-        return 130
+        return Terminated.exit_code if isinstance(exc, Terminated) else 130
     except PipetuneError as exc:
         if exc.exit_code == 1:
             _record_failure(store, tuner.run_id, str(exc))
@@ -85,7 +82,6 @@ def tune(args: argparse.Namespace) -> int:
         _record_failure(store, tuner.run_id, str(error))
         raise error from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
         engine.close()
     if live and not args.quiet:
         print(file=sys.stderr)

@@ -9,6 +9,7 @@ and never imports a particular engine. Build one through ``tuner.session.Session
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -476,8 +477,10 @@ class Tuner:
                 except Exception:  # noqa: BLE001 - best effort while already failing
                     pass
         self.running.clear()
-        self.store.update(self.run_id, status=Phase.CANCELLED.value, reason="Interrupted",
-                          message="the tuner was stopped; run it again to resume", finished_at=time.time())
+        # Best effort: when the store is what failed, a second error here would hide the first.
+        with contextlib.suppress(Exception):
+            self.store.update(self.run_id, status=Phase.CANCELLED.value, reason="Interrupted",
+                              message="the tuner was stopped; run it again to resume", finished_at=time.time())
 
     def _finish(self, ending: policy.Verdict) -> None:
         self._record(

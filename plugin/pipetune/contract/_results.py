@@ -13,7 +13,8 @@ from typing import Any
 
 from pipetune.atomic import atomic_write_text
 from pipetune.errors import ContractError
-from pipetune.yamlsafe import dump_yaml, load_yaml_file, load_yaml_text
+from pipetune.limits import MAX_RESULTS_ENTRIES, RESULTS_LIMITS
+from pipetune.yamlsafe import dump_yaml, load_yaml_file, load_yaml_text, within_limits
 
 API_VERSION = "pipetune.dev/v1"
 API_GROUP = "pipetune.dev"
@@ -106,19 +107,22 @@ class Results:
 
 
 def parse_results(text: str, source: str = RESULTS_FILE) -> Results:
-    """Parse and validate results.yaml text."""
-    return Results.from_dict(load_yaml_text(text, source, ContractError), source)
+    """Parse and validate results.yaml text (under the limits of :mod:`pipetune.limits`)."""
+    return Results.from_dict(load_yaml_text(text, source, ContractError, limits=RESULTS_LIMITS), source)
 
 
 def read_results(path: str | os.PathLike[str] | None = None) -> Results:
     """Read and validate a results file, or the results.yaml inside a directory.
 
-    With no argument, reads the current run's results from :func:`outputs_dir`.
+    With no argument, reads the current run's results from :func:`outputs_dir`. The file must
+    be a regular file of at most ``RESULTS_MAX_BYTES`` in its folder (a symbolic link leading
+    out of the outputs directory, a FIFO or a device is refused); ``ContractError`` says why.
     """
     target = Path(path) if path is not None else results_path()
     if target.is_dir():
         target = target / RESULTS_FILE
-    return Results.from_dict(load_yaml_file(target, ContractError), str(target))
+    data = load_yaml_file(target, ContractError, limits=RESULTS_LIMITS, within=target.parent)
+    return Results.from_dict(data, str(target))
 
 
 def write_results(
@@ -127,12 +131,16 @@ def write_results(
     """Validate and atomically write ``results`` as ``directory/results.yaml``.
 
     Warns on stderr (once per file) when the text will not fit the 4096-byte channel that
-    Kubernetes termination messages and Tekton results offer.
+    Kubernetes termination messages and Tekton results offer; refuses (``ContractError``, the
+    file left as it was) results that no reader would accept (past the limits of
+    :mod:`pipetune.limits`).
     """
     target = results_path(directory)
     if not isinstance(results, Results):
         results = Results.from_dict(dict(results), str(target))
-    text = results.to_yaml()
+    data = results.to_dict()
+    text = dump_yaml(data)
+    within_limits(data, text, str(target), ContractError, RESULTS_LIMITS)
     atomic_write_text(target, text)
     warn_if_oversized(text, target)
     return target
@@ -194,10 +202,29 @@ def check_metric(name: Any, value: Any, where: str) -> float:
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ContractError(f"{where}.{name}: expected a finite number, got {value!r}")
+    if isinstance(value, int) and _beyond_float(value):
+        raise ContractError(f"{where}.{name}: {_short(value)} is not a finite float (an integer beyond float range)")
     number = float(value)
     if not math.isfinite(number):
         raise ContractError(f"{where}.{name}: expected a finite number, got {value!r}")
     return value if isinstance(value, int) else number
+
+
+def _beyond_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
+
+
+def _short(value: int) -> str:
+    """A huge integer as ``1e400`` (its digits would fill a screen)."""
+    digits = str(abs(value)) if value.bit_length() < 14000 else None  # under Python's str limit
+    if digits is None:
+        return f"an integer of {value.bit_length()} bits"
+    mantissa = (digits[0] + "." + digits[1:4]).rstrip("0").rstrip(".")
+    return f"{'-' if value < 0 else ''}{mantissa}e{len(digits) - 1}"
 
 
 def _mapping(value: Any, where: str) -> dict[Any, Any]:
@@ -205,7 +232,13 @@ def _mapping(value: Any, where: str) -> dict[Any, Any]:
         return {}
     if not isinstance(value, dict):
         raise ContractError(f"{where}: expected a mapping, got {_kind(value)}")
+    _check_count(len(value), MAX_RESULTS_ENTRIES, where)
     return value
+
+
+def _check_count(count: int, limit: int, where: str) -> None:
+    if count > limit:
+        raise ContractError(f"{where}: {count} entries; at most {limit} (keep large values in artifacts)")
 
 
 def _metrics(value: Any, where: str) -> dict[str, float]:
@@ -255,12 +288,11 @@ def _history(value: Any, where: str) -> list[dict[str, float]]:
         item = f"{where}[{i}]"
         if not isinstance(entry, dict):
             raise ContractError(f"{item}: expected a mapping of metric values, got {_kind(entry)}")
+        _check_count(len(entry), MAX_RESULTS_ENTRIES, item)
         checked: dict[str, float] = {}
         for name, v in entry.items():
             if name == "step":
-                if isinstance(v, bool) or not isinstance(v, int):
-                    raise ContractError(f"{item}.step: expected an integer, got {v!r}")
-                checked[name] = v
+                checked[name] = _step(v, f"{item}.step")
             else:
                 checked[name] = check_metric(name, v, item)
         history.append(checked)
@@ -279,7 +311,15 @@ def _checkpoint(value: Any, where: str) -> Checkpoint | None:
     if not isinstance(uri, str) or not uri:
         raise ContractError(f"{where}.uri: expected a path or URI, got {uri!r}")
     step = value.get("step")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
-        raise ContractError(f"{where}.step: expected an integer, got {step!r}")
+    if step is not None:
+        step = _step(step, f"{where}.step")
     metadata = _mapping(value.get("metadata"), f"{where}.metadata")
     return Checkpoint(uri=uri, step=step, metadata=_plain(metadata, f"{where}.metadata"))
+
+
+def _step(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractError(f"{where}: expected an integer, got {value!r}")
+    if _beyond_float(value):
+        raise ContractError(f"{where}: {_short(value)} is beyond float range; expected a step count")
+    return value

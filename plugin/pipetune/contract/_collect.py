@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,29 +15,37 @@ def collect_results(
     directory: str | os.PathLike[str],
     log_lines: Iterable[str] = (),
     log_metrics: LogMetrics | None = None,
+    *,
+    from_log: Callable[[], Results | None] | None = None,
 ) -> Results | None:
     """The run's results: results.yaml when written (validated), else those its log holds,
     read as ``log_metrics`` says (default: every ``name=value`` or report line).
 
+    ``from_log``, when given, gives the log's results instead of ``log_lines`` (say, a
+    ``LogFollower``'s ``finish``, or ``log_metrics.read_file``); it is called only when
+    results.yaml does not settle the results, so a run that wrote its metrics there costs no
+    reading of its log.
+
     Raises ``ContractError`` for an invalid results.yaml; returns None when there are none.
     """
+    read = from_log or (lambda: (log_metrics or LogMetrics()).read(log_lines))
     path = results_path(directory)
-    from_log = None
     if path.exists():
         results = read_results(path)
         if results.metrics:
             return results
         # A results.yaml with no metrics (say, only the checkpoint a run left) does not hide
         # the metrics its log reports.
-        from_log = (log_metrics or LogMetrics()).read(log_lines)
-        if from_log is None:
+        logged = read()
+        if logged is None:
             return results
-        return replace(results, metrics=dict(from_log.metrics), history=results.history or from_log.history)
-    return (log_metrics or LogMetrics()).read(log_lines)
+        return replace(results, metrics=dict(logged.metrics), history=results.history or logged.history)
+    return read()
 
 
 def read_log(path: str | os.PathLike[str]) -> list[str]:
-    """The lines of a captured log file, or none when it does not exist."""
+    """The lines of a captured log file, or none when it does not exist (the whole file is
+    read: for metrics read ``LogMetrics.read_file`` or ``follow``, which stream)."""
     file = Path(path)
     if not file.exists():
         return []

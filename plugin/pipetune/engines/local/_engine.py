@@ -20,10 +20,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipetune.components import ComponentSpec, coerce, resolve_command
-from pipetune.contract import OUTPUTS_ENV, Results, collect_results, read_log, read_results
+from pipetune.contract import (
+    OUTPUTS_ENV,
+    LogMetrics,
+    Results,
+    collect_results,
+    read_log,
+    read_results,
+    results_path,
+)
 from pipetune.engines.base import History, Phase, Reason, ResourceRequest, RunRequest, RunStatus
 from pipetune.engines.local._process import GroupProcess
 from pipetune.engines.local._replicas import (
@@ -36,6 +44,19 @@ from pipetune.engines.local._replicas import (
 from pipetune.errors import ContractError
 from pipetune.kinds import check_training_job, is_training_job, nproc_per_node, replica_roles
 from pipetune.programs import local_program
+
+#: The most seconds one ``poll`` spends reading a run's log for metrics: a run's log is read
+#: as it grows, a budget per poll, and the tail left when the run ends over as many polls as it
+#: takes (the run stays RUNNING meanwhile), so a huge log never holds up the poller's other runs.
+LOG_READ_SECONDS = 0.05
+
+
+class _LogFollower(Protocol):
+    """What ``LogMetrics.follow`` returns: a log file read on from where it stopped."""
+
+    def advance(self, deadline: float | None = None) -> bool: ...
+
+    def finish(self) -> Results | None: ...
 
 
 @dataclass
@@ -52,6 +73,10 @@ class LocalRun:
     status: RunStatus = field(default_factory=lambda: RunStatus(Phase.PENDING))
     collected: Results | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The run's log, read for metrics as it grows (its stdout; a metrics file once it ends).
+    log: _LogFollower | None = None
+    #: The exit code of a process that has exited, while the rest of its log is read.
+    exit_code: int | None = None
 
 
 class LocalEngine:
@@ -62,6 +87,7 @@ class LocalEngine:
 
     name = "local"
     local = True
+    log_read_seconds = LOG_READ_SECONDS
 
     def __init__(self, grace: float = 5.0, cwd: str | None = None) -> None:
         self.grace = grace
@@ -177,6 +203,9 @@ class LocalEngine:
         with handle.lock:
             if handle.status.phase.final or handle.process is None:
                 return handle.status
+            if handle.exit_code is not None:
+                self._conclude(handle, handle.exit_code)  # reads on where the last poll stopped
+                return handle.status
             if handle.replicas and self._replica_failed(handle):
                 return handle.status
             code = handle.process.poll()
@@ -195,6 +224,8 @@ class LocalEngine:
                 if handle.replicas and code == 0:
                     self._end_replicas(handle)
                 self._conclude(handle, code)
+            if not handle.status.phase.final and handle.exit_code is None:
+                self._read_log(handle)
             return handle.status
 
     def _replica_failed(self, handle: LocalRun) -> bool:
@@ -244,6 +275,10 @@ class LocalEngine:
         with handle.lock:
             if handle.status.phase.final or handle.process is None:
                 return
+            if handle.exit_code is not None:
+                # It has ended by itself; only its log was left to read: read it all now.
+                self._conclude(handle, handle.exit_code, read_all=True)
+                return
             handle.process.terminate(self.grace)
             self._end_replicas(handle, wait=0.0)
             self._finish(handle, Phase.CANCELLED, Reason.CANCELLED, "cancelled")
@@ -270,16 +305,38 @@ class LocalEngine:
     def close(self) -> None:
         """Nothing to release: each run's process is ended by ``cancel`` or by itself."""
 
-    def _conclude(self, handle: LocalRun, code: int) -> None:
-        """Judge a run whose process exited: its exit code first, then its results."""
-        assert handle.process is not None
-        handle.process.finish()
+    def _read_log(self, handle: LocalRun) -> None:
+        """While the run runs: read what its stdout holds so far, for at most
+        ``log_read_seconds`` (a Katib metrics file is read once the run has ended: a run may
+        rewrite it)."""
         log_metrics = handle.request.log_metrics
-        log = read_log(log_metrics.file if log_metrics and log_metrics.file else handle.process.stdout_path)
+        if handle.process is None or (log_metrics is not None and log_metrics.file):
+            return
+        if handle.log is None:
+            handle.log = (log_metrics or LogMetrics()).follow(handle.process.stdout_path)
+        handle.log.advance(time.monotonic() + self.log_read_seconds)
+
+    def _conclude(self, handle: LocalRun, code: int, read_all: bool = False) -> None:
+        """Judge a run whose process exited: its exit code first, then its results. When its
+        log decides the results and more of it is left than ``log_read_seconds`` reads (and
+        not ``read_all``), the run stays RUNNING and the next poll reads on."""
+        assert handle.process is not None
+        if handle.exit_code is None:
+            handle.process.finish()
+            handle.exit_code = code
+        log_metrics = handle.request.log_metrics
+        if handle.log is None:
+            path = log_metrics.file if log_metrics and log_metrics.file else handle.process.stdout_path
+            handle.log = (log_metrics or LogMetrics()).follow(path)
+        log = handle.log
+        deadline = None if read_all else time.monotonic() + self.log_read_seconds
+        if not results_path(handle.request.outputs_dir).exists() and not log.advance(deadline):
+            self._changed.set()  # more to read: pollers come back at once
+            return
         error: str | None = None
         try:
             handle.collected = _with_output_files(
-                collect_results(handle.request.outputs_dir, log, log_metrics),
+                collect_results(handle.request.outputs_dir, log_metrics=log_metrics, from_log=log.finish),
                 handle.request,
             )
         except ContractError as exc:

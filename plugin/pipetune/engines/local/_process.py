@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import selectors
 import signal
@@ -147,6 +148,10 @@ class _ExitWatcher:
                 key.data()
 
 
+#: The most bytes the echo pumps read at once: a longer line is copied in pieces, so a run
+#: printing one huge line never has it held in memory.
+PUMP_READ_BYTES = 64 * 1024
+
 _EXITS: _ExitWatcher | None = None
 _EXITS_LOCK = threading.Lock()
 
@@ -169,16 +174,24 @@ def _pump(
     def run() -> None:
         assert source is not None
         sink = echo
+        # Incremental: a character split between two pieces of a long line is echoed whole.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         with open(path, "wb") as log:
-            for line in iter(source.readline, b""):
+            for line in iter(lambda: source.readline(PUMP_READ_BYTES), b""):
                 log.write(line)
                 log.flush()
                 if sink is not None:
                     try:
-                        sink.write(line.decode("utf-8", errors="replace"))
+                        sink.write(decoder.decode(line))
                         sink.flush()
                     except (OSError, ValueError):
                         sink = None  # the terminal went away; keep capturing to the file
+            if sink is not None:
+                try:
+                    sink.write(decoder.decode(b"", final=True))
+                    sink.flush()
+                except (OSError, ValueError):
+                    pass
         source.close()
         if on_eof is not None:
             # stdout closes when the process exits (or closes it): a waiter may look now.

@@ -372,6 +372,17 @@ def test_counts_must_be_integers(refused: Callable[..., str]) -> None:
     assert refused(doc) == "spec.maxTrialCount: expected an integer of 1 or more, got '4'"
 
 
+def test_counts_beyond_katibs_int32_are_refused(refused: Callable[..., str]) -> None:
+    """A maxTrialCount of 10**400 used to load, and the tuner then ran without end."""
+    doc = katib()
+    doc["spec"]["maxTrialCount"] = 10**400
+    assert refused(doc) == (
+        "spec.maxTrialCount: expected an integer of at most 2147483647 (Katib's int32), got an integer of 401 digits"
+    )
+    doc["spec"]["maxTrialCount"] = 2**31
+    assert refused(doc) == "spec.maxTrialCount: expected an integer of at most 2147483647 (Katib's int32), got 2147483648"
+
+
 def test_defaults(load: Callable[[Any], Experiment]) -> None:
     doc = katib()
     for key in ("parallelTrialCount", "maxTrialCount", "maxFailedTrialCount", "algorithm"):

@@ -76,6 +76,10 @@ def _string(value: Any, where: str, default: str | None) -> str | None:
     return value
 
 
+#: Katib declares its counts as int32.
+INT32_MAX = 2**31 - 1
+
+
 @overload
 def _int(value: Any, where: str, minimum: int, default: int) -> int: ...
 
@@ -89,6 +93,10 @@ def _int(value: Any, where: str, minimum: int, default: int | None) -> int | Non
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise _FieldError(f"{where}: expected an integer of {minimum} or more, got {value!r}")
+    if value > INT32_MAX:
+        # A budget of 10**400 trials would run without end (and print 401-digit counts).
+        shown = repr(value) if len(repr(value)) <= 20 else f"an integer of {len(repr(value))} digits"
+        raise _FieldError(f"{where}: expected an integer of at most {INT32_MAX} (Katib's int32), got {shown}")
     return value
 
 

@@ -322,6 +322,9 @@ class LocalEngine:
         not ``read_all``), the run stays RUNNING and the next poll reads on."""
         assert handle.process is not None
         if handle.exit_code is None:
+            # A daemon the run started in a session of its own escapes its process group and
+            # may hold its pipes open: it carries the run's environment, so end it by that.
+            end_processes_of(handle.request.outputs_dir)
             handle.process.finish()
             handle.exit_code = code
         log_metrics = handle.request.log_metrics
@@ -354,6 +357,7 @@ class LocalEngine:
         self, handle: LocalRun, phase: Phase, reason: str, message: str | None, code: int | None = None
     ) -> None:
         if handle.process is not None and phase is not Phase.SUCCEEDED:
+            end_processes_of(handle.request.outputs_dir)  # daemons too: see _conclude
             handle.process.finish()
         if code is None and handle.process is not None:
             code = handle.process.poll()

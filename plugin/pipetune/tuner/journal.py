@@ -108,16 +108,30 @@ class Journal:
         """Every complete record, oldest first; a torn last line is skipped. A bad line is a
         ``JournalError`` naming the file and line (see the module docstring); a file that
         can't be read is a ``RunError``."""
-        for line in self.lines():
+        for line, _ in self._applied():
             if line.problem is not None:
                 raise JournalError(f"{self.path}: line {line.number}: {line.problem}; {REPAIR_HINT}")
             if line.record is not None:
                 yield line.record
 
+    def state(self) -> ExperimentState:
+        """What ``replay(self.records())`` gives, with each record applied once: the check of
+        every line already is its application."""
+        state = ExperimentState()
+        for line, state in self._applied():  # noqa: B007 - the last state is the answer
+            if line.problem is not None:
+                raise JournalError(f"{self.path}: line {line.number}: {line.problem}; {REPAIR_HINT}")
+        return state
+
     def lines(self) -> Iterator[JournalLine]:
         """Every complete line, each checked by applying it to the state of the good records
         before it (``apply``, as ``replay`` will); blank lines are skipped. A record of a newer
         journal version is a ``SpecError``: not a bad line, and not one to repair away."""
+        for line, _ in self._applied():
+            yield line
+
+    def _applied(self) -> Iterator[tuple[JournalLine, ExperimentState]]:
+        """Every line (as ``lines``) with the state of the good records up to it."""
         state = ExperimentState()
         for number, offset, raw in self._raw_lines():
             if not raw.strip():
@@ -132,7 +146,7 @@ class Journal:
                     problem = _misfit(record, exc)
                 except SpecError as exc:
                     raise SpecError(f"{self.path}: line {number}: {exc}") from None
-            yield JournalLine(number, offset, record if problem is None else None, problem)
+            yield JournalLine(number, offset, record if problem is None else None, problem), state
 
     def _raw_lines(self) -> Iterator[tuple[int, int, bytes]]:
         """(line number, byte offset, bytes) of every line that ends in a newline."""
@@ -305,6 +319,10 @@ class MemoryJournal:
 
     def records(self) -> Iterator[dict[str, Any]]:
         return iter(list(self.entries))
+
+    def state(self) -> ExperimentState:
+        """What the records give (``replay``)."""
+        return replay(self.entries)
 
     def append(self, op: str, **fields: Any) -> dict[str, Any]:
         record = {"op": op, **fields}
@@ -482,4 +500,4 @@ def replay(records: Iterable[Mapping[str, Any]]) -> ExperimentState:
 
 def load_state(directory: str | os.PathLike[str]) -> ExperimentState:
     """The state of the experiment whose directory is ``directory`` (empty if new)."""
-    return replay(Journal(Path(directory) / JOURNAL_FILE).records())
+    return Journal(Path(directory) / JOURNAL_FILE).state()

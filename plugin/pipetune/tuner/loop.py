@@ -37,7 +37,6 @@ from pipetune.tuner.journal import (
     MemoryJournal,
     TrialState,
     apply,
-    replay,
 )
 from pipetune.tuner.launchers import PreparedTrial, TrialLauncher
 from pipetune.tuner.objective import Objective
@@ -154,7 +153,7 @@ class Tuner:
     def open(self) -> ExperimentState:
         """Replay the journal and take up its trials: a pending one is started, a running one
         started again (a cluster engine adopts its resource by name). Once, before ``step``."""
-        self.state = replay(self.journal.records())
+        self.state = self.journal.state()
         digest = self.config.digest()
         if self.state.spec_digest is not None and self.state.spec_digest != digest:
             raise SpecError(

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         tekton = tekton_plan(documents, str(path))
         values = bind_tekton_parameters(tekton, given)
         with sigterm_interrupts():
-            result = run_steps(tekton, TektonSteps(tekton, values), values, store, engine, parallel=args.parallel)
+            result = run_steps(tekton.name, TektonSteps(tekton, values), values, store, engine, parallel=args.parallel)
     else:
         plan = kfp_plan(document, str(path))
         with sigterm_interrupts():

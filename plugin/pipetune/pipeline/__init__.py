@@ -3,7 +3,8 @@ Tekton PipelineRun as a plan of tasks, run in DAG order on the local engine.
 
 ``kfp_plan`` and ``bind_parameters`` read a compiled KFP pipeline, ``run_plan`` runs it;
 ``is_tekton``, ``tekton_plan`` and ``bind_tekton_parameters`` read a Tekton one, which
-``run_steps`` runs through its ``TektonSteps``."""
+``run_steps`` runs through its ``TektonSteps``. Both kinds run on the one scheduler in
+``_schedule``: a kind decides (``Steps.decide``), the scheduler does the I/O."""
 
 from pipetune.pipeline._kfp import (
     SCHEMA_VERSIONS,
@@ -15,14 +16,16 @@ from pipetune.pipeline._kfp import (
     typed,
     waves,
 )
-from pipetune.pipeline._run import (
-    KfpSteps,
+from pipetune.pipeline._run import KfpSteps, check_programs, run_plan
+from pipetune.pipeline._schedule import (
+    SKIPPED,
+    DagSteps,
+    Decision,
+    Launch,
     PipelineResult,
     Step,
     Steps,
     TaskOutcome,
-    check_programs,
-    run_plan,
     run_steps,
 )
 from pipetune.pipeline._tekton import (
@@ -36,7 +39,11 @@ from pipetune.pipeline._tekton import (
 
 __all__ = [
     "SCHEMA_VERSIONS",
+    "SKIPPED",
+    "DagSteps",
+    "Decision",
     "KfpSteps",
+    "Launch",
     "PipelinePlan",
     "PipelineResult",
     "Source",

@@ -20,7 +20,7 @@ from pipetune.components import ComponentSpec, load_component
 from pipetune.controller import Progress, experiment_document, results_of
 from pipetune.errors import ContractError, SpecError
 from pipetune.pipeline._kfp import check_known, waves_of
-from pipetune.pipeline._run import Step, Steps, TaskOutcome
+from pipetune.pipeline._schedule import DagSteps, Step, TaskOutcome
 from pipetune.publisher import tekton_results
 from pipetune.store import RunStore, new_run_id
 from pipetune.tekton import EXPERIMENT_API, EXPERIMENT_KIND, check_pipeline, kfp_only, task_for
@@ -149,16 +149,17 @@ def bind_tekton_parameters(plan: TektonPlan, given: Mapping[str, str]) -> dict[s
     return values
 
 
-class TektonSteps(Steps):
+class TektonSteps(DagSteps):
     """A Tekton pipeline's tasks as catalog component runs (see the module docstring)."""
 
     def __init__(self, plan: TektonPlan, values: Mapping[str, Any]) -> None:
         self.plan, self.values = plan, values
+        self.order = [n for wave in plan.waves for n in wave]
 
     def needs(self, name: str) -> set[str]:
         return task_needs(self.plan.tasks[name])
 
-    def step(self, name: str, outcomes: Mapping[str, TaskOutcome], store: RunStore) -> Step:
+    def make(self, name: str, outcomes: Mapping[str, TaskOutcome], store: RunStore) -> Step:
         task = self.plan.tasks[name]
         params = {key: self._resolve(value, outcomes, f"task {name} param {key}") for key, value in task.params.items()}
         if task.experiment is not None:
@@ -175,7 +176,7 @@ class TektonSteps(Steps):
         run_id = new_run_id()
         return Step(task.component, arguments, {}, run_id, store.run_dir(run_id) / "outputs")
 
-    def collect(self, name: str, step: Step, results: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def collect(self, key: str, name: str, step: Step, results: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         task = self.plan.tasks[name]
         if results is None:
             raise ContractError(f"task {name} wrote no results")

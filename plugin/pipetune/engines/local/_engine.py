@@ -33,6 +33,7 @@ from pipetune.contract import (
     results_path,
 )
 from pipetune.engines.base import History, Phase, Reason, ResourceRequest, RunRequest, RunStatus
+from pipetune.engines.local._guardian import end_marked
 from pipetune.engines.local._process import GroupProcess
 from pipetune.engines.local._replicas import (
     LocalReplica,
@@ -372,34 +373,9 @@ class LocalEngine:
 
 
 def end_processes_of(outputs_dir: Path) -> int:
-    """SIGKILL the process group of every process with ``PIPETUNE_OUTPUTS=<outputs_dir>``.
-
-    Reads ``/proc``; where there is none (not Linux) nothing is found.
-    """
-    marker = f"{OUTPUTS_ENV}={outputs_dir}".encode()
-    groups: set[int] = set()
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return 0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker in environ:
-            try:
-                groups.add(os.getpgid(int(entry.name)))
-            except ProcessLookupError:
-                continue
-    own = os.getpgid(0)
-    for group in groups - {own}:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return len(groups - {own})
+    """SIGKILL the process group of every process with ``PIPETUNE_OUTPUTS=<outputs_dir>``
+    (a run's daemons too). Reads ``/proc``; where there is none (not Linux) nothing is found."""
+    return end_marked(f"{OUTPUTS_ENV}={outputs_dir}".encode())
 
 
 def _not_started(run: LocalRun, problem: str, reason: str = Reason.COMMAND_NOT_FOUND) -> LocalRun:

@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from pipetune.contract import OUTPUTS_ENV
+from pipetune.engines.local._guardian import guardian
+
 
 class GroupProcess:
     """Runs ``argv`` as the leader of a new process group.
@@ -23,7 +26,8 @@ class GroupProcess:
     without, the child writes to the files itself and no thread is started (the tuner's case:
     on two cores, starting two threads a trial cost more than starting its process).
     ``on_eof`` is called once the process has exited (or closed its stdout). ``terminate``
-    ends the whole group, so nothing the command started outlives it.
+    ends the whole group, so nothing the command started outlives it; the group is announced
+    to this process's guardian (``_guardian``), so it cannot outlive this process either.
     """
 
     def __init__(
@@ -68,6 +72,8 @@ class GroupProcess:
             if on_eof is not None:
                 exits().watch(self.process.pid, on_eof)
         self.pgid = self.process.pid
+        marked = env.get(OUTPUTS_ENV)
+        guardian().guard(self.pgid, f"{OUTPUTS_ENV}={marked}" if marked else None)
 
     def poll(self) -> int | None:
         code = self.process.poll()
@@ -93,10 +99,12 @@ class GroupProcess:
             time.sleep(0.05)
         self._signal(signal.SIGKILL)
         self.process.wait()
+        guardian().release(self.pgid)
 
     def finish(self) -> None:
         """After the leader exits: end any process it left behind, drain the logs."""
         self._signal(signal.SIGKILL)
+        guardian().release(self.pgid)
         for pump in self._pumps:
             pump.join(timeout=10)
 

@@ -93,3 +93,19 @@ def test_the_publisher_runs_a_command_without_loading_an_engine(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["score=0.5", "0"]
     assert yaml.safe_load((tmp_path / "outputs" / "results.yaml").read_text())["metrics"] == {"score": 0.5}
+
+
+def test_metrics_after_a_flood_of_lines_and_a_huge_line_are_read(tmp_path: Path) -> None:
+    """The publisher kept at most 100,000 lines with an ``=`` (each whole, however long), so a
+    metric printed after them was lost; it now reads the output as it passes, line length
+    bounded (a line over 64 KiB is skipped, not held)."""
+    program = ("import sys\n"
+               "w = sys.stdout.write\n"
+               "for _ in range(100_001): w('note=warmup\\n')\n"
+               "w('x' * 3_000_000 + '=1\\n')\n"
+               "w('loss=0.25\\n')\n")
+    result = _exec(tmp_path, sys.executable, "-c", program)
+    assert result.returncode == 0, result.stderr
+    results = yaml.safe_load((tmp_path / "outputs" / "results.yaml").read_text())
+    assert results["metrics"] == {"loss": 0.25}
+    assert len(result.stdout) > 4_000_000  # the output still passes through whole

@@ -10,6 +10,7 @@ executor output file (``--kfp-executor-input``, see ``pipetune.kfp``).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from pipetune.atomic import atomic_write_text
 from pipetune.contract import (
-    REPORT_PREFIX,
+    LogMetrics,
+    LogStream,
     Results,
     collect_results,
     outputs_dir,
@@ -32,8 +34,8 @@ from pipetune.kfp import ExecutorInput, executor_output, parameter_files, parse_
 from pipetune.programs import local_program
 
 KUBERNETES_TERMINATION_LOG = "/dev/termination-log"
-# Only lines that can hold metrics are kept in memory for the StdOut fallback.
-_MAX_KEPT_LINES = 100_000
+#: How much of the command's stdout is copied at a time: no line is ever held whole.
+_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,9 @@ def execute(argv: Sequence[str], options: PublishOptions | None = None) -> int:
     directory = outputs_dir()
     directory.mkdir(parents=True, exist_ok=True)
     # `python` is the interpreter running pipetune, in an image as on a laptop.
-    code, kept = _run(local_program(argv) or list(argv))
+    code, log = _run(local_program(argv) or list(argv))
     try:
-        results = collect_results(directory, kept)
+        results = collect_results(directory, from_log=log.close)
     except ContractError as exc:
         print(f"pipetune: error: {exc}", file=sys.stderr)
         return code or 1
@@ -162,8 +164,9 @@ def _write_channel(path: Path, text: str) -> None:
         raise RunError(f"cannot publish results to {path}: {exc.strerror or exc}") from None
 
 
-def _run(argv: list[str]) -> tuple[int, list[str]]:
-    """Run the command with stdout teed; forward SIGTERM/SIGINT; return (code, metric lines)."""
+def _run(argv: list[str]) -> tuple[int, LogStream]:
+    """Run the command with stdout teed; forward SIGTERM/SIGINT; return the exit code and the
+    log's metrics, read as the output passes (bounded memory, however long a line or a log)."""
     try:
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=None)
     except FileNotFoundError:
@@ -178,23 +181,21 @@ def _run(argv: list[str]) -> tuple[int, list[str]]:
             pass
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-    kept: list[str] = []
+    log = LogMetrics().stream()
     try:
         assert child.stdout is not None
-        out = sys.stdout.buffer
-        for raw in iter(child.stdout.readline, b""):
-            out.write(raw)
+        out, source = sys.stdout.buffer, child.stdout.fileno()
+        while data := os.read(source, _CHUNK_BYTES):
+            out.write(data)
             out.flush()
-            line = raw.decode("utf-8", errors="replace")
-            if ("=" in line or REPORT_PREFIX in line) and len(kept) < _MAX_KEPT_LINES:
-                kept.append(line)
+            log.feed_bytes(data)
         code = child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if code < 0:
         code = 128 - code
-    return code, kept
+    return code, log
 
 
 #: How a component's command runs through the publisher with KFP's executor input: every

@@ -5,7 +5,13 @@ from pipetune.contract._artifacts import artifact_dir, artifact_ref
 from pipetune.contract._collect import collect_results, read_log
 from pipetune.contract._log import (
     KATIB_DEFAULT_FILTER,
+    MAX_HISTORY,
+    MAX_METRIC_LINE,
+    MAX_METRIC_NAMES,
+    LogFollower,
     LogMetrics,
+    LogReader,
+    LogStream,
     results_from_json_lines,
     results_from_log,
 )
@@ -26,6 +32,12 @@ from pipetune.contract._results import (
 )
 
 __all__ = [
+    "MAX_HISTORY",
+    "MAX_METRIC_LINE",
+    "MAX_METRIC_NAMES",
+    "LogFollower",
+    "LogReader",
+    "LogStream",
     "API_VERSION",
     "CHANNEL_LIMIT_BYTES",
     "Checkpoint",

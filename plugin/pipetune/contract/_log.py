@@ -103,6 +103,10 @@ class LogMetrics:
         """A reader of the file at ``path`` (which may not exist yet) from where it stopped."""
         return LogFollower(path, self)
 
+    def stream(self) -> LogStream:
+        """A reader of a log given piece by piece as it arrives (a pipe)."""
+        return LogStream(self)
+
 
 def results_from_json_lines(
     lines: Iterable[str], metric_names: Collection[str] | None = None
@@ -324,55 +328,29 @@ class LogReader:
 _BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
-class LogFollower:
-    """Reads a log file's results from where the last ``advance`` stopped, a chunk at a time.
+class LogStream:
+    """Reads results from a log given as it arrives, in pieces of bytes (``feed_bytes``):
+    whole lines go to a ``LogReader`` at once; ``close`` reads the last line and gives the
+    results. Memory: the unfinished line, at most ``MAX_METRIC_LINE`` characters (a longer one
+    is dropped, and skipped to its end)."""
 
-    ``advance`` reads what has been written so far (or until a deadline), holding back the
-    last line until its line break comes; ``finish`` reads the rest, that last line included,
-    and gives the results. A file that shrinks or is replaced is read again from its start.
-    Memory: one chunk, and the unfinished line (at most ``MAX_METRIC_LINE`` characters: a
-    longer one is dropped, and skipped to its end).
-    """
-
-    def __init__(self, path: str | os.PathLike[str], spec: LogMetrics) -> None:
-        self.path = Path(path)
+    def __init__(self, spec: LogMetrics) -> None:
         self.spec = spec
-        self._start()
+        self._reset()
 
-    def _start(self) -> None:
+    def _reset(self) -> None:
         self.reader = self.spec.reader()
-        self.offset = 0
-        self.inode: int | None = None
         self.pending = ""
         #: The current line is longer than ``MAX_METRIC_LINE``: skip to its end.
         self.skipping = False
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def advance(self, deadline: float | None = None) -> bool:
-        """Read on until the end of what is written, or until ``time.monotonic()`` passes
-        ``deadline`` (at least one chunk is read); True when the end was reached."""
-        try:
-            file = open(self.path, "rb")
-        except FileNotFoundError:
-            return True
-        with file:
-            status = os.fstat(file.fileno())
-            if self.inode is not None and (status.st_ino != self.inode or status.st_size < self.offset):
-                self._start()
-            self.inode = status.st_ino
-            file.seek(self.offset)
-            while True:
-                data = file.read(CHUNK_BYTES)
-                if not data:
-                    return True
-                self.offset += len(data)
-                self._text(self.decoder.decode(data))
-                if deadline is not None and time.monotonic() >= deadline:
-                    return False
+    def feed_bytes(self, data: bytes) -> None:
+        """The next piece of the log (lines may be cut anywhere, even inside a character)."""
+        self._text(self.decoder.decode(data))
 
-    def finish(self) -> Results | None:
-        """Read to the end of the file; the results of the whole log."""
-        self.advance()
+    def close(self) -> Results | None:
+        """The log has ended: read its last line; the results of the whole log."""
         self._text(self.decoder.decode(b"", final=True))
         if self.pending and not self.skipping:
             self.reader.feed_line(self.pending)
@@ -397,6 +375,52 @@ class LogFollower:
             self.pending, self.skipping = "", True
         elif not self.skipping:
             self.pending = unfinished
+
+
+class LogFollower(LogStream):
+    """Reads a log file's results from where the last ``advance`` stopped, a chunk at a time.
+
+    ``advance`` reads what has been written so far (or until a deadline), holding back the
+    last line until its line break comes; ``finish`` reads the rest, that last line included,
+    and gives the results. A file that shrinks or is replaced is read again from its start.
+    Memory: one chunk, and the unfinished line (as ``LogStream``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], spec: LogMetrics) -> None:
+        self.path = Path(path)
+        super().__init__(spec)
+
+    def _reset(self) -> None:
+        super()._reset()
+        self.offset = 0
+        self.inode: int | None = None
+
+    def advance(self, deadline: float | None = None) -> bool:
+        """Read on until the end of what is written, or until ``time.monotonic()`` passes
+        ``deadline`` (at least one chunk is read); True when the end was reached."""
+        try:
+            file = open(self.path, "rb")
+        except FileNotFoundError:
+            return True
+        with file:
+            status = os.fstat(file.fileno())
+            if self.inode is not None and (status.st_ino != self.inode or status.st_size < self.offset):
+                self._reset()
+            self.inode = status.st_ino
+            file.seek(self.offset)
+            while True:
+                data = file.read(CHUNK_BYTES)
+                if not data:
+                    return True
+                self.offset += len(data)
+                self.feed_bytes(data)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+
+    def finish(self) -> Results | None:
+        """Read to the end of the file; the results of the whole log."""
+        self.advance()
+        return self.close()
 
 
 def _split_unfinished(text: str) -> tuple[str, str]:

@@ -256,3 +256,27 @@ def test_negative_retries_is_a_usage_error_and_nothing_runs(cli, write_component
     assert result.returncode == 2
     assert result.stderr == "pipetune: error: --retries: expected 0 or more, got -1\n"
     assert _runs(cli) == []
+
+
+def test_a_failed_run_quotes_the_end_of_a_huge_stderr_briefly(cli, write_component, tmp_path) -> None:
+    """The message of a failed run quotes its stderr's last line: only the end of the log is
+    read, and a huge last line is cut, so the run store keeps a short message."""
+    component = write_component("""
+name: noisy-failure
+implementation:
+  container:
+    image: python:3.11
+    command:
+      - python
+      - -c
+      - |
+        import sys
+        for _ in range(2000): sys.stderr.write("e" * 1000 + "\\n")
+        sys.stderr.write("boom " + "z" * 500_000 + "\\n")
+        sys.exit(3)
+""")
+    result = cli("run", str(component), "--quiet", "--json")
+    assert result.returncode == 1
+    record = json.loads(result.stdout)
+    assert record["message"].startswith("exited with code 3: ")
+    assert record["message"].endswith("[...]") and len(record["message"]) < 3000

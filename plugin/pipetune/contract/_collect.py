@@ -43,10 +43,17 @@ def collect_results(
     return read()
 
 
-def read_log(path: str | os.PathLike[str]) -> list[str]:
-    """The lines of a captured log file, or none when it does not exist (the whole file is
-    read: for metrics read ``LogMetrics.read_file`` or ``follow``, which stream)."""
+def read_log(path: str | os.PathLike[str], tail_bytes: int | None = None) -> list[str]:
+    """The lines of a captured log file, or none when it does not exist; with ``tail_bytes``
+    only the lines of its last ``tail_bytes`` bytes (the first of them maybe cut), however
+    large the file. For metrics read ``LogMetrics.read_file`` or ``follow``, which stream."""
     file = Path(path)
-    if not file.exists():
+    try:
+        with open(file, "rb") as handle:
+            if tail_bytes is not None:
+                size = os.fstat(handle.fileno()).st_size
+                handle.seek(max(0, size - tail_bytes))
+            data = handle.read() if tail_bytes is None else handle.read(tail_bytes)
+    except FileNotFoundError:
         return []
-    return file.read_text(encoding="utf-8", errors="replace").splitlines()
+    return data.decode("utf-8", errors="replace").splitlines()

@@ -236,7 +236,7 @@ class LocalEngine:
             if code is None or code == 0:
                 continue
             process.finish()
-            message = _exit_message(code, read_log(process.stderr_path))
+            message = _exit_message(code, read_log(process.stderr_path, STDERR_TAIL_BYTES))
             assert handle.process is not None
             handle.process.terminate(self.grace)
             self._end_replicas(handle, wait=0.0)
@@ -347,7 +347,7 @@ class LocalEngine:
             error = str(exc)
         if code != 0:
             self._finish(handle, Phase.FAILED, Reason.EXIT_CODE,
-                         _exit_message(code, read_log(handle.process.stderr_path)), code)
+                         _exit_message(code, read_log(handle.process.stderr_path, STDERR_TAIL_BYTES)), code)
         elif error is not None:
             self._finish(handle, Phase.FAILED, Reason.RESULTS_INVALID, error, code)
         else:
@@ -436,6 +436,12 @@ def _with_output_files(results: Results | None, request: RunRequest) -> Results 
     )
 
 
+#: A failed run's message quotes the last line of its stderr: only this much of the end is read.
+STDERR_TAIL_BYTES = 64 * 1024
+#: ... and at most this much of that line goes into the message (and the run store).
+MESSAGE_QUOTE_CHARS = 2000
+
+
 def _exit_message(code: int, stderr: list[str]) -> str:
     if code < 0:
         try:
@@ -446,4 +452,7 @@ def _exit_message(code: int, stderr: list[str]) -> str:
     else:
         text = f"exited with code {code}"
     last = [line for line in stderr if line.strip()][-1:]
-    return f"{text}: {last[0].strip()}" if last else text
+    if not last:
+        return text
+    quoted = last[0].strip()
+    return f"{text}: {quoted[:MESSAGE_QUOTE_CHARS]}" + (" [...]" if len(quoted) > MESSAGE_QUOTE_CHARS else "")

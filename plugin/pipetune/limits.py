@@ -83,3 +83,8 @@ RESULTS_LIMITS = YamlLimits(
     RESULTS_MAX_BYTES, RESULTS_MAX_NODES, "a results file", "keep large values in artifacts"
 )
 SPEC_LIMITS = YamlLimits(SPEC_MAX_BYTES, SPEC_MAX_NODES, "a spec file")
+#: An output parameter a run wrote to a file of its own (KFP's ``outputPath`` of a parameter):
+#: read under the results file's bound, since it ends up beside the results.
+PARAMETER_LIMITS = YamlLimits(
+    RESULTS_MAX_BYTES, RESULTS_MAX_NODES, "an output parameter file", "keep large values in artifacts"
+)

@@ -44,7 +44,9 @@ from pipetune.engines.local._replicas import (
 )
 from pipetune.errors import ContractError
 from pipetune.kinds import check_training_job, is_training_job, nproc_per_node, replica_roles
+from pipetune.limits import PARAMETER_LIMITS
 from pipetune.programs import local_program
+from pipetune.yamlsafe import read_text_file
 
 #: The most seconds one ``poll`` spends reading a run's log for metrics: a run's log is read
 #: as it grows, a budget per poll, and the tail left when the run ends over as many polls as it
@@ -415,11 +417,12 @@ def _with_output_files(results: Results | None, request: RunRequest) -> Results 
     component: ComponentSpec = request.component
     for output in component.outputs:
         path = request.outputs_dir / output.name
-        if not output.is_parameter or not path.is_file():
+        if not output.is_parameter or not os.path.lexists(path) or path.is_dir():
             continue
         if results is not None and output.name in results.outputs:
             continue
-        text = path.read_text(encoding="utf-8").strip()
+        # The run wrote it: read it as results are read (a regular file in the outputs, bounded).
+        text = read_text_file(path, ContractError, PARAMETER_LIMITS, within=request.outputs_dir).strip()
         try:
             found[output.name] = coerce(text, output.type or "String")
         except ValueError as exc:

@@ -70,7 +70,7 @@ def execute(argv: Sequence[str], options: PublishOptions | None = None) -> int:
     # `python` is the interpreter running pipetune, in an image as on a laptop.
     code, log = _run(local_program(argv) or list(argv))
     try:
-        results = collect_results(directory, from_log=log.close)
+        results = collect_results(directory, from_log=log.finish)
     except ContractError as exc:
         print(f"pipetune: error: {exc}", file=sys.stderr)
         return code or 1
@@ -188,7 +188,7 @@ def _run(argv: list[str]) -> tuple[int, LogStream]:
         while data := os.read(source, _CHUNK_BYTES):
             out.write(data)
             out.flush()
-            log.feed_bytes(data)
+            log.feed(data)
         code = child.wait()
     finally:
         for sig, handler in previous.items():

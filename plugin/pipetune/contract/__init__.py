@@ -2,7 +2,7 @@
 
 from pipetune.contract._args import parse_args, usage_error
 from pipetune.contract._artifacts import artifact_dir, artifact_ref
-from pipetune.contract._collect import collect_results, read_log
+from pipetune.contract._collect import Follower, ResultsWatch, collect_results, follow_collector, read_log
 from pipetune.contract._log import (
     KATIB_DEFAULT_FILTER,
     MAX_HISTORY,
@@ -30,6 +30,7 @@ from pipetune.contract._results import (
     results_path,
     write_results,
 )
+from pipetune.contract._tfevent import TFEventReader, read_tfevents
 
 __all__ = [
     "MAX_HISTORY",
@@ -41,21 +42,27 @@ __all__ = [
     "API_VERSION",
     "CHANNEL_LIMIT_BYTES",
     "Checkpoint",
+    "Follower",
     "KATIB_DEFAULT_FILTER",
     "LogMetrics",
+    "LogStream",
     "OUTPUTS_ENV",
     "REPORT_PREFIX",
     "RESULTS_FILE",
     "Results",
+    "ResultsWatch",
+    "TFEventReader",
     "artifact_dir",
     "artifact_ref",
     "collect_results",
+    "follow_collector",
     "outputs_dir",
     "oversize_message",
     "parse_args",
     "parse_results",
     "read_log",
     "read_results",
+    "read_tfevents",
     "report",
     "results_from_json_lines",
     "results_from_log",

@@ -51,7 +51,7 @@ KATIB_DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 #: offset of a run it fails at every later one, each retry scanning to the run's end again.
 #: This one takes the rest of the run once and makes ``=value`` optional: a run with no ``=``
 #: after it matches without group 2 (and is skipped), and matching goes on after the run.
-_KATIB_LINEAR = re.compile(r"([\w|-]+)(?:\s*=\s*([+-]?\d*(?:\.\d+)?(?:[Ee][+-]?\d+)?))?")
+_KATIB_LINEAR = re.compile(r"([\w|-]+)(?:\s*=\s*([+-]?\d*(?:\.\d+)?(?:[Ee][+-]?\d+)?))?", re.ASCII)
 
 #: The longest line, in characters (its line break not counted), read for metrics.
 MAX_METRIC_LINE = 64 * 1024
@@ -74,15 +74,22 @@ class LogMetrics:
     """How to read metrics from a run's log, Katib's collector settings in one value.
 
     ``names`` keeps only those metrics (None: all); ``filters`` are ``metricsFormat`` regular
-    expressions (None: Katib's default); ``file`` is a metrics file to read instead of stdout
-    (Katib's File collector, the path as the run sees it) and ``json`` says its lines are JSON
-    objects rather than text.
+    expressions (None: Katib's default), matched as Go's ``regexp`` matches them (``\\w``,
+    ``\\d`` and ``\\s`` are ASCII), each match's name and value trimmed of white space, as
+    Katib's collector does; ``file`` is a metrics file to read instead of stdout (Katib's File
+    collector, the path as the run sees it) and ``json`` says its lines are JSON objects rather
+    than text; ``tfevents`` is a directory of TensorFlow event files to read instead (Katib's
+    TensorFlowEvent collector, see ``pipetune.contract.TFEventReader``). ``merged``: the log
+    is the run's stdout and stderr merged in the order they were written, as Katib's StdOut
+    collector reads the container's output (its webhook appends ``1>file 2>&1``).
     """
 
     names: tuple[str, ...] | None = None
     filters: tuple[str, ...] | None = None
     file: str | None = None
     json: bool = False
+    tfevents: str | None = None
+    merged: bool = False
 
     def read(self, lines: Iterable[str]) -> Results | None:
         """The results these lines hold, or None (see the module docstring for the bounds)."""
@@ -104,8 +111,8 @@ class LogMetrics:
         return LogFollower(path, self)
 
     def stream(self) -> LogStream:
-        """A reader of a log given piece by piece as it arrives (a pipe)."""
-        return LogStream(self)
+        """A reader to feed a log's bytes to, in pieces of any size (say, an HTTP response)."""
+        return LogStream(self.reader())
 
 
 def results_from_json_lines(
@@ -183,7 +190,8 @@ class LogReader:
         filters = spec.filters or (KATIB_DEFAULT_FILTER,)
         #: Each expression, and whether a line needs an ``=`` for it to match (the default's).
         self.patterns: list[tuple[Pattern[str], bool]] = [
-            (_KATIB_LINEAR, True) if f == KATIB_DEFAULT_FILTER else (re.compile(f), False) for f in filters
+            (_KATIB_LINEAR, True) if f == KATIB_DEFAULT_FILTER else (re.compile(f, re.ASCII), False)
+            for f in filters
         ]
         self.any_line = not all(needs_equals for _, needs_equals in self.patterns)
         #: The metric names met so far, each mapped to itself: entries share one copy of a name.
@@ -193,6 +201,8 @@ class LogReader:
         skip = None if self.json else "step"
         self.reports = _History(skip)
         self.katib = _History(skip)
+        self._key: tuple[bool, int, int] | None = None
+        self._results: Results | None = None
 
     def feed(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -224,10 +234,15 @@ class LogReader:
             self.feed_line(line)
 
     def results(self) -> Results | None:
+        """The results of the lines fed so far (the same object until a line adds to them,
+        so a poller may ask on every turn)."""
+        key = (self.reported, self.reports.count, self.katib.count)
+        if key == self._key:
+            return self._results
         history = self.reports if self.reported or self.json else self.katib
-        if not history.count:
-            return None
-        return Results(metrics=dict(history.metrics), history=history.entries())
+        found = Results(metrics=dict(history.metrics), history=history.entries()) if history.count else None
+        self._key, self._results = key, found
+        return found
 
     # -- one line ------------------------------------------------------------------------------
 
@@ -261,9 +276,13 @@ class LogReader:
                 # "=" follows it (and when one does but no number: Katib matches "name=" too).
                 pairs: Iterable[tuple[str, str | None]] = pattern.findall(line)
             else:
-                pairs = ((match.group(1), match.group(2)) for match in pattern.finditer(line))
+                # Katib trims what a metricsFormat captures ("loss " is "loss").
+                pairs = (
+                    ((match.group(1) or "").strip(), (match.group(2) or "").strip())
+                    for match in pattern.finditer(line)
+                )
             for name, text in pairs:
-                if not text:
+                if not text or not name:
                     continue
                 try:
                     value = float(text)
@@ -329,27 +348,25 @@ _BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class LogStream:
-    """Reads results from a log given as it arrives, in pieces of bytes (``feed_bytes``):
-    whole lines go to a ``LogReader`` at once; ``close`` reads the last line and gives the
-    results. Memory: the unfinished line, at most ``MAX_METRIC_LINE`` characters (a longer one
-    is dropped, and skipped to its end)."""
+    """A log's bytes in, in pieces of any size; whole lines out to a ``LogReader``.
 
-    def __init__(self, spec: LogMetrics) -> None:
-        self.spec = spec
-        self._reset()
+    Holds back the unfinished last line until its line break comes (``finish`` reads it too).
+    Memory: the piece being read, and the unfinished line (at most ``MAX_METRIC_LINE``
+    characters: a longer one is dropped, and skipped to its end).
+    """
 
-    def _reset(self) -> None:
-        self.reader = self.spec.reader()
+    def __init__(self, reader: LogReader) -> None:
+        self.reader = reader
         self.pending = ""
         #: The current line is longer than ``MAX_METRIC_LINE``: skip to its end.
         self.skipping = False
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def feed_bytes(self, data: bytes) -> None:
-        """The next piece of the log (lines may be cut anywhere, even inside a character)."""
+    def feed(self, data: bytes) -> None:
+        """The next bytes of the log."""
         self._text(self.decoder.decode(data))
 
-    def close(self) -> Results | None:
+    def finish(self) -> Results | None:
         """The log has ended: read its last line; the results of the whole log."""
         self._text(self.decoder.decode(b"", final=True))
         if self.pending and not self.skipping:
@@ -377,21 +394,22 @@ class LogStream:
             self.pending = unfinished
 
 
-class LogFollower(LogStream):
+class LogFollower:
     """Reads a log file's results from where the last ``advance`` stopped, a chunk at a time.
 
     ``advance`` reads what has been written so far (or until a deadline), holding back the
     last line until its line break comes; ``finish`` reads the rest, that last line included,
     and gives the results. A file that shrinks or is replaced is read again from its start.
-    Memory: one chunk, and the unfinished line (as ``LogStream``).
+    Memory: one chunk, and the unfinished line (see ``LogStream``).
     """
 
     def __init__(self, path: str | os.PathLike[str], spec: LogMetrics) -> None:
         self.path = Path(path)
-        super().__init__(spec)
+        self.spec = spec
+        self._start()
 
-    def _reset(self) -> None:
-        super()._reset()
+    def _start(self) -> None:
+        self.stream = self.spec.stream()
         self.offset = 0
         self.inode: int | None = None
 
@@ -405,7 +423,7 @@ class LogFollower(LogStream):
         with file:
             status = os.fstat(file.fileno())
             if self.inode is not None and (status.st_ino != self.inode or status.st_size < self.offset):
-                self._reset()
+                self._start()
             self.inode = status.st_ino
             file.seek(self.offset)
             while True:
@@ -413,14 +431,18 @@ class LogFollower(LogStream):
                 if not data:
                     return True
                 self.offset += len(data)
-                self.feed_bytes(data)
+                self.stream.feed(data)
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
 
     def finish(self) -> Results | None:
         """Read to the end of the file; the results of the whole log."""
         self.advance()
-        return self.close()
+        return self.stream.finish()
+
+    def results(self) -> Results | None:
+        """The results of the whole lines read so far."""
+        return self.stream.results()
 
 
 def _split_unfinished(text: str) -> tuple[str, str]:

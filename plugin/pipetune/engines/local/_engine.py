@@ -20,16 +20,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pipetune.components import ComponentSpec, coerce, resolve_command
 from pipetune.contract import (
     OUTPUTS_ENV,
-    LogMetrics,
+    Follower,
     Results,
+    ResultsWatch,
     collect_results,
+    follow_collector,
     read_log,
-    read_results,
     results_path,
 )
 from pipetune.engines.base import History, Phase, Reason, ResourceRequest, RunRequest, RunStatus
@@ -54,14 +55,6 @@ from pipetune.yamlsafe import read_text_file
 LOG_READ_SECONDS = 0.05
 
 
-class _LogFollower(Protocol):
-    """What ``LogMetrics.follow`` returns: a log file read on from where it stopped."""
-
-    def advance(self, deadline: float | None = None) -> bool: ...
-
-    def finish(self) -> Results | None: ...
-
-
 @dataclass
 class LocalRun:
     """The local engine's handle on one run."""
@@ -76,8 +69,14 @@ class LocalRun:
     status: RunStatus = field(default_factory=lambda: RunStatus(Phase.PENDING))
     collected: Results | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    #: The run's log, read for metrics as it grows (its stdout; a metrics file once it ends).
-    log: _LogFollower | None = None
+    #: Where the run's metrics are read from while it runs, as it grows: its collector's
+    #: source (its log, a metrics file, a folder of event files), for ``intermediate``.
+    progress: Follower | None = None
+    #: The run's results.yaml history, read again only when the file changed.
+    reports: ResultsWatch | None = None
+    #: The source read for the run's final results once it has ended (its log is ``progress``
+    #: read on; a metrics file or event folder, which a run may rewrite, is read anew).
+    log: Follower | None = None
     #: The exit code of a process that has exited, while the rest of its log is read.
     exit_code: int | None = None
 
@@ -124,7 +123,8 @@ class LocalEngine:
         env.setdefault("PYTHONUNBUFFERED", "1")
         try:
             run.process = GroupProcess(
-                program, env, logs_dir, request.echo, self.cwd, on_eof=self._changed.set
+                program, env, logs_dir, request.echo, self.cwd, on_eof=self._changed.set,
+                merge=_merged(request),
             )
         except OSError as exc:
             return _not_started(run, f"command {argv[0]!r} cannot be started: {exc.strerror or exc}")
@@ -187,6 +187,7 @@ class LocalEngine:
                     request.echo and replica.primary,
                     self.cwd,
                     on_eof=self._changed.set,
+                    merge=replica.primary and _merged(request),
                 )
                 started.append((replica, process))
         except OSError as exc:
@@ -287,14 +288,20 @@ class LocalEngine:
             self._finish(handle, Phase.CANCELLED, Reason.CANCELLED, "cancelled")
 
     def intermediate(self, handle: LocalRun) -> History:
-        """The ``history`` of the run's results.yaml as it stands (``pipetune.report`` rewrites
-        it atomically after every report); the final results' once the run has ended."""
+        """What the run has reported so far: the ``history`` of its results.yaml when it keeps
+        one (``pipetune.report`` rewrites it atomically after every report; read again only
+        when the file changed), else what its collector's source holds as read by the polls
+        so far (its log, a Katib metrics file, TensorFlow event files); the final results'
+        once the run has ended."""
         if handle.collected is not None:
             return handle.collected.history
-        try:
-            return read_results(handle.request.outputs_dir).history
-        except ContractError:
-            return []
+        if handle.reports is None:
+            handle.reports = ResultsWatch(handle.request.outputs_dir)
+        history = handle.reports.read()
+        if handle.reports.reports:
+            return history
+        found = handle.progress.results() if handle.progress is not None else None
+        return found.history if found is not None else []
 
     def reclaim(self, run_id: str, outputs_dir: Path) -> None:
         """End what a crashed predecessor left running for a run: every process whose
@@ -309,15 +316,13 @@ class LocalEngine:
         """Nothing to release: each run's process is ended by ``cancel`` or by itself."""
 
     def _read_log(self, handle: LocalRun) -> None:
-        """While the run runs: read what its stdout holds so far, for at most
-        ``log_read_seconds`` (a Katib metrics file is read once the run has ended: a run may
-        rewrite it)."""
-        log_metrics = handle.request.log_metrics
-        if handle.process is None or (log_metrics is not None and log_metrics.file):
+        """While the run runs: read what its collector's source holds so far, for at most
+        ``log_read_seconds``."""
+        if handle.process is None:
             return
-        if handle.log is None:
-            handle.log = (log_metrics or LogMetrics()).follow(handle.process.stdout_path)
-        handle.log.advance(time.monotonic() + self.log_read_seconds)
+        if handle.progress is None:
+            handle.progress = follow_collector(handle.request.log_metrics, handle.process.stdout_path)
+        handle.progress.advance(time.monotonic() + self.log_read_seconds)
 
     def _conclude(self, handle: LocalRun, code: int, read_all: bool = False) -> None:
         """Judge a run whose process exited: its exit code first, then its results. When its
@@ -332,8 +337,11 @@ class LocalEngine:
             handle.exit_code = code
         log_metrics = handle.request.log_metrics
         if handle.log is None:
-            path = log_metrics.file if log_metrics and log_metrics.file else handle.process.stdout_path
-            handle.log = (log_metrics or LogMetrics()).follow(path)
+            rewritable = log_metrics is not None and bool(log_metrics.file or log_metrics.tfevents)
+            if handle.progress is not None and not rewritable:
+                handle.log = handle.progress
+            else:
+                handle.log = follow_collector(log_metrics, handle.process.stdout_path)
         log = handle.log
         deadline = None if read_all else time.monotonic() + self.log_read_seconds
         if not results_path(handle.request.outputs_dir).exists() and not log.advance(deadline):
@@ -378,6 +386,11 @@ def end_processes_of(outputs_dir: Path) -> int:
     """SIGKILL the process group of every process with ``PIPETUNE_OUTPUTS=<outputs_dir>``
     (a run's daemons too). Reads ``/proc``; where there is none (not Linux) nothing is found."""
     return end_marked(f"{OUTPUTS_ENV}={outputs_dir}".encode())
+
+
+def _merged(request: RunRequest) -> bool:
+    """Whether the run's stderr goes into its stdout log (a Katib StdOut collector's trial)."""
+    return request.log_metrics is not None and request.log_metrics.merged
 
 
 def _not_started(run: LocalRun, problem: str, reason: str = Reason.COMMAND_NOT_FOUND) -> LocalRun:

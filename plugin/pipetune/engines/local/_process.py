@@ -28,6 +28,10 @@ class GroupProcess:
     ``on_eof`` is called once the process has exited (or closed its stdout). ``terminate``
     ends the whole group, so nothing the command started outlives it; the group is announced
     to this process's guardian (``_guardian``), so it cannot outlive this process either.
+
+    With ``merge`` stderr goes where stdout goes, one stream in the order it was written (a
+    shell's ``1>stdout.log 2>&1``, which is how Katib's StdOut collector sees a container's
+    output): there is no ``stderr.log`` and ``stderr_path`` is ``stdout.log``.
     """
 
     def __init__(
@@ -38,10 +42,11 @@ class GroupProcess:
         echo: bool = True,
         cwd: str | None = None,
         on_eof: Callable[[], None] | None = None,
+        merge: bool = False,
     ) -> None:
         logs_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = logs_dir / "stdout.log"
-        self.stderr_path = logs_dir / "stderr.log"
+        self.stderr_path = self.stdout_path if merge else logs_dir / "stderr.log"
         self.started_at = time.time()
         self._pumps: list[threading.Thread] = []
         if echo:
@@ -51,24 +56,28 @@ class GroupProcess:
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge else subprocess.PIPE,
                 start_new_session=True,
             )
-            self._pumps = [
-                _pump(self.process.stdout, self.stdout_path, sys.stdout, on_eof),
-                _pump(self.process.stderr, self.stderr_path, sys.stderr),
-            ]
+            self._pumps = [_pump(self.process.stdout, self.stdout_path, sys.stdout, on_eof)]
+            if not merge:
+                self._pumps.append(_pump(self.process.stderr, self.stderr_path, sys.stderr))
         else:
-            with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-                self.process = subprocess.Popen(
-                    list(argv),
-                    env=dict(env),
-                    cwd=cwd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,
-                )
+            with open(self.stdout_path, "wb") as out:
+                err: IO[bytes] | None = None if merge else open(self.stderr_path, "wb")
+                try:
+                    self.process = subprocess.Popen(
+                        list(argv),
+                        env=dict(env),
+                        cwd=cwd,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT if err is None else err,
+                        start_new_session=True,
+                    )
+                finally:
+                    if err is not None:
+                        err.close()
             if on_eof is not None:
                 exits().watch(self.process.pid, on_eof)
         self.pgid = self.process.pid

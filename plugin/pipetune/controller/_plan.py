@@ -26,6 +26,7 @@ from pipetune.controller._parent import (
     Progress,
     experiment_ended,
     experiment_status,
+    journal_status,
     parse_iso,
     status_patch,
 )
@@ -82,10 +83,10 @@ def plan_customrun(customrun: Mapping[str, Any], turn: Turn | None, now: datetim
         # It runs the same spec: the saved copy is kept, not looked up again.
         state = {k: v for k, v in state.items() if k in ("attempt", "experiment")}
         for previous in new.get("retriesStatus") or []:
-            for bulky in ("journal", "experiment"):
+            for bulky in ("journal", "journalSegments", "experiment"):
                 (previous.get(STATE_FIELD) or {}).pop(bulky, None)
     else:
-        state["journal"] = list(turn.journal)
+        state.update(journal_status(turn.journal, old.get(STATE_FIELD)))
     new[STATE_FIELD] = state
     patch = status_patch(old, new)
     if decision.new_attempt:
@@ -112,7 +113,7 @@ def plan_experiment(experiment: Mapping[str, Any], turn: Turn | None, now: datet
     if turn is None:
         raise ValueError("plan_experiment: a running Experiment's plan needs its tuner's turn")
     new = experiment_status(old, turn.progress, now)
-    new[STATE_FIELD] = {**(new.get(STATE_FIELD) or {}), "journal": list(turn.journal)}
+    new[STATE_FIELD] = {**(new.get(STATE_FIELD) or {}), **journal_status(turn.journal, old.get(STATE_FIELD))}
     patch = status_patch(old, new)
     if turn.progress.ended is not None:
         return Plan(new, patch, forget=True)

@@ -43,6 +43,7 @@ from pipetune.controller._parent import (
     experiment_source,
     is_ours,
     is_template,
+    journal_records,
     owner_reference,
     parse_experiment,
 )
@@ -264,7 +265,7 @@ class Controller:
             spec, base = None, name
             experiment = parse_experiment(body.get("spec") or {}, base, namespace, [], f"Experiment {namespace}/{name}")
         session = Session.for_experiment(experiment, local=False, namespace=namespace, taskruns=True)
-        journal = MemoryJournal(state.get("journal") or [])
+        journal = MemoryJournal(journal_records(state))
         engine = HeldEngine(KubernetesEngine(
             self.api, namespace, labels={EXPERIMENT_LABEL: base}, owner=owner_reference(body),
             on_change=lambda: self.queue.add(key),

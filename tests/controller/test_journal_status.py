@@ -72,3 +72,19 @@ def test_a_segment_that_does_not_decode_names_its_field() -> None:
     state["journalSegments"]["000000"] = "not base64!"
     with pytest.raises(ParentError, match=r"status.extraFields.journalSegments\[000000\]: not a journal segment"):
         journal_records(state)
+
+
+def test_a_record_that_is_not_one_is_reported_not_skipped() -> None:
+    from pipetune.tuner.journal import JournalError, MemoryJournal
+
+    with pytest.raises(JournalError, match=r"journal record 1: not a journal record"):
+        MemoryJournal(journal_records({"journal": [journal(1)[0], {"trial": 0}]}))
+
+
+def test_a_record_that_does_not_fit_is_reported_with_its_index() -> None:
+    from pipetune.tuner.journal import JournalError, MemoryJournal
+
+    records = journal(2)
+    del records[4]["assignment"]  # the second trial_created
+    with pytest.raises(JournalError, match=r"journal record 4: the 'trial_created' record has no 'assignment' field"):
+        MemoryJournal(records).state()

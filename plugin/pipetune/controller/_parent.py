@@ -320,7 +320,7 @@ def journal_records(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     segments = state.get("journalSegments") or {}
     for key in sorted(segments):
         records.extend(_decode_segment(key, segments[key]))
-    records.extend(r for r in state.get("journal") or [] if isinstance(r, Mapping))
+    records.extend(state.get("journal") or [])  # checked record by record by ``MemoryJournal``
     return records
 
 

@@ -305,7 +305,9 @@ class MemoryJournal:
 
     ``append`` only records; ``sync`` hands every record to ``save`` when some are unsaved.
     The tuner syncs before it starts trials it has just suggested, so a restarted controller
-    never finds a child whose suggestion it has lost.
+    never finds a child whose suggestion it has lost. A given record that is not one (no
+    ``op``), or does not fit the state before it, is a ``JournalError`` naming its index, as
+    a bad line of a journal file is: it was skipped without a word.
     """
 
     def __init__(
@@ -313,7 +315,10 @@ class MemoryJournal:
         records: list[Mapping[str, Any]] | None = None,
         save: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
-        self.entries: list[dict[str, Any]] = [dict(r) for r in records or [] if isinstance(r, Mapping) and "op" in r]
+        for index, record in enumerate(records or []):
+            if not isinstance(record, Mapping) or not isinstance(record.get("op"), str):
+                raise JournalError(f"journal record {index}: not a journal record (no \"op\"): {str(record)[:200]}")
+        self.entries: list[dict[str, Any]] = [dict(r) for r in records or []]
         self.save = save
         self.unsaved = False
 
@@ -321,8 +326,16 @@ class MemoryJournal:
         return iter(list(self.entries))
 
     def state(self) -> ExperimentState:
-        """What the records give (``replay``)."""
-        return replay(self.entries)
+        """What the records give (``replay``); a ``JournalError`` for one that does not fit."""
+        state = ExperimentState()
+        for index, record in enumerate(self.entries):
+            try:
+                state = apply(state, record)
+            except (KeyError, ValueError, TypeError) as exc:
+                if isinstance(exc, SpecError):
+                    raise
+                raise JournalError(f"journal record {index}: {_misfit(record, exc)}") from None
+        return state
 
     def append(self, op: str, **fields: Any) -> dict[str, Any]:
         record = {"op": op, **fields}

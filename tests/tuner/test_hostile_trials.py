@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT
 from experiment_yaml import categorical, job_experiment
+from processes import alive
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
 
@@ -117,13 +118,6 @@ EXPECTED: dict[str, tuple[str, str, str | float]] = {
 #: needs some 150 MB; the old whole-log reads needed gigabytes. bench/hostile_inputs.py and
 #: bench/log_metrics.py measure it against plain reads.
 PEAK_RSS_BOUND = 1024 * 2**20
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
 
 
 def marked(state: Path) -> list[int]:

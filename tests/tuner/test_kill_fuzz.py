@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from conftest import DATA, ROOT
+from processes import alive, children
 
 TRIAL = r'''
 import os, pathlib, sys, time
@@ -47,24 +48,6 @@ print(f"loss={(x - 0.3) ** 2 + (y - 0.7) ** 2}")
 def started(ledger: Path) -> list[int]:
     path = ledger / "started"
     return [int(line) for line in path.read_text().split()] if path.exists() else []
-
-
-def children(pid: int) -> set[int]:
-    """The processes ``pid`` has forked, as the kernel lists them (at fork, before exec)."""
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
 
 
 def test_kill_9_at_every_trial_start_never_runs_a_trial_twice_at_once(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conftest import DATA, ROOT
+from processes import alive, children
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
 
@@ -27,23 +28,6 @@ daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"]
 os.replace(ledger / f"{os.getpid()}.tmp", ledger / f"{os.getpid()}.pids")
 time.sleep(300)
 '''
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-
-
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return found
 
 
 def recorded(ledger: Path) -> list[int]:

@@ -32,3 +32,14 @@ def test_a_tpe_suggestion_loads_no_plotting_stack() -> None:
         "get_algorithm('tpe').suggest(space, [], 0)\n"
     )
     assert loaded_after(code) == []
+
+
+@pytest.mark.parametrize("module", ["pipetune.pipeline", "pipetune.cli._tune", "pipetune.cli._pipeline",
+                                    "pipetune.engines.select"])
+def test_local_runs_load_no_kubernetes_client(module: str) -> None:
+    """`pipetune tune` and `pipetune pipeline run` on a laptop loaded the Kubernetes client
+    (some 0.3 s, and kopf's operator code) through the engine selection and the controller
+    package."""
+    loaded = loaded_after(f"import {module}")
+    assert [m for m in loaded if m.split(".")[0] in ("kubernetes", "kopf") or m.startswith(
+        ("pipetune.engines.kubernetes", "pipetune.controller._reconcile", "pipetune.controller._operator"))] == []

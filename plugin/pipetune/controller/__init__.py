@@ -10,6 +10,8 @@ custom-task contract (``_customtask``), which ``pipetune pipeline run`` shares f
 PipelineRun's tuning task.
 """
 
+from typing import TYPE_CHECKING
+
 from pipetune.controller._customtask import (
     CANCELLED,
     TIMED_OUT,
@@ -18,8 +20,6 @@ from pipetune.controller._customtask import (
     parse_duration,
     results_of,
 )
-from pipetune.controller._engine import HeldEngine
-from pipetune.controller._operator import run_operator
 from pipetune.controller._parent import (
     BUDGET_PARAMS,
     STATE_FIELD,
@@ -36,8 +36,37 @@ from pipetune.controller._parent import (
     status_patch,
 )
 from pipetune.controller._plan import Plan, Turn, plan_customrun, plan_experiment
-from pipetune.controller._queue import WorkQueue
-from pipetune.controller._reconcile import CUSTOMRUN, EXPERIMENT, Controller, retry_delay
+
+if TYPE_CHECKING:  # what __getattr__ below returns, for type checkers; imported on first use
+    from pipetune.controller._engine import HeldEngine
+    from pipetune.controller._operator import run_operator
+    from pipetune.controller._queue import WorkQueue
+    from pipetune.controller._reconcile import CUSTOMRUN, EXPERIMENT, Controller, retry_delay
+
+_RECONCILE = ("CUSTOMRUN", "EXPERIMENT", "Controller", "retry_delay")
+
+
+def __getattr__(name: str) -> object:
+    # The controller's I/O (the Kubernetes client, kopf) is imported on first use: ``pipetune
+    # pipeline run`` uses the custom-task decisions above on a laptop and must not pay for it.
+    if name in _RECONCILE:
+        from pipetune.controller import _reconcile
+
+        return getattr(_reconcile, name)
+    if name == "HeldEngine":
+        from pipetune.controller._engine import HeldEngine
+
+        return HeldEngine
+    if name == "run_operator":
+        from pipetune.controller._operator import run_operator
+
+        return run_operator
+    if name == "WorkQueue":
+        from pipetune.controller._queue import WorkQueue
+
+        return WorkQueue
+    raise AttributeError(f"module 'pipetune.controller' has no attribute {name!r}")
+
 
 __all__ = [
     "BUDGET_PARAMS",

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipetune.engines.base import Engine
-from pipetune.engines.kubernetes import KubernetesEngine, api_client
 from pipetune.engines.local import LocalEngine
 from pipetune.errors import UsageError
 
@@ -46,4 +45,8 @@ def open_engine(
     pod or of the kubeconfig (``context``), its resources in ``namespace`` with ``labels``."""
     if engine_name(name) == "local":
         return LocalEngine()
+    # Imported here: the Kubernetes client takes some 0.3 s to import, which a local run,
+    # the common case, should not pay.
+    from pipetune.engines.kubernetes import KubernetesEngine, api_client
+
     return KubernetesEngine(api_client(context), namespace, labels=labels, log=log)

@@ -406,3 +406,20 @@ def test_an_atomic_write_on_a_full_disk_keeps_the_old_file(tmp_path: Path, monke
     monkeypatch.undo()
     assert len(calls) == 2  # the short write was followed up
     assert target.read_text() == "[]\n" and sorted(p.name for p in tmp_path.iterdir()) == ["trials.json"]
+
+
+def test_a_full_disk_in_an_atomic_write_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """trials.json on a full disk was reported as the experiment's directory (os.write names
+    no file), so the message said where but not what."""
+    import errno
+
+    from pipetune.atomic import atomic_write_text
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError) as caught:
+        atomic_write_text(tmp_path / "trials.json", "[]")
+    assert caught.value.filename == str(tmp_path / "trials.json") and caught.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # no temporary file left

@@ -40,10 +40,20 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     ``/outputs/results.yaml``; there the file is rewritten in place (truncated, written,
     fsynced), the only write the mount allows. The kubelet reads it after the container exits.
 
-    Raises ``OSError`` (a full disk, a read-only directory) with no temporary file left behind.
+    Raises ``OSError`` (a full disk, a read-only directory) with no temporary file left behind,
+    its ``filename`` the file that could not be written.
     """
     target = Path(path)
     make_directories(target.parent)
+    try:
+        return _write_replacing(target, data)
+    except OSError as exc:
+        if exc.filename is None:  # os.write and fsync name no file: say which one it was
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from None
+        raise
+
+
+def _write_replacing(target: Path, data: bytes) -> Path:
     fd, tmp = _create_temporary(target)
     try:
         try:

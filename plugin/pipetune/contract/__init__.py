@@ -9,7 +9,14 @@ from pipetune.contract._log import (
     results_from_json_lines,
     results_from_log,
 )
-from pipetune.contract._report import REPORT_PREFIX, report, save_results
+from pipetune.contract._report import (
+    REPORT_PREFIX,
+    TRIAL_INDEX_ENV,
+    ReportSink,
+    report,
+    reporting_to,
+    save_results,
+)
 from pipetune.contract._results import (
     API_VERSION,
     CHANNEL_LIMIT_BYTES,
@@ -34,7 +41,9 @@ __all__ = [
     "OUTPUTS_ENV",
     "REPORT_PREFIX",
     "RESULTS_FILE",
+    "ReportSink",
     "Results",
+    "TRIAL_INDEX_ENV",
     "artifact_dir",
     "artifact_ref",
     "collect_results",
@@ -45,6 +54,7 @@ __all__ = [
     "read_log",
     "read_results",
     "report",
+    "reporting_to",
     "results_from_json_lines",
     "results_from_log",
     "results_path",

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.atomic import atomic_write_text
-from pipetune.contract import LogMetrics, Results, read_results, write_results
-from pipetune.engines.base import Engine, Phase
+from pipetune.contract import TRIAL_INDEX_ENV, LogMetrics, Results, read_results, write_results
+from pipetune.engines.base import Engine, History, Phase
 from pipetune.errors import ContractError, PipetuneError, RunError, SpecError, UsageError
 from pipetune.names import path_slug
 from pipetune.runner import StartedRun, checkpoint_env, finish_run, start_run
@@ -508,8 +508,14 @@ class Tuner:
             log_metrics=prepared.log_metrics or LogMetrics(names=self.config.objective.metric_names),
             resource=prepared.resource,
             name=prepared.name,
-            env=self._checkpoint_env(trial, attempt),
+            env=self._trial_env(trial, attempt),
         )
+
+    def _trial_env(self, trial: TrialState, attempt: int) -> dict[str, str]:
+        env = self._checkpoint_env(trial, attempt)
+        if self.engine.local:
+            env[TRIAL_INDEX_ENV] = str(trial.index)
+        return env
 
     def _checkpoint_env(self, trial: TrialState, attempt: int) -> dict[str, str]:
         """Where a trial keeps its checkpoints: one place per trial, the same for every attempt
@@ -616,12 +622,16 @@ class Tuner:
         with self._completed_lock:
             self._completed = completed
 
-    def should_stop(self, curve: Curve) -> bool:
-        """Whether a running trial whose objective curve is ``curve`` is stopped now by the
-        experiment's early stopping: the rule the loop applies, asked from the trial itself (a
-        Python objective's ``trial.should_stop()``, on its own thread). Pure over a snapshot."""
+    def should_stop(self, history: History) -> bool:
+        """Whether a running trial that has reported ``history`` is stopped now by the
+        experiment's early stopping: the rule the loop applies, asked by the trial itself (a
+        Python objective's ``trial.should_stop()``, on its own thread). Pure over a snapshot of
+        the completed trials' curves."""
         rule = self.config.early_stopping
-        if rule is None or not curve:
+        if rule is None:
+            return False
+        curve = curve_from_history(history, self.config.objective.metric)
+        if not curve:
             return False
         with self._completed_lock:
             completed = self._completed

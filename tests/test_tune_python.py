@@ -215,3 +215,24 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_a_component_with_a_relative_program_tunes_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "ridge"
+    folder.mkdir()
+    (folder / "ridge.py").write_text(
+        "import pipetune\n"
+        "args = pipetune.parse_args('component.yaml')\n"
+        "pipetune.save_results(metrics={'loss': (args.alpha - 0.5) ** 2})\n"
+    )
+    (folder / "component.yaml").write_text(
+        "name: ridge\ninputs:\n  - {name: alpha, type: Float}\nimplementation:\n  container:\n"
+        "    image: python:3.11\n    command: [python, ridge.py]\n    args: [--alpha, {inputValue: alpha}]\n"
+    )
+    monkeypatch.chdir(tmp_path)  # the component's parent: neither file is here
+    space = [{"name": "alpha", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}]
+    result = pipetune.tune("ridge/component.yaml", space, metric="loss", minimize=True, max_trials=2,
+                           algorithm="random", state_dir=tmp_path / "s")
+    assert [t.status.value for t in result.trials] == ["Succeeded", "Succeeded"]

@@ -240,7 +240,9 @@ class Tuner:
             metric=self.config.objective.metric,
             minimize=self.config.objective.minimize,
             parameters=list(getattr(self.config.space, "names", [])),
-            identity=self.identity,
+            # Whole in a file journal; a journal kept in a cluster object's status (the
+            # controller's) holds the fingerprint only, the status being bounded in size.
+            identity=self.identity if isinstance(self.journal, Journal) else None,
             fingerprint=fingerprint(self.identity),
             time=time.time(),
         )

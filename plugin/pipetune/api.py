@@ -135,7 +135,11 @@ def tune(
                           fresh_hint="resume='never'")
     if function_engine is not None:
         function_engine.stop_rule = tuner.should_stop
-    return tuner.run()
+    result = tuner.run()
+    if result.state.status == "Failed":
+        # Said, not only returned: a notebook's user may not look at the status.
+        _note(f"experiment {name} {result.state.status} ({result.state.reason}): {result.state.message}")
+    return result
 
 
 def _check_arguments(given: Mapping[str, Any]) -> None:

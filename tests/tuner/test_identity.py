@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -74,6 +75,22 @@ def test_a_function_is_its_name_and_source() -> None:
     assert found["function"].endswith("test_a_function_is_its_name_and_source.<locals>.objective")
     assert found["source"] != function_identity(other)["source"]
     assert found == function_identity(objective)
+
+
+def test_a_lambda_and_a_partial_are_identified_without_their_surroundings() -> None:
+    first = [lambda p: p["x"], 20]  # the line around a lambda (a budget) is not its identity
+    second = [lambda p: p["x"], 30]
+    other = [lambda p: -p["x"], 20]
+    assert function_identity(first[0]) == function_identity(second[0])  # type: ignore[arg-type]
+    assert function_identity(first[0]) != function_identity(other[0])  # type: ignore[arg-type]
+
+    def scaled(params: dict, factor: float) -> float:
+        return params["x"] * factor
+
+    assert function_identity(functools.partial(scaled, factor=2)) == function_identity(
+        functools.partial(scaled, factor=2))
+    assert function_identity(functools.partial(scaled, factor=2)) != function_identity(
+        functools.partial(scaled, factor=3))
 
 
 def test_a_local_program_is_identified_by_its_content(tmp_path: Path) -> None:

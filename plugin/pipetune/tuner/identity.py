@@ -12,10 +12,12 @@ each field with its old and new value.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
@@ -139,16 +141,39 @@ def plain(value: Any) -> Any:
 
 
 def function_identity(function: Callable[..., Any]) -> dict[str, Any]:
-    """A Python objective: its qualified name and a hash of its source (of its code when the
-    source can't be read, as for a function typed at an interactive prompt)."""
-    target = inspect.unwrap(function)
+    """A Python objective: its qualified name and a hash of its source. A lambda is hashed by
+    its code instead (its source line holds the call around it, whose budget may change), and
+    so is a function whose source can't be read (typed at an interactive prompt); a
+    ``functools.partial`` adds its bound arguments."""
+    if isinstance(function, functools.partial):
+        inner = function_identity(function.func)
+        return {**inner, "arguments": _stable_text((function.args, sorted(function.keywords.items())))}
+    target: Any = inspect.unwrap(function)
+    if not inspect.isroutine(target) and not isinstance(target, type) and callable(target):
+        target = type(target).__call__  # a callable object: its class's __call__
     name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(target).__qualname__)}"
-    try:
-        source = inspect.getsource(target)
-    except (OSError, TypeError):
-        code = getattr(target, "__code__", None)
-        source = repr((code.co_code, code.co_consts)) if code is not None else repr(target)
+    code = getattr(target, "__code__", None)
+    source: str | None = None
+    if getattr(target, "__name__", "") != "<lambda>":
+        try:
+            source = inspect.getsource(target)
+        except (OSError, TypeError):
+            source = None
+    if source is None:
+        source = _code_text(code) if code is not None else name
     return {"function": name, "source": "sha256:" + hashlib.sha256(source.encode()).hexdigest()[:16]}
+
+
+def _code_text(code: Any) -> str:
+    """A code object as stable text: its bytecode, names and constants, nested code included
+    (a code object's repr holds a memory address)."""
+    consts = [_code_text(c) if inspect.iscode(c) else _stable_text(c) for c in code.co_consts]
+    return repr((code.co_code.hex(), code.co_names, code.co_varnames, consts))
+
+
+def _stable_text(value: Any) -> str:
+    """``repr`` without memory addresses (``<object at 0x...>``)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 def program_hashes(argv: Sequence[Any], folder: Path | None = None) -> dict[str, str]:

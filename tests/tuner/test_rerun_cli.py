@@ -132,19 +132,31 @@ def test_a_user_tunes_changes_a_range_starts_over_and_extends(cli, tmp_path: Pat
 
 
 def test_two_tuners_on_one_directory_never_both_run(tmp_path: Path) -> None:
-    experiment = _write(tmp_path, max_trials=4, parallel=2, args=("--sleep", "0.5"))
+    # Trials wait while `hold` exists, so the first tuner is still running when the second
+    # starts, however slow the machine is: no race between the two.
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    experiment = _write(tmp_path, max_trials=4, parallel=2, args=("--hold", str(hold)))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("PIPETUNE_STATE_DIR", None)
     command = [sys.executable, "-m", "pipetune", "--state-dir", str(tmp_path / "state"), "tune", str(experiment),
                "--dir", str(tmp_path / "exp")]
     tuners = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for _ in range(2)]
-    results = [(t.wait(timeout=120), *t.communicate()) for t in tuners]
-    codes = sorted(code for code, _, _ in results)
-    assert codes == [0, 2], results
-    refused = next(err for code, _, err in results if code == 2)
-    holder = next(t.pid for t, (code, _, _) in zip(tuners, results) if code == 0)
-    assert f"another tuner is running this experiment (pid {holder}, started " in refused
+    try:
+        deadline = time.monotonic() + 120
+        while all(t.poll() is None for t in tuners):
+            assert time.monotonic() < deadline, "neither tuner was refused"
+            time.sleep(0.05)
+        refused = next(t for t in tuners if t.poll() is not None)
+        holder = next(t for t in tuners if t is not refused)
+        _, err = refused.communicate(timeout=60)
+        assert refused.returncode == 2, err
+        assert f"another tuner is running this experiment (pid {holder.pid}, started " in err
+    finally:
+        hold.unlink()
+    _, err = holder.communicate(timeout=120)
+    assert holder.returncode == 0, err
     # Exactly maxTrialCount trial processes ran (they used to run twice as many).
     assert _processes(tmp_path) == 4
 

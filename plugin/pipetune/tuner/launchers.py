@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from pipetune.components import ComponentSpec, ContainerSpec, format_value, local_component
 from pipetune.contract import LogMetrics
 from pipetune.engines.base import ResourceRequest
-from pipetune.errors import SpecError
+from pipetune.errors import PipetuneError, SpecError
 from pipetune.experiment import Experiment, local_command, local_override, render_trial
 from pipetune.kinds import check_training_job, is_training_job
 from pipetune.tuner.identity import function_identity, plain, program_hashes
@@ -160,7 +160,7 @@ class ExperimentLauncher:
         elif self.local and isinstance(space, SearchSpace):
             try:
                 prepared = self.prepare(0, space.first_point(), Path("/nonexistent/outputs"))
-            except SpecError:
+            except PipetuneError:  # what the session's check already reported
                 return found
             container = prepared.component.container
             found["programs"] = program_hashes([*container.command, *container.args])

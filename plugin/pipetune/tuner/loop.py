@@ -5,6 +5,10 @@
 through the journal: each change is a record appended and then applied (``journal.apply``),
 the same transition a restart replays. It is handed an object meeting the engine protocol
 and never imports a particular engine. Build one through ``tuner.session.Session``.
+
+``open`` takes the experiment directory's lock (``tuner.lock``: one writer) and compares the
+journal's experiment with this one (``tuner.identity``) before anything runs: the same resumes,
+a changed budget is taken up, anything else is refused naming each changed field.
 """
 
 from __future__ import annotations

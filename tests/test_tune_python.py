@@ -91,7 +91,7 @@ def test_the_trial_handle_knows_its_trial(tmp_path: Path) -> None:
     assert sorted(index for index, _, _ in seen) == [0, 1, 2]
     for index, parameters, checkpoints in seen:
         assert parameters == result.trials[index].assignment
-        assert checkpoints == str(tmp_path / "e" / "checkpoints" / f"trial-{index:04d}")
+        assert checkpoints == tmp_path / "e" / "checkpoints" / f"trial-{index:04d}"
 
 
 def test_an_exception_is_raised_after_its_trial_is_recorded(tmp_path: Path) -> None:
@@ -236,3 +236,26 @@ def test_a_component_with_a_relative_program_tunes_from_another_directory(
     result = pipetune.tune("ridge/component.yaml", space, metric="loss", minimize=True, max_trials=2,
                            algorithm="random", state_dir=tmp_path / "s")
     assert [t.status.value for t in result.trials] == ["Succeeded", "Succeeded"]
+
+
+def checkpointing(params: dict, trial: Any) -> float:
+    """Resumes from its own newest checkpoint: the second attempt of a trial sees the first's."""
+    start = 0
+    if trial.resume_from:
+        start = int((Path(pipetune.resume_from()) / "step").read_text())
+    with pipetune.checkpoint(step=start + 1) as folder:
+        (Path(folder) / "step").write_text(str(start + 1))
+    if start == 0:
+        raise RuntimeError("first attempt fails after its checkpoint")
+    return float(start)
+
+
+def test_a_process_trial_resumes_from_its_own_checkpoint(tmp_path: Path) -> None:
+    result = pipetune.tune(checkpointing, SPACE, max_trials=2, algorithm="random", max_retries=1,
+                           isolation="process", state_dir=tmp_path / "s", directory=tmp_path / "e",
+                           catch=(RuntimeError,))
+    assert [(t.status.value, t.objective, t.attempt) for t in result.trials] == [("Succeeded", 1.0, 1)] * 2
+    store = RunStore(tmp_path / "s")
+    for trial in result.trials:
+        saved = yaml.safe_load((store.run_dir(trial.run_id) / "outputs" / "results.yaml").read_text())
+        assert saved["checkpoint"]["step"] == 2 and saved["metrics"] == {"objective": 1.0}

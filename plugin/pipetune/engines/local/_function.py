@@ -31,7 +31,16 @@ from pathlib import Path
 from typing import Any, cast
 
 from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV
-from pipetune.contract import TRIAL_INDEX_ENV, Results, report, reporting_to, results_path, write_results
+from pipetune.contract import (
+    OUTPUTS_ENV,
+    TRIAL_INDEX_ENV,
+    Results,
+    read_results,
+    report,
+    reporting_to,
+    results_path,
+    write_results,
+)
 from pipetune.engines.base import History, Phase, Reason, RunRequest, RunStatus
 from pipetune.errors import ContractError, UsageError
 
@@ -55,10 +64,11 @@ class Trial:
         self.index: int | None = int(env[TRIAL_INDEX_ENV]) if env.get(TRIAL_INDEX_ENV, "").isdigit() else None
         #: The trial's parameters (a copy of what the function is given).
         self.parameters: dict[str, Any] = dict(run.request.arguments)
-        #: Where this trial keeps its checkpoints (``pipetune.save_checkpoint(directory=...)``):
-        #: one place per trial, the same for a retry and after a resume; None when the tuner
-        #: gives none.
-        self.checkpoint_dir: str | None = env.get(CHECKPOINTS_ENV)
+        #: Where this trial keeps its checkpoints: one place per trial, the same for a retry
+        #: and after a resume (a local folder as a ``Path``, a URI as text); None when the
+        #: tuner gives none.
+        where = env.get(CHECKPOINTS_ENV)
+        self.checkpoint_dir: Path | str | None = where if where is None or "://" in where else Path(where)
         #: The newest complete checkpoint a retried or resumed trial continues from, or None.
         self.resume_from: str | None = env.get(RESUME_ENV)
 
@@ -229,7 +239,7 @@ class FunctionEngine:
             self.errors[run.run_id] = error
         else:
             try:
-                results = self._results(value, history)
+                results = _kept(self._results(value, history), run.request.outputs_dir)
                 write_results(results, run.request.outputs_dir)
                 final = (Phase.SUCCEEDED, Reason.COMPLETED, None, results)
             except ContractError as exc:
@@ -348,7 +358,11 @@ class _PipeSink:
 
 
 def _worker(engine: FunctionEngine, run: FunctionRun, connection: Connection) -> None:
-    """A worker process: run the function once, send back its value or its exception."""
+    """A worker process: run the function once, send back its value or its exception. The
+    process is the trial's own, so its environment is the trial's as a program's would be
+    (``pipetune.save_checkpoint()`` and ``resume_from()`` find the trial's checkpoints)."""
+    os.environ.update(run.request.env)
+    os.environ[OUTPUTS_ENV] = str(run.request.outputs_dir)
     trial = _ProcessTrial(run, connection)
     try:
         with reporting_to(trial._sink()):
@@ -386,6 +400,22 @@ def _end_process(handle: FunctionRun) -> None:
     process = handle.process
     if process is not None and process.is_alive():
         process.kill()
+
+
+def _kept(results: Results, outputs_dir: Path) -> Results:
+    """``results`` with what the function saved itself (``pipetune.checkpoint``,
+    ``save_results`` in a worker process): its checkpoint, outputs and artifacts, and metrics
+    the return value doesn't replace."""
+    if not results_path(outputs_dir).is_file():
+        return results
+    saved = read_results(outputs_dir)
+    return Results(
+        metrics={**saved.metrics, **results.metrics},
+        outputs=dict(saved.outputs),
+        artifacts=dict(saved.artifacts),
+        history=results.history or saved.history,
+        checkpoint=saved.checkpoint,
+    )
 
 
 def _latest(history: list[dict[str, float]]) -> dict[str, float]:

@@ -235,6 +235,9 @@ class Tuner:
         elif known:
             self._say(f"extending {self.config.name}: {len(self.state.trials)} trials done, "
                       f"up to {self.config.budget.max_trials} now")
+        # Whole in a file journal; a journal kept in a cluster object's status (the
+        # controller's) holds the fingerprint only, the status being bounded in size.
+        identity = {"identity": self.identity} if isinstance(self.journal, Journal) else {}
         self._record(
             "experiment_started",
             version=1,
@@ -244,11 +247,9 @@ class Tuner:
             metric=self.config.objective.metric,
             minimize=self.config.objective.minimize,
             parameters=list(getattr(self.config.space, "names", [])),
-            # Whole in a file journal; a journal kept in a cluster object's status (the
-            # controller's) holds the fingerprint only, the status being bounded in size.
-            identity=self.identity if isinstance(self.journal, Journal) else None,
             fingerprint=fingerprint(self.identity),
             time=time.time(),
+            **identity,
         )
         self._started = True
         self._open_record()

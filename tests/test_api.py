@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -33,15 +34,22 @@ def test_a_function_objective(tmp_path: Path) -> None:
     assert (result.directory / "results.yaml").is_file()
 
 
+CALLS: list[dict] = []
+
+
+def counted(params: dict) -> float:
+    CALLS.append(params)
+    return quadratic(params)
+
+
 def test_same_seed_same_trials_and_resume_runs_nothing_new(tmp_path: Path) -> None:
     kwargs = dict(metric="loss", minimize=True, max_trials=6, algorithm="random", seed=5)
-    first = pipetune.tune(quadratic, SPACE, directory=tmp_path / "a", state_dir=tmp_path / "s", **kwargs)
-    second = pipetune.tune(quadratic, SPACE, directory=tmp_path / "b", state_dir=tmp_path / "s", **kwargs)
+    first = pipetune.tune(counted, SPACE, directory=tmp_path / "a", state_dir=tmp_path / "s", **kwargs)
+    second = pipetune.tune(counted, SPACE, directory=tmp_path / "b", state_dir=tmp_path / "s", **kwargs)
     assert [t.assignment for t in first.trials] == [t.assignment for t in second.trials]
-    calls = []
-    again = pipetune.tune(lambda p: calls.append(p) or 0.0, SPACE, directory=tmp_path / "a",
-                          state_dir=tmp_path / "s", **kwargs)
-    assert calls == [] and again.best_parameters == first.best_parameters
+    CALLS.clear()
+    again = pipetune.tune(counted, SPACE, directory=tmp_path / "a", state_dir=tmp_path / "s", **kwargs)
+    assert CALLS == [] and again.best_parameters == first.best_parameters
 
 
 def test_a_hyperopt_expression_space(tmp_path: Path) -> None:
@@ -89,9 +97,13 @@ def test_a_failing_function_fails_its_trial_only(tmp_path: Path) -> None:
         return params["x"]
 
     result = pipetune.tune(flaky, SPACE, minimize=True, max_trials=8, algorithm="random", seed=2,
-                           state_dir=tmp_path)
+                           state_dir=tmp_path, catch=(RuntimeError,))
     failed = [t for t in result.trials if t.status.value == "Failed"]
     assert failed and all(t.message == "RuntimeError: diverged" for t in failed)
+    # Every failed trial keeps its traceback, in its record and in trials.json.
+    assert all("Traceback" in t.error and 'raise RuntimeError("diverged")' in t.error for t in failed)
+    rows = {row["trial"]: row for row in json.loads((result.directory / "trials.json").read_text())}
+    assert all("RuntimeError: diverged" in rows[t.index]["error"] for t in failed)
     assert result.best_objective is not None
 
 

@@ -4,7 +4,12 @@ any v1 component.yaml, and the one way the examples compile themselves."""
 from pathlib import Path
 from typing import Any, Callable
 
-from kfp import compiler, components
+from pipetune.extras import require
+
+# One line naming the extra when the KFP SDK is missing, not a traceback (exit 2).
+require("kfp", "pipelines/kfp")
+
+from kfp import compiler, components  # noqa: E402 - after the check above
 
 ROOT = Path(__file__).resolve().parents[2]
 

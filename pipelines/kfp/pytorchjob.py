@@ -7,9 +7,8 @@ bridge step through kfp-kubernetes and passed on to the job's replicas.
     python pipelines/kfp/pytorchjob.py    # writes pipelines/kfp/pytorchjob.yaml
 """
 
+from _catalog import compile_next_to, component  # first: it says which extra a missing kfp needs
 from kfp import dsl, kubernetes
-
-from _catalog import compile_next_to, component
 
 pytorchjob = component("pytorchjob")
 

@@ -4,9 +4,8 @@ in the KFP UI through the Metrics artifact pipetune's publisher fills.
     python pipelines/kfp/train.py        # writes pipelines/kfp/train.yaml
 """
 
+from _catalog import compile_next_to, component  # first: it says which extra a missing kfp needs
 from kfp import dsl, kubernetes
-
-from _catalog import compile_next_to, component
 
 train_sklearn = component("train-sklearn")
 

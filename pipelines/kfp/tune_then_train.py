@@ -12,9 +12,8 @@ manifests/kfp/tune-rbac.yaml). KFP outputs are declared statically, so the tuner
 import json
 from typing import NamedTuple
 
+from _catalog import compile_next_to, component  # first: it says which extra a missing kfp needs
 from kfp import dsl, kubernetes
-
-from _catalog import compile_next_to, component
 
 tune = component("tune")
 train_sklearn = component("train-sklearn")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,21 +13,29 @@ from typing import Any
 from pipetune.components import ComponentSpec, load_component
 from pipetune.engines.base import Engine
 from pipetune.engines.local import FunctionEngine, LocalEngine
+from pipetune.errors import UsageError
 from pipetune.names import path_slug
 from pipetune.store import DEFAULT_STATE_DIR, RunStore
 from pipetune.tuner import policy
-from pipetune.tuner.config import DEFAULT_ALGORITHM, TunerConfig
+from pipetune.tuner.config import DEFAULT_ALGORITHM, DEFAULT_GIVE_UP_AFTER, TunerConfig
 from pipetune.tuner.display import progress_line
 from pipetune.tuner.early_stopping import get_early_stopping
+from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.launchers import ComponentLauncher, FunctionLauncher, TrialLauncher
-from pipetune.tuner.loop import Progress, TuneResult
+from pipetune.tuner.loop import RESUME_MODES, Progress, TuneResult
 from pipetune.tuner.objective import Objective
 from pipetune.tuner.session import Session
 from pipetune.tuner.space import ExpressionSpace, SearchSpace, Space
 
+ISOLATIONS = ("thread", "process")
+
+
+class TuneArgumentError(UsageError, ValueError, TypeError):
+    """An argument of ``pipetune.tune`` that can't be used: the message names it."""
+
 
 def tune(
-    objective: Callable[[dict[str, Any]], Any] | ComponentSpec | str | os.PathLike[str],
+    objective: Callable[..., Any] | ComponentSpec | str | os.PathLike[str],
     space: Any,
     *,
     metric: str = "objective",
@@ -44,29 +55,49 @@ def tune(
     trial_timeout: float | None = None,
     early_stopping: Mapping[str, str] | None = None,
     progress: bool | Callable[[Progress], None] = False,
+    resume: str = "auto",
+    catch: type[BaseException] | tuple[type[BaseException], ...] = (),
+    isolation: str = "thread",
+    give_up_after: int | None = DEFAULT_GIVE_UP_AFTER,
 ) -> TuneResult:
     """Tune ``objective`` over ``space`` and return the trials and the best parameters.
 
-    ``objective`` is either a function taking the parameters as a dict and returning a number
-    (the ``metric``) or a mapping of metric values, run in this process; or a component
-    (a component.yaml path or a loaded spec), each trial a local run with the fixed
-    ``arguments`` plus the parameters as inputs.
+    ``objective`` is either a function or a component (a component.yaml path or a loaded
+    spec), each trial a local run with the fixed ``arguments`` plus the parameters as inputs.
+    A function takes the parameters as a dict, and optionally a second argument, the trial
+    (``trial.report(step, **metrics)``, ``trial.should_stop()``, ``trial.index``,
+    ``trial.parameters``, ``trial.checkpoint_dir``); it returns a number (the ``metric``), a
+    mapping of metric values, or nothing when it reported them. ``pipetune.report`` inside it
+    reports to its trial. It runs in a thread of this process, or with
+    ``isolation="process"`` in a worker process per trial (parallel past the GIL; a timeout
+    ends it).
 
     ``space`` is the experiment's parameter format (a list of Katib parameters, or a
     ``SearchSpace``) or any hyperopt space expression (``hp.choice``, nested and conditional
     dicts, ``hp.qloguniform``, ...).
 
-    The experiment lives in ``directory`` (default ``<state_dir>/experiments/<name>``); calling
-    again with the same directory resumes it. ``early_stopping`` is medianstop's settings
-    (``{"min_trials_required": "3", "start_step": "4"}``) to enable it.
+    The experiment lives in ``directory`` (default ``<state_dir>/experiments/<name>``).
+    ``resume``: ``"auto"`` resumes the experiment the directory holds when it is this one (a
+    changed budget is taken up) and raises ``ExperimentChanged`` (a ``ValueError``) naming
+    what differs otherwise; ``"never"`` keeps the old one as an earlier attempt and starts
+    again; ``"must"`` raises unless there is one to resume. ``early_stopping`` is
+    medianstop's settings (``{"min_trials_required": "3", "start_step": "4"}``) to enable it.
+
+    An exception in the function fails its trial and, once the trial is recorded, is raised
+    (as Optuna does) unless it is an instance of ``catch``. ``give_up_after``: the experiment
+    ends when its first that many trials all failed or never reported ``metric`` (None: never).
+    Bad arguments raise ``TuneArgumentError`` (a ``ValueError`` and ``TypeError``) naming them.
     """
+    _check_arguments(locals())
+    catching = catch if isinstance(catch, tuple) else (catch,)
     search_space = _space(space)
     launcher: TrialLauncher
     engine: Engine[Any]
+    function_engine: FunctionEngine | None = None
     if callable(objective) and not isinstance(objective, (ComponentSpec, str, os.PathLike)):
         label = getattr(objective, "__name__", "objective")
-        launcher = FunctionLauncher(label)
-        engine = FunctionEngine(objective, metric)
+        launcher = FunctionLauncher(label, objective)
+        engine = function_engine = FunctionEngine(objective, metric, isolation=isolation)
     else:
         component = objective if isinstance(objective, ComponentSpec) else load_component(objective)
         label = component.name
@@ -79,16 +110,107 @@ def tune(
         name=name,
         space=search_space,
         objective=Objective(metric, type="minimize" if minimize else "maximize", goal=goal),
-        budget=policy.Budget(max_trials, parallel, max_failed, max_retries),
+        budget=policy.Budget(max_trials, parallel, max_failed, max_retries, give_up_after=give_up_after or None),
         algorithm=algorithm,
         algorithm_settings=dict(algorithm_settings or {}),
         early_stopping=get_early_stopping("medianstop", early_stopping) if early_stopping is not None else None,
         seed=seed,
         trial_timeout=trial_timeout,
     )
-    callback = progress if callable(progress) else (_print_progress if progress else None)
+    shown = progress if callable(progress) else (_print_progress if progress else None)
+
+    def watch(update: Progress) -> None:
+        if shown is not None:
+            shown(update)
+        trial = update.trial
+        if function_engine is None or trial is None or trial.status is not TrialStatus.FAILED or not trial.run_id:
+            return
+        error = function_engine.errors.pop(trial.run_id, None)
+        if error is not None and not isinstance(error, catching):
+            # Recorded first (the journal has the trial), then raised, as Optuna does.
+            raise error
+
     session = Session(config, launcher)
-    return session.tuner(engine, store, folder, progress=callback).run()
+    tuner = session.tuner(engine, store, folder, progress=watch, notify=_note, resume=resume,
+                          fresh_hint="resume='never'")
+    if function_engine is not None:
+        function_engine.stop_rule = tuner.should_stop
+    result = tuner.run()
+    if result.state.status == "Failed":
+        # Said, not only returned: a notebook's user may not look at the status.
+        _note(f"experiment {name} {result.state.status} ({result.state.reason}): {result.state.message}")
+    return result
+
+
+def _check_arguments(given: Mapping[str, Any]) -> None:
+    """One clear error naming the first argument that can't be used."""
+
+    def refuse(name: str, expected: str) -> None:
+        raise TuneArgumentError(f"pipetune.tune: {name}: expected {expected}, got {given[name]!r}")
+
+    def integer(name: str, minimum: int, optional: bool = False) -> None:
+        value = given[name]
+        if optional and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+            refuse(name, f"an integer of {minimum} or more" + (" or None" if optional else ""))
+
+    def text(name: str, optional: bool = False) -> None:
+        value = given[name]
+        if optional and value is None:
+            return
+        if not isinstance(value, str) or not value.strip():
+            refuse(name, "a non-empty string" + (" or None" if optional else ""))
+
+    objective = given["objective"]
+    if not (callable(objective) or isinstance(objective, (ComponentSpec, str, os.PathLike))):
+        refuse("objective", "a function, a component.yaml path or a ComponentSpec")
+    text("metric")
+    if not isinstance(given["minimize"], bool):
+        refuse("minimize", "True or False")
+    goal = given["goal"]
+    if goal is not None and (isinstance(goal, bool) or not isinstance(goal, numbers.Real) or not math.isfinite(goal)):
+        refuse("goal", "a finite number or None")
+    integer("max_trials", 1)
+    integer("parallel", 1)
+    if given["parallel"] > given["max_trials"]:
+        refuse("parallel", f"at most max_trials ({given['max_trials']})")
+    text("algorithm")
+    for key in ("algorithm_settings", "early_stopping", "arguments"):
+        value = given[key]
+        if value is not None and not isinstance(value, Mapping):
+            refuse(key, "a mapping or None")
+    for key in ("algorithm_settings", "early_stopping"):
+        for setting in (given[key] or {}):
+            if not isinstance(setting, str):
+                refuse(key, "a mapping of setting names to values")
+    integer("seed", 0)
+    text("name", optional=True)
+    for key in ("directory", "state_dir"):
+        value = given[key]
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            refuse(key, "a path" + (" or None" if key == "directory" else ""))
+        if isinstance(value, str) and not value.strip():
+            refuse(key, "a path" + (" or None" if key == "directory" else ""))
+    integer("max_failed", 0, optional=True)
+    integer("max_retries", 0)
+    timeout = given["trial_timeout"]
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                or not math.isfinite(timeout) or timeout <= 0):
+        refuse("trial_timeout", "a number of seconds above 0 or None")
+    if not (isinstance(given["progress"], bool) or callable(given["progress"])):
+        refuse("progress", "True, False or a function of a Progress")
+    if given["resume"] not in RESUME_MODES:
+        refuse("resume", " or ".join(repr(mode) for mode in RESUME_MODES))
+    catch = given["catch"]
+    classes = catch if isinstance(catch, tuple) else (catch,)
+    if not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
+        refuse("catch", "an exception class or a tuple of them")
+    if given["isolation"] not in ISOLATIONS:
+        refuse("isolation", " or ".join(repr(mode) for mode in ISOLATIONS))
+    if given["isolation"] == "process" and not callable(objective):
+        refuse("isolation", "'thread' for a component (its trials are processes already)")
+    integer("give_up_after", 0, optional=True)
 
 
 def _space(space: Any) -> Space:
@@ -101,3 +223,7 @@ def _space(space: Any) -> Space:
 
 def _print_progress(progress: Progress) -> None:
     print(progress_line(progress), flush=True)
+
+
+def _note(text: str) -> None:
+    print(f"pipetune: {text}", file=sys.stderr, flush=True)

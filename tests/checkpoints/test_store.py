@@ -155,8 +155,15 @@ def test_kill_9_at_random_points_never_leaves_a_half_checkpoint_as_latest(tmp_pa
     rng = random.Random(7)
     steps_seen = []
     for _ in range(25):
+        before = _latest_step(root)
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root)])
-        time.sleep(rng.uniform(0.15, 0.6))
+        # Wait for the writer's progress (a new complete checkpoint), however busy the machine
+        # is, then kill it at a random point of a later write: a fixed sleep raced the start.
+        deadline = time.monotonic() + 120
+        while _latest_step(root) <= before and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert _latest_step(root) > before, "the writer made no checkpoint"
+        time.sleep(rng.uniform(0.0, 0.05))
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         latest = CheckpointStore(root).latest()
@@ -170,7 +177,15 @@ def test_kill_9_at_random_points_never_leaves_a_half_checkpoint_as_latest(tmp_pa
         assert all(p.read_bytes() == bytes([latest.step % 256]) * 50_000 for p in parts)
         steps_seen.append(latest.step)
     assert steps_seen and steps_seen == sorted(steps_seen)  # progress is never lost
-    assert len(set(steps_seen)) > 5
+    assert len(set(steps_seen)) == 25
+
+
+def _latest_step(root: Path) -> int:
+    try:
+        latest = CheckpointStore(root).latest()
+    except OSError:  # a checkpoint collected while it was read: look again
+        return 0
+    return latest.step if latest is not None and latest.step is not None else 0
 
 
 def test_resume_latest_finds_the_newest_in_the_runs_own_store(tmp_path: Path, monkeypatch) -> None:

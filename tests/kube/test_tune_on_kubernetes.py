@@ -142,7 +142,12 @@ def test_a_killed_tuner_adopts_its_running_trials_on_restart(cluster: EmulatedCl
             assert time.monotonic() < deadline, "the tuner created no trials"
             assert first.poll() is None, first.communicate()
             time.sleep(0.05)
-        time.sleep(0.3)  # let it journal both starts
+        # Both starts journaled: observable progress, not a fixed wait.
+        journal = tmp_path / "exp" / "journal.jsonl"
+        while _started(journal) < 2:
+            assert time.monotonic() < deadline, "the tuner journaled no start"
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.02)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -177,3 +182,12 @@ def test_a_killed_tuner_adopts_its_running_trials_on_restart(cluster: EmulatedCl
     # Two creates were answered 409 and adopted; only trials 2 and 3 are new resources.
     assert cluster.operator.seen["PyTorchJob"] == [f"kexp-{i:04d}" for i in range(4)]
     assert re.search(r"experiment kexp Succeeded", out)
+
+
+def _started(journal: Path) -> int:
+    """How many trial starts the journal holds (complete lines only: it is being written)."""
+    try:
+        lines = journal.read_bytes().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in lines if b'"op":"trial_started"' in line)

@@ -33,7 +33,9 @@ def _experiment(tmp_path: Path, **changes: object) -> Path:
 
 
 def _journal(directory: Path) -> list[dict]:
-    return [json.loads(line) for line in (directory / "journal.jsonl").read_text().splitlines()]
+    """The journal's complete lines: a tuner may be appending the last one while it is read."""
+    text = (directory / "journal.jsonl").read_text()
+    return [json.loads(line) for line in text.split("\n")[:-1] if line]
 
 
 def _assignments(directory: Path) -> dict[int, dict]:

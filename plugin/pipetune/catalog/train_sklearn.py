@@ -8,6 +8,7 @@ from typing import Any
 
 import pipetune
 from pipetune.catalog import component_file
+from pipetune.extras import require
 
 DATASETS = ("breast_cancer", "wine", "iris", "digits")
 
@@ -39,6 +40,7 @@ def _max_features(text: str) -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     args = pipetune.parse_args(component_file("train-sklearn"), argv)
     # Optional extra (pipetune[sklearn]), loaded after the arguments are checked.
+    require("sklearn", "train-sklearn")
     import joblib  # type: ignore[import-untyped]  # joblib ships no type information (no py.typed)
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score, log_loss

@@ -11,6 +11,7 @@ from typing import Any
 import pipetune
 from pipetune.catalog import component_file
 from pipetune.contract import Results, write_results
+from pipetune.extras import require
 
 N_FEATURES = 10
 N_CLASSES = 3
@@ -88,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _check(args)
     world_size, rank = _distributed_env()
     # PyTorch is an optional extra (pipetune[torch]), loaded after the arguments are checked.
+    require("torch", "train-torch")
     import torch
     import torch.distributed as dist
     from torch import nn

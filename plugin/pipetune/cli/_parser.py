@@ -118,6 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume past a bad journal line: keep a copy of the journal (journal.jsonl.bak-<time>), "
         "drop the first bad line and every line after it, and run again what they held",
     )
+    tune.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start the experiment over: the directory's journal and trials are kept as an earlier "
+        "attempt (<dir>/attempt-<n>) and a new attempt starts",
+    )
+    tune.add_argument(
+        "--give-up-after",
+        type=int,
+        default=3,
+        metavar="N",
+        help="end the experiment when its first N trials all fail or all finish without the objective "
+        "metric (default 3; 0: never)",
+    )
     tune.add_argument("--quiet", "-q", action="store_true", help="no progress, only the final table")
     tune.set_defaults(command="tune")
 

@@ -19,8 +19,11 @@ from pipetune.errors import PipetuneError, RunError, UsageError
 from pipetune.experiment import Experiment, LocalOverride, load_experiment
 from pipetune.kinds import EXPERIMENT_LABEL
 from pipetune.store import RunStore
+from pipetune.tuner.config import DEFAULT_GIVE_UP_AFTER
 from pipetune.tuner.display import failure_notes, progress_line, trials_table
-from pipetune.tuner.journal import JOURNAL_FILE, Journal
+from pipetune.tuner.history import TrialStatus
+from pipetune.tuner.journal import JOURNAL_FILE, Journal, TrialState
+from pipetune.tuner.lock import ExperimentLock
 from pipetune.tuner.session import Session
 
 
@@ -30,19 +33,41 @@ def tune(args: argparse.Namespace) -> int:
     if args.local_command is not None:
         experiment = _with_local_command(experiment, args.local_command)
     namespace = experiment.namespace or args.namespace or "default"
+    give_up_after = getattr(args, "give_up_after", DEFAULT_GIVE_UP_AFTER)
+    if give_up_after is not None and give_up_after < 0:
+        raise UsageError(f"--give-up-after: expected 0 (never) or a number of trials, got {give_up_after}")
     # Checked before the engine connects to anything.
-    session = Session.for_experiment(experiment, local=args.engine == "local", seed=args.seed, namespace=namespace)
-    config = session.config
+    session = Session.for_experiment(experiment, local=args.engine == "local", seed=args.seed, namespace=namespace,
+                                     give_up_after=give_up_after or None)
     store = RunStore(args.state_dir)
     directory = Path(args.dir) if args.dir else store.state_dir / "experiments" / experiment.name
-    if args.repair:
-        _repair(directory / JOURNAL_FILE)
+    # One writer per experiment directory, from before --repair or --fresh touch its journal
+    # to the end of the run; a second tuner is refused here (exit 2), before anything runs.
+    with ExperimentLock(directory):
+        if args.repair:
+            _repair(directory / JOURNAL_FILE)
+        return _run(args, experiment, session, store, directory, namespace)
+
+
+def _run(args: argparse.Namespace, experiment: Experiment, session: Session, store: RunStore, directory: Path,
+         namespace: str) -> int:
+    config = session.config
     live = sys.stderr.isatty()
     last = [""]
+    failure_shown = [False]
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(("\r\033[K" if live else "") + text, file=sys.stderr, flush=True)
 
     def show(progress: Any) -> None:
         if args.quiet:
             return
+        trial = progress.trial
+        if trial is not None and trial.status is TrialStatus.FAILED and not failure_shown[0]:
+            # The first failure in full, once: it usually says what every trial will hit.
+            failure_shown[0] = True
+            say(first_failure(trial))
         line = progress_line(progress)
         if live:
             print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
@@ -52,7 +77,8 @@ def tune(args: argparse.Namespace) -> int:
 
     engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
                          None if args.quiet else sys.stderr)
-    tuner = session.tuner(engine, store, directory, progress=show, checkpoints=args.checkpoints)
+    tuner = session.tuner(engine, store, directory, progress=show, checkpoints=args.checkpoints, notify=say,
+                          resume="never" if getattr(args, "fresh", False) else "auto")
     if not args.quiet:
         print(
             f"experiment {experiment.name}: {config.budget.max_trials} trials, "
@@ -97,6 +123,17 @@ def tune(args: argparse.Namespace) -> int:
             print(f"  {name}: {value_text(value)}")
     print(f"results  {short_path(str(directory / 'results.yaml'))}")
     return 0 if result.state.status == "Succeeded" else 1
+
+
+def first_failure(trial: TrialState) -> str:
+    """The first failed trial, for the user: its reason and message, and what it left on
+    stderr (a traceback), indented."""
+    head = f"trial {trial.index} failed: {trial.reason}: {trial.message}" if trial.message else (
+        f"trial {trial.index} failed: {trial.reason}")
+    if not trial.error:
+        return head
+    body = "\n".join("  " + line for line in trial.error.splitlines())
+    return f"{head}\n{body}\n(shown for the first failed trial only; every trial's is in its run's logs)"
 
 
 def _repair(journal: Path) -> None:

@@ -9,6 +9,7 @@ from pipetune.components._spec import (
     OutputSpec,
     component_from_dict,
     load_component,
+    local_component,
 )
 from pipetune.components._types import coerce, format_value, parameter_type, plain_value
 
@@ -21,6 +22,7 @@ __all__ = [
     "component_from_dict",
     "format_value",
     "load_component",
+    "local_component",
     "parameter_type",
     "plain_value",
     "resolve_command",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,38 @@ def load_component(path: str | os.PathLike[str]) -> ComponentSpec:
     if file.is_dir():
         file = file / "component.yaml"
     return component_from_dict(load_yaml_file(file), file)
+
+
+def local_component(spec: ComponentSpec) -> ComponentSpec:
+    """``spec`` for a run on this machine: a relative program or file in its command or args
+    (``command: [python, ridge.py]``) that exists in the component's folder is made absolute,
+    so it runs the same from any working directory, as it does in its image. Placeholders,
+    options and words that name nothing in the folder are left as they are; a component not
+    loaded from a file is returned unchanged."""
+    if spec.path is None:
+        return spec
+    folder = spec.path.resolve().parent
+
+    def place(items: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(_in_folder(item, folder) for item in items)
+
+    command, args = place(spec.container.command), place(spec.container.args)
+    if command == spec.container.command and args == spec.container.args:
+        return spec
+    return replace(spec, container=replace(spec.container, command=command, args=args))
+
+
+def _in_folder(item: Any, folder: Path) -> Any:
+    if not isinstance(item, str) or not item or item.startswith("-") or os.path.isabs(item):
+        return item
+    if "\n" in item or "\0" in item:
+        return item
+    candidate = folder / item
+    try:
+        found = candidate.exists()
+    except (OSError, ValueError):
+        return item
+    return str(candidate) if found else item
 
 
 def component_from_dict(data: Any, path: Path | None = None) -> ComponentSpec:

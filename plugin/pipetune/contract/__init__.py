@@ -15,7 +15,14 @@ from pipetune.contract._log import (
     results_from_json_lines,
     results_from_log,
 )
-from pipetune.contract._report import REPORT_PREFIX, report, save_results
+from pipetune.contract._report import (
+    REPORT_PREFIX,
+    TRIAL_INDEX_ENV,
+    ReportSink,
+    report,
+    reporting_to,
+    save_results,
+)
 from pipetune.contract._results import (
     API_VERSION,
     CHANNEL_LIMIT_BYTES,
@@ -49,9 +56,11 @@ __all__ = [
     "OUTPUTS_ENV",
     "REPORT_PREFIX",
     "RESULTS_FILE",
+    "ReportSink",
     "Results",
     "ResultsWatch",
     "TFEventReader",
+    "TRIAL_INDEX_ENV",
     "artifact_dir",
     "artifact_ref",
     "collect_results",
@@ -64,6 +73,7 @@ __all__ = [
     "read_results",
     "read_tfevents",
     "report",
+    "reporting_to",
     "results_from_json_lines",
     "results_from_log",
     "results_path",

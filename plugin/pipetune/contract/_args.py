@@ -27,7 +27,7 @@ def parse_args(
         spec = component
     else:
         try:
-            spec = load_component(component)
+            spec = load_component(_beside_caller(component, sys._getframe(1).f_code.co_filename))
         except SpecError as exc:
             usage_error(f"error: {exc}")
     parser = argparse.ArgumentParser(prog=spec.name, description=spec.description or None)
@@ -52,6 +52,16 @@ def parse_args(
             help=output.description or None,
         )
     return parser.parse_args(argv)
+
+
+def _beside_caller(path: str | os.PathLike[str], caller: str) -> str | os.PathLike[str]:
+    """A relative spec path names the file beside the program that calls ``parse_args`` (the
+    component's folder), so the program runs the same from any working directory; when no
+    such file is there, the path is taken as given."""
+    if os.path.isabs(path) or not caller or caller.startswith("<"):
+        return path
+    beside = os.path.join(os.path.dirname(os.path.abspath(caller)), path)
+    return beside if os.path.exists(beside) else path
 
 
 def _dest(name: str) -> str:

@@ -7,14 +7,33 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipetune.experiment import Experiment
 from pipetune.tuner import policy
-from pipetune.tuner.early_stopping import MedianStop
+from pipetune.tuner.early_stopping import MEDIANSTOP, MedianStop
+from pipetune.tuner.identity import BUDGET, plain
 from pipetune.tuner.objective import Objective
-from pipetune.tuner.space import ExpressionSpace, Space
+from pipetune.tuner.space import (
+    CategoricalParameter,
+    DiscreteParameter,
+    DoubleParameter,
+    ExpressionSpace,
+    IntParameter,
+    SearchSpace,
+    Space,
+)
 
 DEFAULT_ALGORITHM = "auto"
+#: How many leading trials may all end without the objective before the experiment gives up
+#: (``policy.verdict``); the default of ``pipetune tune`` and ``pipetune.tune``.
+DEFAULT_GIVE_UP_AFTER = 3
+_PARAMETER_TYPES = {
+    DoubleParameter: "double",
+    IntParameter: "int",
+    DiscreteParameter: "discrete",
+    CategoricalParameter: "categorical",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,44 @@ class TunerConfig:
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    def identity(self) -> dict[str, Any]:
+        """What defines the search, in Katib's field names (see ``tuner.identity``); the trial
+        template's part comes from the launcher. The ``budget`` section may change between
+        runs of one experiment."""
+        if isinstance(self.space, SearchSpace):
+            parameters: Any = {
+                p.name: {"parameterType": _PARAMETER_TYPES.get(type(p), type(p).__name__),
+                         **{k: v for k, v in plain(p).items() if k != "name"}}
+                for p in self.space.parameters
+            }
+        elif isinstance(self.space, ExpressionSpace):
+            parameters = {"expression": self.space.digest()}
+        else:
+            parameters = repr(self.space)
+        objective = self.objective
+        budget = self.budget
+        return {
+            "parameters": parameters,
+            "objective": {
+                "type": objective.type,
+                "objectiveMetricName": objective.metric,
+                "goal": objective.goal,
+                "additionalMetricNames": list(objective.additional_metrics),
+                "metricStrategies": dict(objective.metric_strategies),
+            },
+            "algorithm": {"algorithmName": self.algorithm, "algorithmSettings": dict(self.algorithm_settings)},
+            "seed": self.seed,
+            "earlyStopping": None if self.early_stopping is None else {
+                "algorithmName": MEDIANSTOP, "algorithmSettings": plain(self.early_stopping)},
+            BUDGET: {
+                "maxTrialCount": budget.max_trials,
+                "parallelTrialCount": budget.parallel,
+                "maxFailedTrialCount": budget.max_failed,
+                "maxTrialRetries": budget.max_retries,
+                "trialTimeout": self.trial_timeout,
+            },
+        }
+
 
 def tuner_config(experiment: Experiment, seed: int | None = None) -> TunerConfig:
     """The loop's view of an experiment spec (``pipetune.experiment.Experiment``)."""
@@ -74,5 +131,15 @@ def tuner_config(experiment: Experiment, seed: int | None = None) -> TunerConfig
         early_stopping=early.rule if early is not None else None,
         seed=seed if seed is not None else (experiment.seed or 0),
         trial_timeout=experiment.trial_timeout,
-        resume_policy=experiment.resume_policy,
+        resume_policy=_resume_policy(experiment),
     )
+
+
+def _resume_policy(experiment: Experiment) -> str:
+    """Katib's ``resumePolicy`` when the spec sets it; unset, a finished experiment whose
+    ``maxTrialCount`` was raised goes on (what a user raising it asks for), where Katib's
+    default, ``Never``, would only report how it ended."""
+    spec = experiment.raw.get("spec") if isinstance(experiment.raw, Mapping) else None
+    if isinstance(spec, Mapping) and spec.get("resumePolicy") is not None:
+        return experiment.resume_policy
+    return "LongRunning"

@@ -27,7 +27,9 @@ so a restarted tuner holds exactly the state the live one held when the journal 
 Records (``op`` plus fields), version 1:
 
 - ``experiment_started``: ``version``, ``name``, ``seed``, ``spec`` (the digest of the spec),
-  ``metric`` and ``minimize`` (the objective), ``parameters`` (their names), ``time``
+  ``metric`` and ``minimize`` (the objective), ``parameters`` (their names), ``time``, and
+  ``identity`` (what defines the experiment, ``tuner.identity``) with its ``fingerprint``;
+  journals written before identities lack both and are resumed as they are
 - ``trial_created``: ``trial``, ``assignment``, ``internal``, ``time``
 - ``trial_starting``: ``trial``, ``attempt``, ``run_id``, ``time``: journaled before the run
   is submitted, so a resume can always find (and end) a run whose start was cut short;
@@ -35,7 +37,8 @@ Records (``op`` plus fields), version 1:
 - ``trial_started``: ``trial``, ``attempt``, ``run_id``, ``pgid`` (local engine), ``time``
 - ``trial_finished``: ``trial``, ``attempt``, ``status``, ``objective``, ``metrics``, ``reason``,
   ``message``, ``run_id``, ``time``, and with early stopping ``curve`` (``[[step, value], ...]``
-  of the objective metric; readers of older journals ignore it)
+  of the objective metric; readers of older journals ignore it), and for a failed trial whose
+  run left one ``error`` (its traceback or the end of its stderr)
 - ``experiment_finished``: ``status``, ``reason``, ``message``, ``time``
 """
 
@@ -375,6 +378,8 @@ class TrialState:
     #: The objective metric's intermediate values, (step, value) oldest first, as the trial
     #: ended (journaled when early stopping needs them); None when not recorded.
     curve: tuple[tuple[int, float], ...] | None = None
+    #: What the failed attempt left: its traceback, or the end of its stderr; None otherwise.
+    error: str | None = None
     #: The history entry an algorithm sees, made once: the history is rebuilt for every
     #: suggestion, and a trial that changes is a new TrialState.
     _records: dict[bool, TrialRecord] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -406,6 +411,10 @@ class ExperimentState:
     metric: str | None = None
     minimize: bool = False
     parameters: tuple[str, ...] = ()
+    #: What defines the experiment (``tuner.identity``), as its latest start recorded it;
+    #: None for a journal written before identities.
+    identity: Mapping[str, Any] | None = None
+    fingerprint: str | None = None
     trials: Mapping[int, TrialState] = field(default_factory=dict)
     status: str | None = None
     reason: str | None = None
@@ -445,6 +454,8 @@ def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
             metric=record.get("metric", state.metric),
             minimize=bool(record.get("minimize", state.minimize)),
             parameters=tuple(record.get("parameters", state.parameters)),
+            identity=record.get("identity", state.identity),
+            fingerprint=record.get("fingerprint", state.fingerprint),
             status=None,
             reason=None,
             message=None,
@@ -481,6 +492,7 @@ def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
             reason=record.get("reason"),
             message=record.get("message"),
             curve=_curve(record.get("curve")),
+            error=record.get("error"),
         )
         return replace(state, trials={**state.trials, trial.index: trial})
     if op == "experiment_finished":

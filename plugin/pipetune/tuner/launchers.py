@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipetune.components import ComponentSpec, ContainerSpec, format_value
+from pipetune.components import ComponentSpec, ContainerSpec, format_value, local_component
 from pipetune.contract import LogMetrics
 from pipetune.engines.base import ResourceRequest
-from pipetune.errors import SpecError
+from pipetune.errors import PipetuneError, SpecError
 from pipetune.experiment import Experiment, local_command, local_override, render_trial
 from pipetune.kinds import check_training_job, is_training_job
+from pipetune.tuner.identity import function_identity, plain, program_hashes
 from pipetune.tuner.space import SearchSpace, Space
 
 
@@ -43,6 +44,24 @@ class TrialLauncher(Protocol):
     ) -> PreparedTrial:
         ...
 
+    def identity(self, space: Space) -> dict[str, Any]:
+        """What defines a trial, as JSON data (``tuner.identity``): a rerun whose trials
+        would differ is another experiment."""
+        ...
+
+
+def component_identity(component: ComponentSpec, local: bool = True) -> dict[str, Any]:
+    """A component as an experiment's identity holds it: its spec as written (not where it
+    lies), and for a local run the content hash of the program its command runs."""
+    spec = plain(component.raw) if component.raw else plain(component)
+    if isinstance(spec, dict):
+        spec.pop("path", None)
+    found: dict[str, Any] = {"spec": spec}
+    if local:
+        folder = component.path.parent if component.path is not None else None
+        found["programs"] = program_hashes([*component.container.command, *component.container.args], folder)
+    return found
+
 Render = Callable[[int, Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -70,15 +89,19 @@ class ComponentLauncher:
         self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
     ) -> PreparedTrial:
         values = self.render(index, assignment) if self.render else {**self.arguments, **assignment}
-        return PreparedTrial(self.component, self.component.bind(values))
+        return PreparedTrial(local_component(self.component), self.component.bind(values))
+
+    def identity(self, space: Space) -> dict[str, Any]:
+        return {"component": component_identity(self.component), "arguments": plain(self.arguments)}
 
 
 class FunctionLauncher:
     """Each trial calls a Python function with the assignment (see ``FunctionEngine``)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, function: Callable[..., Any] | None = None) -> None:
         # The engine runs the function; the spec only names the run in the store.
         self.component = ComponentSpec(name=name, container=ContainerSpec(image="in-process"))
+        self.function = function
 
     def check(self, space: Space) -> None:
         """Nothing to check before the function runs: it takes any assignment."""
@@ -87,6 +110,9 @@ class FunctionLauncher:
         self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0
     ) -> PreparedTrial:
         return PreparedTrial(self.component, dict(assignment))
+
+    def identity(self, space: Space) -> dict[str, Any]:
+        return {"objective": function_identity(self.function)} if self.function is not None else {}
 
 
 class ExperimentLauncher:
@@ -113,6 +139,33 @@ class ExperimentLauncher:
         if isinstance(space, SearchSpace):
             self.prepare(0, space.first_point(), Path("/nonexistent/outputs"))
 
+    def identity(self, space: Space) -> dict[str, Any]:
+        """The trial template (its resource or component, with ``spec.local``, the metrics
+        collector and the template's conditions) and, for a local run, the content hash of the
+        program a trial runs."""
+        experiment = self.experiment
+        template = experiment.trial_template
+        found: dict[str, Any] = {
+            "trialParameters": plain(template.trial_parameters),
+            "trialSpec": plain(template.trial_spec),
+            "primaryContainerName": template.primary_container_name,
+            "successCondition": template.success_condition,
+            "failureCondition": template.failure_condition,
+            "metricsCollectorSpec": plain(experiment.metrics_collector),
+            "local": plain(experiment.local),
+        }
+        if template.component is not None:
+            found["component"] = component_identity(template.component.component, self.local)
+            found["arguments"] = plain(template.component.arguments)
+        elif self.local and isinstance(space, SearchSpace):
+            try:
+                prepared = self.prepare(0, space.first_point(), Path("/nonexistent/outputs"))
+            except PipetuneError:  # what the session's check already reported
+                return found
+            container = prepared.component.container
+            found["programs"] = program_hashes([*container.command, *container.args])
+        return found
+
     def trial_name(self, index: int, attempt: int = 0) -> str:
         """Deterministic, so a restarted tuner finds its Kubernetes children again:
         ``<experiment>-<index>``, and ``-<attempt>`` for a retry."""
@@ -132,6 +185,8 @@ class ExperimentLauncher:
             if self.taskruns and not self.local:
                 # Kept when done, as Tekton keeps TaskRuns: the trial's record (its owner removes it).
                 resource = ResourceRequest(manifest=task_run(component, rendered, name, self.namespace), retain=True)
+            if self.local:
+                component = local_component(component)
             return PreparedTrial(component, dict(rendered), LogMetrics(names=names), resource, name)
         template = experiment.trial_template
         collector = experiment.metrics_collector

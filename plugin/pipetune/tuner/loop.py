@@ -5,6 +5,10 @@
 through the journal: each change is a record appended and then applied (``journal.apply``),
 the same transition a restart replays. It is handed an object meeting the engine protocol
 and never imports a particular engine. Build one through ``tuner.session.Session``.
+
+``open`` takes the experiment directory's lock (``tuner.lock``: one writer) and compares the
+journal's experiment with this one (``tuner.identity``) before anything runs: the same resumes,
+a changed budget is taken up, anything else is refused naming each changed field.
 """
 
 from __future__ import annotations
@@ -12,16 +16,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pipetune.atomic import atomic_write_text
-from pipetune.contract import LogMetrics, Results, read_results, write_results
-from pipetune.engines.base import Engine, Phase
-from pipetune.errors import ContractError, PipetuneError, RunError, SpecError
+from pipetune.contract import TRIAL_INDEX_ENV, LogMetrics, Results, read_results, write_results
+from pipetune.engines.base import Engine, History, Phase
+from pipetune.errors import ContractError, PipetuneError, RunError, SpecError, UsageError
 from pipetune.names import path_slug
 from pipetune.runner import StartedRun, checkpoint_env, finish_run, start_run
 from pipetune.store import RunRecord, RunStore, new_run_id
@@ -30,6 +36,7 @@ from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
 from pipetune.tuner.config import TunerConfig
 from pipetune.tuner.early_stopping import Curve, curve_from_history
 from pipetune.tuner.history import TrialStatus
+from pipetune.tuner.identity import BUDGET, ExperimentChanged, changed_message, compare, fingerprint
 from pipetune.tuner.journal import (
     JOURNAL_FILE,
     ExperimentState,
@@ -39,7 +46,17 @@ from pipetune.tuner.journal import (
     apply,
 )
 from pipetune.tuner.launchers import PreparedTrial, TrialLauncher
+from pipetune.tuner.lock import LOCK_FILE, ExperimentLock
 from pipetune.tuner.objective import Objective
+
+#: What a rerun does with an experiment its directory already holds: ``auto`` resumes the same
+#: experiment and refuses another; ``never`` keeps the old one as an earlier attempt and starts
+#: again; ``must`` refuses to start one that is not there.
+RESUME_MODES = ("auto", "never", "must")
+#: How much of a failed trial's stderr its record keeps.
+ERROR_TAIL = 4000
+#: A finished experiment's earlier attempts: ``<directory>/attempt-<n>``.
+ATTEMPT_PREFIX = "attempt-"
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,8 @@ class Progress:
     best: TrialState | None
     objective: Objective
     event: str = ""
+    #: The trial the event is about, as it is now (a finished trial's record).
+    trial: TrialState | None = None
 
 
 @dataclass
@@ -105,7 +124,13 @@ class Tuner:
         poll_interval: float = 0.25,
         checkpoints: str | None = None,
         journal: Journal | MemoryJournal | None = None,
+        *,
+        notify: Callable[[str], None] | None = None,
+        resume: str = "auto",
+        fresh_hint: str = "--fresh",
     ) -> None:
+        if resume not in RESUME_MODES:
+            raise UsageError(f"resume: expected one of {', '.join(RESUME_MODES)}, got {resume!r}")
         self.config = config
         #: Where trials keep checkpoints (``<uri>/trial-NNNN``): a URI every trial reaches.
         #: None: ``<directory>/checkpoints`` for an engine that runs here, none for a cluster.
@@ -118,6 +143,19 @@ class Tuner:
         #: controller keeps them in its parent's status).
         self.journal = journal if journal is not None else Journal(self.directory / JOURNAL_FILE)
         self.progress = progress
+        #: Where one-line notes go (resuming, finished, budget changed); None: nowhere.
+        self.notify = notify
+        self.resume = resume
+        #: How the front end's user starts over (``--fresh``, ``resume="never"``), for messages.
+        self.fresh_hint = fresh_hint
+        #: One writer per experiment directory (``tuner.lock``); none for a journal kept elsewhere.
+        self.lock = ExperimentLock(self.directory) if isinstance(self.journal, Journal) else None
+        identify = getattr(launcher, "identity", None)
+        trial = identify(config.space) if callable(identify) else {}
+        found = config.identity()
+        budget = found.pop(BUDGET)
+        #: What defines this experiment (``tuner.identity``), recorded in the journal.
+        self.identity: dict[str, Any] = {**found, "trial": trial, BUDGET: budget}
         self.poll_interval = poll_interval
         # Validate before anything runs: an unknown algorithm or bad setting is a spec error.
         self.algorithm = get_algorithm(config.algorithm, config.algorithm_settings)
@@ -131,14 +169,20 @@ class Tuner:
         self.state = ExperimentState()
         #: Curves of trials that ended before this process journaled them (older journals).
         self._legacy_curves: dict[int, Curve] = {}
+        #: The completed curves early stopping compares with, replaced whole when a trial
+        #: ends: ``should_stop`` reads it from a trial's own thread.
+        self._completed: tuple[Curve, ...] = ()
+        self._completed_lock = threading.Lock()
+        #: Whether ``open`` got as far as starting the experiment (journaled its start).
+        self._started = False
 
     # -- the loop ------------------------------------------------------------------------------
 
     def run(self) -> TuneResult:
         """Run until the experiment ends. On KeyboardInterrupt every running trial is ended and
         the journal left resumable; the interrupt is re-raised."""
-        self.open()
         try:
+            self.open()
             while True:
                 result = self.step()
                 if result is not None:
@@ -149,23 +193,51 @@ class Tuner:
         except BaseException:
             self._interrupt()
             raise
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let another tuner have the experiment directory (``run`` does this at its end)."""
+        if self.lock is not None:
+            while self.lock.held:
+                self.lock.release()
 
     def open(self) -> ExperimentState:
-        """Replay the journal and take up its trials: a pending one is started, a running one
-        started again (a cluster engine adopts its resource by name). Once, before ``step``."""
+        """Take the experiment directory's lock, replay the journal, check it holds this
+        experiment (``tuner.identity``), and take up its trials: a pending one is started, a
+        running one started again (a cluster engine adopts its resource by name). Once,
+        before ``step``."""
+        if self.lock is not None and not self.lock.held:
+            self.lock.acquire()
         self.state = self.journal.state()
+        known = self.state.name is not None or bool(self.state.trials)
+        if known and self.resume == "never" and isinstance(self.journal, Journal):
+            self._start_over()
+            known = False
+        if not known and self.resume == "must":
+            raise SpecError(f"{self.directory}: holds no experiment to resume (resume must)")
+        self.run_id = experiment_run_id(self.config.name, self.directory, self._attempt())
         digest = self.config.digest()
-        if self.state.spec_digest is not None and self.state.spec_digest != digest:
-            raise SpecError(
-                f"{self.directory}: holds an experiment with a different search space, "
-                "objective, algorithm or seed; use a new experiment directory"
-            )
-        if self.state.finished and self.config.resume_policy == "Never":
-            # Katib's rule: an experiment with resumePolicy Never is not restarted once it has
-            # ended, even with a raised budget; running it again reports how it ended.
+        if known:
+            self._check_identity(digest)
+        if self.state.finished and not self._reopens():
             self.closed = True
+            self._say(self._finished_note())
             self._emit("finished")
             return self.state
+        if known and not self.state.finished:
+            done = sum(1 for t in self.state.trials.values() if t.status.final)
+            again = sum(1 for t in self.state.trials.values() if not t.status.final)
+            self._say(
+                f"resuming {self.config.name}: {done}/{self.config.budget.max_trials} trials done, "
+                f"{again} to run again"
+            )
+        elif known:
+            self._say(f"extending {self.config.name}: {len(self.state.trials)} trials done, "
+                      f"up to {self.config.budget.max_trials} now")
+        # Whole in a file journal; a journal kept in a cluster object's status (the
+        # controller's) holds the fingerprint only, the status being bounded in size.
+        identity = {"identity": self.identity} if isinstance(self.journal, Journal) else {}
         self._record(
             "experiment_started",
             version=1,
@@ -175,8 +247,11 @@ class Tuner:
             metric=self.config.objective.metric,
             minimize=self.config.objective.minimize,
             parameters=list(getattr(self.config.space, "names", [])),
+            fingerprint=fingerprint(self.identity),
             time=time.time(),
+            **identity,
         )
+        self._started = True
         self._open_record()
         for trial in self.state.ordered():
             if trial.status is TrialStatus.PENDING:
@@ -190,8 +265,93 @@ class Tuner:
                                       message="the tuner stopped while this trial ran; it was run again")
                 self._launch(trial.index, trial.attempt)
         self._load_legacy_curves()
+        self._publish_completed()
         self._emit("resumed" if len(self.state.trials) else "started")
         return self.state
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def _check_identity(self, digest: str) -> None:
+        """Refuse a journal of another experiment before anything runs; say what a rerun does."""
+        comparison = compare(self.state.identity, self.identity)
+        if comparison.legacy:
+            if self.state.spec_digest is not None and self.state.spec_digest != digest:
+                raise ExperimentChanged(
+                    f"{self.directory}: holds an experiment with a different search space, objective, "
+                    f"algorithm or seed (its journal predates the record of which); run with "
+                    f"{self.fresh_hint} to start over (the old one is kept as an earlier attempt), or "
+                    "use another experiment directory",
+                    (),
+                )
+            self._say(f"{self.directory}: the journal was written by an older pipetune, without the "
+                      "experiment's settings; resuming it as it is")
+            return
+        if comparison.changes:
+            if isinstance(self.journal, Journal):
+                raise ExperimentChanged(
+                    changed_message(str(self.directory), self.state.name or self.config.name,
+                                    comparison.changes, self.fresh_hint),
+                    comparison.changes,
+                )
+            # A cluster experiment's spec is the controller's to judge (Katib lets only the
+            # budget change; its webhook refuses the rest): the search itself must match.
+            if self.state.spec_digest is not None and self.state.spec_digest != digest:
+                raise SpecError(f"{self.directory}: holds an experiment with a different search space, "
+                                "objective, algorithm or seed")
+        if comparison.budget:
+            changes = "; ".join(change.describe().removeprefix(BUDGET + ".") for change in comparison.budget)
+            self._say(f"{self.config.name}: continuing under the new budget ({changes})")
+
+    def _reopens(self) -> bool:
+        """Whether a finished experiment goes on: its budget now allows more trials, and its
+        resumePolicy lets it (Katib's ``Never`` keeps an ended experiment ended)."""
+        if self.config.resume_policy == "Never":
+            return False
+        ending = policy.verdict(
+            replace(self.state, status=None, reason=None, message=None),
+            self.config.objective, self.config.budget,
+        )
+        return ending is None
+
+    def _finished_note(self) -> str:
+        state = self.state
+        extend = (
+            "its resumePolicy is Never, so it is not extended"
+            if self.config.resume_policy == "Never"
+            else "raise maxTrialCount to extend it"
+        )
+        return (
+            f"{self.config.name} is finished: {state.status} ({state.reason}), {len(state.trials)} "
+            f"trials; {extend}, or run with {self.fresh_hint} (or another experiment directory) to "
+            "start over"
+        )
+
+    def _attempt(self) -> int:
+        """This attempt's number: one more than the earlier attempts kept in the directory."""
+        return 1 + len(_earlier_attempts(self.directory))
+
+    def _start_over(self) -> None:
+        """Keep the directory's experiment as ``attempt-<n>`` and start a new one."""
+        attempt = self._attempt()
+        archive = self.directory / f"{ATTEMPT_PREFIX}{attempt}"
+        old_run = experiment_run_id(self.config.name, self.directory, attempt)
+        try:
+            archive.mkdir()
+            for entry in sorted(self.directory.iterdir()):
+                if entry.name == LOCK_FILE or entry == archive or _is_attempt(entry):
+                    continue
+                os.replace(entry, archive / entry.name)
+        except OSError as exc:
+            raise RunError(f"{archive}: can't keep the earlier attempt: {exc.strerror or exc}") from None
+        with contextlib.suppress(PipetuneError):
+            if self.store.find(old_run) is not None:
+                self.store.update(old_run, outputs_dir=str(archive))
+        self.state = ExperimentState()
+        self._say(f"{self.config.name}: the earlier attempt is kept in {archive}; starting attempt {attempt + 1}")
+
+    def _say(self, note: str) -> None:
+        if self.notify is not None:
+            self.notify(note)
 
     def step(self) -> TuneResult | None:
         """One turn of the loop, without waiting: collect ended trials, stop early ones, decide,
@@ -207,6 +367,7 @@ class Tuner:
             if ending is not None and ending.reason in (
                 "ExperimentGoalReached",
                 "ExperimentMaxFailedTrialsReached",
+                policy.GAVE_UP,
             ):
                 self._stop_all("the experiment ended: " + ending.message)
             if ending is not None and not self.running:
@@ -354,8 +515,14 @@ class Tuner:
             log_metrics=prepared.log_metrics or LogMetrics(names=self.config.objective.metric_names),
             resource=prepared.resource,
             name=prepared.name,
-            env=self._checkpoint_env(trial, attempt),
+            env=self._trial_env(trial, attempt),
         )
+
+    def _trial_env(self, trial: TrialState, attempt: int) -> dict[str, str]:
+        env = self._checkpoint_env(trial, attempt)
+        if self.engine.local:
+            env[TRIAL_INDEX_ENV] = str(trial.index)
+        return env
 
     def _checkpoint_env(self, trial: TrialState, attempt: int) -> dict[str, str]:
         """Where a trial keeps its checkpoints: one place per trial, the same for every attempt
@@ -381,14 +548,20 @@ class Tuner:
             del self.running[index]
             finish_run(running.started, status)
             results = self.engine.results(running.started.handle)
-            outcome = policy.judge_run(
-                status.phase is Phase.SUCCEEDED,
-                results,
-                self.config.objective,
-                status.reason,
-                status.message,
-            )
             curve = curve_from_history(results.history, metric) if results is not None else running.curve
+            if status.reason == policy.EARLY_STOPPED and curve:
+                # The trial stopped itself when asked (a Python objective's should_stop).
+                step, value = curve[-1]
+                outcome = policy.Outcome(TrialStatus.EARLY_STOPPED, value, {metric: value}, policy.EARLY_STOPPED,
+                                         f"stopped at step {step} by medianstop")
+            else:
+                outcome = policy.judge_run(
+                    status.phase is Phase.SUCCEEDED,
+                    results,
+                    self.config.objective,
+                    status.reason,
+                    status.message,
+                )
             self._record_finish(index, running.attempt, running.started, outcome, curve)
 
     def _record_finish(
@@ -404,6 +577,10 @@ class Tuner:
             # Kept for the early-stopping rule, which compares running trials with finished ones
             # on every engine and after a restart.
             fields["curve"] = [[step, value] for step, value in curve]
+        if outcome.status is TrialStatus.FAILED and started is not None:
+            error = self._error_of(started)
+            if error:
+                fields["error"] = error
         self._record(
             "trial_finished",
             trial=index,
@@ -417,7 +594,56 @@ class Tuner:
             time=time.time(),
             **fields,
         )
-        self._emit(f"trial {index} {outcome.status.value}")
+        if outcome.status in (TrialStatus.SUCCEEDED, TrialStatus.EARLY_STOPPED) and curve:
+            self._publish_completed()
+        self._emit(f"trial {index} {outcome.status.value}", self.state.trials[index])
+
+    def _error_of(self, started: StartedRun) -> str | None:
+        """What a failed run left on stderr (a Python objective's traceback goes there): the
+        end of it, for the trial's record and the first failure's report."""
+        if not self.engine.local:
+            return None
+        path = self.store.run_dir(started.record.id) / "logs" / "stderr.log"
+        try:
+            with open(path, "rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - ERROR_TAIL))
+                text = handle.read().decode(errors="replace")
+        except OSError:
+            return None
+        if size > ERROR_TAIL:
+            text = "..." + text[text.find("\n") + 1:] if "\n" in text else text
+        return text.strip() or None
+
+    # -- early stopping --------------------------------------------------------------------------
+
+    def _completed_curves(self) -> list[Curve]:
+        return [
+            trial.curve if trial.curve is not None else self._legacy_curves.get(trial.index, ())
+            for trial in self.state.ordered()
+            if trial.status is TrialStatus.SUCCEEDED
+        ]
+
+    def _publish_completed(self) -> None:
+        completed = tuple(c for c in self._completed_curves() if c)
+        with self._completed_lock:
+            self._completed = completed
+
+    def should_stop(self, history: History) -> bool:
+        """Whether a running trial that has reported ``history`` is stopped now by the
+        experiment's early stopping: the rule the loop applies, asked by the trial itself (a
+        Python objective's ``trial.should_stop()``, on its own thread). Pure over a snapshot of
+        the completed trials' curves."""
+        rule = self.config.early_stopping
+        if rule is None:
+            return False
+        curve = curve_from_history(history, self.config.objective.metric)
+        if not curve:
+            return False
+        with self._completed_lock:
+            completed = self._completed
+        stop, _ = rule.decide(list(completed), {-1: curve}, self.config.objective.minimize, {})
+        return bool(stop)
 
     def _early_stop(self) -> None:
         rule = self.config.early_stopping
@@ -428,11 +654,7 @@ class Tuner:
         for index, running in self.running.items():
             running.curve = curve_from_history(self.engine.intermediate(running.started.handle), metric)
             running_curves[index] = running.curve
-        completed = [
-            trial.curve if trial.curve is not None else self._legacy_curves.get(trial.index, ())
-            for trial in self.state.ordered()
-            if trial.status is TrialStatus.SUCCEEDED
-        ]
+        completed = self._completed_curves()
         to_stop, self.stopping_state = rule.decide(
             [c for c in completed if c], running_curves, self.config.objective.minimize, self.stopping_state
         )
@@ -476,6 +698,8 @@ class Tuner:
                 except Exception:  # noqa: BLE001 - best effort while already failing
                     pass
         self.running.clear()
+        if not self._started:
+            return  # refused before it started (another experiment, a held lock): nothing ran
         # Best effort: when the store is what failed, a second error here would hide the first.
         with contextlib.suppress(Exception):
             self.store.update(self.run_id, status=Phase.CANCELLED.value, reason="Interrupted",
@@ -504,7 +728,7 @@ class Tuner:
         self._emit("finished")
         self.journal.sync()
 
-    def _emit(self, event: str) -> None:
+    def _emit(self, event: str, trial: TrialState | None = None) -> None:
         if self.progress is None:
             return
         trials = self.state.ordered()
@@ -515,6 +739,7 @@ class Tuner:
                 best=policy.best_trial(trials, self.config.objective),
                 objective=self.config.objective,
                 event=event,
+                trial=trial,
             )
         )
 
@@ -522,10 +747,24 @@ class Tuner:
         return TuneResult(self.directory, self.state, self.config.objective, self.run_id)
 
 
-def experiment_run_id(name: str, directory: Path) -> str:
-    """The run-store id of an experiment: stable for its directory, so a resume finds it."""
+def experiment_run_id(name: str, directory: Path, attempt: int = 1) -> str:
+    """The run-store id of an experiment: stable for its directory (and attempt, after
+    ``--fresh``), so a resume finds it."""
     digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:6]
-    return f"exp-{path_slug(name)[:40]}-{digest}"
+    suffix = f"-{attempt}" if attempt > 1 else ""
+    return f"exp-{path_slug(name)[:40]}-{digest}{suffix}"
+
+
+def _is_attempt(entry: Path) -> bool:
+    return entry.is_dir() and entry.name.startswith(ATTEMPT_PREFIX) and entry.name[len(ATTEMPT_PREFIX):].isdigit()
+
+
+def _earlier_attempts(directory: Path) -> list[Path]:
+    """The attempts ``--fresh`` kept: ``attempt-1``, ``attempt-2``..."""
+    try:
+        return [entry for entry in directory.iterdir() if _is_attempt(entry)]
+    except OSError:
+        return []
 
 
 def tuner_results(state: ExperimentState, objective: Objective) -> Results:
@@ -570,6 +809,7 @@ def trial_rows(state: ExperimentState) -> list[dict[str, Any]]:
             "message": t.message,
             "attempts": t.attempt + 1,
             "run_id": t.run_id,
+            "error": t.error,
         }
         for t in state.ordered()
     ]

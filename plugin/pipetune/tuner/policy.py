@@ -15,6 +15,10 @@ from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
 from pipetune.tuner.objective import Objective
 
+#: The reason of a trial stopped by early stopping, and of a run that stopped itself when its
+#: trial was asked to (a Python objective's ``trial.should_stop()``).
+EARLY_STOPPED = "EarlyStopped"
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -24,6 +28,10 @@ class Budget:
     parallel: int = 1
     max_failed: int | None = None
     max_retries: int = 0
+    #: End the experiment when its first this many trials all ended without the objective
+    #: (failed, or never reported it): a setup every trial fails alike (a wrong metric name, a
+    #: crash) is said at once rather than after the whole budget. None: never.
+    give_up_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,9 @@ def verdict(
             "ExperimentGoalReached",
             f"trial {best.index} reached the goal: {objective.metric} {best.objective:g}",
         )
+    given_up = give_up(trials, objective, budget)
+    if given_up is not None:
+        return given_up
     failed = failed_count(trials, budget)
     if budget.max_failed is not None and failed > budget.max_failed:
         return Verdict(
@@ -164,6 +175,42 @@ def verdict(
             f"the search space has no untried point left after {len(trials)} trials",
         )
     return None
+
+
+#: Why an experiment ends when its first trials all ended without the objective.
+GAVE_UP = "ExperimentFirstTrialsFailed"
+
+
+def give_up(trials: Sequence[TrialState], objective: Objective, budget: Budget) -> Verdict | None:
+    """The experiment ends when its first ``budget.give_up_after`` trials are all final, none
+    with the objective, and none retried any more: every trial failing alike is a setup to fix,
+    not bad luck. The message says what they did instead: the first failure's reason, or the
+    metrics they reported."""
+    count = budget.give_up_after
+    if not count or len(trials) < count:
+        return None
+    first = trials[:count]
+    if any(not t.status.final or t.objective is not None or retryable(t, budget) for t in first):
+        return None
+    if any(t.status not in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE) for t in first):
+        return None  # early stopped or killed: not a sign the setup is broken
+    failed = [t for t in first if t.status is TrialStatus.FAILED]
+    if failed:
+        why = failed[0].message or failed[0].reason or "no reason given"
+        return Verdict(
+            "Failed",
+            GAVE_UP,
+            f"the first {count} trials all ended without {objective.metric!r}, {len(failed)} of them "
+            f"failed; trial {failed[0].index}: {why}",
+        )
+    reported = sorted({name for t in first for name in t.metrics})
+    listing = ", ".join(reported) if reported else "no metrics at all"
+    return Verdict(
+        "Failed",
+        GAVE_UP,
+        f"the first {count} trials all finished without reporting {objective.metric!r}; they "
+        f"reported: {listing}",
+    )
 
 
 def retryable(trial: TrialState, budget: Budget) -> bool:

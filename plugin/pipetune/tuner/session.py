@@ -11,6 +11,7 @@ that can't run is one ``SpecError`` before any engine is opened or trial started
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,18 @@ class Session:
         seed: int | None = None,
         namespace: str | None = None,
         taskruns: bool = False,
+        give_up_after: int | None = None,
     ) -> Session:
         """The session of an experiment spec: its trials run on this machine (``local``) or
         as cluster resources in ``namespace`` (the experiment's own namespace wins), component
-        trials as Tekton TaskRuns with ``taskruns``; ``seed`` overrides the experiment's."""
+        trials as Tekton TaskRuns with ``taskruns``; ``seed`` overrides the experiment's;
+        ``give_up_after`` ends the experiment when that many first trials all end without the
+        objective (``policy.give_up``)."""
         launcher = ExperimentLauncher(experiment, local=local, namespace=namespace, taskruns=taskruns)
-        return cls(tuner_config(experiment, seed=seed), launcher)
+        config = tuner_config(experiment, seed=seed)
+        if give_up_after is not None:
+            config = replace(config, budget=replace(config.budget, give_up_after=give_up_after))
+        return cls(config, launcher)
 
     def tuner(
         self,
@@ -57,9 +64,15 @@ class Session:
         checkpoints: str | None = None,
         journal: Journal | MemoryJournal | None = None,
         poll_interval: float = 0.25,
+        notify: Callable[[str], None] | None = None,
+        resume: str = "auto",
+        fresh_hint: str = "--fresh",
     ) -> Tuner:
         """A tuner of this session on ``engine``, recording runs in ``store`` and the experiment
-        in ``directory`` (its journal there unless ``journal`` is given)."""
+        in ``directory`` (its journal there unless ``journal`` is given). ``notify`` hears the
+        one-line notes of a rerun (resuming, finished, a new budget); ``resume`` is what a
+        directory that already holds the experiment does (``loop.RESUME_MODES``), and
+        ``fresh_hint`` how this front end's user starts over, for its messages."""
         return Tuner(
             self.config,
             self.launcher,
@@ -70,4 +83,7 @@ class Session:
             poll_interval=poll_interval,
             checkpoints=checkpoints,
             journal=journal,
+            notify=notify,
+            resume=resume,
+            fresh_hint=fresh_hint,
         )

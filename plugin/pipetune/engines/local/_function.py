@@ -1,27 +1,93 @@
 """The in-process engine: runs a Python callable as a run, for ``pipetune.tune(callable)``.
 
-A notebook's objective function can't cross a process boundary without pickling, so it runs
-in a thread of this process. What that costs, and the process engine does not: a timeout is
-reported but can't stop the function, and a cancelled function runs to its end with its
-result ignored.
+A function taking ``(params)`` gets the trial's parameters; one taking ``(params, trial)``
+also gets a :class:`Trial`: ``trial.report(step, **metrics)`` records intermediate values in
+that trial's history (``pipetune.report`` inside the function does the same), and
+``trial.should_stop()`` answers from the experiment's early stopping, so a trial told to stop
+ends ``EarlyStopped``. A failing function's traceback goes to its run's ``logs/stderr.log``.
+
+By default each trial runs in a thread of this process: a notebook's function needs no
+pickling, but a timeout is reported and can't stop the function, and a cancelled one runs to
+its end with its result ignored. With ``isolation="process"`` each trial runs in a worker
+process forked from this one (POSIX): CPU-bound functions run in parallel past the GIL, and a
+timeout or a cancel ends the worker. The function's return value and exception travel back
+pickled (an exception that can't be pickled comes back as a ``RuntimeError`` with its text).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import multiprocessing
+import os
+import pickle
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from pipetune.contract import Results, write_results
+from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV
+from pipetune.contract import (
+    OUTPUTS_ENV,
+    TRIAL_INDEX_ENV,
+    Results,
+    read_results,
+    report,
+    reporting_to,
+    results_path,
+    write_results,
+)
 from pipetune.engines.base import History, Phase, Reason, RunRequest, RunStatus
-from pipetune.errors import ContractError
+from pipetune.errors import ContractError, UsageError
 
-Objective = Callable[[dict[str, Any]], "float | Mapping[str, float]"]
+Objective = Callable[..., Any]
+#: Asked whether a trial with this history is stopped now (the tuner's early stopping).
+StopRule = Callable[[History], bool]
+#: The reason of a run that stopped itself when its trial was told to.
+EARLY_STOPPED = "EarlyStopped"
+ISOLATIONS = ("thread", "process")
+
+
+class Trial:
+    """What a Python objective taking ``(params, trial)`` gets: the trial's index, parameters
+    and checkpoint directory, a way to report progress, and whether to stop."""
+
+    def __init__(self, run: FunctionRun, stop_rule: StopRule | None) -> None:
+        self._run = run
+        self._stop_rule = stop_rule
+        env = run.request.env
+        #: The trial's index in the experiment (0, 1, ...); None outside a tuner.
+        self.index: int | None = int(env[TRIAL_INDEX_ENV]) if env.get(TRIAL_INDEX_ENV, "").isdigit() else None
+        #: The trial's parameters (a copy of what the function is given).
+        self.parameters: dict[str, Any] = dict(run.request.arguments)
+        #: Where this trial keeps its checkpoints: one place per trial, the same for a retry
+        #: and after a resume (a local folder as a ``Path``, a URI as text); None when the
+        #: tuner gives none.
+        where = env.get(CHECKPOINTS_ENV)
+        self.checkpoint_dir: Path | str | None = where if where is None or "://" in where else Path(where)
+        #: The newest complete checkpoint a retried or resumed trial continues from, or None.
+        self.resume_from: str | None = env.get(RESUME_ENV)
+
+    def report(self, step: int | None = None, **metrics: float) -> None:
+        """Record intermediate metrics for this trial (``pipetune.report`` does the same)."""
+        with reporting_to(self._run):
+            report(step, **cast(dict[str, Any], metrics))
+
+    def should_stop(self) -> bool:
+        """Whether this trial should end now: the experiment's early stopping judges its
+        history so far, or the trial was cancelled or ran past its timeout. A trial that
+        ends after ``True`` is recorded ``EarlyStopped`` (when early stopping said so)."""
+        run = self._run
+        if run.stop_requested or run.status.phase.final:
+            return True
+        if self._stop_rule is not None and self._stop_rule(list(run.history)):
+            run.stop_requested = True
+            return True
+        return False
 
 
 @dataclass
@@ -35,40 +101,149 @@ class FunctionRun:
     collected: Results | None = None
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: What the function reported so far, oldest first.
+    history: list[dict[str, float]] = field(default_factory=list)
+    #: Set when ``should_stop`` said yes because of early stopping.
+    stop_requested: bool = False
+    #: What the function raised, for a front end that re-raises it.
+    exception: BaseException | None = None
+    process: Any = None
+
+    def report(self, step: int | None, metrics: Mapping[str, float]) -> Path:
+        """A ``ReportSink``: the entry joins this run's history."""
+        entry: dict[str, float] = {"step": step} if step is not None else {}
+        entry.update(metrics)
+        with self.lock:
+            self.history.append(entry)
+        return results_path(self.request.outputs_dir)
 
 
 class FunctionEngine:
-    """Runs ``function(arguments)`` in a thread. It returns a number (the metric named
-    ``metric``) or a mapping of metric names to numbers."""
+    """Runs ``function(arguments)`` (or ``function(arguments, trial)``) in a thread or, with
+    ``isolation="process"``, a worker process. It returns a number (the metric named
+    ``metric``), a mapping of metric names to numbers, or nothing when it reported its metrics."""
 
     name = "in-process"
     local = True
 
-    def __init__(self, function: Objective, metric: str) -> None:
+    def __init__(
+        self,
+        function: Objective,
+        metric: str,
+        *,
+        isolation: str = "thread",
+        stop_rule: StopRule | None = None,
+    ) -> None:
+        if isolation not in ISOLATIONS:
+            raise UsageError(f"isolation: expected one of {', '.join(ISOLATIONS)}, got {isolation!r}")
+        if isolation == "process" and "fork" not in multiprocessing.get_all_start_methods():
+            raise UsageError("isolation='process' needs fork (POSIX); use isolation='thread' here")
         self.function = function
         self.metric = metric
+        self.isolation = isolation
+        #: Set by the front end to the tuner's early stopping (``Tuner.should_stop_history``).
+        self.stop_rule = stop_rule
+        self.takes_trial = _takes_trial(function)
+        #: What each failed run's function raised, by run id, for a front end that re-raises
+        #: it (``pipetune.tune``); taken out by whoever handles it.
+        self.errors: dict[str, BaseException] = {}
         self._changed = threading.Event()
 
     def submit(self, request: RunRequest) -> FunctionRun:
         label = getattr(self.function, "__qualname__", repr(self.function))
         run = FunctionRun(request.run_id, request, [f"{label}(...)"])
         run.status = RunStatus(Phase.RUNNING, started_at=time.time())
-        run.thread = threading.Thread(target=self._call, args=(run,), daemon=True, name=f"trial-{request.run_id}")
+        target = self._call if self.isolation == "thread" else self._call_in_process
+        run.thread = threading.Thread(target=target, args=(run,), daemon=True, name=f"trial-{request.run_id}")
         run.thread.start()
         return run
 
+    # -- in a thread -----------------------------------------------------------------------------
+
     def _call(self, run: FunctionRun) -> None:
-        final: tuple[Phase, str, str | None, Results | None]
+        trial = Trial(run, self.stop_rule)
         try:
-            value = self.function(dict(run.request.arguments))
-            results = self._results(value)
-            write_results(results, run.request.outputs_dir)
-            final = (Phase.SUCCEEDED, Reason.COMPLETED, None, results)
-        except ContractError as exc:
-            final = (Phase.FAILED, Reason.RESULTS_INVALID, str(exc), None)
+            with reporting_to(run):
+                arguments = dict(run.request.arguments)
+                value = self.function(arguments, trial) if self.takes_trial else self.function(arguments)
         except Exception as exc:  # noqa: BLE001 - the user's function failed: that is the run's result
-            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            final = (Phase.FAILED, "Exception", last, None)
+            self._end(run, None, exc, traceback.format_exc())
+            return
+        self._end(run, value, None, None)
+
+    # -- in a worker process ---------------------------------------------------------------------
+
+    def _call_in_process(self, run: FunctionRun) -> None:
+        context = multiprocessing.get_context("fork")
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker, args=(self, run, child), daemon=True,
+                                  name=f"trial-{run.run_id}")
+        with run.lock:
+            if run.status.phase.final:
+                return  # cancelled before it started
+            process.start()
+            run.process = process
+        child.close()
+        outcome: tuple[Any, ...] | None = None
+        try:
+            while outcome is None:
+                try:
+                    message = parent.recv()
+                except (EOFError, OSError):
+                    break
+                kind = message[0]
+                if kind == "report":
+                    run.report(message[1], message[2])
+                elif kind == "should_stop":
+                    stop = run.stop_requested or run.status.phase.final or (
+                        self.stop_rule is not None and self.stop_rule(list(run.history)))
+                    if stop and not run.status.phase.final:
+                        run.stop_requested = True
+                    parent.send(stop)
+                else:
+                    outcome = message
+        finally:
+            parent.close()
+            process.join(5)
+        if outcome is None:
+            code = process.exitcode
+            self._end(run, None, RuntimeError(f"the trial's worker process ended (exit code {code})"),
+                      f"the trial's worker process ended without a result (exit code {code})\n")
+        elif outcome[0] == "value":
+            self._end(run, outcome[1], None, None)
+        else:
+            self._end(run, None, _unpickled(outcome[1], outcome[2]), outcome[3])
+
+    # -- the end of a run ------------------------------------------------------------------------
+
+    def _end(self, run: FunctionRun, value: Any, error: BaseException | None, text: str | None) -> None:
+        final: tuple[Phase, str, str | None, Results | None]
+        history = list(run.history)
+        if run.stop_requested:
+            latest = _latest(history)
+            stopped = Results(metrics=latest, history=history)
+            try:
+                write_results(stopped, run.request.outputs_dir)
+            except (ContractError, OSError):
+                pass  # the history is still the run's: the tuner reads it from the handle
+            final = (Phase.SUCCEEDED, EARLY_STOPPED, "stopped when asked (trial.should_stop())", stopped)
+        elif error is not None:
+            if text:
+                _write_error(run, text)
+            last = traceback.format_exception_only(type(error), error)[-1].strip()
+            if isinstance(error, ContractError):
+                final = (Phase.FAILED, Reason.RESULTS_INVALID, str(error), None)
+            else:
+                final = (Phase.FAILED, "Exception", last, None)
+            run.exception = error
+            self.errors[run.run_id] = error
+        else:
+            try:
+                results = _kept(self._results(value, history), run.request.outputs_dir)
+                write_results(results, run.request.outputs_dir)
+                final = (Phase.SUCCEEDED, Reason.COMPLETED, None, results)
+            except ContractError as exc:
+                final = (Phase.FAILED, Reason.RESULTS_INVALID, str(exc), None)
         with run.lock:
             if run.status.phase.final:
                 return  # cancelled or timed out meanwhile: the result is ignored
@@ -77,11 +252,13 @@ class FunctionEngine:
             run.status = RunStatus(phase, reason, message, started_at=run.status.started_at, finished_at=time.time())
         self._changed.set()
 
-    def _results(self, value: Any) -> Results:
+    def _results(self, value: Any, history: list[dict[str, float]]) -> Results:
         if isinstance(value, Mapping):
             metrics = dict(value)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             metrics = {self.metric: value}
+        elif value is None and history:
+            metrics = {}  # everything was reported along the way
         else:
             raise ContractError(
                 f"the objective function returned {value!r}; expected a number or a mapping "
@@ -92,7 +269,8 @@ class FunctionEngine:
                 raise ContractError(
                     f"the objective function returned {name}={number!r}; expected a finite number"
                 )
-        return Results(metrics={name: float(v) for name, v in metrics.items()})
+        return Results(metrics={**_latest(history), **{name: float(v) for name, v in metrics.items()}},
+                       history=history)
 
     def poll(self, handle: FunctionRun) -> RunStatus:
         with handle.lock:
@@ -100,12 +278,15 @@ class FunctionEngine:
             status = handle.status
             if not status.phase.final and timeout is not None and status.started_at is not None:
                 if time.time() - status.started_at > timeout:
+                    stopped = handle.process is not None
                     handle.status = RunStatus(
                         Phase.FAILED, Reason.TIMEOUT,
-                        f"exceeded its timeout of {timeout:g}s (the function keeps running in its "
-                        "thread; its result will be ignored)",
+                        f"exceeded its timeout of {timeout:g}s" + (
+                            " (its worker process was ended)" if stopped else
+                            " (the function keeps running in its thread; its result will be ignored)"),
                         started_at=status.started_at, finished_at=time.time(),
                     )
+                    _end_process(handle)
             return handle.status
 
     def wait(self, handle: FunctionRun, timeout: float | None = None) -> RunStatus:
@@ -126,14 +307,16 @@ class FunctionEngine:
             self._changed.clear()
 
     def intermediate(self, handle: FunctionRun) -> History:
-        """The function's results' history once it has returned; nothing before."""
-        return handle.collected.history if handle.collected is not None else []
+        """What the function has reported so far (``trial.report``, ``pipetune.report``)."""
+        with handle.lock:
+            return list(handle.history)
 
     def reclaim(self, run_id: str, outputs_dir: Path) -> None:
         """Nothing to do: a function run dies with the process that ran it."""
 
     def close(self) -> None:
-        """Nothing to release: function threads are daemons and end with their function."""
+        """Nothing to release: function threads are daemons and end with their function;
+        worker processes are daemons too."""
 
     def cancel(self, handle: FunctionRun) -> None:
         with handle.lock:
@@ -142,3 +325,126 @@ class FunctionEngine:
                     Phase.CANCELLED, Reason.CANCELLED, "cancelled",
                     started_at=handle.status.started_at, finished_at=time.time(),
                 )
+            _end_process(handle)
+
+
+class _ProcessTrial(Trial):
+    """The trial handle inside a worker process: reports and questions go to the parent."""
+
+    def __init__(self, run: FunctionRun, connection: Connection) -> None:
+        super().__init__(run, None)
+        self._connection = connection
+
+    def report(self, step: int | None = None, **metrics: float) -> None:
+        with reporting_to(self._sink()):
+            report(step, **cast(dict[str, Any], metrics))
+
+    def _sink(self) -> _PipeSink:
+        return _PipeSink(self._run, self._connection)
+
+    def should_stop(self) -> bool:
+        self._connection.send(("should_stop",))
+        return bool(self._connection.recv())
+
+
+class _PipeSink:
+    def __init__(self, run: FunctionRun, connection: Connection) -> None:
+        self.run = run
+        self.connection = connection
+
+    def report(self, step: int | None, metrics: Mapping[str, float]) -> Path:
+        self.connection.send(("report", step, dict(metrics)))
+        return results_path(self.run.request.outputs_dir)
+
+
+def _worker(engine: FunctionEngine, run: FunctionRun, connection: Connection) -> None:
+    """A worker process: run the function once, send back its value or its exception. The
+    process is the trial's own, so its environment is the trial's as a program's would be
+    (``pipetune.save_checkpoint()`` and ``resume_from()`` find the trial's checkpoints)."""
+    os.environ.update(run.request.env)
+    os.environ[OUTPUTS_ENV] = str(run.request.outputs_dir)
+    trial = _ProcessTrial(run, connection)
+    try:
+        with reporting_to(trial._sink()):
+            arguments = dict(run.request.arguments)
+            value = engine.function(arguments, trial) if engine.takes_trial else engine.function(arguments)
+        try:
+            connection.send(("value", value))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            connection.send(("error", None, f"the objective's return value can't be sent back: {exc}",
+                             f"the objective's return value can't be sent back: {exc}\n"))
+    except Exception as exc:  # noqa: BLE001 - sent to the parent, which records the trial
+        text = traceback.format_exc()
+        try:
+            payload: bytes | None = pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - any exception may refuse pickling
+            payload = None
+        connection.send(("error", payload, traceback.format_exception_only(type(exc), exc)[-1].strip(), text))
+    finally:
+        connection.close()
+        os._exit(0)  # no atexit handlers, no flushing of the parent's buffers twice
+
+
+def _unpickled(payload: bytes | None, text: str) -> BaseException:
+    if payload is not None:
+        try:
+            found = pickle.loads(payload)
+            if isinstance(found, BaseException):
+                return found
+        except Exception:  # noqa: BLE001 - fall back to the text
+            pass
+    return RuntimeError(text)
+
+
+def _end_process(handle: FunctionRun) -> None:
+    process = handle.process
+    if process is not None and process.is_alive():
+        process.kill()
+
+
+def _kept(results: Results, outputs_dir: Path) -> Results:
+    """``results`` with what the function saved itself (``pipetune.checkpoint``,
+    ``save_results`` in a worker process): its checkpoint, outputs and artifacts, and metrics
+    the return value doesn't replace."""
+    if not results_path(outputs_dir).is_file():
+        return results
+    saved = read_results(outputs_dir)
+    return Results(
+        metrics={**saved.metrics, **results.metrics},
+        outputs=dict(saved.outputs),
+        artifacts=dict(saved.artifacts),
+        history=results.history or saved.history,
+        checkpoint=saved.checkpoint,
+    )
+
+
+def _latest(history: list[dict[str, float]]) -> dict[str, float]:
+    latest: dict[str, float] = {}
+    for entry in history:
+        latest.update({k: v for k, v in entry.items() if k != "step"})
+    return latest
+
+
+def _write_error(run: FunctionRun, text: str) -> None:
+    """The traceback in the run's stderr log, as a process's would be."""
+    logs = run.request.outputs_dir.parent / "logs"
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / "stderr.log", "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError:
+        pass
+
+
+def _takes_trial(function: Objective) -> bool:
+    """Whether ``function`` takes a second positional argument (the trial handle)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
+    return len(positional) >= 2 or (len(positional) == 1 and variadic)

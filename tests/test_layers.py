@@ -14,7 +14,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "plugin" / "pipetune"
 #: Libraries a function may import on first use: optional extras, or heavy ones only some
 #: commands need (each such import says why where it is).
-DEFERRED = ("kfp", "torch", "kopf", "matplotlib", "sklearn", "joblib")
+DEFERRED = ("kfp", "torch", "kopf", "matplotlib", "sklearn", "joblib", "tensorboard")
 #: The root package's attributes loaded on first use (PEP 562): a component process imports
 #: ``pipetune`` for ``report()`` and must not pay for the tuner (hyperopt) or fsspec.
 LAZY_ROOT = ("pipetune.api", "pipetune.checkpoints")

@@ -319,10 +319,13 @@ def test_other_kinds_are_refused_locally(api_version: str, kind: str, words: str
     assert words in str(caught.value)
 
 
-@pytest.mark.parametrize("kind", ["TensorFlowEvent", "PrometheusMetric", "Push"])
+@pytest.mark.parametrize("kind", ["PrometheusMetric", "Push", "Custom"])
 def test_collectors_a_local_run_cannot_honour(kind: str) -> None:
-    experiment = job_experiment(metricsCollectorSpec={"collector": {"kind": kind}})
-    unsupported = rf"spec\.metricsCollectorSpec\.collector\.kind: {kind} .* is not supported for local runs"
+    collector: dict[str, Any] = {"kind": kind}
+    if kind == "Custom":
+        collector["customCollector"] = {"name": "mine", "image": "me/collector"}
+    experiment = job_experiment(metricsCollectorSpec={"collector": collector})
+    unsupported = rf"spec\.metricsCollectorSpec\.collector\.kind: {kind} is not supported for local runs \(.+\)"
     with pytest.raises(SpecError, match=unsupported):
         local_command(render_trial(experiment, ASSIGNMENT, "t"), experiment)
 

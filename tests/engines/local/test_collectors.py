@@ -88,7 +88,7 @@ def test_a_failed_merged_run_names_its_last_line(tmp_path: Path) -> None:
     assert status.phase is Phase.FAILED and status.message == "exited with code 3: boom"
 
 
-@pytest.mark.parametrize("kind", ["stdout", "file", "json"])
+@pytest.mark.parametrize("kind", ["stdout", "file", "json", "tfevents"])
 def test_intermediate_values_come_from_the_collectors_source_while_it_runs(tmp_path: Path, kind: str) -> None:
     """A running trial's curve, for early stopping, from wherever its collector reads."""
     gate = tmp_path / "gate"
@@ -100,21 +100,34 @@ def test_intermediate_values_come_from_the_collectors_source_while_it_runs(tmp_p
         body = (f"f = open({str(metrics_file)!r}, 'w')\n    "
                 "for i in range(3): f.write(f'loss={1 / (i + 1)}\\n'); f.flush()")
         spec = LogMetrics(names=("loss",), file=str(metrics_file))
-    else:
+    elif kind == "json":
         body = (f"f = open({str(metrics_file)!r}, 'w')\n    "
                 "for i in range(3): f.write('{\"loss\": \"%s\"}\\n' % (1 / (i + 1))); f.flush()")
         spec = LogMetrics(names=("loss",), file=str(metrics_file), json=True)
+    else:
+        events = tmp_path / "r1" / "outputs" / "events"
+        body = textwrap.indent(textwrap.dedent(f"""
+            from tensorboard.compat.proto import event_pb2, summary_pb2
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
+            writer = EventFileWriter({str(events)!r})
+            for i in range(3):
+                value = summary_pb2.Summary.Value(tag="loss", simple_value=1 / (i + 1))
+                writer.add_event(event_pb2.Event(wall_time=time.time(), step=i + 1,
+                                                 summary=summary_pb2.Summary(value=[value])))
+            writer.flush()
+        """), "    ").strip()
+        spec = LogMetrics(names=("loss",), tfevents=str(events))
     metrics_file.parent.mkdir(parents=True)
     engine = LocalEngine(grace=1.0)
     run = engine.submit(_request(tmp_path, GATED.format(body=body, gate=str(gate)), spec))
     try:
         history = _until(lambda: len(engine.intermediate(run)) == 3 and engine.intermediate(run), engine, run)
-        assert [entry["loss"] for entry in history] == [1.0, 0.5, 1 / 3]
+        assert [entry["loss"] for entry in history] == pytest.approx([1.0, 0.5, 1 / 3])
         assert engine.poll(run).phase is Phase.RUNNING
     finally:
         gate.touch()
     assert engine.wait(run, 30).phase is Phase.SUCCEEDED
-    assert engine.results(run).metrics == {"loss": 1 / 3}
+    assert engine.results(run).metrics == pytest.approx({"loss": 1 / 3})
 
 
 def test_intermediate_reads_results_yaml_again_only_when_it_changed(tmp_path: Path, monkeypatch) -> None:

@@ -174,7 +174,8 @@ def test_ctrl_c_or_sigterm_stops_every_trial_and_leaves_it_resumable(
 
 def test_failing_trials_are_retried_then_fail_the_experiment(cli, tmp_path: Path) -> None:
     experiment = _experiment(
-        tmp_path, trial_args=["--fail-above", "-1"], maxFailedTrialCount=1, maxTrialRetries=1,
+        # Two trials fail for good (each after its retry): reaching maxFailedTrialCount 2 (Katib's >=).
+        tmp_path, trial_args=["--fail-above", "-1"], maxFailedTrialCount=2, maxTrialRetries=1,
         parallelTrialCount=1, maxTrialCount=4,
     )
     result = cli("tune", str(experiment), "--dir", str(tmp_path / "exp"))

@@ -14,7 +14,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "plugin" / "pipetune"
 #: Libraries a function may import on first use: optional extras, or heavy ones only some
 #: commands need (each such import says why where it is).
-DEFERRED = ("kfp", "torch", "kopf", "matplotlib", "sklearn", "joblib")
+DEFERRED = ("kfp", "torch", "kopf", "matplotlib", "sklearn", "joblib", "tensorboard")
 #: Imports made on first use, importer -> what it imports then: the root package's attributes
 #: (PEP 562: a component process imports ``pipetune`` for ``report()`` and must not pay for
 #: the tuner (hyperopt) or fsspec), the controller's I/O (``pipetune pipeline run`` uses its

@@ -39,3 +39,34 @@ def local_program(argv: Sequence[str]) -> list[str] | None:
         return [program, *rest] if os.access(program, os.X_OK) else None
     found = shutil.which(program)
     return [found, *rest] if found else None
+
+
+#: Python options that take the next argument as their value.
+_PYTHON_VALUE_OPTIONS = ("-W", "-X", "-Q")
+
+
+def missing_file(argv: Sequence[str], cwd: str | None = None) -> str | None:
+    """The file ``argv`` needs that is not on this machine, or None: its program, given as a
+    path, or the script a Python program runs (``python3 /opt/app/train.py``): an image's
+    files, which don't exist outside it. A relative path is taken from ``cwd`` (default: here).
+    ``python -m``/``-c`` and bare program names (looked up on ``PATH``) are not checked."""
+    if not argv:
+        return None
+    program = argv[0]
+    if not _PYTHON.match(os.path.basename(program)):
+        return program if os.sep in program and not os.path.exists(_at(program, cwd)) else None
+    rest = iter(argv[1:])
+    for item in rest:
+        if item in ("-m", "-c", "-") or item.startswith(("-m", "-c")) and not item.startswith("--"):
+            return None
+        if item in _PYTHON_VALUE_OPTIONS:
+            next(rest, None)
+            continue
+        if item.startswith("-"):
+            continue
+        return None if os.path.exists(_at(item, cwd)) else item
+    return None
+
+
+def _at(path: str, cwd: str | None) -> str:
+    return os.path.join(cwd, path) if cwd and not os.path.isabs(path) else path

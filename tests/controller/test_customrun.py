@@ -165,7 +165,7 @@ def test_failing_taskrun_fails_its_trial_and_the_experiment_goes_on(cluster, nam
     start_controller()
     cluster.operator.outcome = lambda tr: Outcome(succeed=False, reason="Failed", message='"step-run" exited with code 1') \
         if tr["metadata"]["name"] == "run-i-0001" else train_outcome(tr)
-    cluster.create(CUSTOMRUNS, customrun("run-i", namespace, spec=experiment_spec(maxFailedTrialCount=1)))
+    cluster.create(CUSTOMRUNS, customrun("run-i", namespace, spec=experiment_spec(maxFailedTrialCount=2)))
     done = wait_status(cluster, CUSTOMRUNS, namespace, "run-i", finished)
     assert succeeded(done)["status"] == "True"
     journal = done["status"]["extraFields"]["journal"]
@@ -185,7 +185,7 @@ def test_too_many_failures_fail_the_customrun(cluster, namespace, start_controll
 def test_child_deleted_by_someone_else_fails_its_trial(cluster, namespace, start_controller):
     start_controller()
     cluster.operator.outcome = lambda tr: Outcome(hang=True) if tr["metadata"]["name"] == "run-k-0000" else train_outcome(tr)
-    cluster.create(CUSTOMRUNS, customrun("run-k", namespace, spec=experiment_spec(maxFailedTrialCount=1)))
+    cluster.create(CUSTOMRUNS, customrun("run-k", namespace, spec=experiment_spec(maxFailedTrialCount=2)))
     running_children(cluster, namespace, 3, "run-k-")
     cluster.delete(TASKRUNS, namespace, "run-k-0000")
     done = wait_status(cluster, CUSTOMRUNS, namespace, "run-k", finished)

@@ -37,7 +37,7 @@ def granted() -> set[tuple[str, str, str]]:
 
 def job_experiment(namespace: str) -> dict:
     """A Katib-style experiment whose trials are batch/v1 Jobs (results from the pod)."""
-    spec = experiment_spec(maxTrialCount=2, parallelTrialCount=2, maxFailedTrialCount=1)
+    spec = experiment_spec(maxTrialCount=2, parallelTrialCount=2, maxFailedTrialCount=2)
     spec["trialTemplate"] = {
         "primaryContainerName": "train",
         "trialParameters": [{"name": "n", "reference": "n_estimators"}, {"name": "d", "reference": "max_depth"}],
@@ -70,7 +70,7 @@ def test_rbac_allows_exactly_the_calls_the_controller_makes(cluster, namespace, 
     cluster.create(EXPERIMENTS, {"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",
                                  "metadata": {"name": "template", "namespace": namespace,
                                               "labels": {"pipetune.dev/template": "true"}},
-                                 "spec": experiment_spec(maxTrialCount=3, maxFailedTrialCount=1)})
+                                 "spec": experiment_spec(maxTrialCount=3, maxFailedTrialCount=2)})
     cluster.create(TASKRUNS, {"apiVersion": "tekton.dev/v1", "kind": "TaskRun",
                               "metadata": {"name": "byref-0001", "namespace": namespace},
                               "spec": {"taskRef": {"name": "other"}}})

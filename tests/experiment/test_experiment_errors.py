@@ -470,8 +470,8 @@ def test_collector_kind_and_filters(refused: Callable[..., str], load: Callable[
     assert (collector.path, collector.path_kind, collector.format) == ("/var/log/katib/metrics.log", "File", "TEXT")
     doc["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "PrometheusMetric"}}
     assert load(doc).metrics_collector.local_error.startswith(
-        "spec.metricsCollectorSpec.collector.kind: PrometheusMetric (scraping a Prometheus endpoint) is not supported for "
-        "local runs"
+        "spec.metricsCollectorSpec.collector.kind: PrometheusMetric is not supported for local runs (Katib scrapes "
+        "the trial's Prometheus endpoint from a sidecar)"
     )
 
 

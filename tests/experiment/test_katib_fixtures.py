@@ -51,13 +51,13 @@ LOCAL_REFUSALS = {
     "argo__argo-workflow": "it runs with --engine kubernetes",
     "kubeflow-training-operator__mpijob-horovod": "it runs with --engine kubernetes",
     "kubeflow-training-operator__xgboostjob-lightgbm": "it runs with --engine kubernetes",
-    "kubeflow-training-operator__tfjob-mnist-with-summaries": "TensorFlowEvent",
     "tekton__pipeline-run": "it runs with --engine kubernetes",
 }
 #: Training jobs the local engine runs replica by replica: fixture, kind, replicas.
 LOCAL_REPLICAS = {
     "kubeflow-trainer__trainjob-pytorch": "TrainJob",
     "kubeflow-training-operator__pytorchjob-mnist": "PyTorchJob",
+    "kubeflow-training-operator__tfjob-mnist-with-summaries": "TFJob",
 }
 
 

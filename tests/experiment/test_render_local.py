@@ -319,10 +319,13 @@ def test_other_kinds_are_refused_locally(api_version: str, kind: str, words: str
     assert words in str(caught.value)
 
 
-@pytest.mark.parametrize("kind", ["TensorFlowEvent", "PrometheusMetric", "Push"])
+@pytest.mark.parametrize("kind", ["PrometheusMetric", "Push", "Custom"])
 def test_collectors_a_local_run_cannot_honour(kind: str) -> None:
-    experiment = job_experiment(metricsCollectorSpec={"collector": {"kind": kind}})
-    unsupported = rf"spec\.metricsCollectorSpec\.collector\.kind: {kind} .* is not supported for local runs"
+    collector: dict[str, Any] = {"kind": kind}
+    if kind == "Custom":
+        collector["customCollector"] = {"name": "mine", "image": "me/collector"}
+    experiment = job_experiment(metricsCollectorSpec={"collector": collector})
+    unsupported = rf"spec\.metricsCollectorSpec\.collector\.kind: {kind} is not supported for local runs \(.+\)"
     with pytest.raises(SpecError, match=unsupported):
         local_command(render_trial(experiment, ASSIGNMENT, "t"), experiment)
 
@@ -338,3 +341,40 @@ def test_to_component_runs_the_same_argv() -> None:
     component = command.to_component("job-trial")
     assert resolve_command(component, {}, {}) == list(command.command)
     assert component.container.env == {"OPT": "adam"}
+
+
+def test_a_collectors_path_moves_with_the_folder_the_command_names() -> None:
+    from pipetune.experiment import move_collector_path, move_in_manifest
+
+    # The path itself, named inside a longer value.
+    move, moved = move_collector_path("/katib/mnist.log", ["--log-path=/katib/mnist.log"], "/run/outputs")
+    assert (move("--log-path=/katib/mnist.log"), moved) == ("--log-path=/run/outputs/mnist.log", "/run/outputs/mnist.log")
+    # Katib's tfjob example: the collector reads /logs/test, the program is given /logs.
+    move, moved = move_collector_path("/mnist-logs/test/", ["--log-path=/mnist-logs"], "/outputs")
+    assert (move("--log-path=/mnist-logs"), moved) == ("--log-path=/outputs/mnist-logs", "/outputs/mnist-logs/test")
+    # A longer name is not the path; a path under it moves with it.
+    assert move("/mnist-logs-old /mnist-logs/train") == "/mnist-logs-old /outputs/mnist-logs/train"
+    # Named nowhere: the path itself goes to the outputs (the program may build it).
+    move, moved = move_collector_path("/var/log/katib/metrics.log", ["--epochs=1"], "/o")
+    assert moved == "/o/metrics.log" and move("--epochs=1") == "--epochs=1"
+    manifest = {"spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"containers": [
+        {"name": "t", "command": ["python", "m.py", "--log-path=/mnist-logs"], "env": [{"name": "D", "value": "/mnist-logs"}]}
+    ]}}}}}}
+    move, _ = move_collector_path("/mnist-logs/test", ["--log-path=/mnist-logs"], "/outputs")
+    moved_manifest = move_in_manifest(manifest, move)
+    container = moved_manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    assert container["command"][-1] == "--log-path=/outputs/mnist-logs"
+    assert container["env"] == [{"name": "D", "value": "/outputs/mnist-logs"}]
+    assert manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"][-1] == \
+        "--log-path=/mnist-logs"  # the template is untouched
+
+
+def test_a_tensorflow_event_collector_maps_for_a_local_job() -> None:
+    experiment = job_experiment(metricsCollectorSpec={
+        "collector": {"kind": "TensorFlowEvent"},
+        "source": {"fileSystemPath": {"path": "/tb/test", "kind": "Directory"}}})
+    rendered = render_trial(experiment, ASSIGNMENT, "t")
+    rendered["spec"]["template"]["spec"]["containers"][0]["args"] = ["--log-dir=/tb"]
+    command = local_command(rendered, experiment).with_outputs_dir("/run/outputs")
+    assert command.events_dir == "/run/outputs/tb/test" and command.metrics_file is None
+    assert command.command[-1] == "--log-dir=/run/outputs/tb"

@@ -323,3 +323,36 @@ def test_a_servers_retry_after_is_the_delay_it_asks_for(header: str | None, expe
     exc = ApiException(status=429, reason="Too Many Requests")
     exc.headers = {"Retry-After": header} if header is not None else {}
     assert retry_after(exc) == expected
+
+
+def test_a_long_log_is_streamed_and_read_whole(cluster, engine) -> None:
+    """The finished run's log is read in pieces (lines cut between them read whole), and
+    Katib's StdOut reading of it is the same as of the text at once."""
+    handle = engine.submit(request(pytorchjob()))
+    pod = master_pod(cluster, "exp-0000", None)
+    lines = [f"step {i} some padding to make the line longer: accuracy={i / 100_000:.6f}" for i in range(40_000)]
+    cluster.set_log(NS, pod, "pytorch", "\n".join(lines) + "\nlast accuracy=0.99")  # no final line break
+    cluster.patch_status(PYTORCHJOBS, NS, "exp-0000", conditions(("Succeeded", "PyTorchJobSucceeded", "")))
+    assert wait_final(engine, handle).phase is Phase.SUCCEEDED
+    results = engine.results(handle)
+    assert results.metrics == {"accuracy": 0.99}
+    assert results == LogMetrics(names=("accuracy",)).read([*lines, "last accuracy=0.99"])
+
+
+def test_progress_reads_each_line_once_into_one_bounded_history() -> None:
+    """Many small progress reads: the history is the one reading the whole log gives
+    (bounded, thinned past MAX_HISTORY), not a concatenation re-copied on every read."""
+    from pipetune.contract._log import MAX_HISTORY
+    from pipetune.engines.kubernetes._engine import LogProgress
+
+    progress = LogProgress()
+    spec = LogMetrics(names=("loss",))
+    lines = [f"loss={1 / (i + 1)}" for i in range(3 * MAX_HISTORY)]
+    for start in range(0, len(lines), 7):
+        progress.add(lines[start:start + 7], spec)
+    expected = spec.read(lines)
+    assert list(progress.history) == expected.history
+    assert len(progress.history) <= MAX_HISTORY
+    # A pipetune.report line makes reports win, as in the final results.
+    progress.add(['pipetune.report {"step": 1, "loss": 0.5}'], spec)
+    assert list(progress.history) == [{"step": 1, "loss": 0.5}]

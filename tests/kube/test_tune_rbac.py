@@ -32,7 +32,7 @@ def experiment(name: str, trial_spec: dict, template: dict | None = None) -> str
             "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
             "algorithm": {"algorithmName": "random"},
             "parameters": [{"name": "lr", "parameterType": "double", "feasibleSpace": {"min": "0.01", "max": "0.5"}}],
-            "maxTrialCount": 2, "parallelTrialCount": 2, "maxFailedTrialCount": 1,
+            "maxTrialCount": 2, "parallelTrialCount": 2, "maxFailedTrialCount": 2,
             "trialTemplate": {**(template or {}), "trialSpec": trial_spec},
         },
     })

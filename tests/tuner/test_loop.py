@@ -289,8 +289,8 @@ def test_the_budget_ends_it_and_too_many_failures_fail_it(tmp_path: Path) -> Non
     failing, engine = make(tmp_path, lambda i, a, p: Behaviour("fail"), name="failing", max_failed=1)
     drive(failing, engine)
     assert (failing.state.status, failing.state.reason) == ("Failed", "ExperimentMaxFailedTrialsReached")
-    # Katib's rule (>=) is the Katib-conformance issue's; today it fails after max_failed + 1.
-    assert len(failing.state.trials) == 2
+    # Katib's rule: the first failure reaches maxFailedTrialCount 1.
+    assert len(failing.state.trials) == 1
 
 
 def test_a_cancelled_experiment_kills_its_running_trials(tmp_path: Path) -> None:

@@ -60,7 +60,16 @@ def test_too_many_failures_fail_the_experiment() -> None:
     budget = policy.Budget(max_trials=10, parallel=3, max_failed=1)
     ending = policy.verdict(state, MAX_ACC, budget)
     assert ending is not None and (ending.status, ending.reason) == ("Failed", "ExperimentMaxFailedTrialsReached")
-    assert policy.verdict(state, MAX_ACC, policy.Budget(10, 3, max_failed=2)) is None
+    # Katib fails the experiment when the failed trials reach maxFailedTrialCount (>=), and
+    # only once some trial failed: two failures reach 2, not 3; none never reach 0.
+    reached = policy.verdict(state, MAX_ACC, policy.Budget(10, 3, max_failed=2))
+    assert reached is not None and reached.reason == "ExperimentMaxFailedTrialsReached"
+    assert reached.message == "2 trials failed, reaching maxFailedTrialCount 2"
+    assert policy.verdict(state, MAX_ACC, policy.Budget(10, 3, max_failed=3)) is None
+    clean = _state(TrialStatus.SUCCEEDED, TrialStatus.RUNNING, objectives=[0.5, None])
+    assert policy.verdict(clean, MAX_ACC, policy.Budget(10, 3, max_failed=0)) is None
+    one = _state(TrialStatus.FAILED, TrialStatus.RUNNING)
+    assert policy.verdict(one, MAX_ACC, policy.Budget(10, 3, max_failed=0)) is not None
 
 
 def test_the_budget_ends_it_once_every_trial_is_final() -> None:

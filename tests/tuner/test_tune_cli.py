@@ -176,7 +176,8 @@ def test_ctrl_c_or_sigterm_stops_every_trial_and_leaves_it_resumable(
 
 def test_failing_trials_are_retried_then_fail_the_experiment(cli, tmp_path: Path) -> None:
     experiment = _experiment(
-        tmp_path, trial_args=["--fail-above", "-1"], maxFailedTrialCount=1, maxTrialRetries=1,
+        # Two trials fail for good (each after its retry): reaching maxFailedTrialCount 2 (Katib's >=).
+        tmp_path, trial_args=["--fail-above", "-1"], maxFailedTrialCount=2, maxTrialRetries=1,
         parallelTrialCount=1, maxTrialCount=4,
     )
     result = cli("tune", str(experiment), "--dir", str(tmp_path / "exp"))
@@ -255,8 +256,11 @@ def test_plot_writes_pictures(cli, tmp_path: Path) -> None:
 def test_local_command_runs_a_katib_image_trial_here(cli, tmp_path: Path) -> None:
     experiment = DATA / "experiments" / "katib-image-only.yaml"
     plain = cli("tune", str(experiment), "--dir", str(tmp_path / "plain"))
-    assert plain.returncode == 1  # the image's script does not exist here
-    assert "/opt/pytorch-mnist/mnist.py" in plain.stdout
+    # The image's script is not here: refused before the first trial, with the way out.
+    assert plain.returncode == 2, plain.stdout + plain.stderr
+    assert "/opt/pytorch-mnist/mnist.py" in plain.stderr and "--local-command" in plain.stderr
+    assert "image 'docker.io/kubeflowkatib/pytorch-mnist-cpu:latest'" in plain.stderr
+    assert not (tmp_path / "plain" / "trials.json").exists()
     local = cli(
         "tune", str(experiment), "--dir", str(tmp_path / "local"), "--local-command",
         "python tests/data/scripts/quadratic.py --x ${trialParameters.learningRate} "

@@ -52,6 +52,7 @@ __all__ = [
     "Follower",
     "KATIB_DEFAULT_FILTER",
     "LogMetrics",
+    "LogReader",
     "LogStream",
     "OUTPUTS_ENV",
     "REPORT_PREFIX",

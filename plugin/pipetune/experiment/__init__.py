@@ -24,6 +24,8 @@ from pipetune.experiment._trial import (
     LocalCommand,
     local_command,
     local_override,
+    move_collector_path,
+    move_in_manifest,
     render_trial,
     trial_values,
 )
@@ -47,6 +49,8 @@ __all__ = [
     "load_experiment",
     "local_command",
     "local_override",
+    "move_collector_path",
+    "move_in_manifest",
     "render_trial",
     "substitute",
     "trial_values",

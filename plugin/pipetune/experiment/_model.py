@@ -28,8 +28,9 @@ Defaults (Katib's where Katib has one):
 ``spec.maxTrialRetries``       0
 =============================  =================================================================
 
-Metrics collectors other than StdOut and File load (the Experiment is valid) and are refused
-when a trial is mapped to a local command (:func:`pipetune.experiment.local_command`). A trial
+Metrics collectors are checked at load as Katib's webhook checks them; PrometheusMetric, Custom
+and Push load (the Experiment is valid) and are refused, with the reason, before a local trial
+runs (:func:`pipetune.experiment.local_command`). A trial
 template in a ConfigMap (``trialTemplate.configMap``) is refused at load: nothing here can read
 it. Algorithm names and settings are checked at load through the algorithm registry.
 """
@@ -67,10 +68,12 @@ DEFAULT_MAX_TRIAL_COUNT = 12
 RESUME_POLICIES = ("Never", "LongRunning", "FromVolume")
 COLLECTOR_KINDS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
 #: Collectors a local run can honour: its log and a file it writes.
-LOCAL_COLLECTOR_KINDS = ("StdOut", "File")
+LOCAL_COLLECTOR_KINDS = ("StdOut", "File", "TensorFlowEvent")
 FILE_FORMATS = ("TEXT", "JSON")
 DEFAULT_METRICS_FILE = "/var/log/katib/metrics.log"
 DEFAULT_TFEVENT_DIR = "/var/log/katib/tfevent/"
+DEFAULT_PROMETHEUS_PORT = 8080
+DEFAULT_PROMETHEUS_PATH = "/metrics"
 EARLY_STOPPING_ALGORITHMS = ("medianstop",)
 
 #: The fields of each mapping in an Experiment document: ``_parse`` refuses any other key and
@@ -149,11 +152,13 @@ class EarlyStoppingSpec:
 
 @dataclass(frozen=True)
 class MetricsCollectorSpec:
-    """``spec.metricsCollectorSpec``, Katib's defaults filled in.
+    """``spec.metricsCollectorSpec``, Katib's defaults filled in, checked as Katib's webhook
+    checks it.
 
     ``path`` is the metrics file (File) or event directory (TensorFlowEvent); ``format`` is
     TEXT or JSON (File); ``filters`` are ``source.filter.metricsFormat`` regular expressions,
-    each with two groups (name, value), used by StdOut and File TEXT.
+    each with two groups (name, value), used by StdOut and File TEXT; ``has_filter``: a
+    ``source.filter`` was given (Katib refuses one, even empty, for a JSON file).
     """
 
     kind: str = "StdOut"
@@ -163,9 +168,11 @@ class MetricsCollectorSpec:
     filters: tuple[str, ...] = ()
     http_get: Mapping[str, Any] | None = None
     custom_collector: Mapping[str, Any] | None = None
+    has_filter: bool = False
 
     def __post_init__(self) -> None:
         where = "spec.metricsCollectorSpec"
+        source = f"{where}.source"
         if self.kind not in COLLECTOR_KINDS:
             raise _FieldError(
                 f"{where}.collector.kind: expected one of {', '.join(COLLECTOR_KINDS)}, got {self.kind!r}"
@@ -173,37 +180,53 @@ class MetricsCollectorSpec:
         if self.kind == "File":
             if not self.path or not self.path.startswith("/") or self.path_kind != "File":
                 raise _FieldError(
-                    f"{where}.source.fileSystemPath: expected kind File and an absolute path, got "
+                    f"{source}.fileSystemPath: expected kind File and an absolute path, got "
                     f"kind {self.path_kind!r}, path {self.path!r}"
                 )
             if self.format not in FILE_FORMATS:
                 raise _FieldError(
-                    f"{where}.source.fileSystemPath.format: expected TEXT or JSON, got {self.format!r}"
+                    f"{source}.fileSystemPath.format: expected TEXT or JSON, got {self.format!r}"
                 )
-            if self.format == "JSON" and self.filters:
+            if self.format == "JSON" and (self.filters or self.has_filter):
                 raise _FieldError(
-                    f"{where}.source.filter: expected no filter for a JSON metrics file (each line "
+                    f"{source}.filter: expected no filter for a JSON metrics file (each line "
                     "is a JSON object of metrics)"
                 )
-        if self.kind == "TensorFlowEvent" and self.path_kind != "Directory":
-            raise _FieldError(
-                f"{where}.source.fileSystemPath.kind: expected Directory for TensorFlowEvent, got "
-                f"{self.path_kind!r}"
-            )
-        if self.kind == "Custom" and not self.custom_collector:
-            raise _FieldError(f"{where}.collector.customCollector: required for collector kind Custom")
-        for i, text in enumerate(self.filters):
-            try:
-                groups = re.compile(text).groups
-            except re.error as exc:
+        if self.kind == "TensorFlowEvent":
+            if self.path_kind != "Directory" or not self.path or not self.path.startswith("/"):
                 raise _FieldError(
-                    f"{where}.source.filter.metricsFormat[{i}]: not a valid regular expression: {exc}"
-                ) from None
-            if groups < 2:
-                raise _FieldError(
-                    f"{where}.source.filter.metricsFormat[{i}]: expected two groups (metric name, "
-                    f"metric value), got {groups} in {text!r}"
+                    f"{source}.fileSystemPath: expected kind Directory and the absolute path of "
+                    f"the folder the event files are written under, got kind {self.path_kind!r}, "
+                    f"path {self.path!r}"
                 )
+            if self.format is not None:
+                raise _FieldError(
+                    f"{source}.fileSystemPath.format: expected none for TensorFlowEvent (event "
+                    f"files have one format), got {self.format!r}"
+                )
+        if self.kind == "PrometheusMetric":
+            self._check_http_get(source)
+        if self.kind == "Custom":
+            if not self.custom_collector:
+                raise _FieldError(f"{where}.collector.customCollector: required for collector kind Custom")
+            if self.path is not None and (not self.path.startswith("/") or self.path_kind not in ("File", "Directory")):
+                raise _FieldError(
+                    f"{source}.fileSystemPath: expected kind File or Directory and an absolute path, "
+                    f"got kind {self.path_kind!r}, path {self.path!r}"
+                )
+        for i, text in enumerate(self.filters):
+            _check_metrics_format(text, f"{source}.filter.metricsFormat[{i}]")
+
+    def _check_http_get(self, source: str) -> None:
+        http = self.http_get or {}
+        port, path = http.get("port", DEFAULT_PROMETHEUS_PORT), http.get("path") or DEFAULT_PROMETHEUS_PATH
+        number = port if isinstance(port, int) and not isinstance(port, bool) else None
+        if isinstance(port, str) and port.isdigit():
+            number = int(port)
+        if number is None or number <= 0:
+            raise _FieldError(f"{source}.httpGet.port: expected a positive port number, got {port!r}")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise _FieldError(f"{source}.httpGet.path: expected a path starting with '/', got {path!r}")
 
     @property
     def local_error(self) -> str | None:
@@ -211,14 +234,14 @@ class MetricsCollectorSpec:
         if self.kind in LOCAL_COLLECTOR_KINDS:
             return None
         how = {
-            "TensorFlowEvent": "reading TensorFlow event files",
-            "PrometheusMetric": "scraping a Prometheus endpoint",
-            "Custom": "a custom collector container",
-            "Push": "trials pushing metrics to Katib's DB manager",
+            "PrometheusMetric": "Katib scrapes the trial's Prometheus endpoint from a sidecar",
+            "Custom": "Katib runs your collector container beside the trial, and no container runs here",
+            "Push": "the trial pushes its metrics to Katib's DB manager, which is not here; "
+                    "call pipetune.report or print name=value lines",
         }[self.kind]
         return (
-            f"spec.metricsCollectorSpec.collector.kind: {self.kind} ({how}) is not supported for "
-            "local runs; expected StdOut or File (or write results.yaml)"
+            f"spec.metricsCollectorSpec.collector.kind: {self.kind} is not supported for "
+            f"local runs ({how}); expected StdOut, File or TensorFlowEvent (or write results.yaml)"
         )
 
     @property
@@ -231,6 +254,30 @@ class MetricsCollectorSpec:
             f"spec.metricsCollectorSpec.collector.kind: {self.kind} is not supported on the "
             "Kubernetes engine, which reads the primary container's termination message and log; "
             "expected StdOut (or write results.yaml, which the termination message carries)"
+        )
+
+
+#: Syntax Python's ``re`` reads and Go's ``regexp`` (RE2, which Katib's collector and webhook
+#: use) refuses: lookaround and backreferences.
+_NOT_RE2 = re.compile(r"\(\?(?:=|!|<=|<!|P=)|\\[1-9]")
+#: Katib's webhook: a metricsFormat needs "two top subexpressions" (its own textual test).
+_TWO_GROUPS = re.compile(r".*\(.*\).*\(.*\).*")
+
+
+def _check_metrics_format(text: str, where: str) -> None:
+    """A ``metricsFormat`` expression as Katib's webhook checks it, and with two groups."""
+    if _NOT_RE2.search(text):
+        raise _FieldError(
+            f"{where}: {text!r} uses lookaround or a backreference, which Go's regexp (Katib's) "
+            "does not have; expected an RE2 expression"
+        )
+    try:
+        groups = re.compile(text).groups
+    except re.error as exc:
+        raise _FieldError(f"{where}: not a valid regular expression: {exc}") from None
+    if groups < 2 or not _TWO_GROUPS.match(text):
+        raise _FieldError(
+            f"{where}: expected two groups (metric name, metric value), got {groups} in {text!r}"
         )
 
 

@@ -332,6 +332,7 @@ def _collector(value: Any) -> MetricsCollectorSpec:
         filters=tuple(formats),
         http_get=dict(http_get) if isinstance(http_get, dict) else None,
         custom_collector=dict(custom) if isinstance(custom, dict) else None,
+        has_filter=source.get("filter") is not None,
     )
 
 

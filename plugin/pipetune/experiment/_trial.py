@@ -24,21 +24,27 @@ Local mapping (:func:`local_command`) — the rules:
   names are listed in ``LocalCommand.unresolved_env``. ``workingDir`` is not applied: the
   image's folders don't exist here, so the command runs where pipetune runs (use
   ``spec.local.command`` with paths that resolve here).
-* Metrics collectors other than StdOut and File are refused.
-* File collector: ``LocalCommand.metrics_file`` is the file the trial writes. The runner calls
-  :meth:`LocalCommand.with_outputs_dir`, which moves it to ``<outputs dir>/<basename>``: every
-  occurrence of the path in argv and env values (whole, or inside a longer string such as
-  ``--log-path=/katib/mnist.log``, at path boundaries) is rewritten. A path the program builds
-  by itself, not given on its command line or in its environment, can't be moved.
+* Metrics collectors other than StdOut, File and TensorFlowEvent are refused, with the reason.
+* File and TensorFlowEvent collectors: ``LocalCommand.metrics_file`` is the file the trial
+  writes, ``LocalCommand.events_dir`` the folder it writes event files under. The runner calls
+  :meth:`LocalCommand.with_outputs_dir`, which moves the path into the run's outputs
+  (:func:`move_collector_path`): the path itself, or else its nearest folder that argv or an
+  env value names (whole, or inside a longer string such as ``--log-path=/katib/mnist.log``,
+  at path boundaries), becomes ``<outputs dir>/<its basename>``, and the collector's path
+  moves with it (Katib's tfjob example collects ``/logs/test`` from a program given
+  ``--log-path=/logs``). A path the program builds by itself, not given on its command line or
+  in its environment, can't be moved. Training jobs (TFJob, PyTorchJob, TrainJob) get the same
+  move in every container of the manifest (:func:`move_in_manifest`), to ``/outputs/...``,
+  which the local engine maps to each replica's outputs.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from pipetune.components import ComponentSpec, ContainerSpec
@@ -190,23 +196,21 @@ class LocalCommand:
     container: str = KATIB_DEFAULT_CONTAINER
     metrics_file: str | None = None
     unresolved_env: tuple[str, ...] = ()
+    events_dir: str | None = None
 
     def with_outputs_dir(self, outputs_dir: str | os.PathLike[str]) -> LocalCommand:
-        """The command with the metrics file moved to ``<outputs_dir>/<basename>`` wherever
-        its path appears in argv or env values (whole or inside a longer string)."""
-        if self.metrics_file is None:
+        """The command with the collector's file or folder moved into ``outputs_dir``
+        (:func:`move_collector_path`) wherever argv or env values name it."""
+        path = self.metrics_file or self.events_dir
+        if path is None:
             return self
-        target = str(Path(outputs_dir) / Path(self.metrics_file).name)
-        pattern = re.compile(r"(?<![\w./-])" + re.escape(self.metrics_file) + r"(?![\w.-])")
-
-        def move(text: str) -> str:
-            return pattern.sub(lambda _: target, text)
-
+        move, moved = move_collector_path(path, [*self.command, *self.env.values()], str(outputs_dir))
         return replace(
             self,
             command=tuple(move(item) for item in self.command),
             env={name: move(value) for name, value in self.env.items()},
-            metrics_file=target,
+            metrics_file=moved if self.metrics_file else None,
+            events_dir=moved if self.events_dir else None,
         )
 
     def to_component(self, name: str, description: str = "") -> ComponentSpec:
@@ -287,7 +291,62 @@ def local_command(
         container=str(container.get("name") or ""),
         metrics_file=collector.path if collector.kind == "File" else None,
         unresolved_env=tuple(unresolved),
+        events_dir=collector.path if collector.kind == "TensorFlowEvent" else None,
     )
+
+
+def _boundary(path: str) -> re.Pattern[str]:
+    """``path`` as a whole path inside a longer string: not part of a longer name (a path
+    under it, ``path/more``, is matched: it moves with it)."""
+    return re.compile(r"(?<![\w./-])" + re.escape(path) + r"(?![\w.-])")
+
+
+def move_collector_path(path: str, texts: Sequence[str], root: str) -> tuple[Callable[[str], str], str]:
+    """How to move a collector's ``path`` under ``root`` in argv and env values, and where the
+    path then is. The longest of ``path`` and its folders (not ``/``) that ``texts`` name is
+    moved to ``<root>/<its basename>``; when none is named, ``path`` itself is (its basename
+    under ``root``)."""
+    clean = path.rstrip("/") or path
+    candidates = [clean]
+    parent = os.path.dirname(clean)
+    while parent not in ("/", ""):
+        candidates.append(parent)
+        parent = os.path.dirname(parent)
+    chosen = next((c for c in candidates if any(_boundary(c).search(text) for text in texts)), clean)
+    target = f"{root.rstrip('/')}/{os.path.basename(chosen)}"
+    pattern = _boundary(chosen)
+
+    def move(text: str) -> str:
+        return pattern.sub(lambda _: target, text)
+
+    return move, target + clean[len(chosen):]
+
+
+def move_in_manifest(manifest: Mapping[str, Any], move: Callable[[str], str]) -> dict[str, Any]:
+    """A copy of ``manifest`` with ``move`` applied to the ``command``, ``args`` and ``env``
+    values of every container (and init container) of every pod template in it."""
+    copied: dict[str, Any] = copy.deepcopy(dict(manifest))
+    stack: list[Any] = [copied]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in ("containers", "initContainers"):
+                for container in node.get(key) or []:
+                    if isinstance(container, dict):
+                        _move_container(container, move)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return copied
+
+
+def _move_container(container: dict[str, Any], move: Callable[[str], str]) -> None:
+    for key in ("command", "args"):
+        if isinstance(container.get(key), list):
+            container[key] = [move(item) if isinstance(item, str) else item for item in container[key]]
+    for item in container.get("env") or []:
+        if isinstance(item, dict) and isinstance(item.get("value"), str):
+            item["value"] = move(item["value"])
 
 
 def _primary(containers: list[dict[str, Any]], experiment: Experiment, src: str, where: str) -> dict[str, Any]:

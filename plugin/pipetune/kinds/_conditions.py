@@ -9,11 +9,15 @@ Katib writes conditions in GJSON. The forms its trial templates use are translat
 * ``a.b.#(k=="v")#`` (all elements of the array ``a.b`` where ``k == "v"``), with further
   ``|#(...)#`` filters joined by *and*: ``a.b[?(@.k=="v" && ...)]``;
 * ``a.[@this].#(k=="v")#`` (``a`` itself, tested): ``$[?(@.a.k=="v")]``;
+* the last query may be ``#(...)`` without the trailing ``#`` (GJSON's first match, which
+  Katib's own tests use: ``status.[@this].#(succeeded==1)``): Katib counts a condition as met
+  when its result is an object or a non-empty array, so the first match is met exactly when
+  some element matches, as the all-matches form is;
 * comparisons ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=`` against a quoted string, a number,
   ``true``, ``false`` or ``null``.
 
-Any other GJSON (modifiers, wildcards, ``#(...)`` without the trailing ``#``) is refused with
-the expression quoted; write it as JSONPath instead.
+Any other GJSON (modifiers, wildcards, a first-match ``#(...)`` followed by more queries) is
+refused with the expression quoted; write it as JSONPath instead.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ _QUERY = re.compile(
         (?P<value>"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null)\s*$""",
     re.VERBOSE,
 )
-_FILTER = re.compile(r"^#\((?P<query>.*)\)#$")
+_FILTER = re.compile(r"^#\((?P<query>.*)\)(?P<all>#?)$")
 
 
 class ConditionError(ValueError):
@@ -79,9 +83,14 @@ def translate_gjson(text: str) -> str:
     filters: list[str] = []
     path: list[str] = []
     this = False
+    first = False  # a first-match query was read: no query may follow it
     for segment in segments:
         match = _FILTER.match(segment)
         if match:
+            if first:
+                raise ConditionError(f"GJSON {text!r}: a query after a first-match #(...) is not "
+                                     "supported; end the earlier one with '#' (all matches)")
+            first = not match.group("all")
             filters.append(_query(match.group("query"), text))
         elif segment == "[@this]":
             if filters or this:
@@ -100,6 +109,10 @@ def translate_gjson(text: str) -> str:
         if not match:
             raise ConditionError(f"GJSON {text!r}: after '|' expected a query #(...)#, "
                                  f"got {part!r}")
+        if first:
+            raise ConditionError(f"GJSON {text!r}: a query after a first-match #(...) is not "
+                                 "supported; end the earlier one with '#' (all matches)")
+        first = not match.group("all")
         filters.append(_query(match.group("query"), text))
     if not filters:
         raise ConditionError(f"GJSON {text!r}: no query #(...)#; write the condition as JSONPath")

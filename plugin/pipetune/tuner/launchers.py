@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -11,8 +12,16 @@ from pipetune.components import ComponentSpec, ContainerSpec, format_value, loca
 from pipetune.contract import LogMetrics
 from pipetune.engines.base import ResourceRequest
 from pipetune.errors import PipetuneError, SpecError
-from pipetune.experiment import Experiment, local_command, local_override, render_trial
-from pipetune.kinds import check_training_job, is_training_job
+from pipetune.experiment import (
+    Experiment,
+    local_command,
+    local_override,
+    move_collector_path,
+    move_in_manifest,
+    render_trial,
+)
+from pipetune.kinds import check_training_job, is_training_job, replica_roles
+from pipetune.programs import missing_file
 from pipetune.tuner.identity import function_identity, plain, program_hashes
 from pipetune.tuner.space import SearchSpace, Space
 
@@ -63,6 +72,9 @@ def component_identity(component: ComponentSpec, local: bool = True) -> dict[str
     return found
 
 Render = Callable[[int, Mapping[str, Any]], Mapping[str, Any]]
+
+#: The outputs folder as a container sees it (the local engine maps it to each replica's).
+CONTAINER_OUTPUTS = "/outputs"
 
 
 class ComponentLauncher:
@@ -135,9 +147,40 @@ class ExperimentLauncher:
     def check(self, space: Space) -> None:
         """Prepare a trial of the search space's first point, so a template this engine can't
         run (a kind with no local equivalent, a collector it can't read, an invalid replica
-        spec) is one ``SpecError`` before any trial starts rather than every trial's failure."""
+        spec, an image's program that is not on this machine) is one ``SpecError`` before any
+        trial starts rather than every trial's failure."""
         if isinstance(space, SearchSpace):
-            self.prepare(0, space.first_point(), Path("/nonexistent/outputs"))
+            prepared = self.prepare(0, space.first_point(), Path("/nonexistent/outputs"))
+            if self.local:
+                self._check_programs(prepared)
+
+    def _check_programs(self, prepared: PreparedTrial) -> None:
+        """A local trial whose program or script is an image's file, absent here, is refused
+        with the way to run it (``--local-command``)."""
+        commands: list[tuple[str, list[str]]] = []
+        resource = prepared.resource
+        if resource is not None and is_training_job(resource.manifest):
+            override = resource.local_override or {}
+            for role in replica_roles(resource.manifest):
+                argv = list(role.command)
+                if override.get("command") is not None or override.get("args") is not None:
+                    base: list[Any] = list(override.get("command") or role.container.get("command") or [])
+                    given = override.get("args")
+                    args: list[Any] = list(given if given is not None else role.container.get("args") or [])
+                    argv = [str(x) for x in [*base, *args]]
+                commands.append((role.image, argv))
+        elif self.experiment.component is None:
+            container = prepared.component.container
+            commands.append((container.image, list(container.command)))
+        for image, argv in commands:
+            missing = missing_file(argv)
+            if missing is not None:
+                raise SpecError(
+                    f"{self.experiment.source}: spec.trialTemplate.trialSpec: image {image!r} runs "
+                    f"{missing}, which is not on this machine (an image's files are not here); "
+                    "run the trials with --local-command 'python3 path/to/your/script.py' (its "
+                    "arguments follow the template's), or with --engine kubernetes"
+                )
 
     def identity(self, space: Space) -> dict[str, Any]:
         """The trial template (its resource or component, with ``spec.local``, the metrics
@@ -199,8 +242,13 @@ class ExperimentLauncher:
             retain=template.retain,
             local_override=local_override(rendered, experiment, assignment),
         )
+        # Katib's StdOut collector reads the container's stdout and stderr merged (its webhook
+        # appends `1>file 2>&1`), and Katib's own example images log to stderr.
         log_metrics = LogMetrics(
-            names=names, filters=tuple(collector.filters) or None, json=collector.format == "JSON"
+            names=names,
+            filters=tuple(collector.filters) or None,
+            json=collector.format == "JSON",
+            merged=collector.kind == "StdOut",
         )
         if not self.local and collector.cluster_error:
             raise SpecError(f"{experiment.source}: {collector.cluster_error}")
@@ -208,16 +256,42 @@ class ExperimentLauncher:
             problems = check_training_job(rendered) if is_training_job(rendered) else []
             if problems:
                 raise SpecError(f"{experiment.source}: spec.trialTemplate.trialSpec." + "; ".join(problems))
+            if self.local:
+                resource, log_metrics = self._local_training_job(resource, log_metrics, outputs_dir)
             named = ComponentSpec(name=name, container=ContainerSpec(image=_image_of(rendered)))
             return PreparedTrial(named, {}, log_metrics, resource, name)
         command = local_command(rendered, experiment, assignment).with_outputs_dir(outputs_dir)
-        log_metrics = LogMetrics(
-            names=names,
-            filters=log_metrics.filters,
-            file=command.metrics_file,
-            json=log_metrics.json,
-        )
+        log_metrics = dataclasses.replace(log_metrics, file=command.metrics_file, tfevents=command.events_dir)
         return PreparedTrial(command.to_component(name), {}, log_metrics, resource, name)
+
+    def _local_training_job(
+        self, resource: ResourceRequest, log_metrics: LogMetrics, outputs_dir: Path
+    ) -> tuple[ResourceRequest, LogMetrics]:
+        """A training job run here honours the collector as a Job does: refused when it can't
+        be read here; a metrics file or event folder moved into the outputs (to ``/outputs``
+        in every container, which the local engine maps to each replica's outputs)."""
+        experiment = self.experiment
+        collector = experiment.metrics_collector
+        if collector.local_error:
+            raise SpecError(f"{experiment.source}: {collector.local_error}")
+        if collector.kind not in ("File", "TensorFlowEvent") or not collector.path:
+            return resource, log_metrics
+        override = dict(resource.local_override or {})
+        texts = [*_container_texts(resource.manifest), *_override_texts(override)]
+        move, moved = move_collector_path(collector.path, texts, CONTAINER_OUTPUTS)
+        if override:
+            override = {
+                "command": None if override.get("command") is None else [move(x) for x in override["command"]],
+                "args": None if override.get("args") is None else [move(x) for x in override["args"]],
+                "env": {k: move(v) for k, v in (override.get("env") or {}).items()},
+            }
+        resource = dataclasses.replace(
+            resource, manifest=move_in_manifest(resource.manifest, move), local_override=override or None
+        )
+        here = str(outputs_dir) + moved[len(CONTAINER_OUTPUTS):]
+        if collector.kind == "File":
+            return resource, dataclasses.replace(log_metrics, file=here)
+        return resource, dataclasses.replace(log_metrics, tfevents=here)
 
 
 def task_run(component: ComponentSpec, arguments: Mapping[str, Any], name: str, namespace: str) -> dict[str, Any]:
@@ -250,3 +324,28 @@ def _image_of(resource: Mapping[str, Any]) -> str:
         elif isinstance(node, list):
             stack.extend(node)
     return ""
+
+
+def _container_texts(manifest: Mapping[str, Any]) -> Iterator[str]:
+    """Every command, args and env value of every container in a manifest."""
+    stack: list[Any] = [manifest]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in ("containers", "initContainers"):
+                for container in node.get(key) or []:
+                    if not isinstance(container, dict):
+                        continue
+                    for item in [*(container.get("command") or []), *(container.get("args") or [])]:
+                        if isinstance(item, str):
+                            yield item
+                    for env in container.get("env") or []:
+                        if isinstance(env, dict) and isinstance(env.get("value"), str):
+                            yield env["value"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _override_texts(override: Mapping[str, Any]) -> list[str]:
+    return [*(override.get("command") or []), *(override.get("args") or []), *(override.get("env") or {}).values()]

@@ -150,11 +150,11 @@ def verdict(
     if given_up is not None:
         return given_up
     failed = failed_count(trials, budget)
-    if budget.max_failed is not None and failed > budget.max_failed:
+    if budget.max_failed is not None and failed and failed >= budget.max_failed:  # Katib's rule
         return Verdict(
             "Failed",
             "ExperimentMaxFailedTrialsReached",
-            f"{failed} trials failed, more than maxFailedTrialCount {budget.max_failed}",
+            f"{failed} trials failed, reaching maxFailedTrialCount {budget.max_failed}",
         )
     if settled_prefix(state, budget) < len(trials):
         return None

@@ -47,8 +47,8 @@ from kubernetes.client.rest import ApiException
 
 from pipetune.contract import (
     CHANNEL_LIMIT_BYTES,
-    REPORT_PREFIX,
     LogMetrics,
+    LogReader,
     Results,
     parse_results,
 )
@@ -76,6 +76,8 @@ from pipetune.kinds import (
 
 #: Seconds between looks for an echoed run's primary pod, until its log can be followed.
 LOG_LOOK_SECONDS = 2.0
+#: The most bytes of a finished run's log read at a time for its results.
+LOG_PIECE_BYTES = 256 * 1024
 REQUEST_TIMEOUT_CONNECT = 10.0
 #: Seconds between two reads of one run's progress (its primary container's log), by default.
 PROGRESS_INTERVAL = 5.0
@@ -133,10 +135,12 @@ class LogProgress:
 
     The cursor is the timestamp of the last line parsed and how many lines carried it, so the
     next read starts at that second (``sinceTime`` has whole seconds) and skips what it has
-    seen. A new pod (another uid) starts it over: its run started over.
+    seen. A new pod (another uid) starts it over: its run started over. The lines read go to
+    one reader for the whole run, which keeps the history bounded (thinned past
+    ``pipetune.contract._log.MAX_HISTORY`` entries) and reads each line once.
     """
 
-    history: tuple[Mapping[str, float], ...] = ()
+    reader: LogReader | None = None
     #: ``time.monotonic()`` of the last read, and of the last look for the pod.
     read_at: float | None = None
     looked_at: float = 0.0
@@ -145,14 +149,18 @@ class LogProgress:
     container: str | None = None
     last: _Stamp | None = None
     at_last: int = 0
-    #: ``pipetune.report`` lines seen: from then on Katib StdOut lines don't count (reports win).
-    reported: bool = False
     #: The last read brought no new line.
     idle: bool = False
 
+    @property
+    def history(self) -> History:
+        """The run's reports as read so far, oldest first."""
+        found = self.reader.results() if self.reader is not None else None
+        return found.history if found is not None else ()
+
     def restart(self, pod: str, uid: str, container: str | None) -> None:
-        self.history, self.pod, self.uid, self.container = (), pod, uid, container
-        self.last, self.at_last, self.reported, self.idle = None, 0, False, False
+        self.reader, self.pod, self.uid, self.container = None, pod, uid, container
+        self.last, self.at_last, self.idle = None, 0, False
 
     def since(self) -> str | None:
         """``sinceTime`` for the next read: the last line's second, or None (from the start)."""
@@ -192,15 +200,11 @@ class LogProgress:
         return taken
 
     def add(self, lines: list[str], log_metrics: LogMetrics) -> None:
-        """Parse new lines into the history, as the final results are parsed."""
-        reports = any(REPORT_PREFIX in line for line in lines)
-        if reports and not self.reported:
-            self.reported, self.history = True, ()
-        if self.reported and not reports:
-            return
-        found = log_metrics.read(lines)
-        if found is not None and found.history:
-            self.history = (*self.history, *found.history)
+        """Parse new lines into the history, as the final results are parsed (``pipetune.report``
+        lines win over Katib StdOut lines): each line once, however many reads there are."""
+        if self.reader is None:
+            self.reader = log_metrics.reader()
+        self.reader.feed(lines)
 
 
 class KubernetesEngine:
@@ -553,17 +557,30 @@ class KubernetesEngine:
                     return f"results: {exc}"
         log_metrics = run.request.log_metrics or LogMetrics()
         try:
-            text = call(
+            response = call(
                 f"read log of pod {pod_name}",
                 self.core.read_namespaced_pod_log,
                 pod_name, run.namespace, container=status.get("name"),
+                _preload_content=False,
                 retry=self.retry,
             )
         except (ApiException, TransientError) as exc:
             return None if failed else f"results: could not read the log of pod {pod_name}: {describe(exc)}"
-        lines = str(text or message).splitlines()
+        # Streamed: a log of any size is read in pieces, never held whole (``LogStream``).
+        stream = log_metrics.stream()
+        empty = True
         try:
-            run.collected = log_metrics.read(lines)
+            for piece in response.stream(LOG_PIECE_BYTES):
+                empty = empty and not piece
+                stream.feed(piece)
+        except Exception as exc:  # noqa: BLE001 - urllib3 raises its own errors mid-stream
+            return None if failed else f"results: the log of pod {pod_name} broke off: {exc}"
+        finally:
+            response.release_conn()
+        if empty and message:
+            stream.feed(message.encode("utf-8"))
+        try:
+            run.collected = stream.finish()
         except ContractError as exc:
             return f"results: {exc}"
         return None

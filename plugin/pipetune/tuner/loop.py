@@ -603,7 +603,9 @@ class Tuner:
         end of it, for the trial's record and the first failure's report."""
         if not self.engine.local:
             return None
-        path = self.store.run_dir(started.record.id) / "logs" / "stderr.log"
+        logs = self.store.run_dir(started.record.id) / "logs"
+        # A Katib StdOut trial's stderr is merged into its stdout.log, as Katib's collector reads it.
+        path = logs / "stderr.log" if (logs / "stderr.log").exists() else logs / "stdout.log"
         try:
             with open(path, "rb") as handle:
                 size = handle.seek(0, os.SEEK_END)

@@ -146,9 +146,6 @@ def verdict(
             "ExperimentGoalReached",
             f"trial {best.index} reached the goal: {objective.metric} {best.objective:g}",
         )
-    given_up = give_up(trials, objective, budget)
-    if given_up is not None:
-        return given_up
     failed = failed_count(trials, budget)
     if budget.max_failed is not None and failed and failed >= budget.max_failed:  # Katib's rule
         return Verdict(
@@ -156,6 +153,10 @@ def verdict(
             "ExperimentMaxFailedTrialsReached",
             f"{failed} trials failed, reaching maxFailedTrialCount {budget.max_failed}",
         )
+    # After Katib's own rule: where both apply, a Katib user gets Katib's reason.
+    given_up = give_up(trials, objective, budget)
+    if given_up is not None:
+        return given_up
     if settled_prefix(state, budget) < len(trials):
         return None
     if (len(trials) >= budget.max_trials or exhausted) and best_trial(trials, objective) is None:

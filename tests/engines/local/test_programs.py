@@ -29,3 +29,19 @@ def test_other_programs_run_as_themselves_or_not_at_all(tmp_path: Path) -> None:
 
 def test_the_local_engine_still_exports_it() -> None:
     assert pipetune.engines.local.local_program is local_program
+
+
+def test_pipetune_run_finds_a_relative_program_beside_its_component(cli, tmp_path) -> None:
+    """`command: [python, ridge.py]` ran only from the component's own folder; the trials of
+    `pipetune tune` were fixed first, then `pipetune run` and pipeline tasks, which use the
+    same engine."""
+    folder = tmp_path / "ridge"
+    folder.mkdir()
+    (folder / "ridge.py").write_text("print('loss=0.25')\n")
+    (folder / "component.yaml").write_text(
+        "name: ridge\nimplementation:\n  container:\n    image: python:3.11\n    command: [python, ridge.py]\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = cli("run", str(folder / "component.yaml"), "--json", "--quiet", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert '"loss": 0.25' in result.stdout

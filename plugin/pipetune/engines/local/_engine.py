@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipetune.components import ComponentSpec, coerce, resolve_command
+from pipetune.components import ComponentSpec, coerce, local_component, resolve_command
 from pipetune.contract import (
     OUTPUTS_ENV,
     Follower,
@@ -98,8 +98,9 @@ class LocalEngine:
 
     def command(self, request: RunRequest) -> list[str]:
         """The argv a request resolves to before its program is mapped to this machine."""
+        # A relative program in the component's folder runs from there, as in its image.
         return resolve_command(
-            request.component, request.arguments, output_paths(request)
+            local_component(request.component), request.arguments, output_paths(request)
         )
 
     def submit(self, request: RunRequest) -> LocalRun:

@@ -153,6 +153,9 @@ class _History:
         self.stride = 1
         self.last: dict[str, float] | None = None
         self.metrics: dict[str, float] = {}
+        #: Once thinned: the kept entries, each with its ``step``, made once per entry (not on
+        #: every ``entries`` call, which a poller makes while the run goes on).
+        self.stepped: list[dict[str, float]] = []
 
     def add(self, entry: dict[str, float]) -> None:
         self.count += 1
@@ -164,6 +167,8 @@ class _History:
             return
         self.kept.append((self.count, entry))
         self.values += len(entry)
+        if self.stride > 1:
+            self.stepped.append(_stepped(self.count, entry))
         # Thinned, the last entry is added at the end: keep room for it.
         limit = MAX_HISTORY if self.stride == 1 else MAX_HISTORY - 1
         while len(self.kept) > 1 and (len(self.kept) > limit or self.values > MAX_HISTORY_VALUES):
@@ -171,14 +176,20 @@ class _History:
             self.values = sum(len(kept) for _, kept in self.kept)
             self.stride *= 2
             limit = MAX_HISTORY - 1
+            self.stepped = [_stepped(position, kept) for position, kept in self.kept]
 
     def entries(self) -> list[dict[str, float]]:
         if self.stride == 1:
             return [entry for _, entry in self.kept]
-        kept = list(self.kept)
-        if self.last is not None and kept[-1][0] != self.count:
-            kept.append((self.count, self.last))
-        return [entry if "step" in entry else {"step": position, **entry} for position, entry in kept]
+        entries = list(self.stepped)
+        if self.last is not None and self.kept[-1][0] != self.count:
+            entries.append(_stepped(self.count, self.last))
+        return entries
+
+
+def _stepped(position: int, entry: dict[str, float]) -> dict[str, float]:
+    """A thinned history's entry: with its own step, else its position among all entries."""
+    return entry if "step" in entry else {"step": position, **entry}
 
 
 class LogReader:

@@ -53,13 +53,15 @@ class Produced:
 
 @dataclass(frozen=True)
 class Want:
-    """A task instance to run: its key, its task, its resolved inputs, its DAG's name."""
+    """A task instance to run: its key, its task, its resolved inputs, its DAG's name and that
+    DAG's input parameters (``scope``: what the platform section's names refer to)."""
 
     key: str
     task: TaskPlan
     parameters: Mapping[str, Any]
     artifacts: Mapping[str, list[Artifact]]
     dag: str
+    scope: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ class _Walk:
                 return _State("skipped", message=reason)
         if task.kind == "dag":
             return self.nested(task, key, given, given_artifacts)
-        want = Want(key, task, given, given_artifacts, dag.name)
+        want = Want(key, task, given, given_artifacts, dag.name, parameters)
         ended = self.shortcut(want)
         if ended is not None:
             return self.end(key, ended)

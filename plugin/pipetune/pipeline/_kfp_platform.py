@@ -190,7 +190,7 @@ def check_mount(path: str, where: str) -> None:
                         "linked there")
 
 
-def materialize(applied: Applied, volumes: Path, private: Path) -> None:
+def materialize(applied: Applied, private: Path) -> None:
     """Make the task's mounts real: each volume's folder linked at its mount path, each
     Secret/ConfigMap volume's files in a private folder linked at its mount path."""
     links = dict(applied.links)

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import time
 import uuid
@@ -88,6 +89,7 @@ class KfpSteps(Steps):
         self.job_name = f"{plan.name}-{time.strftime('%Y%m%d%H%M%S')}-{self.job_uuid[:8]}"
         self.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.store: RunStore | None = None
+        self.applied: dict[str, Applied] = {}
 
     # -- before anything runs -------------------------------------------------------------------
 
@@ -148,11 +150,17 @@ class KfpSteps(Steps):
         image = str(task.container.get("image") or "")
         if image.startswith(_CREATE_PVC):
             name = want.parameters.get("pvc_name") or f"{self.job_name}-{want.parameters.get('pvc_name_suffix', 'pvc')}"
-            return Ended(Phase.SUCCEEDED, "Created", f"PVC {name}: the local folder {self._volumes(store) / str(name)}",
+            return Ended(Phase.SUCCEEDED, "Created", f"PVC {name}: the local folder {self._volumes() / str(name)}",
                          Produced({"name": str(name)}))
         if image.startswith(_DELETE_PVC):
             return Ended(Phase.SUCCEEDED, "Deleted", f"PVC {want.parameters.get('pvc_name')}: its local folder is "
-                         f"kept in {self._volumes(store)}")
+                         f"kept in {self._volumes()}")
+        settings = self.plan.platform.get(task.executor)
+        if settings:
+            try:
+                self.applied[want.key] = self._apply(want, settings)
+            except SpecError as exc:
+                return Ended(Phase.FAILED, "PlatformSetting", str(exc))
         if not (task.cache and self.sources.cache):
             return None
         entry = _cache_path(store, self._fingerprint(want))
@@ -207,40 +215,38 @@ class KfpSteps(Steps):
                     *substitute(args, value, runtime=runtime)]
             env["_KFP_RUNTIME"] = "true"
         else:
-            argv = substitute(command + args, value, runtime=runtime)
-        settings = self.plan.platform.get(task.executor)
-        if settings:
-            applied = self._apply(want, settings, store)
+            argv = substitute(_shell(command, str(task.container.get("image") or "")) + args, value, runtime=runtime)
+        applied = self.applied.get(want.key)
+        if applied is not None:
             env.update(applied.env)
-            materialize(applied, self._volumes(store), store.run_dir(run_id) / "kfp-volumes")
+            materialize(applied, store.run_dir(run_id) / "kfp-volumes")
         fingerprint = self._fingerprint(want) if task.cache and self.sources.cache else None
         prepared = _Prepared(argv, env, value, root, want, fingerprint)
         component = ComponentSpec(name=want.key, container=ContainerSpec(
             image=str(task.container.get("image") or ""), command=tuple(argv)))
         return Step(component, {}, env, run_id, prepared)
 
-    def _apply(self, want: Want, settings: Mapping[str, Any], store: RunStore) -> Applied:
+    def _apply(self, want: Want, settings: Mapping[str, Any]) -> Applied:
         def resolve(source: Mapping[str, Any]) -> Any:
             if "runtimeValue" in source:
                 return (source["runtimeValue"] or {}).get("constant")
             if "componentInputParameter" in source:
-                name = source["componentInputParameter"]
-                # The platform section names a pipeline channel by the task input that carries it.
-                return want.parameters.get(name, self.values.get(name))
+                # An input of the DAG the task is in (a pipeline parameter in the root).
+                return want.scope.get(source["componentInputParameter"])
             out = source.get("taskOutputParameter") or {}
             producer = want.key.rsplit("/", 1)[0] + "/" + str(out.get("producerTask")) if "/" in want.key \
                 else str(out.get("producerTask"))
             return (self.produced.get(producer) or Produced()).parameters.get(str(out.get("outputParameterKey")))
 
-        return apply(settings, resolve, self.sources.secrets, self.sources.config_maps, self._volumes(store),
+        return apply(settings, resolve, self.sources.secrets, self.sources.config_maps, self._volumes(),
                      self._pod(want.key), f"task {want.key}")
 
     def _pod(self, key: str) -> dict[str, str]:
         return {"pod": f"{self.job_name}-{key.replace('/', '-')}", "namespace": "default", "uid": self.job_uuid,
                 "node": os.uname().nodename, "default": "default", "127.0.0.1": "127.0.0.1"}
 
-    def _volumes(self, store: RunStore) -> Path:
-        return store.state_dir / "kfp-volumes"
+    def _volumes(self) -> Path:
+        return (self.store.state_dir if self.store is not None else Path(".")) / "kfp-volumes"
 
     def _runtime(self, want: Want, run_id: str, store: RunStore) -> dict[str, str]:
         workspace = store.state_dir / "kfp-workspaces" / self.job_uuid
@@ -259,6 +265,10 @@ class KfpSteps(Steps):
             return {}, {_output(task): (dict(artifact["type"]), Path(artifact["uri"]))}
         parameters, artifacts = read_task_outputs(prepared.value, task.output_parameters)
         self.produced[key] = Produced(parameters, artifacts)
+        if self.store is not None and parameters:
+            # The task's KFP output parameters, where `pipetune runs show` lists a run's outputs.
+            recorded = dict(getattr(results, "outputs", None) or {})
+            self.store.update(step.run_id, outputs={**recorded, **parameters})
         if prepared.fingerprint and self.store is not None:
             entry = _cache_path(self.store, prepared.fingerprint)
             entry.parent.mkdir(parents=True, exist_ok=True)
@@ -266,6 +276,16 @@ class KfpSteps(Steps):
                                                  "artifacts": artifacts}))
         return parameters, {k: (dict(task.output_artifacts.get(k) or {}), Path(v[0]["uri"]))
                             for k, v in artifacts.items() if v}
+
+
+def _shell(command: list[str], image: str) -> list[str]:
+    """The command with busybox's and Alpine's ``sh`` (ash, which has ``[[ ]]``) run as bash
+    here, where ``sh`` is often dash, which has not."""
+    if command and command[0] in ("sh", "/bin/sh") and re.search(r"(^|/)(busybox|alpine)([:@]|$)", image):
+        bash = shutil.which("bash")
+        if bash:
+            return [bash, *command[1:]]
+    return command
 
 
 def _with_defaults(task: TaskPlan, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,13 +306,7 @@ def _static(source: Mapping[str, Any], *, task: TaskPlan, values: Mapping[str, A
     if "runtimeValue" in source:
         return (source["runtimeValue"] or {}).get("constant")
     if "componentInputParameter" in source:
-        name = source["componentInputParameter"]
-        given = task.inputs.get(name)
-        if given is not None and given.kind == "parameter":
-            return values.get(given.value)
-        if given is not None and given.kind == "constant":
-            return given.value
-        return values.get(name, DEFERRED)
+        return values.get(source["componentInputParameter"])
     return DEFERRED
 
 

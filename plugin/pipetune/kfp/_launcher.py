@@ -162,7 +162,7 @@ def pip_packages(command: Sequence[str]) -> list[str]:
     component runs with this Python and nothing is installed."""
     wanted: list[str] = []
     script = command[2] if len(command) > 2 and command[:2] == ["sh", "-c"] else ""
-    for segment in re.findall(r"pip install ([^\n]*?)(?:&&|\n|$)", script):
+    for segment in re.findall(r"pip install ([^\n]*?)(?:&&|\|\||\)|\n|$)", script):
         try:
             words = shlex.split(segment)
         except ValueError:

@@ -87,6 +87,7 @@ class Verdict:
     done: bool = False
     succeeded: bool = False
     message: str = ""
+    outputs: Produced = field(default_factory=Produced)
 
 
 @dataclass
@@ -119,6 +120,7 @@ def decide_kfp(plan: PipelinePlan, values: Mapping[str, Any], artifacts: Mapping
     verdict.succeeded = state.status == "succeeded"
     if verdict.succeeded:
         verdict.message = "all tasks succeeded"
+        verdict.outputs = state.produced
         return verdict
     failed = [k for k, o in outcomes.items() if o.final and not o.skipped and o.phase is not Phase.SUCCEEDED]
     failed += [k for k, e in verdict.end.items() if e.phase is not Phase.SUCCEEDED]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -90,6 +91,7 @@ class KfpSteps(Steps):
         self.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.store: RunStore | None = None
         self.applied: dict[str, Applied] = {}
+        self.outputs_recorded = False
 
     # -- before anything runs -------------------------------------------------------------------
 
@@ -100,6 +102,8 @@ class KfpSteps(Steps):
             settings = self.plan.platform.get(task.executor)
             if task.kind == "importer":
                 _check_importer(self.plan, task, self.values)
+            if task.container.get("resources"):
+                ignored.setdefault("resource requests and limits (CPU, memory, accelerators)", []).append(task.name)
             if not settings:
                 continue
             for what in check_settings(task.executor, settings, task.name, self.plan.source):
@@ -114,8 +118,8 @@ class KfpSteps(Steps):
                       f"{self.plan.source}: task {task.name}")
         for what, tasks in sorted(ignored.items()):
             self.say(f"pipeline {self.plan.name}: kfp-kubernetes {what} ignored here (tasks "
-                     f"{', '.join(sorted(set(tasks)))}): they only choose where a pod is scheduled or how its "
-                     "image is pulled")
+                     f"{', '.join(sorted(set(tasks)))}): they only choose where and how a pod is scheduled, "
+                     "labelled or pulled")
 
     # -- deciding ---------------------------------------------------------------------------------
 
@@ -133,8 +137,23 @@ class KfpSteps(Steps):
         start = [self._launch(want, store) for want in verdict.start if want.key not in outcomes]
         if not verdict.done:
             return Decision(start=start, skip=verdict.skip, ended=ended)
+        self._record_outputs(verdict.outputs, outcomes, store)
         return Decision(start=start, skip=verdict.skip, ended=ended, done=True, succeeded=verdict.succeeded,
                         message=verdict.message)
+
+    def _record_outputs(self, produced: Produced, outcomes: Mapping[str, TaskOutcome], store: RunStore) -> None:
+        """The pipeline's own outputs (what its function returns) on the pipeline run's record."""
+        values: dict[str, Any] = dict(produced.parameters)
+        values.update({k: [a.get("uri") for a in v] if len(v) != 1 else v[0].get("uri")
+                       for k, v in produced.artifacts.items()})
+        run_id = next((o.run_id for o in outcomes.values() if o.run_id and o.reason != "Cached"), None)
+        if not values or run_id is None or self.outputs_recorded:
+            return
+        self.outputs_recorded = True
+        parent = store.get(run_id).parent_id
+        if parent:
+            store.update(parent, outputs=values)
+        self.say(f"pipeline {self.plan.name}: outputs {json.dumps(values, default=str)}")
 
     def _launch(self, want: Want, store: RunStore) -> Launch:
         task = want.task
@@ -144,6 +163,13 @@ class KfpSteps(Steps):
                       backoff=task.backoff, max_backoff=task.max_backoff, backoff_factor=task.backoff_factor)
 
     def _shortcut(self, want: Want, store: RunStore) -> Ended | None:
+        ended = self._end_without_run(want, store)
+        if ended is not None and ended.phase is Phase.SUCCEEDED:
+            # Later tasks of this same decision may name its outputs (a PVC's name).
+            self.produced[want.key] = ended.produced
+        return ended
+
+    def _end_without_run(self, want: Want, store: RunStore) -> Ended | None:
         task = want.task
         if task.kind == "importer":
             return _import(task, want)
@@ -278,6 +304,36 @@ class KfpSteps(Steps):
                             for k, v in artifacts.items() if v}
 
 
+_SHELLS = ("sh", "bash", "ash", "dash", "zsh")
+#: Programs that only work against a cloud account (and its network).
+_CLOUD_TOOLS = ("gsutil", "gcloud", "bq", "aws", "az")
+_CLOUD_WORDS = "(" + "|".join(_CLOUD_TOOLS) + ")"
+
+
+def _heads(command: list[str]) -> list[list[str]]:
+    """The ways a command can start: both branches of a leading ``IfPresent``."""
+    if command and command[0].startswith('{"IfPresent"'):
+        try:
+            spec = json.loads(command[0])["IfPresent"]
+        except (ValueError, KeyError, TypeError):
+            return [command]
+        return [[str(w) for w in (spec.get(branch) or [])] + command[1:] for branch in ("Then", "Else")
+                if spec.get(branch)] or [command[1:]]
+    return [command]
+
+
+def _python_module(command: list[str]) -> str | None:
+    """The module of a ``python -m MODULE`` command."""
+    if command and re.match(r"^python(3(\.\d+)?)?$", os.path.basename(command[0])):
+        words = command[1:]
+        for index, word in enumerate(words[:-1]):
+            if word == "-m":
+                return words[index + 1]
+            if not word.startswith("-"):
+                return None
+    return None
+
+
 def _shell(command: list[str], image: str) -> list[str]:
     """The command with busybox's and Alpine's ``sh`` (ash, which has ``[[ ]]``) run as bash
     here, where ``sh`` is often dash, which has not."""
@@ -402,19 +458,23 @@ def check_programs(plan: PipelinePlan) -> None:
             continue
         command = [str(c) for c in task.container.get("command") or []]
         where = f"{plan.source}: task {task.name}" + ("" if dag == "root" else f" (in {dag})")
+        missing = list(dict.fromkeys(r for r in pip_packages(command) if _applies(r) and not _installed(r)))
+        if missing:
+            raise SpecError(f"{where}: the component installs {', '.join(missing)} in its image "
+                            "(packages_to_install); here it runs with this machine's Python, where "
+                            f"{'they are' if len(missing) > 1 else 'it is'} not installed: pip install "
+                            + " ".join(shlex.quote(m.split(';')[0].strip()) for m in missing))
         if lightweight_program(command) is not None:
             try:
                 import kfp.dsl.executor_main  # noqa: F401,PLC0415 - kfp is optional: only a lightweight component runs on it
             except ImportError:
                 raise SpecError(f"{where}: a lightweight Python component needs kfp on this machine: "
                                 "pip install 'pipetune[kfp]'") from None
-            missing = [r for r in pip_packages(command) if _applies(r) and not _installed(r)]
-            if missing:
-                raise SpecError(f"{where}: the component installs {', '.join(missing)} in its image "
-                                "(packages_to_install); here it runs with this machine's Python, where "
-                                f"{'they are' if len(missing) > 1 else 'it is'} not installed: pip install "
-                                + " ".join(shlex.quote(m.split(';')[0].strip()) for m in missing))
             continue
+        module = _python_module(command)
+        if module and importlib.util.find_spec(module.split(".")[0]) is None:
+            raise SpecError(f"{where}: image {image!r} runs the Python module {module}, which is only in the image "
+                            f"(not installed here)")
         if containerized_python(command):
             raise SpecError(f"{where}: a containerized Python component (kfp component build): its code is only "
                             f"in the image {image!r}, so it cannot run here; make it a lightweight component "
@@ -422,11 +482,32 @@ def check_programs(plan: PipelinePlan) -> None:
         if not command:
             raise SpecError(f"{where}: the component gives no command, so it runs its image {image!r}'s entrypoint, "
                             "which is only in the image; give the component a command to run it here")
-        if local_program(command[:1]) is None:
-            raise SpecError(
-                f"{where}: image {image!r} runs {command[0]!r}, which is not on this machine; install it so "
-                f"{command[0]!r} is on PATH (the image's tools run here directly, see README: How an image "
-                "maps to this machine)")
+        vertex = sorted(set(re.findall(r"\{\{\$\.(pipeline_google_cloud_\w+|pipeline_persistent_resource_id)\}\}",
+                                       json.dumps(dict(task.container)))))
+        if vertex:
+            raise SpecError(f"{where}: uses {{{{$.{vertex[0]}}}}}, a Vertex AI placeholder that has a value only "
+                            "when the pipeline runs on Google Cloud")
+        args = [str(a) for a in task.container.get("args") or []]
+        for head in _heads(command):
+            words = head + args
+            shell = os.path.basename(head[0]) in _SHELLS and len(words) > 2 and words[1] in ("-c", "-ec", "-ex")
+            used = re.search(rf"(^|[\s;&|(`$]){_CLOUD_WORDS}\s", words[2]) if shell else None
+            if used:
+                raise SpecError(f"{where}: image {image!r} runs {used.group(2)!r} in its script, a cloud "
+                                "provider's tool: it needs that cloud's account and network, which a local run "
+                                "does not have")
+            if os.path.basename(head[0]) in _CLOUD_TOOLS:
+                raise SpecError(f"{where}: image {image!r} runs {head[0]!r}, a cloud provider's tool: it needs that "
+                                "cloud's account and network, which a local run does not have")
+            if local_program(head[:1]) is None:
+                raise SpecError(
+                    f"{where}: image {image!r} runs {head[0]!r}, which is not on this machine; install it so "
+                    f"{head[0]!r} is on PATH (the image's tools run here directly, see README: How an image "
+                    "maps to this machine)")
+            script = head[1] if len(head) > 1 and os.path.basename(head[0]) in _SHELLS else ""
+            if script and not script.startswith("-") and not os.path.isabs(script) and not os.path.exists(script):
+                raise SpecError(f"{where}: image {image!r} runs the script {script!r} from inside the image "
+                                f"({head[0]} {script}), which is not on this machine")
 
 
 def _name(requirement: str) -> str:

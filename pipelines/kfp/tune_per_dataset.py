@@ -10,7 +10,7 @@ Runs as it is on a cluster, and here: `pipetune pipeline run pipelines/kfp/tune-
 import json
 from typing import NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from _catalog import compile_next_to, component
 
@@ -77,6 +77,7 @@ def tune_per_dataset(datasets: list = ["iris", "wine"], experiment: str = EXPERI
         with dsl.ParallelFor(datasets, parallelism=2) as dataset:
             tuning = tune(experiment=experiment_for(experiment=experiment, dataset=dataset).output, engine="auto")
             tuning.set_display_name("tune")
+            kubernetes.set_timeout(tuning, seconds=3600)  # here: the task's timeout
             with dsl.If(tuning.outputs["best_objective"] >= threshold, name="good-enough"):
                 best = forest_parameters(best_parameters=tuning.outputs["best_parameters"])
                 train_sklearn(dataset=dataset, n_estimators=best.outputs["n_estimators"],

@@ -3,6 +3,7 @@ found wrong: each test failed before (artifact metadata lost, an int default pas
 retryPolicy ignored, a Secret's env silently missing, an optional parameter demanded)."""
 
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -111,13 +112,13 @@ def test_a_secret_as_env_comes_from_the_local_secrets_folder_or_is_refused(cli, 
 
 
 @dsl.component(base_image="python:3.11")
-def greet(name: str | None = None) -> str:
+def greet(name: Optional[str] = None) -> str:  # noqa: UP045 - kfp reads typing.Optional, not X | None
     return f"hello {name or 'nobody'}"
 
 
 def test_an_optional_parameter_without_a_default_is_not_demanded(cli, state_dir, tmp_path):
     @dsl.pipeline(name="optional")
-    def optional(name: str | None = None):
+    def optional(name: Optional[str] = None):  # noqa: UP045
         greet(name=name)
 
     done = cli("pipeline", "run", str(compiled(optional, tmp_path)))

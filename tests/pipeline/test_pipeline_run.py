@@ -167,7 +167,7 @@ def test_tune_per_dataset_tunes_each_dataset_trains_where_good_enough_and_report
         tune = by_key[f"{loop}[{index}]/tune"]
         assert tune.status == "Succeeded" and tune.outputs["best_objective"] >= 0.8
         train = by_key[f"{loop}[{index}]/condition-3/train-sklearn"]
-        best = json.loads(tune.outputs["best_parameters"])
+        best = tune.outputs["best_parameters"]  # the results' outputs, typed
         command = " ".join(RunStore(state_dir).get(train.id).command or [])
         assert f"--dataset {dataset}" in command and f"--n_estimators {best['n_estimators']}" in command
     assert by_key["report"].outputs["Output"] == "tuning COMPLETE"

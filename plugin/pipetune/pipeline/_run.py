@@ -292,9 +292,9 @@ class KfpSteps(Steps):
         parameters, artifacts = read_task_outputs(prepared.value, task.output_parameters)
         self.produced[key] = Produced(parameters, artifacts)
         if self.store is not None and parameters:
-            # The task's KFP output parameters, where `pipetune runs show` lists a run's outputs.
+            # The task's KFP output parameters beside its results' outputs (`pipetune runs show`).
             recorded = dict(getattr(results, "outputs", None) or {})
-            self.store.update(step.run_id, outputs={**recorded, **parameters})
+            self.store.update(step.run_id, outputs={**parameters, **recorded})
         if prepared.fingerprint and self.store is not None:
             entry = _cache_path(self.store, prepared.fingerprint)
             entry.parent.mkdir(parents=True, exist_ok=True)

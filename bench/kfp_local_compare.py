@@ -54,7 +54,7 @@ print(json.dumps({"outcome": "Succeeded", "outputs": outputs}, default=str))
 
 def pipetune(path: Path, case, tmp: Path, timeout: float) -> dict:
     args = [sys.executable, "-m", "pipetune", "--state-dir", str(tmp / "state"), "pipeline", "run", str(path)]
-    args += [a for k, v in case.params.items() for a in ("-p", f"{k}={v.format(tmp=tmp)}")]
+    args += [a for k, v in case.params.items() for a in ("-p", f"{k}={v.replace('{tmp}', str(tmp))}")]
     args += [a for k in case.artifacts for a in ("--artifact", f"{k}={tmp / (k + '.txt')}")]
     if case.secrets:
         args += ["--secrets", str(tmp / "secrets")]
@@ -73,7 +73,7 @@ def pipetune(path: Path, case, tmp: Path, timeout: float) -> dict:
 
 
 def kfp_local(path: Path, case, tmp: Path, timeout: float) -> dict:
-    params = {k: _typed(v.format(tmp=tmp)) for k, v in case.params.items()}
+    params = {k: _typed(v.replace("{tmp}", str(tmp))) for k, v in case.params.items()}
     artifacts = {k: str(tmp / (k + ".txt")) for k in case.artifacts}
     env = {**os.environ, **case.env}
     try:

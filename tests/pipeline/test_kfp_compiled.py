@@ -9,6 +9,7 @@ Skips cleanly without ../shared (a user's clone)."""
 
 import contextlib
 import fcntl
+import importlib.metadata
 import os
 import re
 from pathlib import Path
@@ -16,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED
-from pipetune.store import RunStore
 from pipeline.kfp_compiled_cases import CASES, SECRETS, Case
+from pipetune.store import RunStore
 
 FIXTURES = SHARED / "fixtures" / "kfp-compiled"
 
@@ -52,6 +53,14 @@ def mounts_held(case: Case):
                     Path(mount).unlink()
 
 
+def installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def writable(mount: str) -> bool:
     parent = Path(mount).parent
     while not parent.exists():
@@ -61,13 +70,16 @@ def writable(mount: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", files())
-def test_a_compiled_pipeline_runs_as_its_python_says_or_is_refused_up_front(name, cli, state_dir, tmp_path):
+def test_a_compiled_pipeline_runs_as_its_python_says_or_is_refused_up_front(name, cli, state_dir, tmp_path,
+                                                                          monkeypatch):
     case = CASES[name]
     if case.outcome == "long":
         pytest.skip(case.why)
+    if case.needs and all(installed(n) for n in case.needs):
+        pytest.skip(f"{', '.join(case.needs)} installed here: refused only where missing")
     args = [str(FIXTURES / name)]
     for key, value in case.params.items():
-        args += ["-p", f"{key}={value.format(tmp=tmp_path)}"]
+        args += ["-p", f"{key}={value.replace('{tmp}', str(tmp_path))}"]
     for key, text in case.artifacts.items():
         (tmp_path / f"{key}.txt").write_text(text)
         args += ["--artifact", f"{key}={tmp_path / f'{key}.txt'}"]
@@ -77,6 +89,8 @@ def test_a_compiled_pipeline_runs_as_its_python_says_or_is_refused_up_front(name
                 (tmp_path / "secrets" / secret).mkdir(parents=True, exist_ok=True)
                 (tmp_path / "secrets" / secret / key).write_text(text)
         args += ["--secrets", str(tmp_path / "secrets")]
+    for key, value in case.env.items():
+        monkeypatch.setenv(key, value)
     with mounts_held(case):
         if case.mounts and not all(writable(m) for m in case.mounts):
             outcome, why = "refused", r"mount path .* (already exists on this machine|is not writable here)"

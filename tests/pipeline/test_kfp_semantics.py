@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from pipetune.engines.base import Phase
 from pipetune.errors import ContractError, SpecError
 from pipetune.kfp import executor_input, go_float, parameter_text, read_task_outputs, substitute
+from pipetune.pipeline import TaskOutcome, kfp_plan
 from pipetune.pipeline._kfp_cel import CelError, evaluate, parse_condition
+from pipetune.pipeline._kfp_dag import decide_kfp
 
 
 def holds(condition: str, **values) -> bool:
@@ -87,3 +90,62 @@ def test_output_files_are_read_bounded_and_only_when_regular(tmp_path: Path):
     os.mkfifo(tmp_path / "parameters" / "n")  # a reader of a FIFO would block for ever
     with pytest.raises(ContractError, match="FIFO"):
         read_task_outputs(value, {"n": "STRING"})
+
+
+def loop_document(parallelism: int) -> dict:
+    """A pipeline: a ParallelFor over three items running task `work`, then an exit task."""
+    container = {"image": "python:3.11", "command": ["python", "-c", "pass"]}
+    return {
+        "schemaVersion": "2.1.0", "pipelineInfo": {"name": "p"},
+        "deploymentSpec": {"executors": {"exec-work": {"container": container},
+                                         "exec-report": {"container": container}}},
+        "components": {
+            "comp-work": {"executorLabel": "exec-work",
+                          "inputDefinitions": {"parameters": {"n": {"parameterType": "NUMBER_INTEGER"}}}},
+            "comp-report": {"executorLabel": "exec-report",
+                            "inputDefinitions": {"parameters": {"status": {"parameterType": "TASK_FINAL_STATUS"}}}},
+            "comp-for-loop-1": {"dag": {"tasks": {"work": {
+                "componentRef": {"name": "comp-work"},
+                "inputs": {"parameters": {"n": {"componentInputParameter": "item"}}}}}},
+                "inputDefinitions": {"parameters": {"item": {"parameterType": "NUMBER_INTEGER"}}}},
+            "comp-exit-handler-1": {"dag": {"tasks": {"for-loop-1": {
+                "componentRef": {"name": "comp-for-loop-1"},
+                "parameterIterator": {"itemInput": "item", "items": {"raw": "[1.0, 2.0, 3.0]"}},
+                "iteratorPolicy": {"parallelismLimit": parallelism}}}}},
+        },
+        "root": {"dag": {"tasks": {
+            "exit-handler-1": {"componentRef": {"name": "comp-exit-handler-1"}},
+            "report": {"componentRef": {"name": "comp-report"}, "dependentTasks": ["exit-handler-1"],
+                       "triggerPolicy": {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"},
+                       "inputs": {"parameters": {"status": {"taskFinalStatus": {"producerTask": "exit-handler-1"}}}}},
+        }}},
+    }
+
+
+def decide(plan, outcomes):
+    return decide_kfp(plan, {}, {}, outcomes, {}, lambda want: None, "p-1")
+
+
+def test_a_loop_runs_at_most_parallelism_iterations_and_items_arrive_typed():
+    plan = kfp_plan(loop_document(parallelism=2), "p.yaml")
+    first = decide(plan, {})
+    assert [(w.key, w.parameters) for w in first.start] == [
+        ("exit-handler-1/for-loop-1[0]/work", {"n": 1}), ("exit-handler-1/for-loop-1[1]/work", {"n": 2})]
+    running = {w.key: TaskOutcome(w.key, phase=Phase.RUNNING) for w in first.start}
+    assert decide(plan, running).start == []  # two at once at most
+    running["exit-handler-1/for-loop-1[0]/work"].phase = Phase.SUCCEEDED
+    assert [w.key for w in decide(plan, running).start] == ["exit-handler-1/for-loop-1[2]/work"]
+
+
+def test_an_exit_handlers_task_runs_after_its_body_failed_and_sees_it():
+    plan = kfp_plan(loop_document(parallelism=1), "p.yaml")
+    outcomes = {"exit-handler-1/for-loop-1[0]/work": TaskOutcome("w", phase=Phase.FAILED, message="boom")}
+    verdict = decide(plan, outcomes)
+    (report,) = verdict.start  # no further iteration starts, the exit task does
+    assert report.key == "report"
+    assert report.parameters["status"]["state"] == "FAILED" and "boom" in report.parameters["status"]["error"]["message"]
+    outcomes["report"] = TaskOutcome("report", phase=Phase.SUCCEEDED)
+    verdict = decide(plan, outcomes)
+    assert verdict.done and not verdict.succeeded
+    assert verdict.message == ("task exit-handler-1/for-loop-1[0]/work failed: boom; not started: "
+                               "exit-handler-1/for-loop-1[1], exit-handler-1/for-loop-1[2]")

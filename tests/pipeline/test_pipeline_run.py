@@ -179,3 +179,13 @@ def test_tune_per_dataset_tunes_each_dataset_trains_where_good_enough_and_report
                timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"task {loop}[0]/condition-3: skipped (condition " in done.stderr
+
+
+def test_the_pytorchjob_example_is_refused_without_its_secret_instead_of_running_without_its_env(cli, state_dir):
+    """It used to "succeed" here with the Secret's env silently missing."""
+    done = cli("pipeline", "run", str(EXAMPLES / "pytorchjob.yaml"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"pipetune: error: {EXAMPLES / 'pytorchjob.yaml'}: task pytorchjob: Secret 'training-bucket' is not on this "
+        "machine: give --secrets DIR (or set PIPETUNE_SECRETS) with a folder training-bucket/ holding one file per key")
+    assert RunStore(state_dir).list() == []

@@ -265,7 +265,7 @@ class KfpSteps(Steps):
             return (self.produced.get(producer) or Produced()).parameters.get(str(out.get("outputParameterKey")))
 
         return apply(settings, resolve, self.sources.secrets, self.sources.config_maps, self._volumes(),
-                     self._pod(want.key), f"task {want.key}")
+                     self._pod(want.key), self.plan.source)
 
     def _pod(self, key: str) -> dict[str, str]:
         return {"pod": f"{self.job_name}-{key.replace('/', '-')}", "namespace": "default", "uid": self.job_uuid,

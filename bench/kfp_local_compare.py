@@ -33,8 +33,7 @@ KFP_LOCAL = r"""
 import json, sys
 from kfp import components, local
 path, root, params, artifacts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True,
-           workspace_root=root + "/workspace")
+local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True)
 try:
     pipeline = components.load_component_from_file(path)
     from kfp import dsl

@@ -32,7 +32,7 @@ def load(source: Path):
 def test_every_compiled_pipeline_has_its_source():
     compiled = {p.stem for p in EXAMPLES.glob("*.yaml")}
     named = {load(source).NAME for source in SOURCES}
-    assert compiled == named and len(named) == 3
+    assert compiled == named and len(named) == 4
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)

@@ -67,10 +67,14 @@ def test_a_pipeline_parameter_of_the_wrong_type_is_refused():
         bind_parameters(plan, {"trees": "7"})
 
 
-def test_conditions_and_loops_are_refused_until_supported(tmp_path: Path):
+def test_a_condition_outside_what_the_compiler_writes_is_refused_naming_the_field(tmp_path: Path):
     document = ir("train")
-    document["root"]["dag"]["tasks"]["train-sklearn"]["triggerPolicy"] = {"condition": "inputs.parameter_values['x'] == 1"}
-    with pytest.raises(SpecError, match="conditions and loops"):
+    tasks = document["root"]["dag"]["tasks"]
+    tasks["train-sklearn"]["triggerPolicy"] = {"condition": "inputs.parameter_values['x'] == 1"}
+    assert kfp_plan(document, "p.yaml").tasks["train-sklearn"].condition == "inputs.parameter_values['x'] == 1"
+    tasks["train-sklearn"]["triggerPolicy"] = {"condition": "size(inputs.parameter_values['x']) > 1"}
+    with pytest.raises(SpecError, match=r"^p.yaml: root.dag.tasks.train-sklearn.triggerPolicy.condition: cannot read "
+                                        r"the condition"):
         kfp_plan(document, "p.yaml")
 
 

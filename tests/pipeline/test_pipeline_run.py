@@ -144,3 +144,48 @@ def test_sigterm_ends_the_running_task_and_records_it_like_ctrl_c(state_dir, tmp
         assert time.monotonic() < deadline, "the task outlived the pipeline"
         time.sleep(0.05)
     assert not [r for r in RunStore(state_dir).list() if r.status in ("Running", "Pending")]
+
+
+def small_tuning(name: str, trials: int = 2) -> str:
+    ir = next(yaml.safe_load_all((EXAMPLES / f"{name}.yaml").read_text()))
+    experiment = json.loads(ir["root"]["inputDefinitions"]["parameters"]["experiment"]["defaultValue"])
+    experiment["spec"]["maxTrialCount"] = trials
+    return json.dumps(experiment)
+
+
+def test_tune_per_dataset_tunes_each_dataset_trains_where_good_enough_and_reports(cli, state_dir):
+    """The control-flow example: ParallelFor over datasets with components/tune inside, an If on
+    the best objective, an ExitHandler's task that sees how the run ended."""
+    done = cli("pipeline", "run", str(EXAMPLES / "tune-per-dataset.yaml"), "-p",
+               f"experiment={small_tuning('tune-per-dataset')}", "-p", 'datasets=["iris", "wine"]', timeout=600)
+    assert done.returncode == 0, done.stderr
+    pipeline, children = runs(state_dir)
+    assert pipeline.status == "Succeeded"
+    by_key = {c.component: c for c in children}
+    loop = "exit-handler-1/for-loop-2"
+    for index, dataset in enumerate(["iris", "wine"]):
+        tune = by_key[f"{loop}[{index}]/tune"]
+        assert tune.status == "Succeeded" and tune.outputs["best_objective"] >= 0.8
+        train = by_key[f"{loop}[{index}]/condition-3/train-sklearn"]
+        best = tune.outputs["best_parameters"]  # the results' outputs, typed
+        command = " ".join(RunStore(state_dir).get(train.id).command or [])
+        assert f"--dataset {dataset}" in command and f"--n_estimators {best['n_estimators']}" in command
+    assert by_key["report"].outputs["Output"] == "tuning COMPLETE"
+    assert list(by_key).index("report") == len(by_key) - 1  # the exit task ran last
+
+    # Nothing clears an objective of 2: the If skips training in every iteration, the run succeeds.
+    done = cli("pipeline", "run", str(EXAMPLES / "tune-per-dataset.yaml"), "-p",
+               f"experiment={small_tuning('tune-per-dataset')}", "-p", 'datasets=["iris"]', "-p", "threshold=2",
+               timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"task {loop}[0]/condition-3: skipped (condition " in done.stderr
+
+
+def test_the_pytorchjob_example_is_refused_without_its_secret_instead_of_running_without_its_env(cli, state_dir):
+    """It used to "succeed" here with the Secret's env silently missing."""
+    done = cli("pipeline", "run", str(EXAMPLES / "pytorchjob.yaml"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"pipetune: error: {EXAMPLES / 'pytorchjob.yaml'}: task pytorchjob: Secret 'training-bucket' is not on this "
+        "machine: give --secrets DIR (or set PIPETUNE_SECRETS) with a folder training-bucket/ holding one file per key")
+    assert RunStore(state_dir).list() == []

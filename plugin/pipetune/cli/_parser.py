@@ -221,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_run.add_argument("-f", dest="file_extra", action="append", default=[], metavar="FILE",
                               help="Tekton: another file with objects the PipelineRun names (its Pipeline, "
                               "the Experiments of its custom tasks); repeatable")
+    pipeline_run.add_argument("--artifact", "-a", action="append", default=[], metavar="NAME=PATH",
+                              help="KFP: a pipeline input artifact (a path, file:// or an fsspec URI); repeatable")
+    pipeline_run.add_argument("--no-cache", action="store_true",
+                              help="KFP: run every task, even one whose outputs KFP's cache would reuse")
+    pipeline_run.add_argument("--secrets", metavar="DIR", default=None,
+                              help="KFP: Secrets for kfp-kubernetes settings, a folder per Secret with one file per "
+                              "key (default: $PIPETUNE_SECRETS)")
+    pipeline_run.add_argument("--config-maps", metavar="DIR", default=None,
+                              help="KFP: ConfigMaps, laid out as --secrets (default: $PIPETUNE_CONFIG_MAPS)")
     pipeline_run.set_defaults(command="pipeline run")
     pipeline.set_defaults(usage=pipeline)
 

@@ -16,7 +16,7 @@ from pipetune.pipeline._kfp import (
     typed,
     waves,
 )
-from pipetune.pipeline._run import KfpSteps, check_programs, run_plan
+from pipetune.pipeline._run import KfpSteps, Sources, bind_artifacts, check_programs, run_plan
 from pipetune.pipeline._schedule import (
     SKIPPED,
     DagSteps,
@@ -47,6 +47,7 @@ __all__ = [
     "PipelinePlan",
     "PipelineResult",
     "Source",
+    "Sources",
     "Step",
     "Steps",
     "TaskOutcome",
@@ -54,6 +55,7 @@ __all__ = [
     "TektonPlan",
     "TektonSteps",
     "TektonTask",
+    "bind_artifacts",
     "bind_parameters",
     "bind_tekton_parameters",
     "check_programs",

@@ -81,8 +81,9 @@ class Step:
 class Launch:
     """Start the task instance ``key``: ``make`` builds its step (called once per attempt);
     ``timeout`` bounds each attempt in seconds, ``retries`` more attempts follow a failed or
-    timed-out one after ``backoff`` seconds (doubling up to ``max_backoff``), and ``task``
-    names the task ``key`` is an instance of (for ``Steps.collect``)."""
+    timed-out one after ``backoff`` seconds (times ``backoff_factor`` for each further one, up
+    to ``max_backoff``), and ``task`` names the task ``key`` is an instance of (for
+    ``Steps.collect``)."""
 
     key: str
     make: Callable[[], Step]
@@ -91,13 +92,15 @@ class Launch:
     retries: int = 0
     backoff: float = 0.0
     max_backoff: float = 3600.0
+    backoff_factor: float = 2.0
 
 
 @dataclass(frozen=True)
 class Decision:
     """What to do now. ``done`` says nothing more will ever be started; the run ends once
     nothing runs, with ``succeeded``/``message`` (``None``: succeeded when no started instance
-    failed)."""
+    failed). ``ended``: instances that end now without a run (a cache hit, an importer), with
+    their outcome."""
 
     start: Sequence[Launch] = ()
     skip: Mapping[str, str] = field(default_factory=dict)
@@ -105,6 +108,7 @@ class Decision:
     done: bool = False
     succeeded: bool | None = None
     message: str | None = None
+    ended: Mapping[str, TaskOutcome] = field(default_factory=dict)
 
 
 @dataclass
@@ -210,6 +214,12 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
                     outcomes[key] = TaskOutcome(key, phase=Phase.CANCELLED, reason=SKIPPED, message=reason)
                     say(f"task {key}: skipped ({reason})")
                     changed = True
+            for key, ended in decision.ended.items():
+                if key not in outcomes:
+                    outcomes[key] = ended
+                    say(f"task {key}: {ended.phase.value}" + (f" ({ended.reason}: {ended.message})"
+                                                              if ended.reason or ended.message else ""))
+                    changed = True
             for launch in decision.start:
                 if launch.key not in outcomes:
                     outcomes[launch.key] = TaskOutcome(launch.key)
@@ -262,7 +272,8 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
                                      message=str(exc))
                 launch = current.launch
                 if outcome.phase is Phase.FAILED and outcome.attempts <= launch.retries:
-                    delay = min(launch.backoff * 2 ** (outcome.attempts - 1), launch.max_backoff) if launch.backoff else 0.0
+                    delay = min(launch.backoff * launch.backoff_factor ** (outcome.attempts - 1),
+                                launch.max_backoff) if launch.backoff else 0.0
                     say(f"task {key}: {outcome.phase.value} ({outcome.reason}: {outcome.message}); retry "
                         f"{outcome.attempts} of {launch.retries}" + (f" in {delay:g} s" if delay else ""))
                     outcome.phase = Phase.PENDING

@@ -81,7 +81,7 @@ def test_retry_policy_retries_a_failing_task(cli, state_dir, tmp_path):
     done = cli("pipeline", "run", str(compiled(retrying, tmp_path)), "-p", f"counter={tmp_path / 'count'}")
     assert done.returncode == 0, done.stderr
     assert "task flaky: Failed (NonZeroExitCode" in done.stderr and "retry 2 of 3" in done.stderr
-    attempts = sorted((r for r in RunStore(state_dir).list() if r.component == "flaky"), key=lambda r: r.id)
+    attempts = sorted((r for r in RunStore(state_dir).list() if r.component == "flaky"), key=lambda r: r.started_at or 0)
     assert [r.status for r in attempts] == ["Failed", "Failed", "Succeeded"]
     assert attempts[-1].outputs["Output"] == 3
 

@@ -104,6 +104,13 @@ def run_pipetune(algorithm_name: str, problem: Problem, trials: int, parallel: i
     from pipetune.tuner.history import TrialRecord, TrialStatus
 
     space = pipetune_space(problem)
+    variant = os.environ.get("PIPETUNE_BENCH_AUTO")
+    if variant:
+        # Trying other constants of auto's without editing it: PIPETUNE_BENCH_AUTO='{"CYCLE": 3}'.
+        from pipetune.tuner.algorithms import _auto
+
+        for key, value in json.loads(variant).items():
+            setattr(_auto, key, value)
     algorithm = get_algorithm(algorithm_name)
     settled: list[Any] = []  # the record of each trial once it counts as finished
     points: list[dict[str, Any]] = []

@@ -39,8 +39,13 @@ from pipetune.tuner.algorithms._unit import box_for
 from pipetune.tuner.history import TrialRecord
 from pipetune.tuner.space import SearchSpace
 
-#: Random trials, then the model and the refinement in turn.
+#: Random trials, then the model and the refinement in turn: of every CYCLE trials, the first
+#: MODEL_SLOTS ask the model.
 RANDOM_TRIALS = 10
+CYCLE = 2
+MODEL_SLOTS = 1
+#: The refinement's centre: anneal's mean rank among the best trials (1: the best).
+REFINE_AVG_BEST_IDX = 1.0
 #: The refinement draws near one of the best few until here, then steps from the best.
 EXPLORE_TRIALS = 40
 EXPLORE_AVG_BEST_IDX = 3.0
@@ -56,7 +61,7 @@ def role(position: int) -> str:
     """What trial ``position`` does: ``random``, ``model`` or ``refine``."""
     if position < RANDOM_TRIALS:
         return "random"
-    return "model" if position % 2 == 0 else "refine"
+    return "model" if (position - RANDOM_TRIALS) % CYCLE < MODEL_SLOTS else "refine"
 
 
 def refinement_width(history: Sequence[TrialRecord]) -> float:
@@ -114,7 +119,7 @@ class Auto(HyperoptAlgorithm):
         # the shrink_coef that gives the width wanted.
         width = refinement_width(history)
         shrink = (1.0 / width - 1.0) / max(len(docs), 1)
-        return ask(anneal.suggest, plan, docs, new_id, seed, avg_best_idx=1.0, shrink_coef=shrink)
+        return ask(anneal.suggest, plan, docs, new_id, seed, avg_best_idx=REFINE_AVG_BEST_IDX, shrink_coef=shrink)
 
     def _model_vals(self, plan: Plan, space: SearchSpace, history: Sequence[TrialRecord], seed: int) -> Vals:
         assignment = assignment_of(box_for(space), self._model.params(space, history, seed))

@@ -149,3 +149,22 @@ def test_bayesian_optimization_with_its_default_gp_resumes_exactly() -> None:
         a = algorithm.suggest(SPACE, history, trial_seed(2, k)).assignment
         assert get_algorithm("bayesianoptimization", gp).suggest(SPACE, history, trial_seed(2, k)).assignment == a
         history.append(TrialRecord(k, a, TrialStatus.SUCCEEDED, loss(a)))
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_the_tuner_resumed_from_its_journal_suggests_what_one_uninterrupted_run_did(name: str, tmp_path) -> None:
+    """Through ``pipetune.tune``: the same experiment stopped after a few trials and run again
+    (a new tuner replaying the journal, with a raised budget) gives the trials of one run."""
+    import pipetune
+
+    n = trials_for(name)
+
+    def tune(directory: str, max_trials: int) -> list[dict[str, Any]]:
+        result = pipetune.tune(loss, space_for(name), minimize=True, max_trials=max_trials, parallel=2,
+                               algorithm=name, algorithm_settings=SETTINGS.get(name), seed=4,
+                               directory=tmp_path / directory, state_dir=tmp_path / "state")
+        return [dict(t.assignment) for t in result.trials]
+
+    whole = tune("whole", n)
+    tune("resumed", n // 2)
+    assert tune("resumed", n) == whole

@@ -127,7 +127,7 @@ class Hyperband(Algorithm):
             assignment = choose(box, history, draw, seed, self.deterministic)
             return Suggestion(assignment, {"hyperband": tag})
         first = pass_start + slot.previous_start
-        previous = [r for r in history[first:first + slot.previous_size]]
+        previous = list(history[first:first + slot.previous_size])
         ranked = sorted(previous, key=lambda r: (r.loss is None, r.loss if r.loss is not None else 0.0, r.index))
         parent = ranked[min(slot.position, len(ranked) - 1)]
         tag["parent"] = parent.index

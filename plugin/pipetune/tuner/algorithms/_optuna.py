@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import optuna
@@ -234,5 +234,3 @@ class MultivariateTPE(OptunaAlgorithm):
     def make_sampler(self, seed: int) -> Sampler:
         return tpe_sampler(seed, multivariate=True, **self.options)
 
-
-SamplerFactory = Callable[[int], Sampler]

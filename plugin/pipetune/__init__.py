@@ -7,6 +7,9 @@ and :func:`resume_from`.
 
 from typing import TYPE_CHECKING
 
+# First, so that a user's `from hyperopt import hp` after `import pipetune` gets hyperopt.atpe's
+# stand-in (no scipy.stats, ~1 s); pipetune.tuner's __init__ imports only the standard library.
+import pipetune.tuner  # noqa: F401
 from pipetune.contract import (
     Results,
     artifact_dir,

@@ -23,22 +23,15 @@ _REGISTRY: dict[str, str] = {
     "anneal": "pipetune.tuner.algorithms._hyperopt:Anneal",
     "grid": "pipetune.tuner.algorithms._grid:Grid",
     "pbt": "pipetune.tuner.algorithms._pbt:PBT",
+    "multivariate-tpe": "pipetune.tuner.algorithms._optuna:MultivariateTPE",
+    "cmaes": "pipetune.tuner.algorithms._cmaes:CMAES",
+    "sobol": "pipetune.tuner.algorithms._sobol:Sobol",
+    "bayesianoptimization": "pipetune.tuner.algorithms._skopt:BayesianOptimization",
+    "hyperband": "pipetune.tuner.algorithms._hyperband:Hyperband",
 }
 
 #: Katib algorithm names that pipetune refuses for now, with the reason given to the user.
 _UNSUPPORTED: dict[str, str] = {
-    "multivariate-tpe": (
-        "Katib's multivariate-tpe is Optuna's TPE with a joint model of all parameters; "
-        "pipetune's TPE is hyperopt's, which models each parameter on its own: use tpe, or "
-        "auto (the default)"
-    ),
-    "cmaes": "CMA-ES needs a sampler pipetune does not have; use auto (the default) or tpe",
-    "bayesianoptimization": (
-        "Gaussian-process Bayesian optimization (scikit-optimize) is not built in; use auto "
-        "(the default) or tpe"
-    ),
-    "hyperband": "Hyperband needs resource-aware trial scheduling, which pipetune lacks",
-    "sobol": "Sobol quasi-random sequences are not built in; use random or grid",
     "enas": "neural architecture search (ENAS) is not a parameter search; not built in",
     "darts": "neural architecture search (DARTS) is not a parameter search; not built in",
 }

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pipetune.errors import SpecError
+from pipetune.tuner.algorithms import _settings
 from pipetune.tuner.history import TrialRecord
 
 
@@ -30,6 +31,13 @@ class Algorithm(abc.ABC):
 
     ``settings`` are Katib's ``algorithmSettings`` as a name -> string map; each algorithm
     declares the names it accepts in ``SETTINGS`` and refuses others with a ``SpecError``.
+    Every algorithm also accepts ``random_state`` (the seed) and ``deterministic``.
+
+    Finite spaces: unless ``deterministic`` is true, an objective is taken to be noisy, so once
+    every point of a finite space has been tried, points are tried again (the algorithm's own
+    choice, which favours the good ones) for as long as the budget lasts. With
+    ``deterministic: "true"`` a point is never repeated and ``Exhausted`` ends the experiment
+    when all are tried. Grid search is exhaustive by nature and always ends.
     """
 
     name: ClassVar[str]
@@ -37,14 +45,18 @@ class Algorithm(abc.ABC):
 
     def __init__(self, settings: Mapping[str, str] | None = None) -> None:
         settings = dict(settings or {})
-        unknown = sorted(set(settings) - set(self.SETTINGS) - {"random_state"})
+        common = set(_settings.COMMON)
+        unknown = sorted(set(settings) - set(self.SETTINGS) - common)
         if unknown:
-            known = ", ".join(sorted({*self.SETTINGS, "random_state"}))
+            known = ", ".join(sorted({*self.SETTINGS, *common}))
             raise SpecError(
                 f"algorithmSettings: {unknown[0]!r} is not a setting of algorithm "
                 f"{self.name!r}; it accepts: {known}"
             )
         self.settings = settings
+        raw = settings.get("deterministic")
+        #: The objective is a function of the parameters alone (no noise): see the class doc.
+        self.deterministic = bool(_settings.COMMON["deterministic"]("deterministic", raw)) if raw is not None else False
 
     @abc.abstractmethod
     def suggest(self, space: Any, history: Sequence[TrialRecord], seed: int) -> Suggestion:
@@ -52,6 +64,12 @@ class Algorithm(abc.ABC):
 
         Raises ``Exhausted`` when there is nothing left to try.
         """
+
+
+def seed_for(seed: int, label: str) -> int:
+    """A further seed from ``seed`` for one purpose (``label``): stable across processes."""
+    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1)
 
 
 def trial_seed(seed: int, index: int) -> int:

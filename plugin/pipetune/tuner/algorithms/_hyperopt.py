@@ -439,10 +439,11 @@ class HyperoptAlgorithm(Algorithm):
     """Common ground of the hyperopt algorithms: translate, rebuild, ask, map back.
 
     A suggestion never repeats an assignment that an unfinished trial holds (in a batch, the
-    earlier suggestions are such trials): a repeat is drawn again with a derived seed, then
-    from the prior, and a finite space is finally enumerated. When every point of a finite
-    space is taken, ``Exhausted`` is raised. ``avoid_finished`` widens this to every trial in
-    the history.
+    earlier suggestions are such trials) while another point is free: a repeat is drawn again
+    with a derived seed, then from the prior, and a finite space is finally enumerated.
+    ``avoid_finished`` widens this to every trial in the history until every point is tried.
+    Once every point of a finite space is taken, a deterministic objective is ``Exhausted``
+    and a noisy one (the default) repeats points (``Algorithm``).
     """
 
     CHECKS: ClassVar[Mapping[str, _settings.Check]] = {}
@@ -456,14 +457,7 @@ class HyperoptAlgorithm(Algorithm):
 
         plan = plan_for(space)
         docs = to_hyperopt_docs(plan, history)
-        unfinished = (hyperopt.JOB_STATE_NEW, hyperopt.JOB_STATE_RUNNING)
-        taken = {
-            _doc_key(plan, doc)
-            for doc in docs
-            if self.avoid_finished or doc["state"] in unfinished
-        }
-        if plan.size is not None and len(taken) >= plan.size:
-            raise Exhausted(f"all {plan.size} points of the search space are taken")
+        avoid = self._avoided(plan, docs)
         new_id = len(history)
         for attempt in range(_MODEL_DRAWS + _RANDOM_DRAWS):
             draw_seed = derived_seed(seed, attempt)
@@ -472,16 +466,39 @@ class HyperoptAlgorithm(Algorithm):
             else:
                 vals = ask(_rand_suggest(), plan, docs, new_id, draw_seed)
             suggestion = from_hyperopt_vals(plan, vals)
-            if not taken or _key(self._normal_vals(plan, suggestion, vals)) not in taken:
+            if not avoid or _key(self._normal_vals(plan, suggestion, vals)) not in avoid:
                 return suggestion
         if plan.size is not None and plan.size <= _ENUMERATE_LIMIT:
-            free = [vals for vals in plan.points() if _key(vals) not in taken]
+            free = [vals for vals in plan.points() if _key(vals) not in avoid]
             if free:
                 pick = free[int(np.random.default_rng(seed).integers(len(free)))]
                 return from_hyperopt_vals(plan, pick)
         raise Exhausted(
             f"no untried point found in {_MODEL_DRAWS + _RANDOM_DRAWS} draws from the search space"
         )
+
+    def _avoided(self, plan: Plan, docs: list[Doc]) -> set[ValsKey]:
+        """The points the next suggestion must not be (see ``Algorithm`` on finite spaces).
+
+        Never a point an unfinished trial holds while another is free; never a tried point for
+        a deterministic objective (or, for ``avoid_finished``, until every point is tried).
+        Once nothing is free, a deterministic objective is ``Exhausted`` and a noisy one may
+        repeat any point.
+        """
+        unfinished_states = (hyperopt.JOB_STATE_NEW, hyperopt.JOB_STATE_RUNNING)
+        unfinished = {_doc_key(plan, doc) for doc in docs if doc["state"] in unfinished_states}
+        if plan.size is None and not self.avoid_finished and not self.deterministic:
+            return unfinished
+        tried = {_doc_key(plan, doc) for doc in docs}
+        if self.deterministic or (self.avoid_finished and (plan.size is None or len(tried) < plan.size)):
+            avoid = tried
+        else:
+            avoid = unfinished
+        if plan.size is not None and len(avoid) >= plan.size:
+            if self.deterministic:
+                raise Exhausted(f"all {plan.size} points of the search space are taken")
+            return set()
+        return avoid
 
     @staticmethod
     def _normal_vals(plan: Plan, suggestion: Suggestion, vals: Mapping[str, list[Any]]) -> Mapping[str, list[Any]]:

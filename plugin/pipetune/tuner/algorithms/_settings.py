@@ -61,12 +61,30 @@ def integer(low: int) -> Check:
     return check
 
 
-#: ``random_state`` is accepted by every algorithm; the caller turns it into the seed.
-COMMON: Mapping[str, Check] = {"random_state": integer(0)}
+def boolean() -> Check:
+    """``true`` or ``false`` (any case), as Katib writes every setting: a string."""
+
+    def check(name: str, raw: Any) -> bool:
+        text = str(raw).strip().lower()
+        if isinstance(raw, bool):
+            return raw
+        if text not in ("true", "false"):
+            raise SpecError(f"algorithmSettings.{name}: expected true or false, got {raw!r}")
+        return text == "true"
+
+    return check
+
+
+#: Accepted by every algorithm. ``random_state``: the caller turns it into the seed.
+#: ``deterministic``: the objective gives the same value for the same parameters, so a trial
+#: is never repeated and a finite space ends the experiment once every point is tried
+#: (``Algorithm.deterministic``).
+COMMON: Mapping[str, Check] = {"random_state": integer(0), "deterministic": boolean()}
 
 
 def parse(settings: Mapping[str, Any], checks: Mapping[str, Check]) -> dict[str, Any]:
-    """The settings named in ``checks``, converted; ``random_state`` is checked, then dropped."""
+    """The settings named in ``checks``, converted; the ``COMMON`` ones are checked, then
+    dropped (``Algorithm`` reads them)."""
     values: dict[str, Any] = {}
     for name, raw in settings.items():
         if name in COMMON:

@@ -1,0 +1,115 @@
+"""A Task's steps as one local run, as Tekton's entrypoint runs them in a pod: in order, each
+its own process, sharing the task's results, steps and workspace directories.
+
+``python -m pipetune.tekton._entrypoint PLAN.json`` runs the plan ``pipetune pipeline run``
+prepared (each step's program already mapped to this machine, its variables substituted). As
+Tekton's entrypoint does: a step that fails ends the task and the steps after it do not run,
+unless the step says ``onError: continue`` (its exit code is still written to
+``$(steps.<name>.exitCode.path)``); a step's ``timeout`` stops it; once every step ran, the
+declared results are checked: an array or object result must be JSON of that type, and the
+results together must fit Tekton's termination message (4096 bytes), failing with Tekton's
+own message otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+#: Tekton's per-container termination message limit (``pkg/termination/write.go``).
+RESULTS_LIMIT = 4096
+TOO_LARGE = "Termination message is above max allowed size 4096, caused by large task result."
+
+
+def check_results(results_dir: Path, declared: list[dict[str, Any]], limit: int = RESULTS_LIMIT) -> str | None:
+    """Why the results written under ``results_dir`` are not what the Task declares, or None."""
+    total = 0
+    for result in declared:
+        path = results_dir / str(result["name"])
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        total += len(data) + len(str(result["name"])) + 32  # the key and JSON framing Tekton adds
+        kind = str(result.get("type") or "string")
+        if kind in ("array", "object"):
+            try:
+                parsed = json.loads(data.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                return f"result {result['name']}: declared {kind}, but {data[:80]!r} is not JSON"
+            if kind == "array" and not (isinstance(parsed, list) and all(isinstance(v, str) for v in parsed)):
+                return f"result {result['name']}: declared array, expected a JSON array of strings"
+            if kind == "object" and not (isinstance(parsed, dict) and all(isinstance(v, str) for v in parsed.values())):
+                return f"result {result['name']}: declared object, expected a JSON object of strings"
+    if total > limit:
+        return TOO_LARGE
+    return None
+
+
+def run(plan: dict[str, Any]) -> int:
+    """Run the plan's steps; the task's exit status."""
+    steps_dir = Path(plan["steps_dir"])
+    child: list[subprocess.Popen[bytes]] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        for process in child:
+            if process.poll() is None:
+                process.terminate()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    failed: str | None = None
+    code = 0
+    for step in plan["steps"]:
+        name = str(step["name"])
+        folder = steps_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        if failed is not None:
+            print(f"step {name}: skipped, step {failed} failed", file=sys.stderr, flush=True)
+            continue
+        cwd = step.get("cwd")
+        if cwd:
+            Path(cwd).mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **step.get("env", {})}
+        try:
+            process = subprocess.Popen(step["argv"], env=env, cwd=cwd or None)
+        except OSError as exc:
+            print(f"step {name}: cannot start {step['argv'][0]!r}: {exc.strerror or exc}", file=sys.stderr)
+            exit_code = 127
+        else:
+            child[:] = [process]
+            try:
+                exit_code = process.wait(timeout=step.get("timeout"))
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                process.wait()
+                print(f"step {name}: exceeded its timeout of {step['timeout']:g}s", file=sys.stderr, flush=True)
+                exit_code = 1
+        (folder / "exitCode").write_text(str(exit_code), encoding="utf-8")
+        if exit_code != 0:
+            if step.get("onError") == "continue":
+                print(f"step {name}: exit code {exit_code}, continuing (onError: continue)", file=sys.stderr,
+                      flush=True)
+                continue
+            print(f"step {name} failed with exit code {exit_code}", file=sys.stderr, flush=True)
+            failed, code = name, exit_code
+    if code:
+        return code
+    problem = check_results(Path(plan["results_dir"]), plan.get("results", []), plan.get("limit", RESULTS_LIMIT))
+    if problem:
+        print(problem, file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """``PLAN.json`` as the only argument."""
+    return run(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

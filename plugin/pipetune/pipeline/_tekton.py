@@ -29,6 +29,7 @@ import itertools
 import json
 import re
 import shlex
+import shutil
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from pipetune.controller import Progress, experiment_document, results_of
 from pipetune.engines.base import Phase
 from pipetune.errors import ContractError, SpecError
 from pipetune.pipeline._schedule import Decision, Launch, Step, Steps, TaskOutcome
-from pipetune.pipeline._tekton_load import PipelineTask, TektonPlan, is_tekton, tekton_plans
+from pipetune.pipeline._tekton_load import PipelineTask, TektonPlan, image_command, is_tekton, tekton_plans
 from pipetune.programs import local_program
 from pipetune.publisher import tekton_results
 from pipetune.store import RunStore, new_run_id
@@ -447,7 +448,8 @@ class TektonSteps(Steps):
                                    "/tekton": folder, "/workspace": dirs["workspace"]}
         where = f"{plan.source}: task {task.name}"
         params = self._task_params(prepared, where)
-        workspaces = self._task_workspaces(task, dirs["workspace"], mounts, where)
+        read_only: list[list[str]] = []
+        workspaces = self._task_workspaces(task, dirs["workspace"], mounts, where, read_only, folder / "read-only")
         for volume in spec.get("volumes") or []:
             local = dirs["volumes"] / str(volume.get("name"))
             self._materialize(volume, local, where)
@@ -464,7 +466,7 @@ class TektonSteps(Steps):
             "results": {str(r.get("name")): {"path": str(dirs["results"] / str(r.get("name")))}
                         for r in spec.get("results") or []},
             "workspaces": workspaces, "context": context,
-            "steps": {n: {"exitCode": {"path": str(dirs["steps"] / n / "exitCode")}} for n in names},
+            "steps": {f"step-{n}": {"exitCode": {"path": str(dirs["steps"] / f"step-{n}" / "exitCode")}} for n in names},
             "credentials": {"path": str(dirs["home"])},
         }
         if task.body.embedded:
@@ -495,13 +497,16 @@ class TektonSteps(Steps):
                     interpreter = interpreter[1:]
                 argv = [*interpreter, str(script_file)] + [rewrite(a) for a in resolved.get("args") or []]
             else:
-                argv = [rewrite(a) for a in list(resolved.get("command") or []) + list(resolved.get("args") or [])]
+                args = [str(a) for a in resolved.get("args") or []]
+                command = [*resolved["command"], *args] if resolved.get("command") else \
+                    image_command(str(merged.get("image") or ""), args) or []
+                argv = [rewrite(str(a)) for a in command]
             mapped = local_program([_mapped_path(argv[0]), *argv[1:]]) if argv else None
             if mapped is None:
                 raise SpecError(f"{where} step {name}: image {merged.get('image')!r} runs {argv[0] if argv else ''!r}, "
                                 "which is not on this machine")
             cwd = rewrite(str(resolved["workingDir"])) if resolved.get("workingDir") else str(dirs["workspace"])
-            entries.append({"name": name, "argv": mapped, "env": env, "cwd": cwd,
+            entries.append({"name": name, "argv": mapped, "env": env, "cwd": cwd, "read_only": read_only,
                             "onError": resolved.get("onError") or "stopAndFail",
                             "timeout": _step_timeout(resolved.get("timeout"), where)})
         document = {"steps": entries, "results_dir": str(dirs["results"]), "steps_dir": str(dirs["steps"]),
@@ -586,7 +591,8 @@ class TektonSteps(Steps):
                             "Secrets from the files given with the run (-f)")
         return store[name]
 
-    def _task_workspaces(self, task: PipelineTask, root: Path, mounts: dict[str, Path], where: str) -> dict[str, Any]:
+    def _task_workspaces(self, task: PipelineTask, root: Path, mounts: dict[str, Path], where: str,
+                         read_only: list[list[str]], views: Path) -> dict[str, Any]:
         spec = task.body.spec
         declared = {str(w.get("name")): w for w in spec.get("workspaces") or []}
         mapping = {str(w.get("name")): w for w in task.workspaces}
@@ -608,9 +614,12 @@ class TektonSteps(Steps):
                 if sub:
                     local = local / str(_vars.text(str(sub), self._pipeline_scope(task)))
             local.mkdir(parents=True, exist_ok=True)
+            if decl.get("readOnly") or (entry or {}).get("readOnly") or binding.get("configMap") or binding.get("secret"):
+                read_only.append([str(local), str(views / name)])
+                local = views / name
             mount = str(decl.get("mountPath") or f"/workspace/{name}")
             link = root / name
-            if not link.exists():
+            if not link.is_symlink():
                 link.symlink_to(local, target_is_directory=True)
             mounts[mount] = local
             claim = (binding.get("persistentVolumeClaim") or {}).get("claimName", "")
@@ -691,13 +700,17 @@ def _program_of(step: Mapping[str, Any]) -> str | None:
         if os_basename(words[0]) == "env" and len(words) > 1:
             return words[1]
         return words[0]
-    command = step.get("command") or []
+    command = step.get("command") or image_command(str(step.get("image") or ""), step.get("args") or []) or []
     return str(command[0]) if command else None
 
 
 def _mapped_path(program: str) -> str:
     """A program given by an image path (``/bin/bash``) as this machine's, by name when the
-    path is missing here (images keep tools where distributions differ)."""
+    path is missing here (images keep tools where distributions differ). ``sh`` runs as
+    ``bash`` where there is one: the images' ``sh`` (busybox, alpine) accepts bash's ``==`` and
+    ``[[``, which a distribution's dash refuses."""
+    if os_basename(program) == "sh" and shutil.which("bash"):
+        return "bash"
     if "/" in program and not Path(program).exists():
         return program.rsplit("/", 1)[-1]
     return program

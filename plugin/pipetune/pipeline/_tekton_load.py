@@ -406,7 +406,7 @@ def _check_steps(spec: Mapping[str, Any], at: str, notes: list[str]) -> None:
             raise SpecError(f"{where}.{unknown[0]}: not supported by pipetune pipeline run")
         if step.get("stdoutConfig") or step.get("stderrConfig"):
             raise SpecError(f"{where}: stdoutConfig/stderrConfig (alpha) are not supported here")
-        if not step.get("script") and not step.get("command"):
+        if not step.get("script") and not step.get("command") and image_command(str(step.get("image") or "")) is None:
             raise SpecError(f"{where}: image {step.get('image')!r} has no command or script here: Tekton runs the "
                             "image's own entrypoint, which pipetune can't read without the image; give the step a "
                             "command")
@@ -417,11 +417,41 @@ def _check_steps(spec: Mapping[str, Any], at: str, notes: list[str]) -> None:
     for key, why in _NOTED_STEP_FIELDS.items():
         if template.get(key) and why:
             notes.append(f"{at}.stepTemplate.{key}: {why}")
+    text = json.dumps(spec)
+    if any(e.startswith(("outputs.", "inputs.", "step.artifacts", "artifacts.")) and not e.startswith("inputs.params.")
+           or ".artifacts." in e for e in references(text)) or '"artifacts"' in text:
+        raise SpecError(f"{at}: artifacts (Tekton's alpha $(outputs...)/$(step.artifacts.path), flag "
+                        "enable-artifacts) are not run by pipetune pipeline run")
+    volumes = {str(v.get("name")) for v in spec.get("volumes") or []}
+    for index, step in enumerate([*steps, template]):
+        for mount in step.get("volumeMounts") or []:
+            if str(mount.get("name")) not in volumes:
+                raise SpecError(f"{at}: volumeMount {mount.get('name')!r} names no volume of the Task (one from a "
+                                "podTemplate is not applied here)")
     for index, volume in enumerate(spec.get("volumes") or []):
         kinds = set(volume) - {"name"}
         if not kinds <= {"emptyDir", "configMap", "secret", "persistentVolumeClaim", "projected"}:
             raise SpecError(f"{at}.volumes[{index}] ({volume.get('name')}): {sorted(kinds)[0]} volumes have no "
                             "local source; emptyDir, configMap, secret, projected and persistentVolumeClaim do")
+
+
+#: The entrypoint of well-known images (their ``ENTRYPOINT``/``CMD``), for a step that gives
+#: only ``args``: the one thing about an image pipetune can't read without pulling it.
+#: ``bash``'s entrypoint runs its arguments as a command unless the first is an option.
+IMAGE_COMMANDS = {"busybox": ["sh"], "alpine": ["/bin/sh"], "ubuntu": ["bash"], "debian": ["bash"],
+                  "bash": ["docker-entrypoint.sh"], "python": ["python3"]}
+
+
+def image_command(image: str, args: Sequence[str] = ()) -> list[str] | None:
+    """What a well-known ``image`` (any registry, tag or digest) runs given only ``args``:
+    its entrypoint (else its command) then the args, or None when the image is not known."""
+    repository = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+    found = IMAGE_COMMANDS.get(repository)
+    if found is None:
+        return None
+    if found == ["docker-entrypoint.sh"]:
+        return list(args) if args and not str(args[0]).startswith("-") else ["bash", *args]
+    return [*found, *args]
 
 
 def _check_cycles(tasks: Mapping[str, PipelineTask], where: str) -> None:

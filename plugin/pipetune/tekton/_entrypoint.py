@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,22 @@ def check_results(results_dir: Path, declared: list[dict[str, Any]], limit: int 
     return None
 
 
+def _read_only_view(source: Path, view: Path) -> None:
+    """A fresh copy of a read-only workspace for one step, its files and folders not writable:
+    a write fails as in Tekton for a user without root, and for root it is discarded with the
+    copy (no mount here can refuse root a write)."""
+    if view.exists():
+        for path in sorted(view.rglob("*"), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+        view.chmod(0o755)
+        shutil.rmtree(view)
+    shutil.copytree(source, view, symlinks=True)
+    for path in [view, *view.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & ~0o222)
+
+
 def run(plan: dict[str, Any]) -> int:
     """Run the plan's steps; the task's exit status."""
     steps_dir = Path(plan["steps_dir"])
@@ -64,16 +81,20 @@ def run(plan: dict[str, Any]) -> int:
     signal.signal(signal.SIGTERM, stop)
     failed: str | None = None
     code = 0
-    for step in plan["steps"]:
+    for index, step in enumerate(plan["steps"]):
         name = str(step["name"])
-        folder = steps_dir / name
+        folder = steps_dir / f"step-{name}"
         folder.mkdir(parents=True, exist_ok=True)
+        if not (steps_dir / str(index)).exists():
+            (steps_dir / str(index)).symlink_to(folder.name)
         if failed is not None:
             print(f"step {name}: skipped, step {failed} failed", file=sys.stderr, flush=True)
             continue
         cwd = step.get("cwd")
         if cwd:
             Path(cwd).mkdir(parents=True, exist_ok=True)
+        for source, view in step.get("read_only", []):
+            _read_only_view(Path(source), Path(view))
         env = {**os.environ, **step.get("env", {})}
         try:
             process = subprocess.Popen(step["argv"], env=env, cwd=cwd or None)

@@ -248,6 +248,19 @@ class TektonSteps(Steps):
             return "None"
         return "Succeeded" if all(self.outcomes[k].phase is Phase.SUCCEEDED for k in keys) else "Failed"
 
+    def _reason(self, name: str) -> str:
+        """``$(tasks.<name>.reason)``: Succeeded, Failed, FailureIgnored (``onError: continue``),
+        TaskRunTimeout, TaskRunCancelled, or empty while it has not ended or was skipped."""
+        status = self._status(name)
+        if status != "Failed":
+            return status if status == "Succeeded" else ""
+        if self.plan.all_tasks[name].on_error == "continue":
+            return "FailureIgnored"
+        reasons = {self.outcomes[k].reason for k in self.keys[name]}
+        if "Timeout" in reasons:
+            return "TaskRunTimeout"
+        return "TaskRunCancelled" if any(self.outcomes[k].phase is Phase.CANCELLED for k in self.keys[name]) else "Failed"
+
     def _aggregate(self) -> str:
         """``$(tasks.status)``: Failed if a task failed, Completed if one was skipped, else Succeeded."""
         statuses = [self._status(n) for n in self.plan.tasks]
@@ -274,7 +287,8 @@ class TektonSteps(Steps):
     def _pipeline_scope(self, task: PipelineTask) -> dict[str, Any]:
         tasks: dict[str, Any] = {}
         for name in self.plan.all_tasks:
-            entry: dict[str, Any] = {"results": self._results_of(name), "status": self._status(name)}
+            entry: dict[str, Any] = {"results": self._results_of(name), "status": self._status(name),
+                                     "reason": self._reason(name)}
             keys = self.keys.get(name) or []
             if self.plan.all_tasks[name].matrix is not None and name in self.keys:
                 entry["matrix"] = {"length": str(len(keys)),
@@ -424,7 +438,12 @@ class TektonSteps(Steps):
             outputs_dir = Path(step.context)
             declared = tuple((o.name, o.is_parameter, outputs_dir / o.name) for o in body.component.outputs
                              if not kfp_only(o))
-            return tekton_results(results, declared), {}
+            values = tekton_results(results, declared)
+            for name, is_parameter, _path in declared:
+                # an artifact's result is its path; here the run's outputs folder outlives the task
+                if not is_parameter and name in values and not Path(values[name]).is_absolute():
+                    values[name] = str(outputs_dir / values[name])
+            return dict(values), {}
         prepared: _Prepared = step.context
         assert prepared.folder is not None
         out: dict[str, Any] = {}
@@ -450,9 +469,6 @@ class TektonSteps(Steps):
         params = self._task_params(prepared, where)
         read_only: list[list[str]] = []
         workspaces = self._task_workspaces(task, dirs["workspace"], mounts, where, read_only, folder / "read-only")
-        for volume in spec.get("volumes") or []:
-            local = dirs["volumes"] / str(volume.get("name"))
-            self._materialize(volume, local, where)
         pipeline_scope = self._pipeline_scope(task)
         task_run = plan.name if plan.kind == "TaskRun" else f"{plan.name}-{task.name}" + (
             f"-{prepared.index}" if prepared.index is not None else "")
@@ -471,6 +487,8 @@ class TektonSteps(Steps):
         }
         if task.body.embedded:
             scope["tasks"] = pipeline_scope["tasks"]
+        for volume in spec.get("volumes") or []:
+            self._materialize(_vars.strings(volume, scope), dirs["volumes"] / str(volume.get("name")), where)
         template = dict(spec.get("stepTemplate") or {})
         entries = []
         for index, (name, step) in enumerate(zip(names, steps, strict=True)):
@@ -479,8 +497,10 @@ class TektonSteps(Steps):
             step_mounts = dict(mounts)
             for mount in volume_mounts:
                 step_mounts[str(_vars.text(str(mount.get("mountPath")), scope))] = dirs["volumes"] / str(mount.get("name"))
-            resolved = _vars.strings({k: v for k, v in merged.items() if k != "script"}, scope)
-            script = _vars.text(str(merged["script"]), scope) if merged.get("script") else None
+            step_scope = self._step_scope(merged, name, scope, dirs["steps"], where)
+            resolved = _vars.strings({k: v for k, v in merged.items() if k not in ("script", "params", "action")},
+                                     step_scope)
+            script = _vars.text(str(merged["script"]), step_scope) if merged.get("script") else None
             rewrite = _rewriter(step_mounts)
             env = {str(e.get("name")): rewrite(self._env_value(e, where)) for e in resolved.get("env") or []}
             for source in resolved.get("envFrom") or []:
@@ -507,16 +527,43 @@ class TektonSteps(Steps):
                                 "which is not on this machine")
             cwd = rewrite(str(resolved["workingDir"])) if resolved.get("workingDir") else str(dirs["workspace"])
             entries.append({"name": name, "argv": mapped, "env": env, "cwd": cwd, "read_only": read_only,
+                            "script": str(script_file) if script is not None else None,
                             "onError": resolved.get("onError") or "stopAndFail",
                             "timeout": _step_timeout(resolved.get("timeout"), where)})
         document = {"steps": entries, "results_dir": str(dirs["results"]), "steps_dir": str(dirs["steps"]),
-                    "results": [{"name": str(r.get("name")),
+                    "results": [{"name": str(r.get("name")), "value": r.get("value"),
                                  "type": str(r.get("type") or ("object" if r.get("properties") else "string"))}
                                 for r in spec.get("results") or []],
                     "limit": RESULTS_LIMIT}
         path = folder / "entrypoint.json"
         path.write_text(json.dumps(document, indent=1), encoding="utf-8")
         return path
+
+    def _step_scope(self, step: Mapping[str, Any], name: str, scope: Mapping[str, Any], steps_dir: Path,
+                    where: str) -> dict[str, Any]:
+        """The scope a step's own fields see: the task's, with ``$(step.results.r.path)``, and
+        for a StepAction its own params (given by the step, else their defaults)."""
+        action = step.get("action")
+        results = (action or {}).get("results") or step.get("results") or []
+        out = {**scope, "step": {"results": {str(r.get("name")): {"path": str(steps_dir / f"step-{name}" / "results" /
+                                                                              str(r.get("name")))}
+                                             for r in results}}}
+        (steps_dir / f"step-{name}" / "results").mkdir(parents=True, exist_ok=True)
+        if action is None:
+            return out
+        given = {str(p.get("name")): _vars.value(p.get("value"), scope) for p in step.get("params") or []}
+        params: dict[str, Any] = {}
+        for declared in action.get("params") or []:
+            key = str(declared.get("name"))
+            default = declared.get("default")
+            value = given.get(key, default)
+            if value is None:
+                raise SpecError(f"{where} step {name}: StepAction {action['name']} param {key}: no value and no default")
+            if isinstance(default, Mapping) and isinstance(value, Mapping):
+                value = {**default, **value}
+            params[key] = value
+        out["params"] = params
+        return out
 
     def _task_params(self, prepared: _Prepared, where: str) -> dict[str, Any]:
         task, spec = prepared.task, prepared.task.body.spec
@@ -709,7 +756,7 @@ def _mapped_path(program: str) -> str:
     path is missing here (images keep tools where distributions differ). ``sh`` runs as
     ``bash`` where there is one: the images' ``sh`` (busybox, alpine) accepts bash's ``==`` and
     ``[[``, which a distribution's dash refuses."""
-    if os_basename(program) == "sh" and shutil.which("bash"):
+    if os_basename(program) in ("sh", "ash") and shutil.which("bash"):
         return "bash"
     if "/" in program and not Path(program).exists():
         return program.rsplit("/", 1)[-1]

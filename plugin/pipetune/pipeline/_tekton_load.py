@@ -36,7 +36,7 @@ _NOTED_STEP_FIELDS = {
 }
 _STEP_FIELDS = {"name", "image", "command", "args", "script", "env", "envFrom", "workingDir", "onError",
                 "timeout", "volumeMounts", "stdoutConfig", "stderrConfig", "displayName", "ref", "params",
-                "results", "when", "terminationMessagePath", "terminationMessagePolicy", *_NOTED_STEP_FIELDS}
+                "results", "when", "workspaces", "action", "terminationMessagePath", "terminationMessagePolicy", *_NOTED_STEP_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -365,12 +365,13 @@ def _body(entry: Mapping[str, Any], library: _Library, at: str, notes: list[str]
                 raise SpecError(f"{at}.taskRef.name: Experiment {name!r} is not in the files given; add its file with -f")
             return TaskBody(name, experiment=found.get("spec") or {}, experiment_name=name,
                             component=load_component(component_file("tune")))
-        if api or kind not in (None, "", "Task", "ClusterTask"):
+        if api or str(kind or "task").lower() not in ("task", "clustertask"):
             raise SpecError(f"{at}.taskRef: custom task {api}/{kind} has no controller here; pipetune pipeline run "
                             f"runs Tasks and pipetune's {EXPERIMENT_API} {EXPERIMENT_KIND}")
         document = library.get("Task", name)
         if document is not None and is_tekton(document):
             spec = document.get("spec") or {}
+            spec = _with_actions(spec, library, f"{at} (Task {name})")
             _check_steps(spec, f"{at} (Task {name})", notes)
             return TaskBody(name, spec=spec)
         file = component_file(name)
@@ -383,8 +384,39 @@ def _body(entry: Mapping[str, Any], library: _Library, at: str, notes: list[str]
     if embedded.get("apiVersion") or embedded.get("kind"):
         raise SpecError(f"{at}.taskSpec: an embedded custom task ({embedded.get('apiVersion')}/{embedded.get('kind')}) "
                         "has no controller here")
+    embedded = _with_actions(embedded, library, f"{at}.taskSpec")
     _check_steps(embedded, f"{at}.taskSpec", notes)
     return TaskBody(str(entry.get("name")), spec=embedded, embedded=True)
+
+
+def _with_actions(spec: Mapping[str, Any], library: _Library, at: str) -> Mapping[str, Any]:
+    """``spec`` with each step that names a StepAction (``ref``) holding the action's body
+    under ``action`` (its params and results declared there), as Tekton resolves it."""
+    steps = list(spec.get("steps") or [])
+    if not any(isinstance(s, Mapping) and s.get("ref") is not None for s in steps):
+        return spec
+    resolved = []
+    for index, step in enumerate(steps):
+        ref = step.get("ref")
+        if ref is None:
+            resolved.append(step)
+            continue
+        where = f"{at}.steps[{index}]" + (f" ({step['name']})" if step.get("name") else "")
+        _refuse_remote(ref, f"{where}.ref")
+        action = library.get("StepAction", str(ref.get("name")))
+        if action is None:
+            raise SpecError(f"{where}.ref.name: StepAction {ref.get('name')!r} is not in the files given; "
+                            "add its file with -f")
+        body = dict(action.get("spec") or {})
+        for key in ("command", "args", "script", "image", "env", "workingDir", "volumeMounts", "securityContext"):
+            if key in step and key not in ("securityContext",):
+                raise SpecError(f"{where}.{key}: a step with a ref takes its {key} from the StepAction")
+        merged = {k: v for k, v in step.items() if k not in ("ref",)}
+        merged.update({k: v for k, v in body.items() if k not in ("params", "results", "description")})
+        merged["action"] = {"name": str(ref.get("name")), "params": body.get("params") or [],
+                            "results": body.get("results") or []}
+        resolved.append(merged)
+    return {**spec, "steps": resolved}
 
 
 def _check_steps(spec: Mapping[str, Any], at: str, notes: list[str]) -> None:
@@ -397,8 +429,8 @@ def _check_steps(spec: Mapping[str, Any], at: str, notes: list[str]) -> None:
         raise SpecError(f"{at}.steps: a Task needs at least one step")
     for index, step in enumerate(steps):
         where = f"{at}.steps[{index}]" + (f" ({step['name']})" if step.get("name") else "")
-        if step.get("ref") is not None:
-            raise SpecError(f"{where}.ref: StepActions (a step's ref) are not run by pipetune pipeline run")
+        if step.get("workspaces"):
+            notes.append(f"{where}.workspaces: isolated workspaces are not isolated here (every step sees them)")
         if step.get("when"):
             raise SpecError(f"{where}.when: step-level when expressions (alpha) are not evaluated here")
         unknown = sorted(set(step) - _STEP_FIELDS)

@@ -19,8 +19,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
+
+from pipetune.tekton import _vars
 
 #: Tekton's per-container termination message limit (``pkg/termination/write.go``).
 RESULTS_LIMIT = 4096
@@ -49,6 +52,34 @@ def check_results(results_dir: Path, declared: list[dict[str, Any]], limit: int 
     if total > limit:
         return TOO_LARGE
     return None
+
+
+def _copy_stderr(process: subprocess.Popen[bytes], last: list[str]) -> None:
+    """The step's stderr onto the task's, keeping its last line for the failure message."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        sys.stderr.buffer.write(line)
+        sys.stderr.buffer.flush()
+        if line.strip():
+            last[:] = [line.decode("utf-8", "replace").strip()[:300]]
+
+
+def _step_results(steps_dir: Path) -> dict[str, Any]:
+    """``$(steps.<name>.results.<result>)`` for every step result written so far (JSON arrays
+    and objects as such), as the entrypoint substitutes them when a step starts."""
+    steps: dict[str, Any] = {}
+    for folder in sorted(steps_dir.glob("step-*/results")):
+        values: dict[str, Any] = {}
+        for path in folder.iterdir():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+            values[path.name] = parsed if isinstance(parsed, (list, dict)) else text
+        if values:
+            steps[folder.parent.name[len("step-"):]] = {"results": values}
+    return {"steps": steps} if steps else {}
 
 
 def _read_only_view(source: Path, view: Path) -> None:
@@ -93,16 +124,26 @@ def run(plan: dict[str, Any]) -> int:
         cwd = step.get("cwd")
         if cwd:
             Path(cwd).mkdir(parents=True, exist_ok=True)
+        scope = _step_results(steps_dir)
+        if scope:
+            step = {**step, "argv": _vars.strings(step["argv"], scope),
+                    "env": {k: _vars.text(v, scope) for k, v in step.get("env", {}).items()}}
+            if step.get("script"):
+                script = Path(step["script"])
+                script.write_text(_vars.text(script.read_text(encoding="utf-8"), scope), encoding="utf-8")
         for source, view in step.get("read_only", []):
             _read_only_view(Path(source), Path(view))
         env = {**os.environ, **step.get("env", {})}
+        last: list[str] = []
         try:
-            process = subprocess.Popen(step["argv"], env=env, cwd=cwd or None)
+            process = subprocess.Popen(step["argv"], env=env, cwd=cwd or None, stderr=subprocess.PIPE)
         except OSError as exc:
             print(f"step {name}: cannot start {step['argv'][0]!r}: {exc.strerror or exc}", file=sys.stderr)
             exit_code = 127
         else:
             child[:] = [process]
+            copier = threading.Thread(target=_copy_stderr, args=(process, last), daemon=True)
+            copier.start()
             try:
                 exit_code = process.wait(timeout=step.get("timeout"))
             except subprocess.TimeoutExpired:
@@ -110,16 +151,24 @@ def run(plan: dict[str, Any]) -> int:
                 process.wait()
                 print(f"step {name}: exceeded its timeout of {step['timeout']:g}s", file=sys.stderr, flush=True)
                 exit_code = 1
+            copier.join(5)
         (folder / "exitCode").write_text(str(exit_code), encoding="utf-8")
         if exit_code != 0:
             if step.get("onError") == "continue":
                 print(f"step {name}: exit code {exit_code}, continuing (onError: continue)", file=sys.stderr,
                       flush=True)
                 continue
-            print(f"step {name} failed with exit code {exit_code}", file=sys.stderr, flush=True)
+            said = f": {last[0]}" if last else ""
+            print(f"step {name} failed with exit code {exit_code}{said}", file=sys.stderr, flush=True)
             failed, code = name, exit_code
     if code:
         return code
+    scope = _step_results(steps_dir)
+    for result in plan.get("results", []):
+        if result.get("value") is not None:
+            value = _vars.value(result["value"], scope)
+            text = value if isinstance(value, str) else json.dumps(value)
+            (Path(plan["results_dir"]) / str(result["name"])).write_text(text, encoding="utf-8")
     problem = check_results(Path(plan["results_dir"]), plan.get("results", []), plan.get("limit", RESULTS_LIMIT))
     if problem:
         print(problem, file=sys.stderr, flush=True)

@@ -54,7 +54,7 @@ def test_a_task_that_is_not_in_the_catalog_is_refused(cli, state_dir, tmp_path):
     path.write_text(yaml.safe_dump_all(documents))
     done = cli("pipeline", "run", str(path), "-f", str(small_experiment(tmp_path)))
     assert done.returncode == 2
-    assert "'git-clone' is not a catalog component" in done.stderr
+    assert "Task 'git-clone' is not in the files given nor a catalog component; add its file with -f" in done.stderr
 
 
 def test_a_failing_custom_task_stops_the_train_task(cli, state_dir, tmp_path):

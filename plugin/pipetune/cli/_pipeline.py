@@ -69,6 +69,6 @@ def _run_tekton(path: Path, own: list[Any], args: argparse.Namespace, given: dic
         for steps in prepared:
             for note in steps.plan.notes:
                 print(f"note: {note}", file=sys.stderr, flush=True)
-            result = run_steps(steps.plan.name, steps, steps.values, store, engine, parallel=args.parallel)
+            result = run_steps(steps.plan.pipeline_name, steps, steps.values, store, engine, parallel=args.parallel)
             failed += not result.succeeded
     return 1 if failed else 0

@@ -12,7 +12,7 @@ string results become arrays; ``timeout``/``retries`` bound each attempt, and
 one passes).
 
 What one task runs: a Task's steps as one local run of Tekton's entrypoint
-(``pipetune.tekton._entrypoint``): every step a process, in order, sharing the task's
+(``pipetune.tekton.entrypoint``): every step a process, in order, sharing the task's
 results, steps and workspace directories, with params, results, workspaces and context
 substituted into ``script``, ``command``, ``args``, ``env`` and ``workingDir`` exactly as
 Tekton substitutes them (Tekton puts params into script text; pipetune's own generated Tasks
@@ -45,8 +45,9 @@ from pipetune.pipeline._tekton_load import PipelineTask, TektonPlan, image_comma
 from pipetune.programs import local_program
 from pipetune.publisher import tekton_results
 from pipetune.store import RunStore, new_run_id
-from pipetune.tekton import _vars, kfp_only
-from pipetune.tekton._entrypoint import RESULTS_LIMIT
+from pipetune.tekton import kfp_only
+from pipetune.tekton import variables as _vars
+from pipetune.tekton.entrypoint import RESULTS_LIMIT
 from pipetune.yamlsafe import dump_yaml
 
 __all__ = ["TektonSteps", "bind_tekton_parameters", "is_tekton", "tekton_plans"]
@@ -61,7 +62,7 @@ def bind_tekton_parameters(plan: TektonPlan, given: Mapping[str, str]) -> dict[s
     declared type; a param without a value, or a ``-p`` the pipeline lacks, is a ``SpecError``."""
     unknown = sorted(set(given) - set(plan.parameters) - set(plan.given))
     if unknown:
-        raise SpecError(f"{plan.source}: -p {unknown[0]}: not a param of {plan.pipeline_name} "
+        raise SpecError(f"{plan.source}: -p {unknown[0]}: the param is not declared by {plan.pipeline_name} "
                         f"(its params: {', '.join(sorted(plan.parameters)) or 'none'})")
     values: dict[str, Any] = {k: v for k, v in plan.given.items() if k not in plan.parameters}
     for name, (kind, default) in plan.parameters.items():
@@ -418,7 +419,7 @@ class TektonSteps(Steps):
         first = (body.spec.get("steps") or [{}])[0]
         component = ComponentSpec(name=task.name, container=ContainerSpec(
             image=str(first.get("image") or ""),
-            command=("python", "-m", "pipetune.tekton._entrypoint", str(plan_file))))
+            command=("python", "-m", "pipetune.tekton.entrypoint", str(plan_file))))
         return Step(component, {}, {}, run_id, prepared)
 
     def collect(self, key: str, task_name: str, step: Step, results: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -771,7 +772,8 @@ def os_basename(path: str) -> str:
 def _rewriter(mounts: Mapping[str, Path]) -> Any:
     """A function rewriting the container's paths (mount points) in a string to this machine's."""
     ordered = sorted(mounts.items(), key=lambda item: -len(item[0]))
-    pattern = re.compile(r"(?<![\w.~/-])(" + "|".join(re.escape(m.rstrip("/")) for m, _ in ordered) + r")(?=$|[/\s\"':;)|&<>,=}\]])")
+    alternatives = "|".join(re.escape(m.rstrip("/")) for m, _ in ordered)
+    pattern = re.compile(r"(?<![\w.~/-])(" + alternatives + r")(?=$|[/\s\"':;)|&<>,=}\]])")
     table = {m.rstrip("/"): str(p) for m, p in ordered}
 
     def rewrite(text: str) -> str:

@@ -26,7 +26,7 @@ from pipetune.durations import parse_duration
 from pipetune.errors import SpecError
 from pipetune.kinds import EXPERIMENT_API, EXPERIMENT_KIND
 from pipetune.tekton import custom_task_results, kfp_only, task_for
-from pipetune.tekton._vars import references
+from pipetune.tekton.variables import references
 
 #: What a step field may carry that this machine has no use for: noted, not refused.
 _NOTED_STEP_FIELDS = {
@@ -36,7 +36,8 @@ _NOTED_STEP_FIELDS = {
 }
 _STEP_FIELDS = {"name", "image", "command", "args", "script", "env", "envFrom", "workingDir", "onError",
                 "timeout", "volumeMounts", "stdoutConfig", "stderrConfig", "displayName", "ref", "params",
-                "results", "when", "workspaces", "action", "terminationMessagePath", "terminationMessagePolicy", *_NOTED_STEP_FIELDS}
+                "results", "when", "workspaces", "action", "terminationMessagePath", "terminationMessagePolicy",
+                *_NOTED_STEP_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,17 @@ class TektonPlan:
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+
+    @property
+    def waves(self) -> tuple[tuple[str, ...], ...]:
+        """The dag tasks in the order they can start: each wave waits only for earlier ones."""
+        done: set[str] = set()
+        waves: list[tuple[str, ...]] = []
+        while len(done) < len(self.tasks):
+            wave = tuple(n for n, t in self.tasks.items() if n not in done and t.needs <= done)
+            waves.append(wave)
+            done |= set(wave)
+        return tuple(waves)
 
     @property
     def all_tasks(self) -> dict[str, PipelineTask]:
@@ -322,7 +334,7 @@ def _pipeline_tasks(entries: Sequence[Mapping[str, Any]], library: _Library, whe
         params = tuple(entry.get("params") or ())
         text = json.dumps([params, entry.get("when"), entry.get("matrix"), entry.get("workspaces"),
                            entry.get("displayName")] + ([body.spec] if body.embedded else []))
-        needs = {_task_of(e) for e in references(text) if _task_of(e)}
+        needs = {t for t in (_task_of(e) for e in references(text)) if t is not None}
         after = tuple(str(a) for a in entry.get("runAfter") or ())
         if after and section == "finally":
             raise SpecError(f"{at}.runAfter: finally tasks can't have runAfter; they run after all tasks")
@@ -455,7 +467,7 @@ def _check_steps(spec: Mapping[str, Any], at: str, notes: list[str]) -> None:
         raise SpecError(f"{at}: artifacts (Tekton's alpha $(outputs...)/$(step.artifacts.path), flag "
                         "enable-artifacts) are not run by pipetune pipeline run")
     volumes = {str(v.get("name")) for v in spec.get("volumes") or []}
-    for index, step in enumerate([*steps, template]):
+    for step in [*steps, template]:
         for mount in step.get("volumeMounts") or []:
             if str(mount.get("name")) not in volumes:
                 raise SpecError(f"{at}: volumeMount {mount.get('name')!r} names no volume of the Task (one from a "

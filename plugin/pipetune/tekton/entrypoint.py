@@ -1,7 +1,7 @@
 """A Task's steps as one local run, as Tekton's entrypoint runs them in a pod: in order, each
 its own process, sharing the task's results, steps and workspace directories.
 
-``python -m pipetune.tekton._entrypoint PLAN.json`` runs the plan ``pipetune pipeline run``
+``python -m pipetune.tekton.entrypoint PLAN.json`` runs the plan ``pipetune pipeline run``
 prepared (each step's program already mapped to this machine, its variables substituted). As
 Tekton's entrypoint does: a step that fails ends the task and the steps after it do not run,
 unless the step says ``onError: continue`` (its exit code is still written to
@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pipetune.tekton import _vars
+from pipetune.tekton import variables as _vars
 
 #: Tekton's per-container termination message limit (``pkg/termination/write.go``).
 RESULTS_LIMIT = 4096

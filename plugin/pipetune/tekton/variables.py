@@ -129,9 +129,4 @@ def strings(item: Any, scope: Mapping[str, Any]) -> Any:
     return item
 
 
-def missing(expression: str) -> bool:
-    """Whether ``lookup`` found nothing (for callers holding a raw result)."""
-    return expression is _MISSING  # type: ignore[comparison-overlap]
-
-
 MISSING = _MISSING

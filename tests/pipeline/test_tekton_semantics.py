@@ -278,7 +278,8 @@ spec:
 
 
 def test_a_missing_program_is_refused_before_anything_runs(cli, state_dir, tmp_path):
-    text = STEPS.replace("image: bash", "image: example.com/tools:1").replace("#!/usr/bin/env bash", "#!/usr/bin/env no-such-tool")
+    text = STEPS.replace("image: bash", "image: example.com/tools:1")
+    text = text.replace("#!/usr/bin/env bash", "#!/usr/bin/env no-such-tool")
     done = cli("pipeline", "run", str(write(tmp_path, text)))
     assert done.returncode == 2
     assert ("task consume step check: image 'example.com/tools:1' runs 'no-such-tool', which is not on this machine"
@@ -345,7 +346,8 @@ def test_tasks_come_from_a_directory_given_with_f(cli, state_dir, tmp_path):
     ({"taskRef": {"resolver": "git", "params": []}},
      "taskRef.resolver: the git resolver fetches from a cluster or the network"),
     ({"pipelineRef": {"name": "inner"}}, "a Pipeline inside a Pipeline (Tekton's alpha pipelines-in-pipelines)"),
-    ({"taskSpec": {"sidecars": [{"name": "db", "image": "postgres"}], "steps": [{"name": "s", "image": "alpine", "script": "true"}]}},
+    ({"taskSpec": {"sidecars": [{"name": "db", "image": "postgres"}],
+                   "steps": [{"name": "s", "image": "alpine", "script": "true"}]}},
      "sidecars (db) run beside the steps in a pod"),
     ({"taskSpec": {"steps": [{"name": "s", "image": "alpine", "script": "true"}]}, "when": [{"cel": "'a' == 'a'"}]},
      "when: CEL expressions"),

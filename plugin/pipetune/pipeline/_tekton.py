@@ -126,6 +126,13 @@ class TektonSteps(Steps):
             spec = task.body.spec
             if task.body.component is not None:
                 continue
+            bound = {str(w.get("name")): str(w.get("workspace") or w.get("name")) for w in task.workspaces}
+            for declared in spec.get("workspaces") or []:
+                name = str(declared.get("name"))
+                pipeline_side = bound.get(name, name if task.body.embedded else None)
+                if not declared.get("optional") and (pipeline_side is None or self.plan.workspaces.get(pipeline_side) is None):
+                    raise SpecError(f"{self.plan.source}: task {task.name}: workspace {name!r} is not bound (and not "
+                                    "optional)")
             template = spec.get("stepTemplate") or {}
             for index, step in enumerate(spec.get("steps") or []):
                 merged = {**template, **step}

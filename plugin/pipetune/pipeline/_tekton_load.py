@@ -227,12 +227,11 @@ def _plan(run: Mapping[str, Any], library: _Library, where: str) -> TektonPlan:
         pipeline_spec, pipeline_name = spec["pipelineSpec"], name
     else:
         raise SpecError(f"{where}: spec: expected pipelineRef or pipelineSpec")
-    parameters, enums = _parameters(pipeline_spec.get("params") or [], f"{where}: Pipeline {pipeline_name} spec.params")
+    parameters, enums = _parameters(pipeline_spec.get("params") or [], f"{where}: params")
     given = {str(p.get("name")): p.get("value") for p in spec.get("params") or []}
-    tasks = _pipeline_tasks(pipeline_spec.get("tasks") or [], library, f"{where}: Pipeline {pipeline_name}",
-                            "tasks", notes, spec)
-    final = _pipeline_tasks(pipeline_spec.get("finally") or [], library, f"{where}: Pipeline {pipeline_name}",
-                            "finally", notes, spec)
+    label = f"{where}: Pipeline {pipeline_name}" if ref is not None else f"{where}: spec.pipelineSpec"
+    tasks = _pipeline_tasks(pipeline_spec.get("tasks") or [], library, label, "tasks", notes, spec)
+    final = _pipeline_tasks(pipeline_spec.get("finally") or [], library, label, "finally", notes, spec)
     names = set(tasks) | set(final)
     for task in [*tasks.values(), *final.values()]:
         for other in task.needs:
@@ -327,7 +326,8 @@ def _pipeline_tasks(entries: Sequence[Mapping[str, Any]], library: _Library, whe
     overrides = {str(s.get("pipelineTaskName")): s for s in run_spec.get("taskRunSpecs") or []}
     for index, entry in enumerate(entries):
         name = str(entry.get("name"))
-        at = f"{where} spec" if single else f"{where} spec.{section}[{index}] ({name})"
+        at = f"{where} spec" if single else f"{where}.{section}[{index}] ({name})" if where.endswith(
+            "spec.pipelineSpec") else f"{where} spec.{section}[{index}] ({name})"
         if name in tasks:
             raise SpecError(f"{at}: a second task named {name!r}")
         body = _body(entry, library, at, notes)
@@ -433,7 +433,7 @@ def _with_actions(spec: Mapping[str, Any], library: _Library, at: str) -> Mappin
 
 def _check_steps(spec: Mapping[str, Any], at: str, notes: list[str]) -> None:
     if spec.get("sidecars"):
-        raise SpecError(f"{at}.sidecars: sidecars ({', '.join(str(s.get('name')) for s in spec['sidecars'])}) run "
+        raise SpecError(f"{at}.sidecars: sidecars ({', '.join(str(s.get('name') or 'unnamed') for s in spec['sidecars'])}) run "
                         "beside the steps in a pod; pipetune pipeline run runs steps only, so a Task needing "
                         "one is refused")
     steps = spec.get("steps") or []
@@ -442,7 +442,8 @@ def _check_steps(spec: Mapping[str, Any], at: str, notes: list[str]) -> None:
     for index, step in enumerate(steps):
         where = f"{at}.steps[{index}]" + (f" ({step['name']})" if step.get("name") else "")
         if step.get("workspaces"):
-            notes.append(f"{where}.workspaces: isolated workspaces are not isolated here (every step sees them)")
+            raise SpecError(f"{where}.workspaces: isolated workspaces (a workspace only the steps naming it see) "
+                            "are not isolated by pipetune pipeline run, where every step sees every workspace")
         if step.get("when"):
             raise SpecError(f"{where}.when: step-level when expressions (alpha) are not evaluated here")
         unknown = sorted(set(step) - _STEP_FIELDS)

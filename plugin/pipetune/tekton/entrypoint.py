@@ -112,6 +112,7 @@ def run(plan: dict[str, Any]) -> int:
     signal.signal(signal.SIGTERM, stop)
     failed: str | None = None
     code = 0
+    summary = ""
     for index, step in enumerate(plan["steps"]):
         name = str(step["name"])
         folder = steps_dir / f"step-{name}"
@@ -159,9 +160,12 @@ def run(plan: dict[str, Any]) -> int:
                       flush=True)
                 continue
             said = f": {last[0]}" if last else ""
-            print(f"step {name} failed with exit code {exit_code}{said}", file=sys.stderr, flush=True)
+            summary = f"step {name} failed with exit code {exit_code}{said}"
+            print(summary, file=sys.stderr, flush=True)
             failed, code = name, exit_code
     if code:
+        if len(plan["steps"]) > 1:
+            print(summary, file=sys.stderr, flush=True)  # last: the line a run's failure message shows
         return code
     scope = _step_results(steps_dir)
     for result in plan.get("results", []):

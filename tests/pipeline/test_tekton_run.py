@@ -67,3 +67,26 @@ def test_a_failing_custom_task_stops_the_train_task(cli, state_dir, tmp_path):
     pipeline, children = runs(state_dir)
     assert [c.component for c in children] == ["prepare-shards", "tune"]
     assert pipeline.message.startswith("task tune failed") and "not started: train" in pipeline.message
+
+
+def test_the_checked_example_mixes_script_and_catalog_tasks_the_tuner_when_and_finally(cli, state_dir):
+    done = cli("pipeline", "run", str(TEKTON / "checked-tune-train.yaml"), timeout=600)
+    assert done.returncode == 0, done.stderr
+    pipeline, children = runs(state_dir)
+    assert pipeline.status == "Succeeded" and pipeline.component == "pipeline/checked-tune-train"
+    assert [c.component for c in children] == ["prepare-shards", "check", "tune", "gate", "train-sklearn", "report"]
+    logs = {c.component: "".join(p.read_text() for p in (Path(c.outputs_dir).parent / "logs").glob("*"))
+            for c in children}
+    assert "2 shards, " in logs["check"] and "no missing values" in logs["check"]
+    assert "pipeline tasks: Succeeded; train: Succeeded" in logs["report"]
+
+
+def test_a_bar_the_best_objective_misses_skips_training_and_the_report_says_so(cli, state_dir):
+    done = cli("pipeline", "run", str(TEKTON / "checked-tune-train.yaml"), "-p", "min-accuracy=1.01", timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "task train: skipped (when expressions evaluated to false" in done.stderr
+    pipeline, children = runs(state_dir)
+    assert "train-sklearn" not in [c.component for c in children]
+    report = next(c for c in children if c.component == "report")
+    log = "".join(p.read_text() for p in (Path(report.outputs_dir).parent / "logs").glob("*"))
+    assert "pipeline tasks: Completed; train: None" in log

@@ -211,6 +211,7 @@ def _plan(run: Mapping[str, Any], library: _Library, where: str) -> TektonPlan:
     notes: list[str] = []
     if spec.get("status"):
         raise SpecError(f"{where}: spec.status {spec['status']!r}: a run created cancelled or pending does not start")
+    _known(spec, _RUN_FIELDS, f"{where}: spec")
     _note_run(spec, where, notes)
     name = _instance_name(run)
     if run.get("kind") == "TaskRun":
@@ -309,6 +310,9 @@ def _note_run(spec: Mapping[str, Any], where: str, notes: list[str]) -> None:
                 notes.append(f"{where}: spec.taskRunSpecs[{index}] ({item.get('pipelineTaskName')}).{key} is not applied")
     if spec.get("computeResources"):
         notes.append(f"{where}: spec.computeResources are not enforced")
+    for key in ("stepSpecs", "sidecarSpecs"):
+        if spec.get(key):
+            notes.append(f"{where}: spec.{key} (compute resources) are not applied")
 
 
 def _refuse_remote(ref: Mapping[str, Any], where: str) -> None:
@@ -318,6 +322,22 @@ def _refuse_remote(ref: Mapping[str, Any], where: str) -> None:
     if ref.get("bundle"):
         raise SpecError(f"{where}.bundle: Tekton bundles (OCI images) are not fetched here; put the Task or "
                         "Pipeline in a file and give it with -f")
+
+
+_PIPELINE_TASK_FIELDS = {"name", "displayName", "description", "taskRef", "taskSpec", "when", "runAfter", "retries",
+                         "params", "matrix", "workspaces", "timeout", "pipelineRef", "pipelineSpec", "onError"}
+_TASK_SPEC_FIELDS = {"params", "description", "displayName", "steps", "volumes", "stepTemplate", "sidecars",
+                     "workspaces", "results", "metadata"}
+_RUN_FIELDS = {"pipelineRef", "pipelineSpec", "taskRef", "taskSpec", "params", "status", "statusMessage", "timeouts",
+               "timeout", "taskRunTemplate", "workspaces", "taskRunSpecs", "serviceAccountName", "podTemplate",
+               "retries", "computeResources", "stepSpecs", "sidecarSpecs", "managedBy"}
+
+
+def _known(item: Mapping[str, Any], fields: set[str], where: str) -> None:
+    unknown = sorted(set(item) - fields)
+    if unknown:
+        raise SpecError(f"{where}.{unknown[0]}: not a field pipetune pipeline run knows; it would be ignored, so "
+                        "the run is refused")
 
 
 def _pipeline_tasks(entries: Sequence[Mapping[str, Any]], library: _Library, where: str, section: str,
@@ -330,6 +350,8 @@ def _pipeline_tasks(entries: Sequence[Mapping[str, Any]], library: _Library, whe
             "spec.pipelineSpec") else f"{where} spec.{section}[{index}] ({name})"
         if name in tasks:
             raise SpecError(f"{at}: a second task named {name!r}")
+        if not single:
+            _known(entry, _PIPELINE_TASK_FIELDS, at)
         body = _body(entry, library, at, notes)
         params = tuple(entry.get("params") or ())
         text = json.dumps([params, entry.get("when"), entry.get("matrix"), entry.get("workspaces"),
@@ -432,6 +454,7 @@ def _with_actions(spec: Mapping[str, Any], library: _Library, at: str) -> Mappin
 
 
 def _check_steps(spec: Mapping[str, Any], at: str, notes: list[str]) -> None:
+    _known(spec, _TASK_SPEC_FIELDS, at)
     if spec.get("sidecars"):
         raise SpecError(f"{at}.sidecars: sidecars ({', '.join(str(s.get('name') or 'unnamed') for s in spec['sidecars'])}) run "
                         "beside the steps in a pod; pipetune pipeline run runs steps only, so a Task needing "

@@ -24,7 +24,6 @@ catalog's ``tune``.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import re
@@ -38,6 +37,7 @@ from typing import Any
 
 from pipetune.components import ComponentSpec, ContainerSpec
 from pipetune.controller import Progress, experiment_document, results_of
+from pipetune.durations import parse_duration
 from pipetune.engines.base import Phase
 from pipetune.errors import ContractError, SpecError
 from pipetune.pipeline._schedule import Decision, Launch, Step, Steps, TaskOutcome
@@ -727,7 +727,6 @@ def _remaining(limit: float | None, elapsed: float) -> float | None:
 def _step_timeout(value: Any, where: str) -> float | None:
     if not value:
         return None
-    from pipetune.durations import parse_duration
     try:
         return parse_duration(str(value)) or None
     except ValueError as exc:
@@ -787,11 +786,6 @@ def _rewriter(mounts: Mapping[str, Path]) -> Any:
         return pattern.sub(lambda match: table[match.group(1)], text)
 
     return rewrite
-
-
-def decode(value: str) -> str:
-    """A Secret's base64 value as text."""
-    return base64.b64decode(value).decode("utf-8", "replace")
 
 
 def tekton_plan(documents: Sequence[Any], source: str) -> TektonPlan:

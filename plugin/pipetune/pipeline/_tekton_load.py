@@ -14,6 +14,7 @@ without a word.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -148,7 +149,6 @@ class _Library:
                            for n, d in self.by_kind.get("ConfigMap", {}).items()}
         self.secrets: dict[str, dict[str, str]] = {}
         for n, d in self.by_kind.get("Secret", {}).items():
-            import base64
             values = {}
             for k, v in (d.get("data") or {}).items():
                 try:

@@ -392,3 +392,31 @@ def test_sigterm_cancels_the_running_task_and_records_the_run_cancelled(state_di
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
     records = RunStore(state_dir).list()
     assert {r.status for r in records} == {"Cancelled"}
+
+
+def test_timeouts_tasks_cancels_the_dag_and_finally_still_runs(cli, state_dir, tmp_path):
+    text = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: tasks-timeout}
+spec:
+  timeouts: {tasks: 1s, finally: 30s}
+  pipelineSpec:
+    tasks:
+      - name: slow
+        taskSpec:
+          steps: [{name: s, image: alpine, script: "sleep 60"}]
+    finally:
+      - name: report
+        params: [{name: slow, value: $(tasks.slow.status)}]
+        taskSpec:
+          params: [{name: slow}]
+          steps: [{name: s, image: alpine, script: '[ "$(params.slow)" = Failed ]'}]
+"""
+    began = time.monotonic()
+    done = cli("pipeline", "run", str(write(tmp_path, text)))
+    assert done.returncode == 1
+    assert time.monotonic() - began < 40
+    ran = children(state_dir)
+    assert ran["slow"].status == "Cancelled" and ran["report"].status == "Succeeded"
+    assert "timeouts.tasks of 1s passed" in pipelines(state_dir)[0].message

@@ -118,7 +118,7 @@ _RESOLVER = "resolver fetches from a cluster or the network, which pipetune pipe
 _SIDECARS = "run beside the steps in a pod; pipetune pipeline run runs steps only"
 _ARTIFACTS = "artifacts (Tekton's alpha $(outputs...)/$(step.artifacts.path), flag enable-artifacts) are not run"
 _ISOLATED = "isolated workspaces (a workspace only the steps naming it see) are not isolated by pipetune"
-_WINDOWS = "image 'mcr.microsoft.com/windows/nanoserver:1809' runs 'cmd.exe', which is not on this machine"
+_WINDOWS = "image 'mcr.microsoft.com/windows/nanoserver:1809' runs the Windows program 'cmd.exe', which does not run"
 _LARGE = "Termination message is above max allowed size 4096, caused by large task result."
 _ENTRYPOINT = "has no command or script here: Tekton runs the image's own entrypoint, which pipetune can't read"
 

@@ -114,6 +114,7 @@ class TektonSteps(Steps):
         self.skipped: dict[str, tuple[str, str]] = {}
         self.invalid: str | None = None
         self.stopped: str | None = None
+        self.finally_began: float | None = None
         self.outcomes: Mapping[str, TaskOutcome] = {}
         self._root: Path | None = None
         self._store: RunStore | None = None
@@ -139,9 +140,10 @@ class TektonSteps(Steps):
                 program = _program_of(merged)
                 if program is None or "$(" in program:
                     continue
-                if program.startswith("win"):
-                    raise SpecError(f"{self.plan.source}: task {task.name} step {step.get('name') or index}: a "
-                                    "Windows script (#!win) does not run here")
+                if program.startswith("win") or program.lower().endswith(".exe"):
+                    raise SpecError(f"{self.plan.source}: task {task.name} step {step.get('name') or index}: image "
+                                    f"{merged.get('image')!r} runs the Windows program {program!r}, which does not run "
+                                    "on this machine")
                 if local_program([_mapped_path(program)]) is None:
                     raise SpecError(
                         f"{self.plan.source}: task {task.name} step {step.get('name') or f'unnamed-{index}'}: image "
@@ -175,7 +177,6 @@ class TektonSteps(Steps):
                 for key in self.keys.get(name, ()):
                     if not outcomes[key].final:
                         cancel[key] = f"timeouts.tasks of {tasks_limit:g}s passed"
-        budget = _remaining(total, elapsed)
         for name, task in plan.tasks.items():
             if name in self.keys or name in self.skipped:
                 continue
@@ -184,14 +185,25 @@ class TektonSteps(Steps):
                 continue
             if not all(self._final(n) for n in task.needs):
                 continue
-            self._consider(task, start, skip, min_none(budget, _remaining(tasks_limit, elapsed)))
+            self._consider(task, start, skip)
         dag_over = all(self._final(n) for n in plan.tasks)
+        if dag_over and self.finally_began is None:
+            self.finally_began = elapsed
+        finally_over = finally_limit is not None and self.finally_began is not None and \
+            elapsed - self.finally_began > finally_limit
+        if finally_over and not self.stopped:
+            for name in plan.finally_tasks:
+                for key in self.keys.get(name, ()):
+                    if not outcomes[key].final:
+                        cancel[key] = f"timeouts.finally of {finally_limit:g}s passed"
         if dag_over and not self.stopped:
-            finally_budget = min_none(budget, finally_limit)
             for name, task in plan.finally_tasks.items():
                 if name in self.keys or name in self.skipped:
                     continue
-                self._consider(task, start, skip, finally_budget)
+                if finally_over:
+                    self._skip(name, "stopping", f"not started: timeouts.finally of {finally_limit:g}s passed", skip)
+                    continue
+                self._consider(task, start, skip)
         elif self.stopped:
             for name in plan.finally_tasks:
                 if name not in self.keys and name not in self.skipped:
@@ -200,7 +212,7 @@ class TektonSteps(Steps):
             return Decision(start=start, skip=skip, cancel=cancel)
         return self._conclude()
 
-    def _consider(self, task: PipelineTask, start: list[Launch], skip: dict[str, str], budget: float | None) -> None:
+    def _consider(self, task: PipelineTask, start: list[Launch], skip: dict[str, str]) -> None:
         name = task.name
         for other in sorted(task.needs):
             reason = self.skipped.get(other)
@@ -234,7 +246,9 @@ class TektonSteps(Steps):
         instances = [(name, None, params)] if combinations is None else \
             [(f"{name}[{i}]", i, {**params, **combo}) for i, combo in enumerate(combinations)]
         self.keys[name] = [key for key, _, _ in instances]
-        timeout = min_none(task.timeout, budget)
+        # the run's own timeouts cancel through decide (as Tekton cancels the TaskRuns); an
+        # attempt's own limit is the task's
+        timeout = task.timeout
         for key, index, values in instances:
             prepared = _Prepared(task, values, index)
             start.append(Launch(key, _maker(self, key, prepared), name, timeout=timeout, retries=task.retries))
@@ -712,16 +726,6 @@ class TektonSteps(Steps):
 
 def _maker(steps: TektonSteps, key: str, prepared: _Prepared) -> Any:
     return lambda: steps.make(key, prepared)
-
-
-def min_none(*values: float | None) -> float | None:
-    """The smallest of the values that are set, or None."""
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
-
-
-def _remaining(limit: float | None, elapsed: float) -> float | None:
-    return None if limit is None else max(0.001, limit - elapsed)
 
 
 def _step_timeout(value: Any, where: str) -> float | None:

@@ -12,6 +12,7 @@ Tekton expands arrays in ``command``/``args``; a string holds strings only.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -75,7 +76,7 @@ def text(value: str, scope: Mapping[str, Any]) -> str:
         found = lookup(scope, match.group(1))
         if found is _MISSING or isinstance(found, (list, Mapping)):
             return match.group(0)
-        return found if isinstance(found, str) else str(found)
+        return found if isinstance(found, str) else json.dumps(found)
 
     return VARIABLE.sub(one, value)
 

@@ -54,7 +54,7 @@ def test_a_task_that_is_not_in_the_catalog_is_refused(cli, state_dir, tmp_path):
     path.write_text(yaml.safe_dump_all(documents))
     done = cli("pipeline", "run", str(path), "-f", str(small_experiment(tmp_path)))
     assert done.returncode == 2
-    assert "'git-clone' is not a catalog component" in done.stderr
+    assert "Task 'git-clone' is not in the files given nor a catalog component; add its file with -f" in done.stderr
 
 
 def test_a_failing_custom_task_stops_the_train_task(cli, state_dir, tmp_path):
@@ -67,3 +67,26 @@ def test_a_failing_custom_task_stops_the_train_task(cli, state_dir, tmp_path):
     pipeline, children = runs(state_dir)
     assert [c.component for c in children] == ["prepare-shards", "tune"]
     assert pipeline.message.startswith("task tune failed") and "not started: train" in pipeline.message
+
+
+def test_the_checked_example_mixes_script_and_catalog_tasks_the_tuner_when_and_finally(cli, state_dir):
+    done = cli("pipeline", "run", str(TEKTON / "checked-tune-train.yaml"), timeout=600)
+    assert done.returncode == 0, done.stderr
+    pipeline, children = runs(state_dir)
+    assert pipeline.status == "Succeeded" and pipeline.component == "pipeline/checked-tune-train"
+    assert [c.component for c in children] == ["prepare-shards", "check", "tune", "gate", "train-sklearn", "report"]
+    logs = {c.component: "".join(p.read_text() for p in (Path(c.outputs_dir).parent / "logs").glob("*"))
+            for c in children}
+    assert "2 shards, " in logs["check"] and "no missing values" in logs["check"]
+    assert "pipeline tasks: Succeeded; train: Succeeded" in logs["report"]
+
+
+def test_a_bar_the_best_objective_misses_skips_training_and_the_report_says_so(cli, state_dir):
+    done = cli("pipeline", "run", str(TEKTON / "checked-tune-train.yaml"), "-p", "min-accuracy=1.01", timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "task train: skipped (when expressions evaluated to false" in done.stderr
+    pipeline, children = runs(state_dir)
+    assert "train-sklearn" not in [c.component for c in children]
+    report = next(c for c in children if c.component == "report")
+    log = "".join(p.read_text() for p in (Path(report.outputs_dir).parent / "logs").glob("*"))
+    assert "pipeline tasks: Completed; train: None" in log

@@ -14,20 +14,28 @@ TEKTON = ROOT / "pipelines" / "tekton"
 
 
 def catalog_tasks() -> dict:
+    """The catalog's Tasks, and the Tasks the example files define themselves."""
     tasks = {}
     for path in (ROOT / "components").glob("*/task.yaml"):
         task = yaml.safe_load(path.read_text())
         tasks[task["metadata"]["name"]] = task
+    for path in TEKTON.glob("*.yaml"):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document.get("kind") == "Task":
+                tasks[document["metadata"]["name"]] = document
     return tasks
 
 
 def experiments() -> dict:
     found = {}
     for path in TEKTON.glob("*.yaml"):
-        documents = list(yaml.safe_load_all(path.read_text()))
-        if any(d.get("kind") == "Experiment" for d in documents if d):
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        if len(documents) == 1 and documents[0].get("kind") == "Experiment":
             experiment = load_experiment(path)
             found[experiment.name] = list(experiment.space.names)
+        for document in documents:
+            if document.get("kind") == "Experiment":
+                found.setdefault(document["metadata"]["name"], [p["name"] for p in document["spec"]["parameters"]])
     return found
 
 

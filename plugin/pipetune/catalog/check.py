@@ -18,7 +18,7 @@ from pipetune.atomic import atomic_write_text
 from pipetune.components import ComponentSpec, load_component
 from pipetune.errors import SpecError
 from pipetune.publisher import KFP_PREFIX
-from pipetune.tekton import task_for
+from pipetune.tekton import check_task, task_for
 from pipetune.version import __version__
 from pipetune.yamlsafe import load_yaml_file
 
@@ -76,14 +76,31 @@ def task_text(spec: ComponentSpec) -> str:
     return TASK_HEADER + yaml.dump(task_for(spec, __version__), Dumper=_Dumper, sort_keys=False, width=100)
 
 
+def task_name_problems(spec: ComponentSpec, spec_file: Path) -> list[str]:
+    """Where the Task generated from ``spec`` breaks Tekton's rules (its name, its params'
+    and results' names), each naming the component field and the rule."""
+    return [f"{spec_file}: the generated Tekton Task: {problem}"
+            for problem in check_task(task_for(spec, __version__))
+            if problem.startswith(("metadata.name", "spec.params", "spec.results"))]
+
+
 def generate_tasks(root: Path) -> list[Path]:
-    """Write ``task.yaml`` beside every valid ``component.yaml``; the files that changed."""
+    """Write ``task.yaml`` beside every valid ``component.yaml``; the files that changed. A
+    component whose Task would break Tekton's name rules is a ``SpecError`` and nothing is
+    written."""
     changed = []
+    texts: list[tuple[Path, str]] = []
+    problems: list[str] = []
     for folder in catalog_folders(root):
         spec_file = folder / "component.yaml"
         if not spec_file.is_file():
             continue
-        text = task_text(load_component(spec_file))
+        spec = load_component(spec_file)
+        problems += task_name_problems(spec, spec_file)
+        texts.append((folder, task_text(spec)))
+    if problems:
+        raise SpecError("; ".join(problems))
+    for folder, text in texts:
         target = folder / TASK_FILE
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
             atomic_write_text(target, text)
@@ -104,6 +121,7 @@ def check_component_folder(folder: Path) -> list[str]:
         except SpecError as exc:
             problems.append(str(exc))
         if spec is not None:
+            problems += task_name_problems(spec, spec_file)
             task_file = folder / TASK_FILE
             if not task_file.is_file():
                 problems.append(f"{task_file}: missing; run `pipetune catalog generate`")
@@ -190,5 +208,6 @@ __all__ = [
     "check_catalog",
     "check_component_folder",
     "generate_tasks",
+    "task_name_problems",
     "task_text",
 ]

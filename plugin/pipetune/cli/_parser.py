@@ -209,18 +209,21 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a compiled KFP pipeline or a Tekton PipelineRun here: tasks in DAG order, independent ones in parallel",
         description="Run a compiled Kubeflow Pipelines pipeline (the YAML kfp.compiler writes), or a "
-        "Tekton PipelineRun of catalog Tasks and pipetune's tuning custom task, on this machine with "
+        "Tekton PipelineRun or TaskRun (any Task: script steps, when, finally, matrix, workspaces; "
+        "catalog Tasks and pipetune's tuning custom task), on this machine with "
         "the local engine: each task a run in the run store under one pipeline run, values and "
         "artifacts passed as KFP or Tekton passes them. A task that can't run here is refused "
         "before anything runs.",
     )
-    pipeline_run.add_argument("file", help="the compiled pipeline YAML")
+    pipeline_run.add_argument("file", help="the compiled pipeline YAML, or a Tekton file (or folder) with "
+                              "PipelineRuns and TaskRuns")
     pipeline_run.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                               help="a pipeline parameter (repeatable); the others take their defaults")
     pipeline_run.add_argument("--parallel", type=int, default=4, help="tasks run at once at most (default 4)")
     pipeline_run.add_argument("-f", dest="file_extra", action="append", default=[], metavar="FILE",
-                              help="Tekton: another file with objects the PipelineRun names (its Pipeline, "
-                              "the Experiments of its custom tasks); repeatable")
+                              help="Tekton: another file, or a folder of YAML files, with objects the runs name "
+                              "(Pipelines, Tasks, StepActions, ConfigMaps, Secrets, the Experiments of custom "
+                              "tasks); repeatable")
     pipeline_run.add_argument("--artifact", "-a", action="append", default=[], metavar="NAME=PATH",
                               help="KFP: a pipeline input artifact (a path, file:// or an fsspec URI); repeatable")
     pipeline_run.add_argument("--no-cache", action="store_true",

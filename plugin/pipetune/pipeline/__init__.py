@@ -28,13 +28,14 @@ from pipetune.pipeline._schedule import (
     TaskOutcome,
     run_steps,
 )
-from pipetune.pipeline._tekton import (
+from pipetune.pipeline._tekton import TektonSteps, bind_tekton_parameters, tekton_plan
+from pipetune.pipeline._tekton_load import (
+    PipelineTask,
+    TaskBody,
     TektonPlan,
-    TektonSteps,
-    TektonTask,
-    bind_tekton_parameters,
+    any_tekton,
     is_tekton,
-    tekton_plan,
+    tekton_plans,
 )
 
 __all__ = [
@@ -54,7 +55,9 @@ __all__ = [
     "TaskPlan",
     "TektonPlan",
     "TektonSteps",
-    "TektonTask",
+    "PipelineTask",
+    "TaskBody",
+    "any_tekton",
     "bind_artifacts",
     "bind_parameters",
     "bind_tekton_parameters",
@@ -64,6 +67,7 @@ __all__ = [
     "run_plan",
     "run_steps",
     "tekton_plan",
+    "tekton_plans",
     "typed",
     "waves",
 ]

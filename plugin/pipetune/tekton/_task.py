@@ -37,6 +37,11 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PARAM_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.-]*$")
 _RESULT_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _STEP_NAME = _DNS_LABEL
+#: Tekton's rules, as its validation states them (``pkg/apis/pipeline/v1``).
+_PARAM_RULE = ("a param name must start with a letter or '_' and hold only letters, digits, '_', '-' and '.' "
+               "(Tekton's ^[a-zA-Z_][a-zA-Z0-9_.-]*$)")
+_RESULT_RULE = ("a result name must hold only letters, digits, '-', '_' and '.', starting and ending with a letter "
+                "or digit (Tekton's ^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$)")
 _REFERENCE = re.compile(r"\$\((params|results)\.([^).\[]+)(?:\.path)?\)")
 _VERSIONED_IMAGE = re.compile(r"^[^@:\s]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
 
@@ -114,7 +119,8 @@ def check_task(task: Mapping[str, Any]) -> list[str]:
     metadata = task.get("metadata") or {}
     name = str(metadata.get("name") or "")
     if not _DNS_LABEL.match(name) or len(name) > 63:
-        problems.append(f"metadata.name: {name!r} is not a DNS-1123 label")
+        problems.append(f"metadata.name: {name!r} is not a DNS-1123 label (lowercase letters, digits and '-', "
+                        "starting and ending with a letter or digit, at most 63 characters)")
     labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
     if not labels.get("app.kubernetes.io/version"):
         problems.append("metadata.labels: app.kubernetes.io/version is required")
@@ -129,10 +135,11 @@ def check_task(task: Mapping[str, Any]) -> list[str]:
         problems.append("spec.description: required")
     params = [p.get("name") for p in spec.get("params") or []]
     results = [r.get("name") for r in spec.get("results") or []]
-    for kind, names, pattern in (("params", params, _PARAM_NAME), ("results", results, _RESULT_NAME)):
+    for kind, names, pattern, rule in (("params", params, _PARAM_NAME, _PARAM_RULE),
+                                       ("results", results, _RESULT_NAME, _RESULT_RULE)):
         for item in names:
             if not isinstance(item, str) or not pattern.match(item):
-                problems.append(f"spec.{kind}: name {item!r} is not valid")
+                problems.append(f"spec.{kind}: name {item!r} is not valid: {rule}")
         if len(set(names)) != len(names):
             problems.append(f"spec.{kind}: names must be unique")
     steps = spec.get("steps") or []

@@ -153,14 +153,15 @@ async function experimentPage(id) {
     document.title = `${x.name} - pipetune`;
     document.getElementById("experiment-name").replaceChildren(`Experiment ${x.name} `, status(x.status));
     const best = x.best;
-    document.getElementById("summary").replaceChildren(
+    document.getElementById("summary").replaceChildren(...[
       card("Best " + (x.metric || "objective"), best ? num(best.objective) : "-", "best-value"),
       card("Best trial", best ? String(best.index) : "-", "best-trial"),
       card("Trials", `${x.done}/${x.trials} done` + (x.counts.Running ? `, ${x.counts.Running} running` : ""), "progress"),
       card("Goal", x.minimize ? "minimise" : "maximise"), card("Algorithm", x.algorithm || "-"),
       card("Started", when(x.started)), card("Duration", dur(x.duration)),
       best ? el("div", { class: "card" }, el("div", { class: "label" }, "Best parameters"), el("div", { class: "mono", id: "best-parameters" }, inline(best.parameters))) : null,
-      x.message ? el("div", { class: "card" }, el("div", { class: "label" }, x.reason || "message"), el("div", {}, x.message)) : null);
+      x.message ? el("div", { class: "card" }, el("div", { class: "label" }, x.reason || "message"), el("div", {}, x.message)) : null,
+    ].filter(Boolean));
     for (const [name] of VIEWS) if (data.figures && data.figures[name]) draw(`fig-${name}`, data.figures[name]);
     renderTrials(state);
   });

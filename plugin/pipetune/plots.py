@@ -108,7 +108,7 @@ def _png(state: ExperimentState, trials: list[TrialState], metric: str,
     names = parameter_names(trials, state.parameters)
     view = history(trials, state.minimize)
     written = [
-        _history(plt, MaxNLocator, view, metric, title, target / "history.png"),
+        _save(plt, draw_history(plt, MaxNLocator, view, metric, title), target / "history.png"),
         _slice(plt, trials, names, metric, view.best_trial, title, target / "parameters.png"),
         _importance(plt, importance(trials, names), title, target / "importance.png"),
         _parallel(plt, trials, names, metric, state.minimize, title, target / "parallel.png"),
@@ -129,7 +129,9 @@ def _save(plt: Any, fig: Any, path: Path) -> Path:
     return path
 
 
-def _history(plt: Any, locator: Any, view: History, metric: str, title: str, path: Path) -> Path:
+def draw_history(plt: Any, locator: Any, view: History, metric: str, title: str) -> Any:
+    """The history figure (matplotlib): scored points and the running best on top, the trials
+    without a value as ticks on a strip below, sharing the trial axis, ticked at whole numbers."""
     strip = bool(view.unscored)
     fig, axes_ = plt.subplots(2 if strip else 1, 1, figsize=(8, 5 if strip else 4.5), dpi=120, sharex=True,
                               squeeze=False, gridspec_kw={"height_ratios": [5, 1] if strip else [1]})
@@ -158,7 +160,7 @@ def _history(plt: Any, locator: Any, view: History, metric: str, title: str, pat
         bottom.grid(alpha=0.3, axis="x")
     bottom.xaxis.set_major_locator(locator(integer=True))
     bottom.set_xlabel("trial")
-    return _save(plt, fig, path)
+    return fig
 
 
 def _label(status: str) -> str:

@@ -112,7 +112,7 @@ def test_delete_removes_runs_outputs_and_logs_and_says_what_it_freed(cli, two, s
     before = du(state_dir / "runs")
     result = cli("runs", "delete", victim)
     assert result.returncode == 0, result.stderr
-    assert f"freed" in result.stdout and f"({expected} bytes)" in result.stdout
+    assert "freed" in result.stdout and f"({expected} bytes)" in result.stdout
     assert not folder.exists() and before - du(state_dir / "runs") == expected
     assert cli("runs", "show", victim).returncode == 2
     assert cli("runs", "check").returncode == 0
@@ -225,15 +225,6 @@ def test_check_finds_an_orphan_folder_and_gc_removes_old_ones(cli, two, state_di
     result = cli("runs", "gc", "--older-than", "1000d")
     assert result.returncode == 0 and "removed 1 run folder(s) with no run" in result.stdout
     assert not orphan.exists() and cli("runs", "check").returncode == 0
-
-
-def test_the_first_recording_run_says_where_the_store_is(cli, state_dir: Path, write_component) -> None:
-    component = write_component(
-        "name: hello\nimplementation:\n  container:\n    image: python:3.11\n    command: [python, -c, 'print(1)']\n")
-    first = cli("run", str(component))
-    assert f"recording runs in a new state directory {state_dir}" in first.stderr
-    second = cli("run", str(component))
-    assert "new state directory" not in second.stderr
 
 
 def test_completion_scripts(cli) -> None:

@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.verbose or args.quiet:
         _logging(args.verbose, args.quiet)
-    if command in RECORDING and not args.quiet:
+    if command in RECORDING and not args.quiet and sys.stderr.isatty():
         _first_run_notice(args.state_dir)
     try:
         return int(handler(command)(args) or 0)
@@ -93,7 +93,8 @@ def _logging(verbose: int, quiet: bool) -> None:
 
 
 def _first_run_notice(state_dir: str) -> None:
-    """A store is about to be made: say where, since it follows the working directory."""
+    """A store is about to be made: say where, since it follows the working directory. Only to a
+    person at a terminal: a script's stderr stays one line per error."""
     if (Path(state_dir) / "runs.db").exists():
         return
     print(

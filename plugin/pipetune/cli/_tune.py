@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.cli._common import short_path, value_text
+from pipetune.cli._progress import progress_display
 from pipetune.cli._signals import Terminated, sigterm_interrupts
 from pipetune.engines.base import Phase
 from pipetune.engines.select import open_engine
@@ -19,8 +21,9 @@ from pipetune.errors import PipetuneError, RunError, UsageError
 from pipetune.experiment import Experiment, LocalOverride, load_experiment
 from pipetune.kinds import EXPERIMENT_LABEL
 from pipetune.store import RunStore
-from pipetune.tuner.display import failure_notes, progress_line, trials_table
+from pipetune.tuner.display import failure_notes, trials_table
 from pipetune.tuner.journal import JOURNAL_FILE, Journal
+from pipetune.tuner.loop import trial_rows
 from pipetune.tuner.session import Session
 
 
@@ -37,18 +40,7 @@ def tune(args: argparse.Namespace) -> int:
     directory = Path(args.dir) if args.dir else store.state_dir / "experiments" / experiment.name
     if args.repair:
         _repair(directory / JOURNAL_FILE)
-    live = sys.stderr.isatty()
-    last = [""]
-
-    def show(progress: Any) -> None:
-        if args.quiet:
-            return
-        line = progress_line(progress)
-        if live:
-            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
-        elif line != last[0] and progress.event != "started" and "started" not in progress.event:
-            print(line, file=sys.stderr, flush=True)
-        last[0] = line
+    show = progress_display(args.quiet, short_path(str(directory)))
 
     engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
                          None if args.quiet else sys.stderr)
@@ -64,8 +56,7 @@ def tune(args: argparse.Namespace) -> int:
         with sigterm_interrupts():
             result = tuner.run()
     except KeyboardInterrupt as exc:
-        if live:
-            print(file=sys.stderr)
+        show.close()
         print(
             f"pipetune: interrupted; every running trial was stopped. Run the same command to resume "
             f"from {short_path(str(directory))}",
@@ -82,10 +73,12 @@ def tune(args: argparse.Namespace) -> int:
         _record_failure(store, tuner.run_id, str(error))
         raise error from None
     finally:
+        show.close()
         engine.close()
-    if live and not args.quiet:
-        print(file=sys.stderr)
     best = result.best
+    if args.json:
+        print(json.dumps(_result_json(experiment.name, result, directory)))
+        return 0 if result.state.status == "Succeeded" else 1
     print(trials_table(result.trials, result.objective, best))
     for note in failure_notes(result.trials):
         print(note)
@@ -97,6 +90,23 @@ def tune(args: argparse.Namespace) -> int:
             print(f"  {name}: {value_text(value)}")
     print(f"results  {short_path(str(directory / 'results.yaml'))}")
     return 0 if result.state.status == "Succeeded" else 1
+
+
+def _result_json(name: str, result: Any, directory: Path) -> dict[str, Any]:
+    """``tune --json``: the experiment's end, its best trial and every trial, as one document."""
+    best = result.best
+    return {
+        "experiment": name,
+        "status": result.state.status,
+        "reason": result.state.reason,
+        "message": result.state.message,
+        "directory": str(directory),
+        "run_id": result.experiment_run_id,
+        "objective": {"metric": result.objective.metric, "type": result.objective.type},
+        "best": None if best is None else {"trial": best.index, "objective": best.objective,
+                                           "parameters": best.assignment, "run_id": best.run_id},
+        "trials": trial_rows(result.state),
+    }
 
 
 def _repair(journal: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import TrialState
-from pipetune.views import contour, figures, history, importance, intermediate
+from pipetune.views import contour, curves_of, figures, history, importance
 from ui.stores import finished_and_running
 
 
@@ -56,7 +56,7 @@ def test_contour_needs_two_numeric_parameters() -> None:
 
 
 def test_intermediate_values_flag_early_stopped_trials() -> None:
-    curves = intermediate(TRIALS, {0: [(1, 5.0), (2, 3.0)], 3: [(1, 6.0)]})
+    curves = curves_of(TRIALS, {0: [(1, 5.0), (2, 3.0)], 3: [(1, 6.0)]})
     assert [(c.trial, c.status, c.values) for c in curves] == [(0, "Succeeded", [5.0, 3.0]), (3, "EarlyStopped", [6.0])]
     figure = figures(TRIALS, ["x", "c"], "loss", True, {3: [(1, 6.0)]})["intermediate"]
     assert figure["data"][0]["name"] == "trial 3 (stopped early)" and figure["data"][0]["line"]["dash"] == "dot"

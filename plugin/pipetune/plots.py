@@ -31,10 +31,10 @@ from pipetune.views import (
     History,
     axes,
     contour,
+    curves_of,
     figures,
     history,
     importance,
-    intermediate,
     parameter_names,
 )
 
@@ -116,7 +116,7 @@ def _png(state: ExperimentState, trials: list[TrialState], metric: str,
     shape = contour(trials, names, state.minimize)
     if shape is not None:
         written.append(_contour(plt, shape, metric, title, target / "contour.png"))
-    lines = intermediate(trials, curves)
+    lines = curves_of(trials, curves)
     if lines:
         written.append(_intermediate(plt, lines, metric, title, target / "intermediate.png"))
     return written

@@ -236,7 +236,7 @@ class Curve:
     values: list[float]
 
 
-def intermediate(trials: Sequence[TrialState], curves: Mapping[int, Sequence[tuple[float, float]]]) -> list[Curve]:
+def curves_of(trials: Sequence[TrialState], curves: Mapping[int, Sequence[tuple[float, float]]]) -> list[Curve]:
     """Each trial's intermediate values (``curves``: trial index to (step, value) pairs, from its
     journaled curve or its results' history), in trial order; trials without any left out."""
     found = []
@@ -380,15 +380,17 @@ def intermediate_figure(curves: Sequence[Curve], metric: str) -> dict[str, Any]:
 
 
 def figures(trials: Sequence[TrialState], names: Sequence[str], metric: str, minimize: bool,
-            curves: Mapping[int, Sequence[tuple[float, float]]]) -> dict[str, dict[str, Any]]:
-    """Every view as a Plotly figure document, by name."""
+            curves: Mapping[int, Sequence[tuple[float, float]]], *, intermediate: bool = True) -> dict[str, dict[str, Any]]:
+    """Every view as a Plotly figure document, by name (``intermediate=False``: all but that one)."""
     names = parameter_names(trials, names)
     shares = importance(trials, names)
-    return {
+    found = {
         "history": history_figure(history(trials, minimize), metric),
         "importance": importance_figure(shares),
         "slice": slice_figure(trials, names, metric),
         "parallel": parallel_figure(trials, names, metric, minimize),
         "contour": contour_figure(contour(trials, names, minimize), metric, minimize),
-        "intermediate": intermediate_figure(intermediate(trials, curves), metric),
     }
+    if intermediate:
+        found["intermediate"] = intermediate_figure(curves_of(trials, curves), metric)
+    return found

@@ -34,7 +34,7 @@ def test_an_experiment_has_its_trials_and_every_view(served: Served) -> None:
     assert trials[3]["status"] == "EarlyStopped"
     assert trials[0]["parameters"] == {"x": 0.1, "y": 0.2, "kind": "a"} and trials[0]["run_id"]
     figures = data["figures"]
-    assert set(figures) == {"history", "importance", "slice", "parallel", "contour", "intermediate"}
+    assert set(figures) == {"history", "importance", "slice", "parallel", "contour"}
     traces = {t["uid"]: t for t in figures["history"]["data"]}
     # Succeeded and early-stopped points apart; the failed trial on its own strip, not at a value.
     assert traces["history-Succeeded"]["x"] == [0, 2, 4, 5, 6, 7]
@@ -46,7 +46,11 @@ def test_an_experiment_has_its_trials_and_every_view(served: Served) -> None:
     parallel = figures["parallel"]["data"][0]
     assert [d["label"] for d in parallel["dimensions"]] == ["x", "y", "kind", "loss"]
     assert parallel["dimensions"][2]["ticktext"] == ["a", "b"]
-    assert len(figures["intermediate"]["data"]) == 8
+    _, more = served.json(f"/api/experiments/{served.done.run_id}/intermediate")
+    curves = more["figure"]["data"]
+    assert len(curves) == 8 and curves[3]["name"] == "trial 3 (stopped early)" and curves[3]["line"]["dash"] == "dot"
+    assert more["curves"]["0"] == [[1.0, pytest.approx(loss(0.1, 0.2) + 0.2)], [2.0, pytest.approx(loss(0.1, 0.2) + 0.1)],
+                                   [3.0, pytest.approx(loss(0.1, 0.2))]]
     assert set(figures["importance"]["data"][0]["y"]) == {"x", "y", "kind"}
     assert sum(figures["importance"]["data"][0]["x"]) == pytest.approx(1.0)
     assert {t["uid"] for t in figures["contour"]["data"]} == {"contour", "contour-points"}

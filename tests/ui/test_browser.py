@@ -132,6 +132,8 @@ def test_an_experiment_shows_its_best_trials_and_plots(browser: Any, dashboard: 
     assert axis and all(re.fullmatch(r"\d+", tick) for tick in axis)  # whole trial numbers only
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#fig-parallel .parcoords, #fig-parallel canvas"),
              "the parallel coordinates")
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#fig-intermediate .scatterlayer .trace")) == 8,
+             "one intermediate-values line per trial")
     shot(browser, "experiment-finished")
 
 

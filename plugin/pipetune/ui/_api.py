@@ -34,7 +34,7 @@ from pipetune.tracking import (
     trial_index,
 )
 from pipetune.tuner.journal import TrialState
-from pipetune.views import figures
+from pipetune.views import curves_of, figures, intermediate_figure
 
 #: The most runs one list answers with.
 MAX_LIMIT = 5000
@@ -190,6 +190,7 @@ class Api:
             (("api", "state"), self.state, ()),
             (("api", "experiments"), self.experiments, ()),
             (("api", "experiments", "*"), self.experiment, ("figures",)),
+            (("api", "experiments", "*", "intermediate"), self.intermediate, ()),
             (("api", "runs"), self.runs, ("status", "component", "experiment", "parent", "since", "q", "sort",
                                           "limit", "offset", "top")),
             (("api", "runs", "*"), self.run, ()),
@@ -246,14 +247,24 @@ class Api:
         data: dict[str, Any] = {"experiment": summary_json(view),
                                 "trials": [trial_json(t, runs) for t in view.trials]}
         if with_figures and view.state is not None and view.state.metric:
-            curves = trial_curves(view, self.store, self.histories)
+            # Without the intermediate values: they mean reading every trial's results.yaml
+            # (seconds at 2,000 trials, cold), so they come from their own endpoint and the
+            # first plots don't wait for them.
             data["figures"] = figures(view.trials, view.state.parameters, view.state.metric, view.state.minimize,
-                                      curves)
-            data["curves"] = {str(k): v for k, v in curves.items()}
+                                      {}, intermediate=False)
         reply = json_reply(data)
         with self._lock:
             self._details[experiment_id] = (key, reply)
         return reply
+
+    def intermediate(self, experiment_id: str, query: Query) -> Reply:
+        """Each trial's intermediate values (its journaled curve, else its results' history),
+        as the intermediate-values figure and as data."""
+        view = self.view(experiment_id)
+        metric = view.state.metric if view.state else None
+        curves = trial_curves(view, self.store, self.histories) if metric else {}
+        figure = intermediate_figure(curves_of(view.trials, curves), metric or "objective")
+        return json_reply({"figure": figure, "curves": {str(k): v for k, v in curves.items()}})
 
     def _fingerprint(self, view: ExperimentView) -> tuple[Any, ...]:
         parts: list[Any] = [_stat(self.store.path), _stat(self.store.path.with_name("runs.db-wal"))]

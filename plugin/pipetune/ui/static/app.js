@@ -146,7 +146,10 @@ async function experimentPage(id) {
   statusSelect.addEventListener("change", () => { state.status = statusSelect.value; renderTrials(state); });
   const url = `/api/experiments/${encodeURIComponent(id)}`;
   await every(POLL_MS, async () => {
+    // The intermediate values come on their own (a running trial's change only them; reading
+    // every trial's results is the slow part), after the other views.
     const data = await api(url, true);
+    api(`${url}/intermediate`, true).then((more) => { if (more) draw("fig-intermediate", more.figure); }).catch(showError);
     if (!data) return;
     state.data = data;
     const x = data.experiment;

@@ -103,3 +103,10 @@ def test_plot_by_name_writes_every_view_as_png_and_html(cli, state_dir: Path, tm
     assert len(data["intermediate"]["data"]) == 8  # from each trial's results.yaml history
     missing = cli("plot", "nothing-called-this")
     assert missing.returncode == 2 and "expected an experiment directory, or the name" in missing.stderr
+
+
+def test_many_intermediate_curves_are_two_traces() -> None:
+    trials = [trial(i, "EarlyStopped" if i % 5 == 0 else "Succeeded", 1.0, x=float(i)) for i in range(300)]
+    figure = figures(trials, ["x"], "loss", True, {i: [(1, 2.0), (2, 1.0)] for i in range(300)})["intermediate"]
+    assert [t["name"] for t in figure["data"]] == ["trials", "stopped early"]
+    assert figure["data"][1]["x"].count(None) == 60 and figure["data"][0]["x"].count(None) == 240

@@ -40,6 +40,10 @@ COLOURS = {
     "Pending": "#bcbd22",
     "best": "#2ca02c",
 }
+#: Above this many points a panel of the slice view is drawn with WebGL: SVG is slow there.
+WEBGL_POINTS = 1000
+#: Above this many trials the intermediate values are drawn as two traces, not one per trial.
+MANY_CURVES = 100
 #: Grid points per side of the contour view.
 GRID = 30
 #: Points the contour interpolates from at most (the best ones): keeps it quick at 2,000 trials.
@@ -314,7 +318,8 @@ def slice_figure(trials: Sequence[TrialState], names: Sequence[str], metric: str
     width = (1.0 - gap * (count - 1)) / count
     for i, axis in enumerate(found):
         suffix = "" if i == 0 else str(i + 1)
-        data.append({"type": "scatter", "mode": "markers", "name": axis.name, "uid": f"slice-{axis.name}",
+        data.append({"type": "scattergl" if len(chosen) > WEBGL_POINTS else "scatter", "mode": "markers",
+                     "name": axis.name, "uid": f"slice-{axis.name}",
                      "x": [axis.categories[int(v)] for v in axis.values] if axis.categories else axis.values,
                      "y": [_value(t) for t in chosen], "xaxis": f"x{suffix}", "yaxis": "y",
                      "text": [f"trial {t.index}" for t in chosen], "showlegend": False,
@@ -364,6 +369,10 @@ def contour_figure(view: Contour | None, metric: str, minimize: bool) -> dict[st
 
 
 def intermediate_figure(curves: Sequence[Curve], metric: str) -> dict[str, Any]:
+    """One line per trial; past ``MANY_CURVES`` trials, one trace for the completed and one for
+    the early-stopped, lines broken by gaps (a trace per trial is slow to draw by the thousand)."""
+    if len(curves) > MANY_CURVES:
+        return _merged_curves(curves, metric)
     data = []
     for curve in curves:
         stopped = curve.status == "EarlyStopped"
@@ -375,6 +384,29 @@ def intermediate_figure(curves: Sequence[Curve], metric: str) -> dict[str, Any]:
                      "marker": {"symbol": "x" if stopped else "circle", "size": 5},
                      "hovertemplate": f"trial {curve.trial}" + (" (stopped early)" if stopped else "")
                      + "<br>step %{x}<br>" + metric + " %{y}<extra></extra>"})
+    return {"data": data, "layout": _layout(f"intermediate values: {metric} per step ({len(curves)} trials)",
+                                            xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": metric}})}
+
+
+def _merged_curves(curves: Sequence[Curve], metric: str) -> dict[str, Any]:
+    data = []
+    for stopped in (False, True):
+        chosen = [c for c in curves if (c.status == "EarlyStopped") == stopped]
+        if not chosen:
+            continue
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        text: list[str] = []
+        for curve in chosen:
+            xs += [*curve.steps, None]
+            ys += [*curve.values, None]
+            text += [f"trial {curve.trial}"] * len(curve.steps) + [""]
+        data.append({"type": "scattergl", "mode": "lines", "uid": f"curves-{'stopped' if stopped else 'trials'}",
+                     "name": "stopped early" if stopped else "trials", "x": xs, "y": ys, "text": text,
+                     "connectgaps": False, "opacity": 0.5,
+                     "line": {"width": 1, "color": COLOURS["EarlyStopped"] if stopped else COLOURS["Succeeded"],
+                              "dash": "dot" if stopped else "solid"},
+                     "hovertemplate": "%{text}<br>step %{x}<br>" + metric + " %{y}<extra></extra>"})
     return {"data": data, "layout": _layout(f"intermediate values: {metric} per step ({len(curves)} trials)",
                                             xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": metric}})}
 

@@ -79,7 +79,18 @@ function showError(error, where) {
   box.hidden = !error;
   box.textContent = error ? error.message : "";
 }
-function draw(id, figure) {
+// plotly.js (4.8 MB) loads on its own: the page fetches its data and fills its tables while the
+// browser compiles it off the main thread; a chart waits for it.
+const plotly = new Promise((resolve, reject) => {
+  const script = document.createElement("script");
+  script.src = "/static/plotly.min.js";
+  script.async = true;
+  script.onload = resolve;
+  script.onerror = () => reject(new Error("plotly.js did not load from this server"));
+  document.head.append(script);
+});
+async function draw(id, figure) {
+  await plotly;
   const node = document.getElementById(id);
   if (!node || !window.Plotly) return;
   try {
@@ -165,8 +176,17 @@ async function experimentPage(id) {
       best ? el("div", { class: "card" }, el("div", { class: "label" }, "Best parameters"), el("div", { class: "mono", id: "best-parameters" }, inline(best.parameters))) : null,
       x.message ? el("div", { class: "card" }, el("div", { class: "label" }, x.reason || "message"), el("div", {}, x.message)) : null,
     ].filter(Boolean));
-    for (const [name] of VIEWS) if (data.figures && data.figures[name]) draw(`fig-${name}`, data.figures[name]);
-    renderTrials(state);
+    // One view per task, the history first, then the table: the page shows something before
+    // every view is drawn.
+    let first = true;
+    for (const [name] of VIEWS) {
+      if (!data.figures || !data.figures[name]) continue;
+      await draw(`fig-${name}`, data.figures[name]);
+      if (first) renderTrials(state);
+      first = false;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    if (first) renderTrials(state);
   });
 }
 

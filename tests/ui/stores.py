@@ -4,6 +4,7 @@ test can hold an experiment "running" and add a trial while a page is open."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,3 +117,28 @@ def finished_and_running(state_dir: Path) -> tuple[FakeExperiment, FakeExperimen
 
 def objective_values(trials: list[dict[str, Any]]) -> list[float]:
     return [t["objective"] for t in trials if t["objective"] is not None]
+
+
+def pipeline_run(state_dir: Path, graph: bool = True) -> str:
+    """A finished pipeline run of three tasks, prepare -> (train, report), ``train`` failed;
+    with ``graph``, the task graph in its folder (``pipeline.json``)."""
+    store = RunStore(state_dir)
+    now = time.time()
+    pipeline_id = "20260101-000000-pipe0001"
+    store.create(RunRecord(id=pipeline_id, component="pipeline/demo", engine="local", status="Failed",
+                           parameters={"rows": 10}, created_at=now, started_at=now, finished_at=now + 3,
+                           outputs_dir=str(store.run_dir(pipeline_id)), message="task train failed"))
+    tasks = {}
+    for i, (name, status, needs) in enumerate((("prepare", "Succeeded", []), ("train", "Failed", ["prepare"]),
+                                              ("report", "Succeeded", ["prepare"]))):
+        run_id = f"20260101-00000{i + 1}-task000{i}"
+        store.create(RunRecord(id=run_id, parent_id=pipeline_id, component=name, engine="local", status=status,
+                               created_at=now + i, started_at=now + i, finished_at=now + i + 1,
+                               outputs={"rows": 10} if status == "Succeeded" else None,
+                               outputs_dir=str(store.run_dir(run_id) / "outputs")))
+        tasks[name] = {"needs": needs, "run_id": run_id}
+    store.run_dir(pipeline_id).mkdir(parents=True, exist_ok=True)
+    if graph:
+        (store.run_dir(pipeline_id) / "pipeline.json").write_text(json.dumps({"tasks": tasks}))
+    store.close()
+    return pipeline_id

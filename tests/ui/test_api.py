@@ -196,3 +196,20 @@ def test_the_dashboard_writes_nothing_in_the_state_directory(served: Served) -> 
         assert served.get(path)[0] == 200
     after = sorted(str(p.relative_to(served.state_dir)) for p in served.state_dir.rglob("*"))
     assert after == before
+
+
+def test_a_pipeline_run_is_its_tasks_with_their_graph(served: Served) -> None:
+    from ui.stores import pipeline_run
+
+    pipeline_id = pipeline_run(served.state_dir)
+    status, data = served.json(f"/api/pipelines/{pipeline_id}")
+    assert status == 200 and data["edges_known"] is True
+    tasks = {t["name"]: t for t in data["tasks"]}
+    assert tasks["train"]["needs"] == ["prepare"] and tasks["train"]["run"]["status"] == "Failed"
+    assert tasks["report"]["run"]["outputs"] == {"rows": 10} and tasks["prepare"]["run"]["duration"] == 1.0
+    assert served.get(f"/pipelines/{pipeline_id}")[0] == 200
+    assert served.get(f"/pipelines/{served.done.run_id}")[0] == 404  # an experiment, not a pipeline
+    assert served.json(f"/api/pipelines/{served.done.run_id}")[0] == 404
+    (served.state_dir / "runs" / pipeline_id / "pipeline.json").unlink()
+    _, bare = served.json(f"/api/pipelines/{pipeline_id}")
+    assert bare["edges_known"] is False and {t["name"] for t in bare["tasks"]} == {"prepare", "train", "report"}

@@ -203,3 +203,15 @@ def test_an_unknown_run_is_a_404_page(browser: Any, dashboard: Dashboard) -> Non
     page = wait_for(lambda: browser.find_element(By.ID, "not-found").text, "the not-found page")
     assert "404" in page and "/runs/no-such-run" in page
     shot(browser, "not-found")
+
+
+def test_a_pipeline_run_is_drawn_as_its_dag(browser: Any, dashboard: Dashboard) -> None:
+    from ui.stores import pipeline_run
+
+    pipeline_id = pipeline_run(dashboard.state_dir)
+    browser.get(f"{dashboard.url}/pipelines/{pipeline_id}")
+    nodes = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#dag-svg g.node"), "the DAG's nodes")
+    assert {(n.get_attribute("data-task"), n.get_attribute("data-status")) for n in nodes} == {
+        ("prepare", "Succeeded"), ("train", "Failed"), ("report", "Succeeded")}
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#dag-svg path")) == 2  # prepare -> train, prepare -> report
+    shot(browser, "pipeline")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -55,6 +56,9 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 _JSON_FIELDS = ("parameters", "command", "metrics", "outputs")
 #: Rows of a query (named here: inside ``RunStore``, ``list`` is its method).
 _Rows = list[sqlite3.Row]
+_Records = list["RunRecord"]
+_Paths = list[Path]
+_Lines = list[str]
 
 
 @dataclass
@@ -172,6 +176,148 @@ class RunStore:
             query += " LIMIT ?"
             params.append(limit)
         return [_from_row(row) for row in self._read(query, params)]
+
+    def query(self, query: RunQuery) -> _Records:
+        """The runs ``query`` selects, in its order (see ``RunQuery``)."""
+        if not self.path.exists():
+            return []
+        where, params = query.where()
+        sql = "SELECT * FROM runs" + (f" WHERE {where}" if where else "")
+        sql += f" ORDER BY {query.order_by()}"
+        if query.limit is not None:
+            sql += " LIMIT ?"
+            params.append(query.limit)
+        return [_from_row(row) for row in self._read(sql, params)]
+
+    def children(self, parent_ids: Sequence[str]) -> dict[str, _Records]:
+        """Each parent's children, oldest first, in one query per 500 parents."""
+        found: dict[str, _Records] = {pid: [] for pid in parent_ids}
+        if not self.path.exists() or not parent_ids:
+            return found
+        ids = list(parent_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._read(
+                f"SELECT * FROM runs WHERE parent_id IN ({marks}) ORDER BY created_at, id", chunk
+            ):
+                record = _from_row(row)
+                found[record.parent_id or ""].append(record)
+        return found
+
+    def count(self) -> int:
+        """How many runs the store holds (children included)."""
+        if not self.path.exists():
+            return 0
+        return int(self._read("SELECT count(*) FROM runs", ())[0][0])
+
+    def delete(self, run_ids: Sequence[str], *, dry_run: bool = False, force: bool = False) -> Removal:
+        """Remove runs, their children (and theirs), their folders under ``runs/`` and, for an
+        experiment or pipeline whose folder lies inside the state directory, that folder.
+
+        Rows go first, in one transaction, then the folders: a crash between leaves folders
+        without a row, which ``check`` reports and ``orphans`` finds, never a row whose folder
+        is half gone. Nothing outside the state directory is removed (a folder recorded
+        elsewhere, a symlink pointing out: the link alone goes). ``dry_run`` removes nothing
+        and says what would go. ``freed`` counts what ``du`` counts: allocated blocks, each
+        hard-linked file once. A run still pending or running is refused (``UsageError``)
+        unless ``force``: its process may still write there.
+        """
+        records = self._closure(run_ids)
+        active = [r for r in records if r.status in ACTIVE]
+        if active and not force:
+            raise UsageError(
+                f"run {active[0].id} is {active[0].status}; stop it first, or --force if it is a "
+                "leftover of a process that died"
+            )
+        folders = [folder for record in records for folder in self.folders(record)]
+        freed = disk_usage(folders)
+        if dry_run or not records:
+            return Removal(records, folders, freed, dry_run)
+        ids = [record.id for record in records]
+        with self._lock:
+            db = self._writer()
+            with self._errors("write"):
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for start in range(0, len(ids), 500):
+                        chunk = ids[start:start + 500]
+                        db.execute(f"DELETE FROM runs WHERE id IN ({', '.join('?' for _ in chunk)})", chunk)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        for folder in folders:
+            remove_tree(folder, self.state_dir)
+        return Removal(records, folders, freed, dry_run)
+
+    def folders(self, record: RunRecord) -> _Paths:
+        """The folders a run owns inside the state directory: ``runs/<id>`` and, when it lies
+        inside the state directory too, its recorded outputs directory (an experiment's)."""
+        found: _Paths = []
+        candidates = [self.run_dir(record.id)]
+        if record.outputs_dir:
+            candidates.append(Path(record.outputs_dir))
+        for path in candidates:
+            if not (path.is_dir() or path.is_symlink()):
+                continue
+            if not inside(path, self.state_dir) or path == self.state_dir:
+                continue
+            if any(path == other or inside(path, other) for other in found):
+                continue
+            found = [other for other in found if not inside(other, path)] + [path]
+        return found
+
+    def _closure(self, run_ids: Sequence[str]) -> _Records:
+        """The runs named (each resolved as ``get`` does) and all their descendants."""
+        records: dict[str, RunRecord] = {}
+        frontier = []
+        for run_id in run_ids:
+            record = self.get(run_id)
+            if record.id not in records:
+                records[record.id] = record
+                frontier.append(record.id)
+        while frontier:
+            children = self.children(frontier)
+            frontier = []
+            for kids in children.values():
+                for child in kids:
+                    if child.id not in records:
+                        records[child.id] = child
+                        frontier.append(child.id)
+        return list(records.values())
+
+    def orphans(self, older_than: float = 3600.0, now: float | None = None) -> _Paths:
+        """Run folders (``runs/<id>``) with no row, untouched for ``older_than`` seconds: what a
+        crash mid-delete leaves. Young ones are skipped: a pipeline task's folder is made just
+        before its row."""
+        root = self.state_dir / "runs"
+        if not root.is_dir():
+            return []
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+        known = self._ids()
+        cutoff = (time.time() if now is None else now) - older_than
+        return [p for p in folders if p.name not in known and p.stat().st_mtime < cutoff]
+
+    def _ids(self) -> set[str]:
+        if not self.path.exists():
+            return set()
+        return {row[0] for row in self._read("SELECT id FROM runs", ())}
+
+    def check(self) -> _Lines:
+        """What is inconsistent in the store, one line each (empty: all is well): SQLite's own
+        integrity check, runs whose parent is gone, run folders without a run."""
+        if not self.path.exists():
+            return []
+        problems = [
+            f"{self.path}: {row[0]}" for row in self._read("PRAGMA integrity_check", ()) if row[0] != "ok"
+        ]
+        for row in self._read(
+            "SELECT id, parent_id FROM runs WHERE parent_id IS NOT NULL AND parent_id NOT IN (SELECT id FROM runs)", ()
+        ):
+            problems.append(f"run {row[0]}: its parent {row[1]} is not in the store")
+        problems += [f"{path}: a run folder with no run in the store" for path in self.orphans(older_than=0.0)]
+        return problems
 
     # -- connections -----------------------------------------------------------------------------
 
@@ -296,6 +442,163 @@ class RunStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+#: The statuses a run may have (``engines.base.Phase`` values), for checking filters.
+STATUSES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
+#: Statuses of a run that may still be writing its folder.
+ACTIVE = ("Pending", "Running")
+#: What ``RunQuery.order`` accepts, and the SQL each means (newest or largest first).
+ORDERS = {
+    "created": "created_at DESC, id DESC",
+    "started": "coalesce(started_at, created_at) DESC, id DESC",
+    "duration": "(finished_at - started_at) IS NULL, (finished_at - started_at) DESC, id DESC",
+    "status": "status, created_at DESC, id DESC",
+    "component": "component, created_at DESC, id DESC",
+}
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Which runs to list: every field narrows (None: any).
+
+    ``component`` is a glob (``train-*``) or a plain substring; ``search`` matches the id,
+    component, status, reason, message or parameters (case-insensitive substring);
+    ``experiment`` selects the trials of the experiment of that name; ``metric`` orders by
+    that metric, largest first (``-name``: smallest first), runs without it last.
+    """
+
+    status: tuple[str, ...] = ()
+    component: str | None = None
+    parent_id: str | None = None
+    top_level: bool = False
+    experiment: str | None = None
+    since: float | None = None
+    until: float | None = None
+    search: str | None = None
+    order: str = "created"
+    metric: str | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.status if s not in STATUSES]
+        if unknown:
+            raise UsageError(f"status {unknown[0]!r}: expected one of {', '.join(STATUSES)}")
+        if self.order not in ORDERS:
+            raise UsageError(f"sort {self.order!r}: expected one of {', '.join(ORDERS)}, or metric:NAME")
+        if self.limit is not None and self.limit < 0:
+            raise UsageError(f"limit {self.limit}: expected 0 or more")
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The WHERE clause (without the word) and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.status:
+            clauses.append(f"status IN ({', '.join('?' for _ in self.status)})")
+            params += list(self.status)
+        if self.component:
+            if any(c in self.component for c in "*?["):
+                clauses.append("component GLOB ?")
+                params.append(self.component)
+            else:
+                clauses.append("instr(lower(component), lower(?)) > 0")
+                params.append(self.component)
+        if self.parent_id is not None:
+            clauses.append("parent_id = ?")
+            params.append(self.parent_id)
+        elif self.experiment is not None:
+            clauses.append("parent_id IN (SELECT id FROM runs WHERE component = ?)")
+            params.append(f"experiment/{self.experiment}")
+        elif self.top_level:
+            clauses.append("parent_id IS NULL")
+        if self.since is not None:
+            clauses.append("created_at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("created_at < ?")
+            params.append(self.until)
+        if self.search:
+            fields = ("id", "component", "status", "coalesce(reason, '')", "coalesce(message, '')", "parameters")
+            clauses.append("(" + " OR ".join(f"instr(lower({f}), lower(?)) > 0" for f in fields) + ")")
+            params += [self.search] * len(fields)
+        return " AND ".join(clauses), params
+
+    def order_by(self) -> str:
+        if self.metric:
+            name, descending = (self.metric[1:], False) if self.metric.startswith("-") else (self.metric, True)
+            path = "$." + json.dumps(name)
+            return (f"json_extract(metrics, '{_sql_text(path)}') IS NULL, "
+                    f"json_extract(metrics, '{_sql_text(path)}') {'DESC' if descending else 'ASC'}, id DESC")
+        return ORDERS[self.order]
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What ``RunStore.delete`` removed (or, with ``dry_run``, would remove)."""
+
+    records: list[RunRecord]
+    folders: list[Path]
+    #: Bytes on disk the folders held, as ``du`` counts them.
+    freed: int
+    dry_run: bool = False
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (as written, its last part not followed) lies under ``root``."""
+    try:
+        parent = Path(os.path.realpath(path.parent))
+        Path(parent / path.name).relative_to(Path(os.path.realpath(root)))
+    except ValueError:
+        return False
+    return True
+
+
+def disk_usage(paths: Sequence[Path]) -> int:
+    """Bytes allocated to ``paths`` and everything under them, as ``du -s -B1`` counts: each
+    file's blocks once however many hard links it has, directories included, symlinks as
+    themselves (never followed)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root in paths:
+        for path in _walk(root):
+            try:
+                info = path.lstat()
+            except FileNotFoundError:
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            total += info.st_blocks * 512
+    return total
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    yield root
+    if root.is_symlink() or not root.is_dir():
+        return
+    for current, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            yield Path(current) / name
+
+
+def remove_tree(path: Path, root: Path) -> None:
+    """Remove ``path`` (a folder, or a symlink as itself) when it lies under ``root``."""
+    if not inside(path, root):
+        raise UsageError(f"{path}: outside {root}; not removed")
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise RunError(f"{exc.filename or path}: can't remove: {exc.strerror or exc}") from None
 
 
 def busy_timeout() -> float:

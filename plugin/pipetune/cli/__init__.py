@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import cast
 
 from pipetune.cli._parser import build_parser
 from pipetune.cli._signals import Terminated
 from pipetune.errors import PipetuneError
+
+#: Commands that record runs: the first of them in a state directory says where it is.
+RECORDING = frozenset({"run", "tune", "pipeline run"})
 
 #: A command's entry point: the parsed flags in, the exit code out.
 Handler = Callable[[argparse.Namespace], int]
@@ -31,6 +36,14 @@ COMMANDS: dict[str, str] = {
     "plot": "pipetune.cli._plot:plot",
     "runs list": "pipetune.cli._runs:list_runs",
     "runs show": "pipetune.cli._runs:show_run",
+    "runs delete": "pipetune.cli._runs:delete_runs",
+    "runs gc": "pipetune.cli._runs:collect",
+    "runs check": "pipetune.cli._runs:check_store",
+    "experiments list": "pipetune.cli._experiments:list_experiments",
+    "experiments show": "pipetune.cli._experiments:show_experiment",
+    "experiments delete": "pipetune.cli._experiments:delete_experiment",
+    "ui": "pipetune.cli._ui:serve",
+    "completion": "pipetune.cli._completion:completion",
     "checkpoints list": "pipetune.cli._checkpoints:list_checkpoints",
     "checkpoints gc": "pipetune.cli._checkpoints:collect",
     "catalog check": "pipetune.cli._catalog:check",
@@ -50,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage: argparse.ArgumentParser = getattr(args, "usage", parser)
         usage.print_help(sys.stderr)
         return 2
+    if args.verbose or args.quiet:
+        _logging(args.verbose, args.quiet)
+    if command in RECORDING and not args.quiet and sys.stderr.isatty():
+        _first_run_notice(args.state_dir)
     try:
         return int(handler(command)(args) or 0)
     except PipetuneError as exc:
@@ -67,10 +84,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _logging(verbose: int, quiet: bool) -> None:
+    """``-v`` info, ``-vv`` debug, ``-q`` errors only. Without either, logging is left as a
+    command sets it (the controller logs at info)."""
+    level = logging.ERROR if quiet else max(logging.DEBUG, logging.WARNING - 10 * verbose)
+    logging.basicConfig(level=level, format="pipetune: %(levelname)s: %(name)s: %(message)s")
+    logging.getLogger("pipetune").setLevel(level)
+
+
+def _first_run_notice(state_dir: str) -> None:
+    """A store is about to be made: say where, since it follows the working directory. Only to a
+    person at a terminal: a script's stderr stays one line per error."""
+    if (Path(state_dir) / "runs.db").exists():
+        return
+    print(
+        f"pipetune: recording runs in a new state directory {Path(state_dir).absolute()} "
+        "(--state-dir or $PIPETUNE_STATE_DIR chooses another)",
+        file=sys.stderr,
+    )
+
+
 def handler(command: str) -> Handler:
     """The function that runs ``command`` (a key of ``COMMANDS``), its module imported now."""
     module, _, name = COMMANDS[command].partition(":")
     return cast(Handler, getattr(importlib.import_module(module), name))
 
 
-__all__ = ["COMMANDS", "Handler", "handler", "main"]
+__all__ = ["COMMANDS", "RECORDING", "Handler", "handler", "main"]

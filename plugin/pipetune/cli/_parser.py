@@ -2,15 +2,19 @@
 
 A command's parser sets ``command``, its key in ``pipetune.cli.COMMANDS``; a group's parser
 (``runs``, ``checkpoints``, ...) sets ``usage`` to itself, whose help is shown when no
-subcommand is given.
+subcommand is given. The global flags (``--state-dir``, ``-v``, ``-q``) are accepted before the
+command and after it: every subparser has them too, with no default of its own, so a value
+given before is kept unless one is given after.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 from pipetune.store import DEFAULT_STATE_DIR
+from pipetune.version import __version__
 
 STATE_DIR_ENV = "PIPETUNE_STATE_DIR"
 
@@ -21,12 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pipetune",
         description="Run ML pipeline components, locally or on a cluster, and record the runs.",
     )
-    parser.add_argument(
-        "--state-dir",
-        default=os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR),
-        help=f"where runs are recorded (default: ${STATE_DIR_ENV} or {DEFAULT_STATE_DIR})",
-    )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"pipetune {__version__}")
+    _global_flags(parser, default=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_flags(common, default=False)
+    commands = _Commands(parser.add_subparsers(title="commands", metavar="COMMAND"), common)
 
     run = commands.add_parser("run", help="run a component once on this machine")
     run.add_argument("component", help="path to a component.yaml (or its folder)")
@@ -50,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--retries", type=int, default=0, metavar="N",
         help="run again up to N times after a failure, from the newest complete checkpoint",
     )
-    run.add_argument("--quiet", "-q", action="store_true", help="don't echo the run's output")
     run.add_argument(
         "--json", action="store_true", help="print the run record as JSON (and nothing else)"
     )
@@ -133,27 +135,122 @@ def build_parser() -> argparse.ArgumentParser:
         "metric (default 3; 0: never)",
     )
     tune.add_argument("--quiet", "-q", action="store_true", help="no progress, only the final table")
+    tune.add_argument(
+        "--json", action="store_true",
+        help="print the result as one JSON document on stdout (progress still goes to stderr; -q hides it)",
+    )
     tune.set_defaults(command="tune")
 
-    plot = commands.add_parser("plot", help="draw an experiment's history and parameters as PNG files")
-    plot.add_argument("experiment_dir", metavar="EXPERIMENT_DIR")
-    plot.add_argument("--out", help="where to write the PNG files (default: EXPERIMENT_DIR)")
+    plot = commands.add_parser(
+        "plot", help="draw an experiment's views (history, parameters, importance, ...) as PNG or HTML files",
+        description="Draw the dashboard's views of an experiment: optimisation history with the running best, "
+        "slice (each parameter against the objective), parameter importance, parallel coordinates, contour of "
+        "the two most important numeric parameters, and intermediate values per trial.",
+    )
+    plot.add_argument("experiment_dir", metavar="EXPERIMENT",
+                      help="an experiment directory, or an experiment's name or run id in the state directory")
+    plot.add_argument("--out", help="where to write the files (default: the experiment directory)")
+    plot.add_argument("--html", action="store_true",
+                      help="write one self-contained interactive HTML file per view instead of PNG (no network needed)")
     plot.set_defaults(command="plot")
 
-    runs = commands.add_parser("runs", help="list and show recorded runs")
-    runs_commands = runs.add_subparsers(title="runs commands", metavar="COMMAND")
-    runs_list = runs_commands.add_parser("list", help="recorded runs, newest first")
-    runs_list.add_argument("--limit", type=int, default=20, help="how many (default 20; 0 for all)")
+    runs = commands.add_parser("runs", help="list, show, delete and collect recorded runs")
+    runs_commands = _Commands(runs.add_subparsers(title="runs commands", metavar="COMMAND"), common)
+    runs_list = runs_commands.add_parser(
+        "list", help="recorded runs, newest first",
+        description="Recorded runs, newest first. Without a filter, each experiment's trials and each "
+        "pipeline's tasks are listed under it; with one, every matching run at any level. Trial rows "
+        "show the trial's index and parameters. --limit counts the rows printed.",
+    )
+    runs_list.add_argument("--limit", type=int, default=20, help="rows to print (default 20; 0 for all)")
+    runs_list.add_argument("--status", action="append", default=[], metavar="STATUS",
+                           help="only runs in this status (Pending, Running, Succeeded, Failed, Cancelled); "
+                           "repeat or comma-separate for several")
+    runs_list.add_argument("--component", metavar="NAME",
+                           help="only runs of components whose name contains NAME (or matches a glob: 'train-*')")
+    runs_list.add_argument("--experiment", metavar="NAME", help="only the trials of the experiment NAME")
+    runs_list.add_argument("--since", metavar="WHEN",
+                           help="only runs created since WHEN: an age (30m, 12h, 7d) or a date (2026-12-01)")
+    runs_list.add_argument("--search", metavar="TEXT",
+                           help="only runs whose id, component, status, reason, message or parameters contain TEXT")
+    runs_list.add_argument("--sort", default="created", metavar="KEY",
+                           help="created (default), started, duration, status, component, or metric:NAME "
+                           "(largest first; metric:-NAME smallest first)")
     runs_list.add_argument("--json", action="store_true", help="print JSON lines")
     runs_list.set_defaults(command="runs list")
     runs_show = runs_commands.add_parser("show", help="one run in full")
     runs_show.add_argument("run_id", metavar="RUN_ID", help="a run id or a unique prefix of one")
     runs_show.add_argument("--json", action="store_true", help="print JSON")
     runs_show.set_defaults(command="runs show")
+    runs_delete = runs_commands.add_parser(
+        "delete", help="remove runs with their child runs, outputs and logs",
+        description="Remove each run, its child runs (an experiment's trials, a pipeline's tasks), their "
+        "outputs and logs, and an experiment's directory when it lies inside the state directory. Nothing "
+        "outside the state directory is touched. Prints the space freed.",
+    )
+    runs_delete.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="run ids or unique prefixes")
+    runs_delete.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    runs_delete.add_argument("--force", action="store_true",
+                             help="also remove runs recorded as Pending or Running (leftovers of a process that died)")
+    runs_delete.set_defaults(command="runs delete")
+    runs_gc = runs_commands.add_parser(
+        "gc", help="remove old runs: all but the newest N, or those older than an age",
+        description="Remove top-level runs (with their child runs, outputs and logs) beyond the newest "
+        "--keep N, and/or created more than --older-than ago; both given, a run must be both. Runs still "
+        "Pending or Running are kept. Run folders left without a run are removed too. Prints the space freed.",
+    )
+    runs_gc.add_argument("--keep", type=int, metavar="N", help="keep the newest N top-level runs")
+    runs_gc.add_argument("--older-than", metavar="AGE", help="remove runs created more than AGE ago (30m, 12h, 7d, 2w)")
+    runs_gc.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    runs_gc.set_defaults(command="runs gc")
+    runs_check = runs_commands.add_parser(
+        "check", help="check the store: SQLite's integrity check, orphaned runs and run folders")
+    runs_check.set_defaults(command="runs check")
     runs.set_defaults(usage=runs)
 
+    experiments = commands.add_parser("experiments", help="list, show and delete experiments")
+    experiments_commands = _Commands(experiments.add_subparsers(title="experiments commands", metavar="COMMAND"),
+                                     common)
+    exp_list = experiments_commands.add_parser(
+        "list", help="every experiment: status, progress, best objective, algorithm, started, duration")
+    exp_list.add_argument("--json", action="store_true", help="print JSON lines")
+    exp_list.set_defaults(command="experiments list")
+    exp_show = experiments_commands.add_parser("show", help="one experiment: its trials, the best one")
+    exp_show.add_argument("experiment", metavar="NAME|RUN_ID")
+    exp_show.add_argument("--json", action="store_true", help="print JSON")
+    exp_show.set_defaults(command="experiments show")
+    exp_delete = experiments_commands.add_parser(
+        "delete", help="remove an experiment, its trials' runs and (inside the state directory) its directory")
+    exp_delete.add_argument("experiment", metavar="NAME|RUN_ID")
+    exp_delete.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    exp_delete.add_argument("--force", action="store_true", help="even when it is recorded as Running")
+    exp_delete.set_defaults(command="experiments delete")
+    experiments.set_defaults(usage=experiments)
+
+    ui = commands.add_parser(
+        "ui", help="a local web dashboard over the run store and the experiments' journals",
+        description="Serve a read-only dashboard of the state directory: experiments (updating live while "
+        "they run), runs with filters and search, one run's logs and outputs, runs compared, pipeline runs "
+        "as their DAG. Everything it needs ships in the package; no network is used. It listens on the "
+        "loopback address unless --host says otherwise, with no login: give another host only on a "
+        "network you trust.",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 for any free one)")
+    ui.set_defaults(command="ui")
+
+    completion = commands.add_parser(
+        "completion", help="print a shell completion script",
+        description="Print a completion script for SHELL. bash: `pipetune completion bash > "
+        "~/.local/share/bash-completion/completions/pipetune`; zsh: `pipetune completion zsh > "
+        "\"${fpath[1]}/_pipetune\"`.",
+    )
+    completion.add_argument("shell", metavar="SHELL", help="bash, zsh or tcsh")
+    completion.set_defaults(command="completion")
+
     checkpoints = commands.add_parser("checkpoints", help="list and collect checkpoints")
-    checkpoints_commands = checkpoints.add_subparsers(title="checkpoints commands", metavar="COMMAND")
+    checkpoints_commands = _Commands(checkpoints.add_subparsers(title="checkpoints commands", metavar="COMMAND"),
+                                     common)
     target_help = "a run id, an experiment directory, or a checkpoint store (a path or an fsspec URI)"
     ck_list = checkpoints_commands.add_parser(
         "list", help="every checkpoint: entity, step, size, age, complete or not, metadata"
@@ -178,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoints.set_defaults(usage=checkpoints)
 
     catalog = commands.add_parser("catalog", help="check the component catalog")
-    catalog_commands = catalog.add_subparsers(title="catalog commands", metavar="COMMAND")
+    catalog_commands = _Commands(catalog.add_subparsers(title="catalog commands", metavar="COMMAND"), common)
     check = catalog_commands.add_parser(
         "check", help="validate every component, its README and components/index.yaml"
     )
@@ -204,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(usage=catalog)
 
     pipeline = commands.add_parser("pipeline", help="run a whole pipeline on this machine")
-    pipeline_commands = pipeline.add_subparsers(title="pipeline commands", metavar="COMMAND")
+    pipeline_commands = _Commands(pipeline.add_subparsers(title="pipeline commands", metavar="COMMAND"), common)
     pipeline_run = pipeline_commands.add_parser(
         "run",
         help="run a compiled KFP pipeline or a Tekton PipelineRun here: tasks in DAG order, independent ones in parallel",
@@ -254,6 +351,28 @@ def build_parser() -> argparse.ArgumentParser:
                             help="seconds between looks at a running parent when nothing happens (default 10)")
     controller.set_defaults(command="controller")
     return parser
+
+
+def _global_flags(parser: argparse.ArgumentParser, default: bool) -> None:
+    """``--state-dir``, ``-v`` and ``-q``: with their defaults on the top parser only."""
+    unset = argparse.SUPPRESS
+    parser.add_argument(
+        "--state-dir",
+        default=os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR) if default else unset,
+        help=f"where runs are recorded (default: ${STATE_DIR_ENV} or {DEFAULT_STATE_DIR})",
+    )
+    parser.add_argument("--verbose", "-v", action="count", default=0 if default else unset,
+                        help="more output: -v shows what pipetune does, -vv debugging detail")
+    parser.add_argument("--quiet", "-q", action="store_true", default=False if default else unset,
+                        help="less output: no progress, no echo of a run's output, warnings and errors only")
+
+
+class _Commands:
+    """A subparsers group whose every parser also takes the global flags (``common``)."""
+
+    def __init__(self, group: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+        self.group = group
+        self.add_parser = functools.partial(group.add_parser, parents=[common])
 
 
 def _positive_float(text: str) -> float:

@@ -4,6 +4,7 @@ final table."""
 from __future__ import annotations
 
 import argparse
+import json
 import dataclasses
 import shlex
 import sys
@@ -24,6 +25,7 @@ from pipetune.tuner.display import failure_notes, progress_line, trials_table
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import JOURNAL_FILE, Journal, TrialState
 from pipetune.tuner.lock import ExperimentLock
+from pipetune.tuner.loop import trial_rows
 from pipetune.tuner.session import Session
 
 
@@ -112,6 +114,9 @@ def _run(args: argparse.Namespace, experiment: Experiment, session: Session, sto
     if live and not args.quiet:
         print(file=sys.stderr)
     best = result.best
+    if getattr(args, "json", False):
+        print(json.dumps(_result_json(experiment.name, result, directory)))
+        return 0 if result.state.status == "Succeeded" else 1
     print(trials_table(result.trials, result.objective, best))
     for note in failure_notes(result.trials):
         print(note)
@@ -134,6 +139,23 @@ def first_failure(trial: TrialState) -> str:
         return head
     body = "\n".join("  " + line for line in trial.error.splitlines())
     return f"{head}\n{body}\n(shown for the first failed trial only; every trial's is in its run's logs)"
+
+
+def _result_json(name: str, result: Any, directory: Path) -> dict[str, Any]:
+    """``tune --json``: the experiment's end, its best trial and every trial, as one document."""
+    best = result.best
+    return {
+        "experiment": name,
+        "status": result.state.status,
+        "reason": result.state.reason,
+        "message": result.state.message,
+        "directory": str(directory),
+        "run_id": result.experiment_run_id,
+        "objective": {"metric": result.objective.metric, "type": result.objective.type},
+        "best": None if best is None else {"trial": best.index, "objective": best.objective,
+                                           "parameters": best.assignment, "run_id": best.run_id},
+        "trials": trial_rows(result.state),
+    }
 
 
 def _repair(journal: Path) -> None:

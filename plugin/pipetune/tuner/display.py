@@ -1,8 +1,9 @@
-"""What a person reads while tuning: a progress line, then a table of trials. Pure strings."""
+"""What a person reads while tuning: a progress line, then a table of trials. Pure strings,
+and ``ProgressLines``, which prints a progress line only when it says something new."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pipetune.tuner.journal import TrialState
@@ -10,10 +11,15 @@ from pipetune.tuner.loop import Progress
 from pipetune.tuner.objective import Objective
 
 
+def done_count(progress: Progress) -> int:
+    """Trials that have ended, however they ended."""
+    return sum(progress.counts[s] for s in ("Succeeded", "EarlyStopped", "MetricsUnavailable", "Failed", "Killed"))
+
+
 def progress_line(progress: Progress) -> str:
     """``12/30 done, 2 running, 1 failed, best accuracy 0.9611 (trial 7)``."""
     counts = progress.counts
-    done = sum(counts[s] for s in ("Succeeded", "EarlyStopped", "MetricsUnavailable", "Failed", "Killed"))
+    done = done_count(progress)
     parts = [f"{done}/{progress.total} done", f"{counts['Running']} running"]
     failed = counts["Failed"] + counts["MetricsUnavailable"]
     if failed:
@@ -24,6 +30,41 @@ def progress_line(progress: Progress) -> str:
     if best is not None and best.objective is not None:
         parts.append(f"best {progress.objective.metric} {best.objective:.6g} (trial {best.index})")
     return ", ".join(parts)
+
+
+def progress_status(progress: Progress) -> str:
+    """The progress line without its count: what a progress bar shows beside its own."""
+    return progress_line(progress).partition(", ")[2]
+
+
+def resume_notice(progress: Progress, directory: str) -> str:
+    """What a resumed experiment says first: how far it had got, and from where."""
+    done = done_count(progress)
+    left = max(0, progress.total - done)
+    best = progress.best
+    text = f"resuming from {directory}: {done} of {progress.total} trials already done, {left} to go"
+    if best is not None and best.objective is not None:
+        text += f"; best so far {progress.objective.metric} {best.objective:.6g} (trial {best.index})"
+    return text
+
+
+class ProgressLines:
+    """A progress callback for output that is not a terminal (a log, a notebook, ``progress=True``):
+    one line per change, never the same line twice, a resume notice when it resumes."""
+
+    def __init__(self, write: Callable[[str], None], directory: str = "") -> None:
+        self.write = write
+        self.directory = directory
+        self.last = ""
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.event == "resumed":
+            self.write(resume_notice(progress, self.directory or "its journal"))
+        line = progress_line(progress)
+        # "trial N started" changes nothing a reader needs: the line after it says it.
+        if line != self.last and not progress.event.endswith("started"):
+            self.write(line)
+            self.last = line
 
 
 def trials_table(trials: Sequence[TrialState], objective: Objective, best: TrialState | None) -> str:

@@ -4,8 +4,8 @@ final table."""
 from __future__ import annotations
 
 import argparse
-import json
 import dataclasses
+import json
 import shlex
 import sys
 import time

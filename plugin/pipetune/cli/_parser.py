@@ -134,7 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the experiment when its first N trials all fail or all finish without the objective "
         "metric (default 3; 0: never)",
     )
-    tune.add_argument("--quiet", "-q", action="store_true", help="no progress, only the final table")
     tune.add_argument(
         "--json", action="store_true",
         help="print the result as one JSON document on stdout (progress still goes to stderr; -q hides it)",

@@ -209,7 +209,8 @@ class RunStore:
         """How many runs the store holds (children included)."""
         if not self.path.exists():
             return 0
-        return int(self._read("SELECT count(*) FROM runs", ())[0][0])
+        rows = self._read("SELECT count(*) FROM runs", ())
+        return int(rows[0][0]) if rows else 0  # no rows: a store file created and never written
 
     def delete(self, run_ids: Sequence[str], *, dry_run: bool = False, force: bool = False) -> Removal:
         """Remove runs, their children (and theirs), their folders under ``runs/`` and, for an

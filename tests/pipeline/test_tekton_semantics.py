@@ -361,7 +361,7 @@ def test_what_cannot_run_here_is_refused_naming_it(cli, state_dir, tmp_path, edi
            "spec": {"pipelineSpec": {"tasks": [task]}}}
     done = cli("pipeline", "run", str(write(tmp_path, yaml.safe_dump(run))))
     assert done.returncode == 2
-    assert words in done.stderr and "spec.tasks[0] (t)" in done.stderr
+    assert words in done.stderr and "spec.pipelineSpec.tasks[0] (t)" in done.stderr
     assert RunStore(state_dir).list() == []
 
 

@@ -36,6 +36,13 @@ class TerminalProgress:
         self.bar.set_postfix_str(progress_status(progress), refresh=False)
         self.bar.refresh()
 
+    def write(self, text: str) -> None:
+        """A message above the bar (or a plain line before the bar is drawn)."""
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -43,7 +50,12 @@ class TerminalProgress:
 
 
 class NoProgress:
+    """``--quiet``: nothing at all."""
+
     def __call__(self, progress: Progress) -> None:
+        pass
+
+    def write(self, text: str) -> None:
         pass
 
     def close(self) -> None:
@@ -51,6 +63,8 @@ class NoProgress:
 
 
 class Lines(ProgressLines):
+    """Off a terminal: one line per change (a message is a line of its own)."""
+
     def close(self) -> None:
         pass
 

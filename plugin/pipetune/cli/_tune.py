@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.cli._common import short_path, value_text
+from pipetune.cli._progress import progress_display
 from pipetune.cli._signals import Terminated, sigterm_interrupts
 from pipetune.engines.base import Phase
 from pipetune.engines.select import open_engine
@@ -21,7 +22,7 @@ from pipetune.experiment import Experiment, LocalOverride, load_experiment
 from pipetune.kinds import EXPERIMENT_LABEL
 from pipetune.store import RunStore
 from pipetune.tuner.config import DEFAULT_GIVE_UP_AFTER
-from pipetune.tuner.display import failure_notes, progress_line, trials_table
+from pipetune.tuner.display import failure_notes, trials_table
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import JOURNAL_FILE, Journal, TrialState
 from pipetune.tuner.lock import ExperimentLock
@@ -54,13 +55,12 @@ def tune(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, experiment: Experiment, session: Session, store: RunStore, directory: Path,
          namespace: str) -> int:
     config = session.config
-    live = sys.stderr.isatty()
-    last = [""]
+    display = progress_display(args.quiet, short_path(str(directory)))
     failure_shown = [False]
 
     def say(text: str) -> None:
         if not args.quiet:
-            print(("\r\033[K" if live else "") + text, file=sys.stderr, flush=True)
+            display.write(text)
 
     def show(progress: Any) -> None:
         if args.quiet:
@@ -70,12 +70,7 @@ def _run(args: argparse.Namespace, experiment: Experiment, session: Session, sto
             # The first failure in full, once: it usually says what every trial will hit.
             failure_shown[0] = True
             say(first_failure(trial))
-        line = progress_line(progress)
-        if live:
-            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
-        elif line != last[0] and progress.event != "started" and "started" not in progress.event:
-            print(line, file=sys.stderr, flush=True)
-        last[0] = line
+        display(progress)
 
     engine = open_engine(args.engine, namespace, {EXPERIMENT_LABEL: experiment.name}, args.context,
                          None if args.quiet else sys.stderr)
@@ -92,8 +87,7 @@ def _run(args: argparse.Namespace, experiment: Experiment, session: Session, sto
         with sigterm_interrupts():
             result = tuner.run()
     except KeyboardInterrupt as exc:
-        if live:
-            print(file=sys.stderr)
+        display.close()
         print(
             f"pipetune: interrupted; every running trial was stopped. Run the same command to resume "
             f"from {short_path(str(directory))}",
@@ -111,8 +105,7 @@ def _run(args: argparse.Namespace, experiment: Experiment, session: Session, sto
         raise error from None
     finally:
         engine.close()
-    if live and not args.quiet:
-        print(file=sys.stderr)
+    display.close()
     best = result.best
     if getattr(args, "json", False):
         print(json.dumps(_result_json(experiment.name, result, directory)))

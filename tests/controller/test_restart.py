@@ -34,6 +34,17 @@ def finishes(obj) -> dict[int, list[dict]]:
     return ends
 
 
+def children_ended(cluster, namespace, prefix: str, timeout: float = 30) -> None:
+    """Wait until every child TaskRun named ``prefix...`` has a final Succeeded condition."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = [t for t in cluster.objects(TASKRUNS, namespace) if t["metadata"]["name"].startswith(prefix)]
+        if children and all(succeeded(t).get("status") in ("True", "False") for t in children):
+            return
+        assert time.monotonic() < deadline, [succeeded(t) for t in children]
+        time.sleep(0.02)
+
+
 def reference(cluster, namespace, start_controller) -> dict:
     """The same experiment run without interruption."""
     controller = start_controller()
@@ -63,7 +74,7 @@ def test_killed_while_trials_run_and_while_none_does(cluster, namespace, start_c
     wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: "2/9" in succeeded(o).get("message", "")
                 or "3/9" in succeeded(o).get("message", ""))
     first.stop()  # killed with trials running: they go on without it
-    time.sleep(0.8)  # and end while no controller runs
+    children_ended(cluster, namespace, "run-")  # and end while no controller runs
     second = start_controller()
     wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: "6/9" in succeeded(o).get("message", "")
                 or "7/9" in succeeded(o).get("message", ""))
@@ -108,7 +119,10 @@ def test_killed_after_creating_children_before_writing_their_start(cluster, name
     while not armed and time.monotonic() < deadline:
         time.sleep(0.02)
     assert armed
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while not armed[0].hits and time.monotonic() < deadline:  # a status write has failed
+        time.sleep(0.02)
+    assert armed[0].hits
     first.stop()
     unlisten()
     cluster.emulator.clear_faults()

@@ -109,7 +109,14 @@ def run_bridge(kind: str, args: Mapping[str, Any]) -> int:
     handle = None
     try:
         print(f"{kind} {parameters.name}: starting on the {engine.name} engine", file=sys.stderr, flush=True)
-        handle = engine.submit(request)
+        # A signal while the job is being created waits until its handle is known, so the
+        # cancel below deletes the job rather than leaving it running.
+        interrupts = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, interrupts)
+        try:
+            handle = engine.submit(request)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts)
         status = engine.wait(handle)
     except _Stop as interrupt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -121,9 +128,7 @@ def run_bridge(kind: str, args: Mapping[str, Any]) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        close = getattr(engine, "close", None)
-        if close is not None:
-            close()
+        engine.close()
     if args.get("job"):
         Path(args["job"]).parent.mkdir(parents=True, exist_ok=True)
         Path(args["job"]).write_text(f"{kind.lower()}/{parameters.namespace}/{parameters.name}\n")

@@ -7,38 +7,12 @@ Runs as it is on a cluster, and here: `pipetune pipeline run pipelines/kfp/tune-
     python pipelines/kfp/tune_per_dataset.py    # writes pipelines/kfp/tune-per-dataset.yaml
 """
 
-import json
-from typing import NamedTuple
-
+from _catalog import compile_next_to  # first: it says which extra a missing kfp needs
+from _forest import forest_experiment, forest_parameters, train_sklearn, tune
 from kfp import dsl, kubernetes
 
-from _catalog import compile_next_to, component
-
-tune = component("tune")
-train_sklearn = component("train-sklearn")
-
-# One line of JSON: see tune_then_train.py. The trial's dataset is set per loop iteration.
-EXPERIMENT = json.dumps({
-    "apiVersion": "pipetune.dev/v1alpha1",
-    "kind": "Experiment",
-    "metadata": {"name": "tune-forest"},
-    "spec": {
-        "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
-        "algorithm": {"algorithmName": "tpe"},
-        "parameters": [
-            {"name": "n_estimators", "parameterType": "int", "feasibleSpace": {"min": "5", "max": "50"}},
-            {"name": "max_depth", "parameterType": "int", "feasibleSpace": {"min": "2", "max": "8"}},
-        ],
-        "parallelTrialCount": 2,
-        "maxTrialCount": 4,
-        "seed": 7,
-        "trialTemplate": {"trialSpec": {"component": "train-sklearn", "arguments": {
-            "dataset": "iris",
-            "n_estimators": "${trialParameters.n_estimators}",
-            "max_depth": "${trialParameters.max_depth}",
-        }}},
-    },
-})
+# The trial's dataset is set per loop iteration.
+EXPERIMENT = forest_experiment("iris", n_estimators=(5, 50), max_depth=(2, 8), trials=4)
 
 
 @dsl.component(base_image="python:3.11-slim")
@@ -50,16 +24,6 @@ def experiment_for(experiment: str, dataset: str) -> str:
     spec["metadata"]["name"] = f"tune-forest-{dataset}"
     spec["spec"]["trialTemplate"]["trialSpec"]["arguments"]["dataset"] = dataset
     return json.dumps(spec)
-
-
-@dsl.component(base_image="python:3.11-slim")
-def forest_parameters(best_parameters: str) -> NamedTuple("Forest", [("n_estimators", int), ("max_depth", int)]):
-    """The tuner's best parameters (JSON) as the train step's typed inputs."""
-    import json
-    from collections import namedtuple
-
-    best = json.loads(best_parameters)
-    return namedtuple("Forest", ["n_estimators", "max_depth"])(int(best["n_estimators"]), int(best["max_depth"]))
 
 
 @dsl.component(base_image="python:3.11-slim")

@@ -9,48 +9,11 @@ manifests/kfp/tune-rbac.yaml). KFP outputs are declared statically, so the tuner
     python pipelines/kfp/tune_then_train.py    # writes pipelines/kfp/tune-then-train.yaml
 """
 
-import json
-from typing import NamedTuple
-
-from _catalog import compile_next_to, component  # first: it says which extra a missing kfp needs
+from _catalog import compile_next_to  # first: it says which extra a missing kfp needs
+from _forest import forest_experiment, forest_parameters, train_sklearn, tune
 from kfp import dsl, kubernetes
 
-tune = component("tune")
-train_sklearn = component("train-sklearn")
-
-# One line of JSON (which is YAML): KFP's compiler copies a default into the compiled file's
-# header comment, and a default with line breaks would make that file invalid YAML.
-EXPERIMENT = json.dumps({
-    "apiVersion": "pipetune.dev/v1alpha1",
-    "kind": "Experiment",
-    "metadata": {"name": "tune-forest"},
-    "spec": {
-        "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
-        "algorithm": {"algorithmName": "tpe"},
-        "parameters": [
-            {"name": "n_estimators", "parameterType": "int", "feasibleSpace": {"min": "10", "max": "200"}},
-            {"name": "max_depth", "parameterType": "int", "feasibleSpace": {"min": "2", "max": "16"}},
-        ],
-        "parallelTrialCount": 2,
-        "maxTrialCount": 8,
-        "seed": 7,
-        "trialTemplate": {"trialSpec": {"component": "train-sklearn", "arguments": {
-            "dataset": "digits",
-            "n_estimators": "${trialParameters.n_estimators}",
-            "max_depth": "${trialParameters.max_depth}",
-        }}},
-    },
-})
-
-
-@dsl.component(base_image="python:3.11-slim")
-def forest_parameters(best_parameters: str) -> NamedTuple("Forest", [("n_estimators", int), ("max_depth", int)]):
-    """The tuner's best parameters (JSON) as the train step's typed inputs."""
-    import json
-    from collections import namedtuple
-
-    best = json.loads(best_parameters)
-    return namedtuple("Forest", ["n_estimators", "max_depth"])(int(best["n_estimators"]), int(best["max_depth"]))
+EXPERIMENT = forest_experiment("digits", n_estimators=(10, 200), max_depth=(2, 16), trials=8)
 
 
 @dsl.pipeline(name="tune-then-train", description="Tune a random forest, then train it with the best parameters.")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, ROOT, SHARED, script_component
+from experiment_yaml import categorical, job_experiment
 from pipetune.components import load_component
 from pipetune.contract import (
     KATIB_DEFAULT_FILTER,
@@ -362,31 +363,9 @@ def test_a_long_line_does_not_hold_up_another_trials_timeout(cli, tmp_path: Path
             time.sleep(60)
     """))
     experiment = tmp_path / "experiment.yaml"
-    experiment.write_text(textwrap.dedent(f"""
-        apiVersion: pipetune.dev/v1alpha1
-        kind: Experiment
-        metadata: {{name: hostile}}
-        spec:
-          objective: {{type: minimize, objectiveMetricName: loss}}
-          algorithm: {{algorithmName: grid}}
-          parameters:
-            - {{name: kind, parameterType: categorical, feasibleSpace: {{list: [long, sleep]}}}}
-          parallelTrialCount: 2
-          maxTrialCount: 2
-          trialTimeout: 3
-          trialTemplate:
-            trialSpec:
-              apiVersion: batch/v1
-              kind: Job
-              spec:
-                template:
-                  spec:
-                    restartPolicy: Never
-                    containers:
-                      - name: training-container
-                        image: python:3.11
-                        command: [python, {trial}, "${{trialParameters.kind}}"]
-    """))
+    experiment.write_text(job_experiment(["python", str(trial), "${trialParameters.kind}"],
+                                         [categorical("kind", ["long", "sleep"])], name="hostile", algorithm="grid",
+                                         parallelTrialCount=2, maxTrialCount=2, trialTimeout=3))
     result = cli("tune", str(experiment), "--dir", str(tmp_path / "exp"), "-q", timeout=HANG_GUARD_SECONDS)
     assert result.returncode == 0, result.stderr
     trials = {row["parameters"]["kind"]: row for row in json.loads((tmp_path / "exp" / "trials.json").read_text())}

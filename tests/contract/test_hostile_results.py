@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from experiment_yaml import double, job_experiment
 from pipetune.contract import Results, parse_results, read_results, write_results
 from pipetune.errors import ContractError
 from pipetune.limits import MAX_DEPTH, MAX_RESULTS_ENTRIES, RESULTS_LIMITS, RESULTS_MAX_BYTES, RESULTS_MAX_NODES
@@ -331,30 +332,10 @@ def test_a_run_leaving_hostile_results_fails_with_the_reason(
     assert len(listing.stdout) < 10_000  # nothing of the file reached the run store
 
 
-TUNE = """
-apiVersion: pipetune.dev/v1alpha1
-kind: Experiment
-metadata: {{name: hostile-results}}
-spec:
-  objective: {{type: minimize, objectiveMetricName: loss}}
-  algorithm: {{algorithmName: random}}
-  parameters:
-    - {{name: x, parameterType: double, feasibleSpace: {{min: "0", max: "1"}}}}
-  maxTrialCount: 2
-  parallelTrialCount: 1
-  trialTemplate:
-    trialSpec:
-      apiVersion: batch/v1
-      kind: Job
-      spec:
-        template:
-          spec:
-            restartPolicy: Never
-            containers:
-              - name: training-container
-                image: python:3.11
-                command: [python, {program}, results, {text}, "${{trialParameters.x}}"]
-"""
+def _tune_experiment(program: Path, text: Path) -> str:
+    """An experiment whose trials run ``program`` writing ``text`` as their results."""
+    return job_experiment(["python", str(program), "results", str(text), "${trialParameters.x}"], [double("x", 0, 1)],
+                          name="hostile-results")
 
 
 def test_tune_with_a_metric_beyond_float_range_fails_its_trials_not_the_tuner(cli, tmp_path: Path) -> None:
@@ -363,7 +344,7 @@ def test_tune_with_a_metric_beyond_float_range_fails_its_trials_not_the_tuner(cl
     text = tmp_path / "text.yaml"
     text.write_text(BIG_INT)
     experiment = tmp_path / "experiment.yaml"
-    experiment.write_text(TUNE.format(program=program, text=text))
+    experiment.write_text(_tune_experiment(program, text))
     for _ in range(2):  # the rerun (a resume) crashed the same way
         result = cli("tune", str(experiment), timeout=TIMEOUT * 2)
         assert "Traceback" not in result.stderr, result.stderr

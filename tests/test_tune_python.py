@@ -106,6 +106,23 @@ def test_an_exception_is_raised_after_its_trial_is_recorded(tmp_path: Path) -> N
     assert "Traceback" in finished[0]["error"] and "accuracy" in finished[0]["error"]
 
 
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, SystemExit])
+def test_a_keyboard_interrupt_in_the_objective_stops_the_tuner(
+        tmp_path: Path, isolation: str, raised: type[BaseException]) -> None:
+    """Not an Exception, so even catch=(Exception,) lets it through, as in Optuna; before, it
+    ended only the trial's thread and pipetune.tune waited for that trial forever."""
+    def interrupted(params: dict) -> float:
+        raise raised()
+
+    with pytest.raises(raised):
+        pipetune.tune(interrupted, SPACE, metric="acc", max_trials=5, algorithm="random", directory=tmp_path / "e",
+                      state_dir=tmp_path / "s", catch=(Exception,), isolation=isolation)
+    finished = [r for r in _journal(tmp_path / "e") if r["op"] == "trial_finished"]
+    assert [r["status"] for r in finished] == ["Failed"]
+    assert finished[0]["message"] == raised.__name__
+
+
 def test_caught_failures_end_the_experiment_after_the_first_three(tmp_path: Path) -> None:
     def broken(params: dict) -> float:
         raise KeyError("accuracy")

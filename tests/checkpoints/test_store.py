@@ -181,11 +181,15 @@ def test_kill_9_at_random_points_never_leaves_a_half_checkpoint_as_latest(tmp_pa
 
 
 def _latest_step(root: Path) -> int:
-    try:
-        latest = CheckpointStore(root).latest()
-    except OSError:  # a checkpoint collected while it was read: look again
-        return 0
-    return latest.step if latest is not None and latest.step is not None else 0
+    # A checkpoint retention collects while it is read raises OSError: look again rather than
+    # answer 0, which made the progress check after the wait fail on a busy machine.
+    for _ in range(1000):
+        try:
+            latest = CheckpointStore(root).latest()
+        except OSError:
+            continue
+        return latest.step if latest is not None and latest.step is not None else 0
+    raise AssertionError(f"{root}: the newest checkpoint could not be read in 1000 tries")
 
 
 def test_resume_latest_finds_the_newest_in_the_runs_own_store(tmp_path: Path, monkeypatch) -> None:

@@ -3,6 +3,7 @@ trial, no lost result, the same suggestions as an uninterrupted run with the sam
 
 from __future__ import annotations
 
+import re
 import time
 
 from controller.conftest import (
@@ -66,18 +67,27 @@ def check_same_as_reference(cluster, namespace, done, ref) -> None:
     assert {r["name"]: r["value"] for r in done["status"]["results"]} == {r["name"]: r["value"] for r in ref["status"]["results"]}
 
 
+def at_least(run: dict, trials: int) -> bool:
+    """Whether the run's status says ``trials`` or more of its 9 trials are done, or it ended.
+
+    A busy machine can let the controller pass a given count between two polls (it once went
+    from 5/9 to 8/9), so a wait for one exact count could time out."""
+    if finished(run):
+        return True
+    found = re.search(r"(\d+)/9", succeeded(run).get("message", ""))
+    return found is not None and int(found.group(1)) >= trials
+
+
 def test_killed_while_trials_run_and_while_none_does(cluster, namespace, start_controller):
     ref = reference(cluster, namespace, start_controller)
     cluster.operator.outcome = lambda tr: Outcome(results=train_outcome(tr).results, delay=0.15)
     first = start_controller()
     cluster.create(CUSTOMRUNS, customrun("run", namespace, spec=SPEC))
-    wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: "2/9" in succeeded(o).get("message", "")
-                or "3/9" in succeeded(o).get("message", ""))
+    wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: at_least(o, 2))
     first.stop()  # killed with trials running: they go on without it
     children_ended(cluster, namespace, "run-")  # and end while no controller runs
     second = start_controller()
-    wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: "6/9" in succeeded(o).get("message", "")
-                or "7/9" in succeeded(o).get("message", ""))
+    wait_status(cluster, CUSTOMRUNS, namespace, "run", lambda o: at_least(o, 6))
     second.stop()
     start_controller()
     done = wait_status(cluster, CUSTOMRUNS, namespace, "run", finished)

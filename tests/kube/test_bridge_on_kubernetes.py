@@ -100,6 +100,11 @@ def test_a_rerun_after_a_crash_adopts_the_job(cluster: EmulatedCluster, step) ->
 
     second = step("pytorchjob", "--workers", "1")
     pod = started_pod(cluster, NS, {TRIAL_LABEL: name, "training.kubeflow.org/job-role": "master"})
+    # The operator writes the job's Running condition after the pod runs; finishing the job by
+    # hand before that write lands would see it replaced (a busy machine did), so wait for the
+    # operator to be at rest on the hanging job first.
+    cluster.operator.wait_idle(timeout=30)
+    pod = cluster.get("v1/pods", NS, pod["metadata"]["name"])
     status = pod["status"]
     status["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 0, "message": RESULTS}}
     cluster.patch_status("v1/pods", NS, pod["metadata"]["name"], status)

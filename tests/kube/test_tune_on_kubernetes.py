@@ -154,6 +154,9 @@ def test_a_killed_tuner_adopts_its_running_trials_on_restart(cluster: EmulatedCl
     running = sorted(o["metadata"]["name"] for o in cluster.objects(PYTORCHJOBS, NS))
     assert running == ["kexp-0000", "kexp-0001"]
     creates_before = cluster.emulator.requests()[("create", "pytorchjobs")]
+    # The operator may still be writing the hanging jobs' Running conditions and pods; the
+    # hand-written ends below must come after those writes or they are replaced (seen under load).
+    cluster.operator.wait_idle(timeout=30)
 
     # From now on new trials succeed; the two adopted ones are finished by hand below.
     cluster.operator.outcome = trains

@@ -166,7 +166,9 @@ class FunctionEngine:
             with reporting_to(run):
                 arguments = dict(run.request.arguments)
                 value = self.function(arguments, trial) if self.takes_trial else self.function(arguments)
-        except Exception as exc:  # noqa: BLE001 - the user's function failed: that is the run's result
+        except BaseException as exc:  # noqa: BLE001 - the user's function failed: that is the run's result
+            # KeyboardInterrupt and SystemExit too: uncaught they ended only this thread, and the
+            # tuner waited for the run forever. The front end re-raises them after recording.
             self._end(run, None, exc, traceback.format_exc())
             return
         self._end(run, value, None, None)
@@ -373,7 +375,7 @@ def _worker(engine: FunctionEngine, run: FunctionRun, connection: Connection) ->
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             connection.send(("error", None, f"the objective's return value can't be sent back: {exc}",
                              f"the objective's return value can't be sent back: {exc}\n"))
-    except Exception as exc:  # noqa: BLE001 - sent to the parent, which records the trial
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which records the trial
         text = traceback.format_exc()
         try:
             payload: bytes | None = pickle.dumps(exc)

@@ -156,7 +156,10 @@ class _Printer:
 def termination_text(results: Results) -> str:
     """The final results as the termination message holds them: the whole document when it
     fits the kubelet's limit, else the metrics alone (the history is in the printed lines)."""
-    text = results.to_yaml()
+    # results.yaml holds whole steps; an event file's step is read as a float.
+    history = [{k: int(v) if k == "step" and float(v).is_integer() else v for k, v in entry.items()}
+               for entry in results.history]
+    text = Results(metrics=dict(results.metrics), history=history).to_yaml()
     if len(text.encode("utf-8")) < CHANNEL_LIMIT_BYTES:
         return text
     return Results(metrics=dict(results.metrics)).to_yaml()

@@ -575,11 +575,11 @@ class KubernetesEngine:
         message holds them; when that held the metrics alone (the history did not fit), the
         history is read from the report lines it printed. An error message or None."""
         terminated = _terminated(status)
-        started, ended = str(primary.get("startedAt") or ""), str(terminated.get("finishedAt") or "")
-        if started and ended and started > ended and not failed:
+        started, ended = _moment(primary.get("startedAt")), _moment(terminated.get("finishedAt"))
+        if started is not None and ended is not None and started > ended and not failed:
             return (
-                f"results: in pod {pod_name} the primary container started again at {started}, after "
-                f"{COLLECTOR_CONTAINER} had ended at {ended} (a restart in place, restartPolicy "
+                f"results: in pod {pod_name} the primary container started again at {started:%Y-%m-%dT%H:%M:%SZ}, "
+                f"after {COLLECTOR_CONTAINER} had ended at {ended:%Y-%m-%dT%H:%M:%SZ} (a restart in place, restartPolicy "
                 "OnFailure), so its last run's metrics were not collected; expected restartPolicy Never "
                 "with a File or TensorFlowEvent collector, or a run that does not fail"
             )
@@ -804,6 +804,18 @@ def _primary_status(statuses: list[dict[str, Any]], container: str | None) -> di
         own = [s for s in statuses if s.get("name") != COLLECTOR_CONTAINER]
         status = own[0] if len(own) == 1 else None
     return status
+
+
+def _moment(value: Any) -> datetime.datetime | None:
+    """A container status's time (the client gives a datetime, or RFC 3339 text), in UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime.datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
 
 
 def _terminated(status: Mapping[str, Any]) -> dict[str, Any]:

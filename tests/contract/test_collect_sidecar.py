@@ -260,6 +260,7 @@ def test_without_pids_it_waits_for_every_other_process_of_its_pid_namespace(tmp_
 
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     for args, words in (
+        ([], "expected --file PATH"),
         (["--file", "/x/m.log", "--filter", "(a"], "not a valid regular expression"),
         (["--file", "/x/m.log", "--filter", "(a)b"], "expected two groups"),
         (["--tfevents", "/x", "--filter", "(a)(b)"], "only with --file in TEXT format"),
@@ -268,7 +269,10 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         assert done.returncode == 2, done
         assert done.stderr.count("\n") == 1 and words in done.stderr and "Traceback" not in done.stderr
     done = subprocess.run([sys.executable, "-m", "pipetune", "collect"], capture_output=True, text=True)
-    assert done.returncode == 2 and "one of the arguments --file --tfevents is required" in done.stderr
+    assert done.returncode == 2 and "expected --file PATH (a metrics file) or --tfevents DIR" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "pipetune", "collect", "--file", "a", "--tfevents", "b"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "not allowed with argument" in done.stderr
 
 
 def test_the_processes_it_waits_for() -> None:

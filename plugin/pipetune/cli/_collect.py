@@ -18,6 +18,8 @@ from pipetune.publisher import KUBERNETES_TERMINATION_LOG
 
 def collect(args: argparse.Namespace) -> int:
     """Collect until the primary ends or SIGTERM comes; 0 once the results are written."""
+    if not (args.file or args.tfevents):
+        raise UsageError("collect: expected --file PATH (a metrics file) or --tfevents DIR (an event folder)")
     for expression in args.filter:
         try:
             groups = re.compile(expression).groups

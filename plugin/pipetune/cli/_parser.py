@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "message. The Kubernetes engine adds it to a trial's pod as the container "
         "pipetune-metrics-collector; exits 0 once collection ends.",
     )
-    source = collect.add_mutually_exclusive_group(required=True)
+    source = collect.add_mutually_exclusive_group()
     source.add_argument("--file", metavar="PATH", help="the metrics file the trial writes (Katib's File collector)")
     source.add_argument("--tfevents", metavar="DIR", help="the folder the trial writes event files under")
     collect.add_argument("--format", dest="file_format", choices=("TEXT", "JSON"), default="TEXT",

@@ -2,8 +2,9 @@
 exists, and a command imports only what it uses, so start-up stays quick.
 
 ``pipetune run`` starts every component trial, ``pipetune exec`` starts every catalog
-component in a container and ``pipetune collect`` runs beside trials in their pods: none may pay for the Kubernetes client, hyperopt, kopf,
-matplotlib or kfp, which only other commands need.
+component in a container and ``pipetune collect`` runs beside trials in their pods: none may
+pay for the Kubernetes client, hyperopt, kopf, matplotlib or kfp, which only other commands
+need.
 """
 
 from __future__ import annotations

@@ -140,7 +140,8 @@ class ExperimentLauncher:
     resource. For the local engine (``local=True``) a ``batch/v1 Job`` is mapped to a local
     command and a training job is handed over for the engine to run replica by replica; a
     kind that can't run here is the trial's error. For a cluster engine the rendered resource
-    goes as it is, with the template's conditions and primary pod. A component trial runs as
+    goes as it is, with the template's conditions and primary pod, and for a File or
+    TensorFlowEvent collector pipetune's collector container beside the primary one. A component trial runs as
     its own ``batch/v1 Job`` on a cluster, or with ``taskruns=True`` (the Tekton controller)
     as a ``TaskRun`` of the catalog Task of the same name (``components/<name>/task.yaml``)."""
 

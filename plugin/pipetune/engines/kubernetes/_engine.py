@@ -16,10 +16,15 @@ container sets its own path.
   translated), defaulting per kind (``pipetune.kinds``).
 * Results come from the primary pod (the trial's pods with ``primaryPodLabels``, else the
   kind's): its primary container's termination message when that is a results document, else
-  the container's log read for ``pipetune.report`` / Katib StdOut lines. One LIST of pods and
-  at most one log read per finished run.
-* Progress (``intermediate``, for early stopping) comes from the same pod and container while
-  the run runs: its log read with ``timestamps`` from the last line already read on
+  the container's log read for ``pipetune.report`` / Katib StdOut lines. A pod with pipetune's
+  metrics collector container (``pipetune.kinds.COLLECTOR_CONTAINER``, added for Katib's File
+  and TensorFlowEvent collectors) is read from that container instead: its termination
+  message holds the results, and its log the ``pipetune.report`` lines of each entry (the
+  history, when the message had no room for it). A primary container that started again
+  after the collector ended is refused rather than read. One LIST of pods and at most one log
+  read per finished run.
+* Progress (``intermediate``, for early stopping) comes from the same pod and container (the
+  collector's, when the pod has one) while the run runs: its log read with ``timestamps`` from the last line already read on
   (``sinceTime``), at most once per ``progress_interval`` seconds per run and at most
   ``progress_read_bytes`` a read, parsed as the final results are (``pipetune.report`` lines,
   else Katib StdOut lines). The pod is listed until it has started, and again when its log

@@ -479,6 +479,7 @@ class FakeOperator:
         self._set_status(run, {"conditions": created, "replicaStatuses": {role: {} for role in roles}})
         pods: list[tuple[dict[str, Any], str]] = []
         primary: dict[str, Any] | None = None
+        fallback: dict[str, Any] | None = None
         for role in roles:
             replica = replica_specs[role] or {}
             template = replica.get("template") or {}
@@ -495,8 +496,12 @@ class FakeOperator:
                     labels["training.kubeflow.org/job-role"] = "master"
                 pod = self._create_pod(run, f"{run.name}-{role.lower()}-{index}", labels, template)
                 pods.append((pod, role))
-                if primary is None and (is_master or not has_master):
+                if is_master and primary is None:
                     primary = pod
+                elif fallback is None and not has_master:
+                    fallback = pod
+        # The master-labelled pod (a TFJob's worker 0 even after its PS pods), else the first.
+        primary = primary or fallback
         yield outcome.delay
         for pod, _ in pods:
             main = _main_container(pod)

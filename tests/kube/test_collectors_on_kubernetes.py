@@ -24,9 +24,9 @@ import yaml
 
 from conftest import SCRIPTS
 from kube.emulator import EmulatedCluster
-from kube.kubelet import CollectorProcess, collector_container, here
+from kube.kubelet import CollectorProcess, collect_once, collector_container, here
 from kube.operator import Outcome
-from pipetune.contract import REPORT_PREFIX, LogMetrics, follow_collector
+from pipetune.contract import REPORT_PREFIX, LogMetrics, follow_collector, read_tfevents
 from pipetune.engines.base import Phase, Reason, RunRequest
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.errors import SpecError
@@ -297,6 +297,31 @@ def test_a_primary_restarted_after_the_collector_ended_is_not_taken_for_its_resu
     assert (status.phase, status.reason) == (Phase.FAILED, Reason.RESULTS_INVALID)
     assert "primary container started again at 2026-12-04T10:06:00Z" in (status.message or "")
     assert "restartPolicy Never" in (status.message or "")
+
+
+def test_a_tfjobs_event_files_through_the_collector_of_its_primary_worker(cluster: EmulatedCluster,
+                                                                        tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    prepared = prepare(experiment(TFEVENT, training("TFJob", {"Worker": "", "PS": ""}, "tensorflow")))
+    manifest = prepared.resource.manifest
+    # The trial's event files (write_metrics.py writes <folder>/train/...), read by the real
+    # collector over a copy of the folder; the scripted operator hands its output to worker 0.
+    events = here("/logs/run", tmp_path)
+    done = subprocess.run([sys.executable, str(WRITER), "--format", "TFEVENT", "--path", str(events)], timeout=60)
+    assert done.returncode == 0
+    printed, message = collect_once(collector_container(manifest), tmp_path)
+    assert printed.count(REPORT_PREFIX) == 3
+    cluster.operator.outcome = lambda obj: Outcome(logs=printed, termination_message=message,
+                                                   container=COLLECTOR_CONTAINER)
+    engine = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "coll"}, retry=Retry(tries=3, base=0.01))
+    try:
+        handle = submit(engine, prepared)
+        assert engine.wait(handle, 20).phase is Phase.SUCCEEDED
+        results = engine.results(handle)
+    finally:
+        engine.close()
+    assert results == read_tfevents(events, ("accuracy", "loss"))
+    assert results is not None and len(results.history) == 3
 
 
 # -- a whole experiment: medianstop on what the collector prints ------------------------------------

@@ -30,7 +30,8 @@ Defaults (Katib's where Katib has one):
 
 Metrics collectors are checked at load as Katib's webhook checks them; PrometheusMetric, Custom
 and Push load (the Experiment is valid) and are refused, with the reason, before a local trial
-runs (:func:`pipetune.experiment.local_command`). A trial
+runs (:func:`pipetune.experiment.local_command`) or a cluster trial is created
+(``MetricsCollectorSpec.cluster_error``). A trial
 template in a ConfigMap (``trialTemplate.configMap``) is refused at load: nothing here can read
 it. Algorithm names and settings are checked at load through the algorithm registry.
 """

@@ -275,6 +275,24 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "not allowed with argument" in done.stderr
 
 
+def test_no_metrics_and_an_unwritable_termination_message_are_said(tmp_path: Path) -> None:
+    gone = primary(tmp_path / "m.log", steps=0)
+    assert gone.wait(30) == 0
+    done = subprocess.run([sys.executable, "-m", "pipetune", "collect", "--file", str(tmp_path / "none.log"),
+                           "--pid", str(gone.pid), "--termination-message-path", str(tmp_path / "t")],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "")
+    assert done.stderr == f"pipetune collect: no metrics in {tmp_path / 'none.log'}\n"
+    assert not (tmp_path / "t").exists()  # the engine finds no results: MetricsUnavailable
+    (tmp_path / "m.log").write_text("accuracy=0.5\n")
+    (tmp_path / "ro").write_text("")
+    done = subprocess.run([sys.executable, "-m", "pipetune", "collect", "--file", str(tmp_path / "m.log"),
+                           "--pid", str(gone.pid), "--termination-message-path", str(tmp_path / "ro" / "t")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"pipetune: error: collect: could not write the results to {tmp_path / 'ro'}")
+
+
 def test_the_processes_it_waits_for() -> None:
     # pid -> (parent, state): 1 is the pause container; 10 a shell that started the collector 11,
     # which has a child 12; 20 and its child 21 are the primary's; 30 has ended (a zombie).

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from pipetune.contract import collector_metrics, run_collector
-from pipetune.errors import UsageError
+from pipetune.errors import RunError, UsageError
 from pipetune.publisher import KUBERNETES_TERMINATION_LOG
 
 
@@ -41,8 +41,14 @@ def collect(args: argparse.Namespace) -> int:
     # The pod is being deleted (the trial stopped early, or cancelled): end now with what is read.
     previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     try:
-        run_collector(log_metrics, sys.stdout, termination_path=target, pids=args.pid,
-                      interval=args.interval, grace=args.grace, stop=stop)
+        results = run_collector(log_metrics, sys.stdout, termination_path=target, pids=args.pid,
+                                interval=args.interval, grace=args.grace, stop=stop)
+    except OSError as exc:
+        raise RunError(f"collect: could not write the results to {exc.filename or target}: "
+                       f"{exc.strerror or exc}") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if results is None:
+        # On stderr, which the pod's log merges: words only, nothing a metrics reader takes.
+        print(f"pipetune collect: no metrics in {args.file or args.tfevents}", file=sys.stderr)
     return 0

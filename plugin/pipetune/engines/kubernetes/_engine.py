@@ -24,10 +24,10 @@ container sets its own path.
   after the collector ended is refused rather than read. One LIST of pods and at most one log
   read per finished run.
 * Progress (``intermediate``, for early stopping) comes from the same pod and container (the
-  collector's, when the pod has one) while the run runs: its log read with ``timestamps`` from the last line already read on
-  (``sinceTime``), at most once per ``progress_interval`` seconds per run and at most
-  ``progress_read_bytes`` a read, parsed as the final results are (``pipetune.report`` lines,
-  else Katib StdOut lines). The pod is listed until it has started, and again when its log
+  collector's, when the pod has one) while the run runs: its log read with ``timestamps``
+  from the last line already read on (``sinceTime``), at most once per ``progress_interval``
+  seconds per run and at most ``progress_read_bytes`` a read, parsed as the final results
+  are (``pipetune.report`` lines, else Katib StdOut lines). The pod is listed until it has started, and again when its log
   has been quiet for ``PODS_RELOOK_SECONDS`` (a newer pod starts the history over). Only the
   parsed history is kept, never the log text.
 * A finished resource is deleted (background propagation) unless ``retain``; a cancelled or

@@ -137,6 +137,19 @@ def test_a_training_job_gets_it_in_its_primary_replica_only(kind: str, roles: di
         assert names == ([main, COLLECTOR_CONTAINER] if role == amended else [main]), role
 
 
+def test_primary_pod_labels_naming_a_replica_type_choose_its_template() -> None:
+    # Katib's TFJob example collects from the Worker pods (replica-type: worker), Chief or not.
+    labels = {"training.kubeflow.org/replica-type": "worker"}
+    prepared = prepare(experiment(TFEVENT, training("TFJob", {"Chief": "", "Worker": ""}, "tensorflow"),
+                                  primaryPodLabels=labels))
+    replicas = prepared.resource.manifest["spec"]["tfReplicaSpecs"]
+    assert [c["name"] for c in replicas["Worker"]["template"]["spec"]["containers"]] == ["tensorflow", COLLECTOR_CONTAINER]
+    assert [c["name"] for c in replicas["Chief"]["template"]["spec"]["containers"]] == ["tensorflow"]
+    with pytest.raises(SpecError, match=r"no Evaluator replica with a pod template.*replica-type: Evaluator"):
+        prepare(experiment(TFEVENT, training("TFJob", {"Worker": ""}, "tensorflow"),
+                           primaryPodLabels={"training.kubeflow.org/replica-type": "Evaluator"}))
+
+
 @pytest.mark.parametrize(("trial_spec", "template", "collector", "words"), [
     ({"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob",
       "spec": {"runtimeRef": {"name": "torch"},
@@ -322,6 +335,36 @@ def test_a_tfjobs_event_files_through_the_collector_of_its_primary_worker(cluste
         engine.close()
     assert results == read_tfevents(events, ("accuracy", "loss"))
     assert results is not None and len(results.history) == 3
+
+
+def test_a_pod_without_the_collector_is_not_read_as_if_its_log_were_the_metrics_file(
+        make_engine: Callable[..., KubernetesEngine], cluster: EmulatedCluster) -> None:
+    """Say the primaryPodLabels pick a pod the collector was not added to: the primary's own
+    log (accuracy as a percentage, as tf-mnist-with-summaries prints it) is no File collector's."""
+    engine = make_engine(progress_interval=0.0)
+    prepared = prepare(experiment(FILE, job()))
+    handle = submit(engine, prepared)
+    stored = cluster.get(JOBS, NS, prepared.name)
+    assert stored is not None
+    labels = stored["spec"]["template"]["metadata"]["labels"]
+    running = {"running": {"startedAt": "2026-12-04T10:00:00Z"}}
+    cluster.seed(PODS, {"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": "other", "namespace": NS, "labels": labels},
+                        "spec": {"containers": [container()]},
+                        "status": {"phase": "Running",
+                                   "containerStatuses": [container_status("training-container", running)]}})
+    cluster.set_log(NS, "other", "training-container", "accuracy=96.55\n")
+    wait_until("a look at the pod", lambda: engine.intermediate(handle) == () and
+               cluster.emulator.requests()[("list", "pods")] >= 1)
+    assert cluster.emulator.requests()[("get", "pods/log")] == 0
+    cluster.patch_status(PODS, NS, "other", {"phase": "Succeeded", "containerStatuses": [
+        container_status("training-container", {"terminated": {"exitCode": 0}})]})
+    cluster.patch_status(JOBS, NS, prepared.name, {"conditions": [
+        {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": ""}]})
+    status = engine.wait(handle, 20)
+    assert (status.phase, status.reason) == (Phase.FAILED, Reason.RESULTS_INVALID)
+    assert f"pod other has no container {COLLECTOR_CONTAINER}" in (status.message or "")
+    assert engine.results(handle) is None
 
 
 # -- a whole experiment: medianstop on what the collector prints ------------------------------------

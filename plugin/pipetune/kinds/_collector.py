@@ -8,7 +8,8 @@ in pipetune's image. :func:`add_metrics_collector` amends a rendered trial:
 * the pod templates amended are the primary pod's: a ``batch/v1 Job``'s ``spec.template``;
   a PyTorchJob's Master, a TFJob's Chief, Master or else Worker replica template (the roles
   whose first pod is the primary, ``TrainingKind.primary_roles``: every pod of that role gets
-  a collector, the primary's is read). Any other kind is refused with the reason: a TrainJob's
+  a collector, the primary's is read), or the replica ``primaryPodLabels`` names by its
+  replica type. Any other kind is refused with the reason: a TrainJob's
   pods come from its runtime with no pod template in the TrainJob, and for other kinds
   pipetune does not know which template makes the primary pod;
 * the primary container is ``primaryContainerName``, else the kind's (``pytorch``,
@@ -45,9 +46,17 @@ class CollectorError(ValueError):
     """A trial whose metrics the collector sidecar can't read; the message says why."""
 
 
-def collector_templates(manifest: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+#: The label the training operator gives each pod with its replica type (lower case).
+REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"
+
+
+def collector_templates(
+    manifest: Mapping[str, Any], primary_pod_labels: Mapping[str, str] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """The pod templates of ``manifest`` that make its primary pod, each with its field path;
-    ``CollectorError`` for a kind where that is not known."""
+    ``CollectorError`` for a kind where that is not known. A training job's
+    ``primaryPodLabels`` naming a replica type (``training.kubeflow.org/replica-type:
+    worker``, as Katib's TFJob example does) choose that replica's template."""
     api_version, kind = str(manifest.get("apiVersion", "")), str(manifest.get("kind", ""))
     spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
     assert isinstance(spec, dict)
@@ -59,13 +68,16 @@ def collector_templates(manifest: Mapping[str, Any]) -> list[tuple[str, dict[str
     training = TRAINING_KINDS.get(kind) if api_version.startswith("kubeflow.org/") else None
     if training is not None:
         replicas = spec.get(training.replica_key) or {}
-        for role in training.primary_roles:
+        wanted = (primary_pod_labels or {}).get(REPLICA_TYPE_LABEL)
+        roles = (wanted,) if wanted else training.primary_roles
+        for role in roles:
             for name, replica in replicas.items():
                 if name.lower() == role.lower() and isinstance(replica, dict) and isinstance(replica.get("template"), dict):
                     return [(f"spec.{training.replica_key}.{name}.template", replica["template"])]
         raise CollectorError(
-            f"spec.{training.replica_key}: no {' or '.join(training.primary_roles)} replica with a pod "
-            "template, so the primary pod is not known"
+            f"spec.{training.replica_key}: no {' or '.join(roles)} replica with a pod template, so the "
+            "primary pod is not known"
+            + (f" (trialTemplate.primaryPodLabels {REPLICA_TYPE_LABEL}: {wanted})" if wanted else "")
         )
     if kind == TRAIN_JOB.kind:
         why = ("a TrainJob's pods are made from its training runtime, and the TrainJob holds no pod "
@@ -97,6 +109,7 @@ def add_metrics_collector(
     folder: str,
     args: Sequence[str],
     image: str = COLLECTOR_IMAGE,
+    primary_pod_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A copy of ``manifest`` whose primary pod templates run the collector (``pipetune`` with
     ``args``) beside the primary container, sharing ``folder`` and the process namespace; see
@@ -104,7 +117,7 @@ def add_metrics_collector(
     amended: dict[str, Any] = copy.deepcopy(dict(manifest))
     training = TRAINING_KINDS.get(str(amended.get("kind", "")))
     wanted = primary_container or (training.primary_container if training else None)
-    for where, template in collector_templates(amended):
+    for where, template in collector_templates(amended, primary_pod_labels):
         pod = template.get("spec")
         containers = pod.get("containers") if isinstance(pod, dict) else None
         if not isinstance(pod, dict) or not isinstance(containers, list) or not all(isinstance(c, dict) for c in containers):

@@ -303,6 +303,7 @@ class ExperimentLauncher:
                 collector_folder(collector.path, tfevents),
                 collector_argv(log_metrics),
                 self.collector_image,
+                experiment.trial_template.primary_pod_labels,
             )
         except CollectorError as exc:
             raise SpecError(f"{experiment.source}: spec.trialTemplate.trialSpec: {exc}") from None

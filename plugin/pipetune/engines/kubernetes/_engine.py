@@ -564,6 +564,13 @@ class KubernetesEngine:
         collector = next((s for s in statuses if s.get("name") == COLLECTOR_CONTAINER), None)
         if collector is not None:
             return self._collect_collector(run, pod_name, collector, terminated, failed)
+        if _expects_collector(run):
+            # Never the primary's own log read as if it were the metrics file.
+            return None if failed else (
+                f"results: pod {pod_name} has no container {COLLECTOR_CONTAINER}, which reads the "
+                "File or TensorFlowEvent collector's metrics; the primaryPodLabels select a pod it "
+                "was not added to"
+            )
         try:
             found, error = self._read_log(run, pod_name, str(status.get("name")),
                                           run.request.log_metrics or LogMetrics(), message)
@@ -651,7 +658,7 @@ class KubernetesEngine:
             pod = self._primary_pod(run, retry=once)
             statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
             # With pipetune's collector beside the primary, its report lines are the progress.
-            collected = any(s.get("name") == COLLECTOR_CONTAINER for s in statuses)
+            collected = _expects_collector(run)
             found = _primary_status(statuses, COLLECTOR_CONTAINER if collected else self._primary_container(run))
             container = str(found.get("name")) if found is not None else None
             state = (found or {}).get("state") or {}
@@ -826,6 +833,13 @@ def _moment(value: Any) -> datetime.datetime | None:
 def _terminated(status: Mapping[str, Any]) -> dict[str, Any]:
     """A container's last termination (its current state, else its last state), or {}."""
     return dict((status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated") or {})
+
+
+def _expects_collector(run: KubernetesRun) -> bool:
+    """Whether the run's metrics are a file or event folder in its pod, which pipetune's
+    collector container reads (and its log, not the primary's, holds the progress)."""
+    spec = run.request.log_metrics
+    return spec is not None and bool(spec.file or spec.tfevents)
 
 
 def _collector_metrics(run: KubernetesRun) -> LogMetrics:

@@ -12,7 +12,9 @@ writes its metrics file or event files in (an ``emptyDir``) and the pod's proces
 * prints each new history entry on its stdout as a ``pipetune.report {...}`` line, the line
   the Kubernetes engine already reads from a running pod's log for early stopping
   (``intermediate``); for event files the newest step is held back until a later step
-  appears or the trial ends (a step's values may come from several files);
+  appears or the trial ends (a step's values may come from several files; one written to a
+  file after a later step reached another is missing from that step's printed line, which
+  is progress only: the final results have it);
 * once the primary's processes have ended, reads the rest and writes the final results as a
   results document to its termination message (the channel the engine reads a container's
   results from), history included when the document fits in the kubelet's 4096 bytes, else

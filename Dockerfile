@@ -1,5 +1,6 @@
-# The one image of pipetune: the controller (`pipetune controller`, manifests/deployment.yaml)
-# and every catalog component (`pipetune step <name>`, components/*/task.yaml). It is not
+# The one image of pipetune: the controller (`pipetune controller`, manifests/deployment.yaml),
+# every catalog component (`pipetune step <name>`, components/*/task.yaml) and the metrics
+# collector sidecar of File/TensorFlowEvent trials on a cluster (`pipetune collect`). It is not
 # built or pushed by this repository's CI: no registry is reachable from it.
 #   docker build -t pipetune/pipetune:0.1.0 .
 FROM python:3.11-slim

@@ -1,9 +1,10 @@
 """How ``pipetune`` finds a command's code: every command the parser offers runs a handler that
 exists, and a command imports only what it uses, so start-up stays quick.
 
-``pipetune run`` starts every component trial and ``pipetune exec`` starts every catalog
-component in a container: neither may pay for the Kubernetes client, hyperopt, kopf,
-matplotlib or kfp, which only other commands need.
+``pipetune run`` starts every component trial, ``pipetune exec`` starts every catalog
+component in a container and ``pipetune collect`` runs beside trials in their pods: none may
+pay for the Kubernetes client, hyperopt, kopf, matplotlib or kfp, which only other commands
+need.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def _imported(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, 
         # is noticed.
         (("run", "no-such-component.yaml"), 2),
         (("exec", "--", sys.executable, "-c", "pass"), None),
+        # The collector sidecar of every File or TensorFlowEvent trial pod (a process long gone).
+        (("collect", "--file", "no-such.log", "--pid", "999999999", "--termination-message-path", ""), 0),
         (("runs", "list"), 0),
         (("checkpoints", "list", "no-such-run"), 2),
         (("catalog", "check", "components"), 0),

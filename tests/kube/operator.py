@@ -36,7 +36,8 @@ Every pod copies the labels and annotations of the pod template found in the res
 and TaskRun, the resource's own labels; its spec is the template's. Pods get ``phase`` and
 ``containerStatuses``; the primary pod's main container ends with the scripted termination
 message and holds the scripted logs, then the scripted ``progress`` lines one by one while it
-runs, as a training prints its reports. Deleting a resource deletes its pods (the garbage
+runs, as a training prints its reports (``Outcome.container`` sends them to another container
+of that pod instead, such as pipetune's metrics collector). Deleting a resource deletes its pods (the garbage
 collector's part), also mid-lifecycle. ``Outcome`` scripts the rest.
 """
 
@@ -89,6 +90,9 @@ class Outcome:
     results: Mapping[str, str] = dataclasses.field(default_factory=dict)
     progress: tuple[str, ...] = ()
     progress_delay: float | None = None
+    #: The primary pod's container that gets ``logs``, ``progress`` and ``termination_message``
+    #: (None: the main one), e.g. pipetune's metrics collector.
+    container: str | None = None
 
     def __post_init__(self) -> None:
         if self.delay < 0:
@@ -386,7 +390,7 @@ class FakeOperator:
                 "startedAt": finished, "finishedAt": finished,
                 "containerID": f"containerd://{name_suffix(pod['metadata']['uid'], c['name'], length=12)}",
             }
-            if c["name"] == main and outcome.termination_message is not None:
+            if main is not None and c["name"] == (outcome.container or main) and outcome.termination_message is not None:
                 terminated["message"] = outcome.termination_message
             statuses.append({"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
                              "restartCount": 0, "started": False, "state": {"terminated": terminated}})
@@ -412,7 +416,8 @@ class FakeOperator:
         run.pods.clear()
 
     def _logs_for(self, run: _Run, main: str | None) -> dict[str, str]:
-        return {main: run.outcome.logs} if main is not None and run.outcome.logs else {}
+        target = run.outcome.container or main
+        return {target: run.outcome.logs} if main is not None and run.outcome.logs else {}
 
     def _progress(self, run: _Run, pod: Mapping[str, Any], main: str | None) -> Generator[float, None, None]:
         """Print the scripted progress lines into the running pod's main container log, one a step."""
@@ -422,7 +427,7 @@ class FakeOperator:
         delay = outcome.delay if outcome.progress_delay is None else outcome.progress_delay
         for line in outcome.progress:
             yield delay
-            self.cluster.append_log(run.namespace, pod["metadata"]["name"], main,
+            self.cluster.append_log(run.namespace, pod["metadata"]["name"], outcome.container or main,
                                     line if line.endswith("\n") else line + "\n")
 
     # -- lifecycles: generators yielding the seconds to the next step ------------------------------
@@ -474,6 +479,7 @@ class FakeOperator:
         self._set_status(run, {"conditions": created, "replicaStatuses": {role: {} for role in roles}})
         pods: list[tuple[dict[str, Any], str]] = []
         primary: dict[str, Any] | None = None
+        fallback: dict[str, Any] | None = None
         for role in roles:
             replica = replica_specs[role] or {}
             template = replica.get("template") or {}
@@ -490,8 +496,12 @@ class FakeOperator:
                     labels["training.kubeflow.org/job-role"] = "master"
                 pod = self._create_pod(run, f"{run.name}-{role.lower()}-{index}", labels, template)
                 pods.append((pod, role))
-                if primary is None and (is_master or not has_master):
+                if is_master and primary is None:
                     primary = pod
+                elif fallback is None and not has_master:
+                    fallback = pod
+        # The master-labelled pod (a TFJob's worker 0 even after its PS pods), else the first.
+        primary = primary or fallback
         yield outcome.delay
         for pod, _ in pods:
             main = _main_container(pod)

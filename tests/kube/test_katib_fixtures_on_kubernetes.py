@@ -1,5 +1,7 @@
 """Every Katib example Experiment that loads, its first trial run on the Kubernetes engine
-exactly as its trial template describes it (skipped without ../shared/fixtures)."""
+exactly as its trial template describes it (skipped without ../shared/fixtures); a File
+collector's trial through pipetune's collector container, its part played by the real
+collector code over the metrics file the trial would write."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ import pytest
 
 from experiment.test_katib_fixtures import FIXTURES, REFUSED, first_assignment
 from kube.emulator import EmulatedCluster
+from kube.kubelet import collect_once, collector_container, here
 from kube.operator import Outcome
 from pipetune.contract import LogMetrics
 from pipetune.engines.base import Phase, RunRequest
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.errors import SpecError
 from pipetune.experiment import load_experiment
-from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL, default_plural, known_kind
+from pipetune.kinds import COLLECTOR_CONTAINER, EXPERIMENT_LABEL, TRIAL_LABEL, default_plural, known_kind
 from pipetune.tuner.launchers import ExperimentLauncher
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="no ../shared/fixtures/katib-v1beta1 here")
@@ -26,7 +29,8 @@ RESULTS_EXPECTED = {"Job", "PyTorchJob", "XGBoostJob", "TrainJob"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_first_trial_runs_on_the_cluster_as_its_template_says(path: Path, cluster: EmulatedCluster) -> None:
+def test_first_trial_runs_on_the_cluster_as_its_template_says(path: Path, cluster: EmulatedCluster,
+                                                              tmp_path: Path) -> None:
     if path.stem in REFUSED:
         pytest.skip("refused at load")
     experiment = load_experiment(path)
@@ -48,7 +52,25 @@ def test_first_trial_runs_on_the_cluster_as_its_template_says(path: Path, cluste
     # Lines in the collector's own format: Katib's name=value, or the fixture's metricsFormat.
     line = "{} : {}" if experiment.metrics_collector.filters else "{}={}"
     logs = "\n".join(["epoch 1", line.format(metric, 0.25), line.format(metric, 0.5)]) + "\n"
-    cluster.operator.outcome = lambda obj: Outcome(logs=logs)
+    outcome = Outcome(logs=logs)
+    collector = experiment.metrics_collector
+    if collector.kind in ("File", "TensorFlowEvent"):
+        assert collector_container(manifest)["args"][0] == "collect"
+    if collector.kind == "File" and kind in RESULTS_EXPECTED:
+        # The trial wrote the lines to its metrics file; pipetune's collector container read
+        # it (run here on a copy: kube/kubelet.py) and printed and wrote what the engine reads.
+        assert collector.path
+        metrics_file = here(collector.path, tmp_path)
+        metrics_file.parent.mkdir(parents=True)
+        if collector.format == "JSON":
+            metrics_file.write_text(f'{{"{metric}": "0.25"}}\n{{"{metric}": "0.5"}}\n')
+        elif any("metricName" in f for f in collector.filters):  # pytorch-mnist's own line
+            metrics_file.write_text("".join(f"{{metricName: {metric}, metricValue: {v}}}\n" for v in (0.25, 0.5)))
+        else:
+            metrics_file.write_text(logs)
+        printed, message = collect_once(collector_container(manifest), tmp_path)
+        outcome = Outcome(logs=printed, termination_message=message, container=COLLECTOR_CONTAINER)
+    cluster.operator.outcome = lambda obj: outcome
     engine = KubernetesEngine(cluster.api_client(), namespace, labels={EXPERIMENT_LABEL: experiment.name},
                               retry=Retry(tries=3, base=0.01))
     try:

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "run": "pipetune.cli._component:run",
     "exec": "pipetune.cli._exec:execute",
     "step": "pipetune.cli._step:step",
+    "collect": "pipetune.cli._collect:collect",
     "tune": "pipetune.cli._tune:tune",
     "plot": "pipetune.cli._plot:plot",
     "runs list": "pipetune.cli._runs:list_runs",

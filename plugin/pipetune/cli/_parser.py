@@ -299,6 +299,36 @@ def build_parser() -> argparse.ArgumentParser:
     step.set_defaults(command="step")
     catalog.set_defaults(usage=catalog)
 
+    collect = commands.add_parser(
+        "collect",
+        help="inside a pod: the metrics collector sidecar (Katib's File and TensorFlowEvent collectors)",
+        description="Read a trial's metrics file (--file) or TensorFlow event folder (--tfevents) "
+        "as it grows, print each new entry as a 'pipetune.report {...}' line, and once the pod's "
+        "other processes (or --pid) have ended write the final results to the termination "
+        "message. The Kubernetes engine adds it to a trial's pod as the container "
+        "pipetune-metrics-collector; exits 0 once collection ends.",
+    )
+    source = collect.add_mutually_exclusive_group()
+    source.add_argument("--file", metavar="PATH", help="the metrics file the trial writes (Katib's File collector)")
+    source.add_argument("--tfevents", metavar="DIR", help="the folder the trial writes event files under")
+    collect.add_argument("--format", dest="file_format", choices=("TEXT", "JSON"), default="TEXT",
+                         help="--file: name=value lines (TEXT, default) or one JSON object a line")
+    collect.add_argument("--filter", action="append", default=[], metavar="REGEX",
+                         help="--file TEXT: a metricsFormat expression, two groups (name, value); repeatable")
+    collect.add_argument("--metric", action="append", default=[], metavar="NAME",
+                         help="keep this metric (repeatable; default: every one)")
+    collect.add_argument("--pid", action="append", type=int, default=[], metavar="PID",
+                         help="wait for this process to end (repeatable; default: every process of the pod "
+                         "but PID 1 and this one's own)")
+    collect.add_argument("--interval", type=_positive_float, default=1.0,
+                         help="seconds between looks at the metrics and the processes (default 1)")
+    collect.add_argument("--grace", type=float, default=10.0,
+                         help="seconds to wait for another process to show up (default 10)")
+    collect.add_argument("--termination-message-path",
+                         help="write the final results here (default: /dev/termination-log when it exists; "
+                         "'' to disable)")
+    collect.set_defaults(command="collect")
+
     pipeline = commands.add_parser("pipeline", help="run a whole pipeline on this machine")
     pipeline_commands = _Commands(pipeline.add_subparsers(title="pipeline commands", metavar="COMMAND"), common)
     pipeline_run = pipeline_commands.add_parser(

@@ -37,6 +37,16 @@ from pipetune.contract._results import (
     results_path,
     write_results,
 )
+from pipetune.contract._sidecar import (
+    LOOK_SECONDS,
+    START_GRACE_SECONDS,
+    collector_argv,
+    collector_metrics,
+    others,
+    process_table,
+    run_collector,
+    termination_text,
+)
 from pipetune.contract._tfevent import TFEventReader, read_tfevents
 
 __all__ = [
@@ -46,6 +56,8 @@ __all__ = [
     "LogFollower",
     "LogReader",
     "LogStream",
+    "LOOK_SECONDS",
+    "START_GRACE_SECONDS",
     "API_VERSION",
     "CHANNEL_LIMIT_BYTES",
     "Checkpoint",
@@ -65,11 +77,15 @@ __all__ = [
     "artifact_dir",
     "artifact_ref",
     "collect_results",
+    "collector_argv",
+    "collector_metrics",
     "follow_collector",
+    "others",
     "outputs_dir",
     "oversize_message",
     "parse_args",
     "parse_results",
+    "process_table",
     "read_log",
     "read_results",
     "read_tfevents",
@@ -78,7 +94,9 @@ __all__ = [
     "results_from_json_lines",
     "results_from_log",
     "results_path",
+    "run_collector",
     "save_results",
+    "termination_text",
     "usage_error",
     "write_results",
 ]

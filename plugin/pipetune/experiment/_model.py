@@ -30,7 +30,8 @@ Defaults (Katib's where Katib has one):
 
 Metrics collectors are checked at load as Katib's webhook checks them; PrometheusMetric, Custom
 and Push load (the Experiment is valid) and are refused, with the reason, before a local trial
-runs (:func:`pipetune.experiment.local_command`). A trial
+runs (:func:`pipetune.experiment.local_command`) or a cluster trial is created
+(``MetricsCollectorSpec.cluster_error``). A trial
 template in a ConfigMap (``trialTemplate.configMap``) is refused at load: nothing here can read
 it. Algorithm names and settings are checked at load through the algorithm registry.
 """
@@ -69,6 +70,9 @@ RESUME_POLICIES = ("Never", "LongRunning", "FromVolume")
 COLLECTOR_KINDS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
 #: Collectors a local run can honour: its log and a file it writes.
 LOCAL_COLLECTOR_KINDS = ("StdOut", "File", "TensorFlowEvent")
+#: Collectors the Kubernetes engine can honour: the primary's log, and pipetune's collector
+#: container beside it for a file or event folder in the pod.
+CLUSTER_COLLECTOR_KINDS = LOCAL_COLLECTOR_KINDS
 FILE_FORMATS = ("TEXT", "JSON")
 DEFAULT_METRICS_FILE = "/var/log/katib/metrics.log"
 DEFAULT_TFEVENT_DIR = "/var/log/katib/tfevent/"
@@ -247,13 +251,23 @@ class MetricsCollectorSpec:
     @property
     def cluster_error(self) -> str | None:
         """Why the Kubernetes engine can't collect these metrics, or None when it can: it
-        reads the primary container's termination message and log, not files in the pod."""
-        if self.kind == "StdOut":
+        reads the primary container's log (StdOut) and, for File and TensorFlowEvent, a
+        collector container added beside it (``pipetune.kinds.add_metrics_collector``, which
+        refuses the kinds it can't be added to)."""
+        if self.kind in CLUSTER_COLLECTOR_KINDS:
             return None
+        how = {
+            "PrometheusMetric": "Katib scrapes the trial's Prometheus endpoint from a sidecar, and "
+                                "pipetune's collector reads files, not endpoints",
+            "Custom": "Katib runs your collector container beside the trial and reads what it pushes "
+                      "to Katib's DB manager, which is not there",
+            "Push": "the trial pushes its metrics to Katib's DB manager, which is not there; "
+                    "call pipetune.report or print name=value lines",
+        }[self.kind]
         return (
             f"spec.metricsCollectorSpec.collector.kind: {self.kind} is not supported on the "
-            "Kubernetes engine, which reads the primary container's termination message and log; "
-            "expected StdOut (or write results.yaml, which the termination message carries)"
+            f"Kubernetes engine ({how}); expected StdOut, File or TensorFlowEvent (or write "
+            "results.yaml, which the termination message carries)"
         )
 
 

@@ -3,10 +3,20 @@
 ``_table``: the kinds pipetune knows (group, version, plural, default success and failure
 conditions, primary pod and container) and the labels it puts on children. ``_conditions``:
 success and failure conditions as JSONPath, with Katib's GJSON forms translated.
+``_collector``: the metrics collector sidecar added to a trial's primary pod templates.
 ``_training``: the training operators' rules for a valid PyTorchJob, TFJob or TrainJob, and
 the roles of a valid one.
 """
 
+from pipetune.kinds._collector import (
+    COLLECTOR_CONTAINER,
+    COLLECTOR_IMAGE,
+    COLLECTOR_VOLUME,
+    CollectorError,
+    add_metrics_collector,
+    collector_folder,
+    collector_templates,
+)
 from pipetune.kinds._conditions import (
     Condition,
     ConditionError,
@@ -46,6 +56,13 @@ from pipetune.kinds._training import (
 )
 
 __all__ = [
+    "COLLECTOR_CONTAINER",
+    "COLLECTOR_IMAGE",
+    "COLLECTOR_VOLUME",
+    "CollectorError",
+    "add_metrics_collector",
+    "collector_folder",
+    "collector_templates",
     "EXPERIMENT_API",
     "EXPERIMENT_KIND",
     "EXPERIMENT_LABEL",

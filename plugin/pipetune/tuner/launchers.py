@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipetune.components import ComponentSpec, ContainerSpec, format_value, local_component
-from pipetune.contract import LogMetrics
+from pipetune.contract import LogMetrics, collector_argv
 from pipetune.engines.base import ResourceRequest
 from pipetune.errors import PipetuneError, SpecError
 from pipetune.experiment import (
@@ -20,7 +20,15 @@ from pipetune.experiment import (
     move_in_manifest,
     render_trial,
 )
-from pipetune.kinds import check_training_job, is_training_job, replica_roles
+from pipetune.kinds import (
+    COLLECTOR_IMAGE,
+    CollectorError,
+    add_metrics_collector,
+    check_training_job,
+    collector_folder,
+    is_training_job,
+    replica_roles,
+)
 from pipetune.programs import missing_file
 from pipetune.tuner.identity import function_identity, plain, program_hashes
 from pipetune.tuner.space import SearchSpace, Space
@@ -132,14 +140,21 @@ class ExperimentLauncher:
     resource. For the local engine (``local=True``) a ``batch/v1 Job`` is mapped to a local
     command and a training job is handed over for the engine to run replica by replica; a
     kind that can't run here is the trial's error. For a cluster engine the rendered resource
-    goes as it is, with the template's conditions and primary pod. A component trial runs as
+    goes as it is, with the template's conditions and primary pod, and for a File or
+    TensorFlowEvent collector pipetune's collector container beside the primary one. A component trial runs as
     its own ``batch/v1 Job`` on a cluster, or with ``taskruns=True`` (the Tekton controller)
     as a ``TaskRun`` of the catalog Task of the same name (``components/<name>/task.yaml``)."""
 
     def __init__(
-        self, experiment: Experiment, local: bool = True, namespace: str | None = None, taskruns: bool = False
+        self,
+        experiment: Experiment,
+        local: bool = True,
+        namespace: str | None = None,
+        taskruns: bool = False,
+        collector_image: str = COLLECTOR_IMAGE,
     ) -> None:
         self.experiment = experiment
+        self.collector_image = collector_image
         self.local = local
         self.namespace = experiment.namespace or namespace or "default"
         self.taskruns = taskruns
@@ -252,6 +267,8 @@ class ExperimentLauncher:
         )
         if not self.local and collector.cluster_error:
             raise SpecError(f"{experiment.source}: {collector.cluster_error}")
+        if not self.local and collector.kind in ("File", "TensorFlowEvent") and collector.path:
+            resource, log_metrics = self._cluster_collector(resource, log_metrics)
         if not self.local or is_training_job(rendered):
             problems = check_training_job(rendered) if is_training_job(rendered) else []
             if problems:
@@ -263,6 +280,34 @@ class ExperimentLauncher:
         command = local_command(rendered, experiment, assignment).with_outputs_dir(outputs_dir)
         log_metrics = dataclasses.replace(log_metrics, file=command.metrics_file, tfevents=command.events_dir)
         return PreparedTrial(command.to_component(name), {}, log_metrics, resource, name)
+
+    def _cluster_collector(
+        self, resource: ResourceRequest, log_metrics: LogMetrics
+    ) -> tuple[ResourceRequest, LogMetrics]:
+        """A File or TensorFlowEvent collector on a cluster: pipetune's collector container
+        beside the primary one (``pipetune.kinds.add_metrics_collector``) reads the file or the
+        event folder at the path the trial's container sees; refused with the reason where it
+        can't be added."""
+        experiment = self.experiment
+        collector = experiment.metrics_collector
+        assert collector.path is not None
+        tfevents = collector.kind == "TensorFlowEvent"
+        if tfevents:
+            log_metrics = dataclasses.replace(log_metrics, tfevents=collector.path, merged=False)
+        else:
+            log_metrics = dataclasses.replace(log_metrics, file=collector.path, merged=False)
+        try:
+            manifest = add_metrics_collector(
+                resource.manifest,
+                experiment.trial_template.primary_container_name,
+                collector_folder(collector.path, tfevents),
+                collector_argv(log_metrics),
+                self.collector_image,
+                experiment.trial_template.primary_pod_labels,
+            )
+        except CollectorError as exc:
+            raise SpecError(f"{experiment.source}: spec.trialTemplate.trialSpec: {exc}") from None
+        return dataclasses.replace(resource, manifest=manifest), log_metrics
 
     def _local_training_job(
         self, resource: ResourceRequest, log_metrics: LogMetrics, outputs_dir: Path

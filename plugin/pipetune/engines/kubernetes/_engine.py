@@ -16,13 +16,18 @@ container sets its own path.
   translated), defaulting per kind (``pipetune.kinds``).
 * Results come from the primary pod (the trial's pods with ``primaryPodLabels``, else the
   kind's): its primary container's termination message when that is a results document, else
-  the container's log read for ``pipetune.report`` / Katib StdOut lines. One LIST of pods and
-  at most one log read per finished run.
-* Progress (``intermediate``, for early stopping) comes from the same pod and container while
-  the run runs: its log read with ``timestamps`` from the last line already read on
-  (``sinceTime``), at most once per ``progress_interval`` seconds per run and at most
-  ``progress_read_bytes`` a read, parsed as the final results are (``pipetune.report`` lines,
-  else Katib StdOut lines). The pod is listed until it has started, and again when its log
+  the container's log read for ``pipetune.report`` / Katib StdOut lines. A pod with pipetune's
+  metrics collector container (``pipetune.kinds.COLLECTOR_CONTAINER``, added for Katib's File
+  and TensorFlowEvent collectors) is read from that container instead: its termination
+  message holds the results, and its log the ``pipetune.report`` lines of each entry (the
+  history, when the message had no room for it). A primary container that started again
+  after the collector ended is refused rather than read. One LIST of pods and at most one log
+  read per finished run.
+* Progress (``intermediate``, for early stopping) comes from the same pod and container (the
+  collector's, when the pod has one) while the run runs: its log read with ``timestamps``
+  from the last line already read on (``sinceTime``), at most once per ``progress_interval``
+  seconds per run and at most ``progress_read_bytes`` a read, parsed as the final results
+  are (``pipetune.report`` lines, else Katib StdOut lines). The pod is listed until it has started, and again when its log
   has been quiet for ``PODS_RELOOK_SECONDS`` (a newer pod starts the history over). Only the
   parsed history is kept, never the log text.
 * A finished resource is deleted (background propagation) unless ``retain``; a cancelled or
@@ -33,6 +38,7 @@ container sets its own path.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import re
 import threading
@@ -62,6 +68,7 @@ from pipetune.engines.kubernetes._manifests import (
 )
 from pipetune.errors import ContractError, RunError, TransientError
 from pipetune.kinds import (
+    COLLECTOR_CONTAINER,
     RESULTS_RESULT,
     TRIAL_LABEL,
     Condition,
@@ -151,6 +158,8 @@ class LogProgress:
     at_last: int = 0
     #: The last read brought no new line.
     idle: bool = False
+    #: How the log read is parsed when it is not the run's own (pipetune's collector's).
+    metrics: LogMetrics | None = None
 
     @property
     def history(self) -> History:
@@ -534,13 +543,10 @@ class KubernetesEngine:
         pod_name = pod["metadata"]["name"]
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
         container = self._primary_container(run)
-        status = next((s for s in statuses if s.get("name") == container), None)
-        if status is None and len(statuses) == 1:
-            status = statuses[0]
+        status = _primary_status(statuses, container)
         if status is None:
             return None if failed else f"results: pod {pod_name} has no container {container!r}"
-        terminated = (status.get("state") or {}).get("terminated") or \
-            (status.get("lastState") or {}).get("terminated") or {}
+        terminated = _terminated(status)
         message = terminated.get("message") or ""
         if message and not failed:
             if len(message.encode("utf-8")) >= CHANNEL_LIMIT_BYTES:
@@ -555,17 +561,78 @@ class KubernetesEngine:
                     return None
                 except ContractError as exc:
                     return f"results: {exc}"
-        log_metrics = run.request.log_metrics or LogMetrics()
+        collector = next((s for s in statuses if s.get("name") == COLLECTOR_CONTAINER), None)
+        if collector is not None:
+            return self._collect_collector(run, pod_name, collector, terminated, failed)
+        if _expects_collector(run):
+            # Never the primary's own log read as if it were the metrics file.
+            return None if failed else (
+                f"results: pod {pod_name} has no container {COLLECTOR_CONTAINER}, which reads the "
+                "File or TensorFlowEvent collector's metrics; the primaryPodLabels select a pod it "
+                "was not added to"
+            )
+        try:
+            found, error = self._read_log(run, pod_name, str(status.get("name")),
+                                          run.request.log_metrics or LogMetrics(), message)
+        except ContractError as exc:
+            return f"results: {exc}"
+        if error is not None:
+            return None if failed else error
+        run.collected = found
+        return None
+
+    def _collect_collector(self, run: KubernetesRun, pod_name: str, status: Mapping[str, Any],
+                           primary: Mapping[str, Any], failed: bool) -> str | None:
+        """Results from pipetune's collector container (``pipetune collect``): its termination
+        message holds them; when that held the metrics alone (the history did not fit), the
+        history is read from the report lines it printed. An error message or None."""
+        terminated = _terminated(status)
+        started, ended = _moment(primary.get("startedAt")), _moment(terminated.get("finishedAt"))
+        if started is not None and ended is not None and started > ended and not failed:
+            return (
+                f"results: in pod {pod_name} the primary container started again at {started:%Y-%m-%dT%H:%M:%SZ}, "
+                f"after {COLLECTOR_CONTAINER} had ended at {ended:%Y-%m-%dT%H:%M:%SZ} (a restart in place, restartPolicy "
+                "OnFailure), so its last run's metrics were not collected; expected restartPolicy Never "
+                "with a File or TensorFlowEvent collector, or a run that does not fail"
+            )
+        message = terminated.get("message") or ""
+        found: Results | None = None
+        if message.lstrip().startswith(("apiVersion", "metrics", "{")):
+            try:
+                found = parse_results(message, f"pod {pod_name} container {COLLECTOR_CONTAINER} termination message")
+            except ContractError as exc:
+                return f"results: {exc}"
+            if found.history:
+                run.collected = found
+                return None
+        try:
+            logged, error = self._read_log(run, pod_name, COLLECTOR_CONTAINER, _collector_metrics(run), "")
+        except ContractError as exc:
+            return f"results: {exc}"
+        if error is not None:
+            return None if failed else error
+        if found is None:
+            run.collected = logged
+        else:
+            run.collected = dataclasses.replace(found, history=list(logged.history) if logged else [])
+        return None
+
+    def _read_log(self, run: KubernetesRun, pod_name: str, container: str, log_metrics: LogMetrics,
+                  message: str) -> tuple[Results | None, str | None]:
+        """The results a container's log holds, streamed; ``message`` (a failed container's
+        termination message, with FallbackToLogsOnError its log's tail) is read when the log
+        is empty. The results, or why the log could not be read; ``ContractError`` for
+        invalid results."""
         try:
             response = call(
                 f"read log of pod {pod_name}",
                 self.core.read_namespaced_pod_log,
-                pod_name, run.namespace, container=status.get("name"),
+                pod_name, run.namespace, container=container,
                 _preload_content=False,
                 retry=self.retry,
             )
         except (ApiException, TransientError) as exc:
-            return None if failed else f"results: could not read the log of pod {pod_name}: {describe(exc)}"
+            return None, f"results: could not read the log of pod {pod_name}: {describe(exc)}"
         # Streamed: a log of any size is read in pieces, never held whole (``LogStream``).
         stream = log_metrics.stream()
         empty = True
@@ -574,16 +641,12 @@ class KubernetesEngine:
                 empty = empty and not piece
                 stream.feed(piece)
         except Exception as exc:  # noqa: BLE001 - urllib3 raises its own errors mid-stream
-            return None if failed else f"results: the log of pod {pod_name} broke off: {exc}"
+            return None, f"results: the log of pod {pod_name} broke off: {exc}"
         finally:
             response.release_conn()
         if empty and message:
             stream.feed(message.encode("utf-8"))
-        try:
-            run.collected = stream.finish()
-        except ContractError as exc:
-            return f"results: {exc}"
-        return None
+        return stream.finish(), None
 
     def _read_progress(self, run: KubernetesRun, progress: LogProgress, now: float) -> None:
         """One progress read: the primary pod looked up when none is known yet, or when the
@@ -594,8 +657,11 @@ class KubernetesEngine:
             progress.looked_at = now
             pod = self._primary_pod(run, retry=once)
             statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
-            container = self._primary_container(run) or (statuses[0].get("name") if len(statuses) == 1 else None)
-            state = next((s.get("state") or {} for s in statuses if s.get("name") == container), {})
+            # With pipetune's collector beside the primary, its report lines are the progress.
+            collected = _expects_collector(run)
+            found = _primary_status(statuses, COLLECTOR_CONTAINER if collected else self._primary_container(run))
+            container = str(found.get("name")) if found is not None else None
+            state = (found or {}).get("state") or {}
             if pod is None or not ({"running", "terminated"} & set(state)):
                 return
             metadata = pod.get("metadata") or {}
@@ -603,6 +669,7 @@ class KubernetesEngine:
             uid = str(metadata.get("uid") or name)
             if uid != progress.uid:
                 progress.restart(name, uid, container)
+                progress.metrics = _collector_metrics(run) if collected else None
         assert progress.pod is not None
         query: list[tuple[str, Any]] = [("timestamps", "true"), ("limitBytes", self.progress_read_bytes)]
         if progress.container:
@@ -624,7 +691,7 @@ class KubernetesEngine:
             response.release_conn()
         lines = progress.take(data.decode("utf-8", errors="replace"), cut=len(data) >= self.progress_read_bytes)
         if lines:
-            progress.add(lines, run.request.log_metrics or LogMetrics())
+            progress.add(lines, progress.metrics or run.request.log_metrics or LogMetrics())
 
     def _log_tail(self, run: KubernetesRun) -> None:
         """At the end of an echoed run: let the followed log finish, or print it whole if it
@@ -651,8 +718,9 @@ class KubernetesEngine:
         except (ApiException, TransientError):
             return
         statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
-        container = self._primary_container(run) or (statuses[0].get("name") if len(statuses) == 1 else None)
-        state = next((s.get("state") or {} for s in statuses if s.get("name") == container), {})
+        found = _primary_status(statuses, self._primary_container(run))
+        container = str(found.get("name")) if found is not None else None
+        state = (found or {}).get("state") or {}
         if pod is None or container is None or not ({"running", "terminated"} & set(state)):
             return
         name = pod["metadata"]["name"]
@@ -738,6 +806,45 @@ def _stamp(line: str) -> tuple[_Stamp | None, str]:
     except ValueError:  # digits in the shape of a time that is none (month 13)
         return None, line
     return (seconds, int((match.group(2) or "").ljust(9, "0"))), line[match.end():]
+
+
+def _primary_status(statuses: list[dict[str, Any]], container: str | None) -> dict[str, Any] | None:
+    """The primary container's status: the one named ``container``, else the pod's only
+    container besides pipetune's collector."""
+    status = next((s for s in statuses if s.get("name") == container), None)
+    if status is None and container is None:
+        own = [s for s in statuses if s.get("name") != COLLECTOR_CONTAINER]
+        status = own[0] if len(own) == 1 else None
+    return status
+
+
+def _moment(value: Any) -> datetime.datetime | None:
+    """A container status's time (the client gives a datetime, or RFC 3339 text), in UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime.datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
+
+
+def _terminated(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A container's last termination (its current state, else its last state), or {}."""
+    return dict((status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated") or {})
+
+
+def _expects_collector(run: KubernetesRun) -> bool:
+    """Whether the run's metrics are a file or event folder in its pod, which pipetune's
+    collector container reads (and its log, not the primary's, holds the progress)."""
+    spec = run.request.log_metrics
+    return spec is not None and bool(spec.file or spec.tfevents)
+
+
+def _collector_metrics(run: KubernetesRun) -> LogMetrics:
+    """How the collector container's log is read: its ``pipetune.report`` lines, the run's names."""
+    return LogMetrics(names=run.request.log_metrics.names if run.request.log_metrics else None)
 
 
 def _refused(run: KubernetesRun, problem: str) -> KubernetesRun:

@@ -15,7 +15,7 @@ from typing import Any
 from pipetune.components import resolve_command
 from pipetune.contract import OUTPUTS_ENV
 from pipetune.engines.base import RunRequest
-from pipetune.kinds import RESULTS_PATH
+from pipetune.kinds import COLLECTOR_CONTAINER, RESULTS_PATH
 
 CONTAINER_OUTPUTS = "/outputs"
 
@@ -80,9 +80,10 @@ def label_pod_templates(manifest: dict[str, Any], labels: Mapping[str, str]) -> 
 
 def primary_containers(manifest: dict[str, Any], container: str | None) -> Iterator[dict[str, Any]]:
     """The container named ``container`` in every pod template (``None``: the only container
-    of each template that has just one)."""
+    of each template that has just one, pipetune's metrics collector not counted)."""
     for template in pod_templates(manifest):
-        containers = template["spec"]["containers"]
+        containers = [c for c in template["spec"]["containers"]
+                      if not (isinstance(c, dict) and c.get("name") == COLLECTOR_CONTAINER)]
         for item in containers:
             if isinstance(item, dict) and (
                 (container is None and len(containers) == 1) or item.get("name") == container

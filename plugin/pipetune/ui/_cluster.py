@@ -446,9 +446,11 @@ def _newest(pods: list[Any]) -> Any | None:
 
 
 def _primary(pod: Any) -> str | None:
-    """The container whose log holds the trial's report lines: Tekton's step, else the first."""
+    """The container whose log holds the trial's report lines: a TaskRun pod's last step (the
+    step a catalog Task runs its component in), else the first container."""
     names = [c.name for c in pod.spec.containers or []]
-    return next((n for n in names if n.startswith("step-")), names[0] if names else None)
+    steps = [n for n in names if n.startswith("step-")]
+    return steps[-1] if steps else names[0] if names else None
 
 
 def _describe(exc: ApiException) -> str:

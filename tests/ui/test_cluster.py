@@ -7,11 +7,16 @@ manifests/dashboard-rbac.yaml grants (compared both ways)."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +40,7 @@ from controller.conftest import (  # noqa: F401 - fixtures
     train_outcome,
     wait_status,
 )
+from kube.conftest import write_kubeconfig
 from kube.emulator import EmulatedCluster
 from kube.operator import Outcome
 from pipetune.ui import ClusterSource, make_server
@@ -129,7 +135,7 @@ def test_the_clusters_experiments_show_with_their_status_progress_and_best(serve
     scores = taskrun_scores(served.cluster, served.namespace, "tune-")
     best_name = max(scores, key=lambda n: scores[n])
     assert tune["status"] == "Succeeded" and tune["trials"] == 6 and tune["done"] == 6
-    assert tune["metric"] == "accuracy" and tune["minimize"] is False
+    assert tune["metric"] == "accuracy" and tune["minimize"] is False and tune["algorithm"] == "auto"
     assert tune["best"]["objective"] == pytest.approx(scores[best_name]) and tune["best"]["run_id"] == best_name
     # The best the CustomRun publishes as its result is the one shown.
     results = {r["name"]: r["value"] for r in served.cluster.get(CUSTOMRUNS, served.namespace, "tune")["status"]["results"]}
@@ -274,3 +280,33 @@ def test_a_cluster_without_tekton_or_the_crd_shows_no_experiments(served: Served
     status, data = served.json("/api/experiments")
     assert status == 200 and data["experiments"] == []
     assert served.json("/api/runs")[1]["runs"] == []
+
+
+def test_pipetune_ui_engine_kubernetes_serves_the_namespace_of_the_kubeconfig(served: Served, tmp_path: Path) -> None:
+    served.controller.stop()
+    kubeconfig = write_kubeconfig(served.cluster, tmp_path / "kubeconfig")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "pipetune", "ui", "--engine", "kubernetes", "--namespace",
+                                served.namespace, "--port", "0"], stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()  # the first line says where it listens and what it reads
+        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert match and f"namespace {served.namespace} on {served.cluster.url}" in line and "read-only" in line, line
+        with urllib.request.urlopen(match.group(0) + "api/experiments", timeout=30) as response:
+            names = {x["name"] for x in json.loads(response.read())["experiments"]}
+        assert names == {"tune", "live"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_cluster_flags_without_the_kubernetes_engine_are_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "pipetune", "ui", "--namespace", "team-a", "--port", "0"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60,
+                            env={**os.environ, "KUBECONFIG": str(tmp_path / "none")})
+    assert result.returncode == 2 and "--engine kubernetes" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "-m", "pipetune", "ui", "--engine", "kubernetes", "--port", "0"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60,
+                            env={**os.environ, "KUBECONFIG": str(tmp_path / "none"), "HOME": str(tmp_path)})
+    assert result.returncode == 2 and "no cluster to talk to" in result.stderr and "Traceback" not in result.stderr

@@ -50,6 +50,7 @@ from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL
 from pipetune.names import trial_name
 from pipetune.store import RunRecord, RunStore
 from pipetune.tracking import EXPERIMENT_PREFIX, ExperimentView, NotFound, curve_of, last_lines
+from pipetune.tuner.config import DEFAULT_ALGORITHM
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import ExperimentState, MemoryJournal, TrialState
 
@@ -387,8 +388,13 @@ def _spec(kind: str, body: Mapping[str, Any], state: Mapping[str, Any]) -> Mappi
 
 
 def _algorithm(spec: Mapping[str, Any]) -> dict[str, Any]:
-    name = (spec.get("algorithm") or {}).get("algorithmName") if isinstance(spec.get("algorithm"), Mapping) else None
-    return {"algorithm": name} if name else {}
+    """The algorithm the spec names, else the tuner's default (as a local run records it);
+    nothing while the spec is unknown (a CustomRun naming an Experiment, not started yet)."""
+    if not spec:
+        return {}
+    algorithm = spec.get("algorithm")
+    name = algorithm.get("algorithmName") if isinstance(algorithm, Mapping) else None
+    return {"algorithm": str(name or DEFAULT_ALGORITHM)}
 
 
 def _trial_component(spec: Mapping[str, Any]) -> str:

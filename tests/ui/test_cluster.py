@@ -46,7 +46,7 @@ from kube.operator import Outcome
 from pipetune.ui import ClusterSource, make_server
 
 #: The API group of each resource the dashboard may read, by plural.
-GROUPS = {"customruns": "tekton.dev", "experiments": "pipetune.dev", "pods": ""}
+GROUPS = {"customruns": "tekton.dev", "taskruns": "tekton.dev", "experiments": "pipetune.dev", "pods": ""}
 
 
 def curve(score: float) -> list[tuple[int, float]]:
@@ -54,9 +54,16 @@ def curve(score: float) -> list[tuple[int, float]]:
     return [(1, round(score - 0.2, 6)), (2, round(score - 0.1, 6)), (3, score)]
 
 
+def publishes_history(name: str) -> bool:
+    """Whether a trial's Task publishes its history in its results result (even trials), or
+    only in its log (odd ones): the dashboard reads the first, else the second."""
+    return int(name.rsplit("-", 1)[1]) % 2 == 0
+
+
 def outcome_for(hang: set[str]) -> Callable[[dict[str, Any]], Outcome]:
-    """Tekton running train-sklearn: its results result and a log of ``pipetune.report``
-    lines; the live experiment's third trial hangs (Running until the test ends)."""
+    """Tekton running train-sklearn: its results result (with the history for even trials)
+    and a log of ``pipetune.report`` lines; the live experiment's third trial hangs (Running
+    until the test ends)."""
     live_seen: list[str] = []
 
     def outcome(taskrun: dict[str, Any]) -> Outcome:
@@ -68,7 +75,10 @@ def outcome_for(hang: set[str]) -> Callable[[dict[str, Any]], Outcome]:
         params = params_of(taskrun)
         score = accuracy(int(params["n_estimators"]), int(params["max_depth"]))
         logs = "".join(f'pipetune.report {json.dumps({"step": s, "accuracy": v})}\n' for s, v in curve(score))
-        results = train_outcome(taskrun).results
+        results = dict(train_outcome(taskrun).results)
+        if publishes_history(name):
+            results["results"] = yaml.safe_dump({"apiVersion": "pipetune.dev/v1", "metrics": {"accuracy": score},
+                                                 "history": [{"step": s, "accuracy": v} for s, v in curve(score)]})
         return Outcome(results=results, logs=logs, hang=name in hang)
 
     return outcome
@@ -166,12 +176,21 @@ def test_an_experiment_has_its_trials_as_their_resources_and_every_view(served: 
     points = sum(len(t["x"]) for t in data["figures"]["history"]["data"] if t["uid"].startswith("history-Succeeded"))
     assert points == 6
 
-    # The intermediate values: each trial's pipetune.report lines, read from its pod's log.
+    # The intermediate values: the history a trial's TaskRun published, else its
+    # pipetune.report lines read from its pod's log (one log read per trial that published none).
+    served.cluster.emulator.reset_requests()
     status, more = served.json("/api/experiments/customrun.tune/intermediate")
     assert status == 200
     by_index = {t["index"]: t["run_id"] for t in trials}
     assert {int(k): [tuple(p) for p in v] for k, v in more["curves"].items()} == {
         i: [(float(s), v) for s, v in curve(scores[name])] for i, name in by_index.items()}
+    reads = served.cluster.emulator.requests()
+    assert reads[("get", "pods/log")] == sum(not publishes_history(n) for n in scores) == 3
+    assert reads[("list", "taskruns")] == 1 and reads[("list", "pods")] == 1
+    # Finished trials' curves are read once: asking again reads no log.
+    served.cluster.emulator.reset_requests()
+    assert served.json("/api/experiments/customrun.tune/intermediate")[1]["curves"] == more["curves"]
+    assert served.cluster.emulator.requests()[("get", "pods/log")] == 0
 
     assert served.request("/experiments/customrun.tune")[0] == 200
     assert served.request("/experiments/customrun.nope")[0] == 404
@@ -249,7 +268,8 @@ def granted() -> set[tuple[str, str, str]]:
 def test_rbac_grants_exactly_what_every_page_reads(served: Served) -> None:
     served.controller.stop()
     served.cluster.emulator.reset_requests()
-    name = served.json("/api/experiments/customrun.tune")[1]["trials"][0]["run_id"]
+    trials = served.json("/api/experiments/customrun.tune")[1]["trials"]
+    name = next(t["run_id"] for t in trials if not publishes_history(t["run_id"]))
     for path in ("/", "/experiments", "/api/state", "/api/experiments", "/api/experiments/customrun.tune",
                  "/api/experiments/experiment.live/intermediate", "/api/experiments/customrun.tune/intermediate",
                  "/api/runs", "/api/runs?experiment=live&q=Running", f"/runs/{name}", f"/api/runs/{name}",

@@ -8,11 +8,15 @@ What it reads, and nothing more (``manifests/dashboard-rbac.yaml`` grants exactl
   ``ttl`` seconds however many pages poll: the controller keeps each one's journal in its
   ``status.extraFields`` (``pipetune.controller``), so the journal there is the experiment, as
   a journal file is locally. A journal is decoded once per resourceVersion.
+* The trials' intermediate values, when the journal holds no curve (it does only where early
+  stopping needed one): a finished TaskRun trial's from the ``results`` result it published
+  (its results.yaml: one LIST of the experiment's TaskRuns by ``pipetune.dev/experiment``),
+  else from its pod's log (``pipetune.report`` / Katib StdOut lines, as the engine reads them).
+  A finished trial's is read once, a running one's at most every ``ttl`` seconds, and at most
+  ``MAX_CURVE_READS`` logs a request, so an experiment of thousands fills its curves over a
+  few polls.
 * Pods, LISTed by label: a trial's (``pipetune.dev/trial``) for its logs, an experiment's
-  (``pipetune.dev/experiment``) for the trials' intermediate values, read from their logs'
-  ``pipetune.report`` / Katib StdOut lines when the journal holds no curve (a finished trial's
-  once, a running one's at most every ``ttl`` seconds).
-* ``pods/log``: a trial pod's container log, for its log page and its curve.
+  (``pipetune.dev/experiment``) for the curves; ``pods/log``: a container's log.
 
 Trials become run records in a scratch run store (a temporary directory, removed by
 ``close``): the runs list's filters, search and sorting are the run store's own, the same as
@@ -22,6 +26,7 @@ also how its pods are found.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import tempfile
 import threading
@@ -34,7 +39,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from pipetune.contract import LogMetrics
+from pipetune.contract import LogMetrics, parse_results
 from pipetune.controller import (
     CANCELLED,
     STATE_FIELD,
@@ -46,7 +51,7 @@ from pipetune.controller import (
 )
 from pipetune.engines.kubernetes import api_client
 from pipetune.errors import PipetuneError, RunError
-from pipetune.kinds import EXPERIMENT_LABEL, TRIAL_LABEL
+from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_RESULT, TASK_RUN, TRIAL_LABEL
 from pipetune.names import trial_name
 from pipetune.store import RunRecord, RunStore
 from pipetune.tracking import EXPERIMENT_PREFIX, ExperimentView, NotFound, curve_of, last_lines
@@ -63,6 +68,8 @@ MAX_LOG_BYTES = 16 * 2**20
 #: The most trial logs one request reads for intermediate values: a page opened on an
 #: experiment of 2,000 finished trials fills its curves over a few polls, never in one.
 MAX_CURVE_READS = 40
+#: Pod logs read side by side (each read waits on the API server, not on this process).
+LOG_READERS = 8
 #: How a trial's status shows as a run's (the trial resource's end, as the tuner saw it).
 RUN_STATUS = {
     TrialStatus.PENDING: "Pending", TrialStatus.RUNNING: "Running", TrialStatus.SUCCEEDED: "Succeeded",
@@ -82,6 +89,8 @@ class _Experiment:
     view: ExperimentView
     version: str
     base: str
+    #: Whether its trials are TaskRuns, which publish their results (and history).
+    published: bool = False
     records: dict[int, RunRecord] = field(default_factory=dict)
     by_name: dict[str, TrialState] = field(default_factory=dict)
 
@@ -172,9 +181,9 @@ class ClusterSource:
             started_at=_stamp(status.get("startTime")), finished_at=_stamp(status.get("completionTime")),
         )
         view = ExperimentView(record, state, problem, resource=f"{kind} {self.namespace}/{name}")
-        experiment = _Experiment(view, version, base)
-        times = _trial_times(records)
         component = _trial_component(spec)
+        experiment = _Experiment(view, version, base, published=_trial_kind(spec) == TASK_RUN.kind)
+        times = _trial_times(records)
         for trial in view.trials:
             run_name = trial_name(base, trial.index, trial.attempt)
             started, finished = times.get(trial.index, (None, None))
@@ -242,42 +251,94 @@ class ClusterSource:
         return tuple(parts)
 
     def curves(self, view: ExperimentView) -> dict[int, list[tuple[float, float]]]:
-        """Each trial's journaled curve, else the one its pod's log reports (read at most
-        ``MAX_CURVE_READS`` logs a call, finished trials' once)."""
+        """Each trial's journaled curve, else the history its TaskRun published (one LIST for
+        the experiment's), else the one its pod's log reports (at most ``MAX_CURVE_READS`` logs
+        a call, read side by side); a finished trial's is read once, a running one's at most
+        every ``ttl`` seconds."""
         metric = view.state.metric if view.state else None
         found = self._experiments.get(view.id)
         if not metric or found is None:
             return {}
         curves: dict[int, list[tuple[float, float]]] = {}
-        wanted: list[tuple[TrialState, str]] = []
+        names: dict[int, str] = {}
+        stale: list[tuple[str, bool]] = []
         for trial in view.trials:
             if trial.curve:
                 curves[trial.index] = [(float(s), float(v)) for s, v in trial.curve]
             elif trial.status != TrialStatus.PENDING:
-                wanted.append((trial, found.records[trial.index].id))
-        pods = self._pods_of(EXPERIMENT_LABEL, found.base) if any(self._stale(n) for _, n in wanted) else None
-        reads = 0
-        for trial, name in wanted:
-            if self._stale(name) and pods is not None and reads < MAX_CURVE_READS:
-                reads += 1
-                self._read_history(name, [p for p in pods if _label(p, TRIAL_LABEL) == name], trial.status.final)
+                names[trial.index] = name = found.records[trial.index].id
+                if self._stale(name):
+                    stale.append((name, trial.status.final))
+        self._read_histories(EXPERIMENT_LABEL, found.base, stale, found.published, MAX_CURVE_READS)
+        for index, name in names.items():
             pairs = curve_of(self._histories.get(name, (0.0, [], False))[1], metric)
             if pairs:
-                curves[trial.index] = pairs
+                curves[index] = pairs
         return curves
 
     def _stale(self, name: str) -> bool:
         known = self._histories.get(name)
         return known is None or (not known[2] and self.clock() - known[0] >= self.ttl)
 
-    def _read_history(self, name: str, pods: list[Any], final: bool) -> None:
-        history: list[dict[str, float]] = []
-        pod = _newest(pods)
-        if pod is not None:
-            text = self._read_log(pod.metadata.name, _primary(pod), 0)
-            results = LogMetrics().read(text.splitlines())
-            history = list(results.history) if results is not None else []
-        self._histories[name] = (self.clock(), history, final and pod is not None)
+    def _read_histories(self, label: str, value: str, stale: list[tuple[str, bool]], published: bool,
+                        most: int) -> None:
+        """Read the histories of the trials ``stale`` names (with whether each has ended),
+        selected by ``label=value``: their TaskRuns' published results first (``published``),
+        then, for those still without one, their newest pod's log, at most ``most`` logs."""
+        if not stale:
+            return
+        now = self.clock()
+        if published and any(final for _, final in stale):
+            histories = self._published(label, value)
+            for name, final in stale:
+                if final and histories.get(name):
+                    self._histories[name] = (now, histories[name], True)
+            stale = [(n, f) for n, f in stale if self._stale(n)]
+        if not stale:
+            return
+        pods: dict[str, list[Any]] = {}
+        for pod in self._pods_of(label, value):
+            pods.setdefault(_label(pod, TRIAL_LABEL) or "", []).append(pod)
+        chosen = stale[:most]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=LOG_READERS) as pool:
+            read = list(pool.map(lambda item: self._log_history(_newest(pods.get(item[0], []))), chosen))
+        for (name, final), (history, ended) in zip(chosen, read, strict=True):
+            self._histories[name] = (now, history, final and ended)
+
+    def _log_history(self, pod: Any | None) -> tuple[list[dict[str, float]], bool]:
+        """The history a pod's log reports, and whether the pod was there to read."""
+        if pod is None:
+            return [], False
+        results = LogMetrics().read(self._read_log(pod.metadata.name, _primary(pod), 0).splitlines())
+        return (list(results.history) if results is not None else []), True
+
+    def _published(self, label: str, value: str) -> dict[str, list[dict[str, float]]]:
+        """The history each finished TaskRun selected by ``label=value`` published in its
+        ``results`` result (the trial's results.yaml), by its name."""
+        group, version = TASK_RUN.api_version.split("/")
+        try:
+            answer = self.custom.list_namespaced_custom_object(group, version, self.namespace, TASK_RUN.plural,
+                                                               label_selector=f"{label}={value}")
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise RunError(f"can't list the TaskRuns of {value} in namespace {self.namespace}: "
+                           f"{_describe(exc)}") from None
+        except OSError as exc:
+            raise RunError(f"can't reach the cluster at {self.where}: {exc}") from None
+        found: dict[str, list[dict[str, float]]] = {}
+        for item in (answer or {}).get("items") or []:
+            text = next((r.get("value") for r in (item.get("status") or {}).get("results") or []
+                         if isinstance(r, Mapping) and r.get("name") == RESULTS_RESULT), None)
+            if not isinstance(text, str):
+                continue
+            try:
+                history = parse_results(text, f"TaskRun {item['metadata']['name']} result {RESULTS_RESULT}").history
+            except PipetuneError:
+                continue  # not a results document: the log is read instead
+            if history:
+                found[str(item["metadata"]["name"])] = list(history)
+        return found
 
     def history(self, record: RunRecord) -> list[dict[str, float]]:
         trial = self.trials([record]).get(record.id)
@@ -288,7 +349,7 @@ class ClusterSource:
         if trial.curve and metric:
             return [{"step": float(s), metric: float(v)} for s, v in trial.curve]
         if self._stale(record.id) and trial.status != TrialStatus.PENDING:
-            self._read_history(record.id, self._pods_of(TRIAL_LABEL, record.id), trial.status.final)
+            self._read_histories(TRIAL_LABEL, record.id, [(record.id, trial.status.final)], parent.published, 1)
         return list(self._histories.get(record.id, (0.0, [], False))[1])
 
     def results(self, record: RunRecord) -> dict[str, Any] | None:
@@ -404,6 +465,14 @@ def _trial_component(spec: Mapping[str, Any]) -> str:
     if isinstance(component, str):
         return Path(component).parent.name if component.endswith(".yaml") else component
     return str(trial.get("kind") or "trial")
+
+
+def _trial_kind(spec: Mapping[str, Any]) -> str | None:
+    """The kind of a trial's resource: the controller runs a component trial as a TaskRun."""
+    trial = ((spec.get("trialTemplate") or {}).get("trialSpec") or {}) if isinstance(spec, Mapping) else {}
+    if "component" in trial:
+        return TASK_RUN.kind
+    return str(trial.get("kind")) if trial.get("kind") else None
 
 
 def _parent_condition(kind: str, status: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from pipetune.controller._parent import journal_status  # noqa: E402
 from pipetune.store import RunStore  # noqa: E402
 from pipetune.tracking import LocalSource, Source  # noqa: E402
 from pipetune.ui import Api, ClusterSource  # noqa: E402
-from pipetune.ui._cluster import MAX_CURVE_READS  # noqa: E402
+from pipetune.ui._cluster import MAX_CURVE_READS, TTL_SECONDS  # noqa: E402
 from ui.stores import FakeExperiment  # noqa: E402
 
 NAMESPACE = "bench"
@@ -106,12 +106,15 @@ def measure(make: Any, experiment_id: str, trials: int, cluster: EmulatedCluster
         raise SystemExit(f"{experiment_id}: {len(data['trials'])} trials answered, {trials} expected")
     first_requests = dict(cluster.emulator.requests()) if cluster is not None else {}
     if isinstance(source, ClusterSource):
-        source.ttl = 0.0  # every poll reads the cluster again
+        source.ttl = 0.0  # this poll reads the cluster again
         cluster.emulator.reset_requests()  # type: ignore[union-attr]
     start = time.perf_counter()
     get(api, f"/api/experiments/{experiment_id}")
     poll = time.perf_counter() - start
     poll_requests = dict(cluster.emulator.requests()) if cluster is not None else {}
+    if isinstance(source, ClusterSource):
+        source.ttl = TTL_SECONDS
+        cluster.emulator.reset_requests()  # type: ignore[union-attr]
     scored = sum(1 for t in data["trials"] if t["status"] != "Failed")
     calls, start = 0, time.perf_counter()
     while True:
@@ -122,39 +125,49 @@ def measure(make: Any, experiment_id: str, trials: int, cluster: EmulatedCluster
     curve_time = time.perf_counter() - start
     if len(curves) < scored:
         raise SystemExit(f"{experiment_id}: {len(curves)} curves after {calls} calls, {scored} expected")
+    curve_requests = dict(cluster.emulator.requests()) if cluster is not None else {}
     if isinstance(source, ClusterSource):
         source.close()
     return {"first": first, "poll": poll, "curves": curve_time, "curve_calls": calls,
-            "first_requests": first_requests, "poll_requests": poll_requests}
+            "first_requests": first_requests, "poll_requests": poll_requests, "curve_requests": curve_requests}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--latency", type=float, default=0.02,
+                        help="seconds the emulator waits before answering each of the dashboard's requests, "
+                        "standing in for a real API server's round trip (default 0.02)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, EmulatedCluster() as cluster:
         experiment = local_experiment(Path(scratch) / "state", args.trials)
         cluster_experiment(cluster, experiment)
+        if args.latency:
+            cluster.emulator.slow("*", "*", args.latency)
         rows: dict[str, list[dict[str, Any]]] = {"local": [], "cluster": []}
         for _ in range(args.rounds):
             rows["local"].append(measure(lambda: LocalSource(Path(scratch) / "state"), experiment.run_id,
                                          args.trials, None))
             rows["cluster"].append(measure(lambda: ClusterSource(cluster.api_client(), NAMESPACE),
                                            "customrun.bench", args.trials, cluster))
-    summary: dict[str, Any] = {"trials": args.trials, "rounds": args.rounds, "max_curve_reads": MAX_CURVE_READS}
-    print(f"{args.trials} trials, {args.rounds} rounds (medians)")
-    print(f"{'source':8} {'first plot':>11} {'poll':>9} {'all curves':>11} {'calls':>6}  requests (first plot / poll)")
+    summary: dict[str, Any] = {"trials": args.trials, "rounds": args.rounds, "latency": args.latency,
+                               "max_curve_reads": MAX_CURVE_READS}
+    print(f"{args.trials} trials, {args.rounds} rounds (medians), {args.latency * 1000:g} ms a request")
+    print(f"{'source':8} {'first plot':>11} {'poll':>9} {'all curves':>11} {'calls':>6}  "
+          "requests (first plot / poll / all curves)")
     for name, found in rows.items():
         med = {k: statistics.median(r[k] for r in found) for k in ("first", "poll", "curves", "curve_calls")}
         first_requests = Counter(found[-1]["first_requests"])
         poll_requests = Counter(found[-1]["poll_requests"])
+        curve_requests = Counter(found[-1]["curve_requests"])
         summary[name] = {**med, "first_requests": {f"{v} {r}": n for (v, r), n in first_requests.items()},
                          "poll_requests": {f"{v} {r}": n for (v, r), n in poll_requests.items()},
+                         "curve_requests": {f"{v} {r}": n for (v, r), n in curve_requests.items()},
                          "rounds": found and [{k: r[k] for k in ("first", "poll", "curves")} for r in found]}
         shown = lambda c: ", ".join(f"{n} {v} {r}" for (v, r), n in sorted(c.items())) or "-"  # noqa: E731
         print(f"{name:8} {med['first'] * 1000:9.0f}ms {med['poll'] * 1000:7.1f}ms {med['curves']:10.2f}s "
-              f"{med['curve_calls']:6.0f}  {shown(first_requests)} / {shown(poll_requests)}")
+              f"{med['curve_calls']:6.0f}  {shown(first_requests)} / {shown(poll_requests)} / {shown(curve_requests)}")
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "ui_cluster.json").write_text(json.dumps(summary, indent=2))

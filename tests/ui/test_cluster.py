@@ -291,6 +291,8 @@ def test_a_refused_listing_says_what_to_grant(served: Served) -> None:
     assert status == 500
     assert "customruns.tekton.dev" in error["error"] and "403" in error["error"]
     assert "dashboard-rbac.yaml" in error["error"]
+    # The page itself loads; its API calls show the message.
+    assert served.request("/experiments/customrun.tune")[0] == 200
 
 
 def test_a_cluster_without_tekton_or_the_crd_shows_no_experiments(served: Served) -> None:

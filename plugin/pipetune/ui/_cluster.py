@@ -67,7 +67,7 @@ TTL_SECONDS = 2.0
 MAX_LOG_BYTES = 16 * 2**20
 #: The most trial logs one request reads for intermediate values: a page opened on an
 #: experiment of 2,000 finished trials fills its curves over a few polls, never in one.
-MAX_CURVE_READS = 40
+MAX_CURVE_READS = 200
 #: Pod logs read side by side (each read waits on the API server, not on this process).
 LOG_READERS = 8
 #: How a trial's status shows as a run's (the trial resource's end, as the tuner saw it).
@@ -114,10 +114,12 @@ class ClusterSource:
         self._lock = threading.RLock()
         self._read_at: float | None = None
         self._experiments: dict[str, _Experiment] = {}
-        self._states: dict[tuple[str, str], tuple[ExperimentState | None, str | None, list[Mapping[str, Any]]]] = {}
+        #: Each parent as built, by (uid, resourceVersion): the journal is decoded once a version.
+        self._built: dict[tuple[str, str], _Experiment] = {}
         self._written: dict[str, RunRecord] = {}
         #: Trial name -> (when read, the history its log gave); a finished trial's is final.
         self._histories: dict[str, tuple[float, list[dict[str, float]], bool]] = {}
+        self._pods: dict[tuple[str, str], tuple[float, list[Any]]] = {}
 
     def close(self) -> None:
         """Remove the scratch store."""
@@ -134,9 +136,15 @@ class ClusterSource:
             parents = [("CustomRun", b) for b in self._list(CUSTOMRUNS) if is_ours(b)]
             parents += [("Experiment", b) for b in self._list(EXPERIMENTS) if not is_template(b)]
             found: dict[str, _Experiment] = {}
+            built: dict[tuple[str, str], _Experiment] = {}
             for kind, body in parents:
-                experiment = self._experiment(kind, body)
+                metadata = body.get("metadata") or {}
+                # A parent is built again only when it changed (a new resourceVersion).
+                key = (str(metadata.get("uid") or metadata.get("name")), str(metadata.get("resourceVersion") or ""))
+                experiment = self._built.get(key) or self._experiment(kind, body)
+                built[key] = experiment
                 found[experiment.view.id] = experiment
+            self._built = built
             self._experiments = found
             self._mirror()
             self._read_at = now
@@ -162,13 +170,7 @@ class ClusterSource:
         status = body.get("status") or {}
         state_field = status.get(STATE_FIELD) or {}
         version = str(metadata.get("resourceVersion") or "")
-        key = (str(metadata.get("uid") or name), version)
-        cached = self._states.get(key)
-        if cached is None:
-            cached = _journal(state_field)
-            self._states = {k: v for k, v in self._states.items() if k[0] != key[0]}
-            self._states[key] = cached
-        state, problem, records = cached
+        state, problem, records = _journal(state_field)
         attempt = int(state_field.get("attempt", 0) or 0) if kind == "CustomRun" else 0
         base = child_base(name, attempt) if kind == "CustomRun" else name
         spec = _spec(kind, body, state_field)
@@ -203,16 +205,18 @@ class ClusterSource:
             wanted[experiment.view.id] = experiment.view.record
             for record in experiment.records.values():
                 wanted[record.id] = record
+        new = []
         for record in wanted.values():
             before = self._written.get(record.id)
             if before == record:
                 continue
-            if before is None and self.store.find(record.id) is None:
-                self.store.create(record)
+            if before is None:  # this source is the scratch store's only writer
+                new.append(record)
             else:
                 self.store.update(record.id, **{f.name: getattr(record, f.name) for f in fields(RunRecord)
                                                 if f.name != "id"})
             self._written[record.id] = record
+        self.store.create_many(new)
         stale = [i for i in self._written if i not in wanted]
         if stale:
             self.store.delete(stale, force=True)
@@ -297,7 +301,7 @@ class ClusterSource:
         if not stale:
             return
         pods: dict[str, list[Any]] = {}
-        for pod in self._pods_of(label, value):
+        for pod in self._pods_cached(label, value):
             pods.setdefault(_label(pod, TRIAL_LABEL) or "", []).append(pod)
         chosen = stale[:most]
         with concurrent.futures.ThreadPoolExecutor(max_workers=LOG_READERS) as pool:
@@ -384,6 +388,15 @@ class ClusterSource:
                        "store, a volume); the dashboard reads only its metrics and logs")
 
     # -- pods ---------------------------------------------------------------------------------
+
+    def _pods_cached(self, label: str, value: str) -> list[Any]:
+        """``_pods_of``, listed at most once every ``ttl`` seconds (an experiment's pods are
+        many; a page filling its curves asks for them every poll)."""
+        now = self.clock()
+        cached = self._pods.get((label, value))
+        if cached is None or now - cached[0] >= self.ttl:
+            cached = self._pods[(label, value)] = (now, self._pods_of(label, value))
+        return cached[1]
 
     def _pods_of(self, label: str, value: str) -> list[Any]:
         try:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+from pipetune.errors import PipetuneError
 from pipetune.tracking import Source, is_pipeline
 from pipetune.ui._api import Api, Reply, error_reply
 
@@ -70,12 +71,16 @@ class Dashboard:
             return self.shell(404)
         if len(parts) == 2:
             source = self.api.source
-            source.refresh()
-            if head == "experiments":
-                exists = source.experiment(parts[1]) is not None
-            else:
-                record = source.store.find(parts[1])
-                exists = record is not None and (head == "runs" or is_pipeline(record))
+            try:
+                source.refresh()
+                if head == "experiments":
+                    exists = source.experiment(parts[1]) is not None
+                else:
+                    record = source.store.find(parts[1])
+                    exists = record is not None and (head == "runs" or is_pipeline(record))
+            except PipetuneError:
+                # The cluster can't be read now: the page loads and its API calls say why.
+                return self.shell(200)
             if not exists:
                 return self.shell(404)
         return self.shell(200)

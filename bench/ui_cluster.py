@@ -17,7 +17,7 @@ times, through the dashboard's API in this process (``Api.handle``, no HTTP):
   passed) and nothing changed: what each open page costs every poll;
 - **curves**: the intermediate values, asked until every trial's curve is there (locally: one
   call reading each results.yaml; on the cluster: pod logs, at most ``MAX_CURVE_READS`` a
-  call, so calls are counted too).
+  call, so calls are counted too; with ``--published``, the TaskRuns' published results).
 
 Requests are the dashboard's own to the emulator, by verb and resource. Medians over rounds;
 figures to stdout and ``bench/out/ui_cluster.json``. The emulator is a loopback server in this
@@ -37,6 +37,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -71,9 +73,14 @@ def local_experiment(folder: Path, trials: int) -> FakeExperiment:
     return experiment
 
 
-def cluster_experiment(cluster: EmulatedCluster, experiment: FakeExperiment) -> None:
+def cluster_experiment(cluster: EmulatedCluster, experiment: FakeExperiment, published: bool) -> None:
+    """The CustomRun, and a pod per trial with its log; with ``published``, its trials are
+    component trials (TaskRuns) whose ``results`` result holds the history too."""
     lines = (experiment.directory / "journal.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
+    state: dict[str, Any] = dict(journal_status(records))
+    if published:
+        state["experiment"] = {"trialTemplate": {"trialSpec": {"component": "train-sklearn"}}}
     cluster.create("v1/namespaces", {"metadata": {"name": NAMESPACE}})
     cluster.create(CUSTOMRUNS, {"apiVersion": "tekton.dev/v1beta1", "kind": "CustomRun",
                                 "metadata": {"name": "bench", "namespace": NAMESPACE},
@@ -82,15 +89,24 @@ def cluster_experiment(cluster: EmulatedCluster, experiment: FakeExperiment) -> 
     cluster.patch_status(CUSTOMRUNS, NAMESPACE, "bench", {
         "startTime": "2026-12-04T10:00:00Z", "completionTime": "2026-12-04T11:00:00Z",
         "conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded", "message": "done"}],
-        "extraFields": journal_status(records)})
+        "extraFields": state})
     for index in range(experiment.trials):
         name = f"bench-{index:04d}"
         cluster.seed("v1/pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {
             "name": f"{name}-pod", "namespace": NAMESPACE,
             "labels": {"pipetune.dev/experiment": "bench", "pipetune.dev/trial": name}},
             "spec": {"containers": [{"name": "step-main", "image": "x"}]}}, namespace=NAMESPACE)
+        history = [{"step": s, "loss": 1.0 / (s + index)} for s in (1, 2, 3)]
         cluster.set_log(NAMESPACE, f"{name}-pod", "step-main", "".join(
-            f'pipetune.report {json.dumps({"step": s, "loss": 1.0 / (s + index)})}\n' for s in (1, 2, 3)))
+            f"pipetune.report {json.dumps(entry)}\n" for entry in history))
+        if published:
+            text = yaml.safe_dump({"apiVersion": "pipetune.dev/v1", "metrics": {"loss": history[-1]["loss"]},
+                                   "history": history})
+            cluster.seed("tekton.dev/v1/taskruns", {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {
+                "name": name, "namespace": NAMESPACE,
+                "labels": {"pipetune.dev/experiment": "bench", "pipetune.dev/trial": name}},
+                "spec": {"taskRef": {"name": "train-sklearn"}},
+                "status": {"results": [{"name": "results", "type": "string", "value": text}]}}, namespace=NAMESPACE)
 
 
 def measure(make: Any, experiment_id: str, trials: int, cluster: EmulatedCluster | None) -> dict[str, Any]:
@@ -139,10 +155,13 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.02,
                         help="seconds the emulator waits before answering each of the dashboard's requests, "
                         "standing in for a real API server's round trip (default 0.02)")
+    parser.add_argument("--published", action="store_true",
+                        help="the trials are TaskRuns that published their history with their results "
+                        "(the controller's component trials); default: only their pods' logs hold it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, EmulatedCluster() as cluster:
         experiment = local_experiment(Path(scratch) / "state", args.trials)
-        cluster_experiment(cluster, experiment)
+        cluster_experiment(cluster, experiment, args.published)
         if args.latency:
             cluster.emulator.slow("*", "*", args.latency)
         rows: dict[str, list[dict[str, Any]]] = {"local": [], "cluster": []}
@@ -152,8 +171,10 @@ def main() -> int:
             rows["cluster"].append(measure(lambda: ClusterSource(cluster.api_client(), NAMESPACE),
                                            "customrun.bench", args.trials, cluster))
     summary: dict[str, Any] = {"trials": args.trials, "rounds": args.rounds, "latency": args.latency,
+                               "published": args.published,
                                "max_curve_reads": MAX_CURVE_READS}
-    print(f"{args.trials} trials, {args.rounds} rounds (medians), {args.latency * 1000:g} ms a request")
+    print(f"{args.trials} trials, {args.rounds} rounds (medians), {args.latency * 1000:g} ms a request, curves from "
+          + ("published TaskRun results" if args.published else "pod logs"))
     print(f"{'source':8} {'first plot':>11} {'poll':>9} {'all curves':>11} {'calls':>6}  "
           "requests (first plot / poll / all curves)")
     for name, found in rows.items():
@@ -170,7 +191,7 @@ def main() -> int:
               f"{med['curve_calls']:6.0f}  {shown(first_requests)} / {shown(poll_requests)} / {shown(curve_requests)}")
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ui_cluster.json").write_text(json.dumps(summary, indent=2))
+    (out / f"ui_cluster{'-published' if args.published else ''}.json").write_text(json.dumps(summary, indent=2))
     return 0
 
 

@@ -307,9 +307,12 @@ def test_a_cluster_without_tekton_or_the_crd_shows_no_experiments(served: Served
 def test_pipetune_ui_engine_kubernetes_serves_the_namespace_of_the_kubeconfig(served: Served, tmp_path: Path) -> None:
     served.controller.stop()
     kubeconfig = write_kubeconfig(served.cluster, tmp_path / "kubeconfig")
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["contexts"][0]["context"]["namespace"] = served.namespace  # no --namespace: the context's
+    kubeconfig.write_text(yaml.safe_dump(config))
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "pipetune", "ui", "--engine", "kubernetes", "--namespace",
-                                served.namespace, "--port", "0"], stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "pipetune", "ui", "--engine", "kubernetes", "--port", "0"],
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     try:
         assert process.stderr is not None
         line = process.stderr.readline()  # the first line says where it listens and what it reads

@@ -123,3 +123,37 @@ def test_a_local_log_or_file_outside_the_runs_folders_is_refused(tmp_path: Path)
         source.file(record, "missing.bin")
     assert source.file(record, "model.bin") == b"\0" * 2048
     assert source.experiment("no-such-experiment") is None
+
+
+def test_each_parents_conditions_read_as_a_runs_status(cluster: EmulatedCluster, namespace: str) -> None:  # noqa: F811
+    a_customrun(cluster, namespace, "running", {}, succeeded="Unknown", reason="Running")
+    a_customrun(cluster, namespace, "failed", {}, succeeded="False", reason="CustomRunTimedOut")
+    cluster.create(CUSTOMRUNS, {"apiVersion": "tekton.dev/v1beta1", "kind": "CustomRun",
+                                "metadata": {"name": "new", "namespace": namespace},
+                                "spec": {"customSpec": {"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",
+                                                        "spec": {"algorithm": {"algorithmName": "tpe"}}}}})
+    experiments = "pipetune.dev/v1alpha1/experiments"
+    for name, conditions in (("katib-failed", [("Created", "True"), ("Running", "False"), ("Failed", "True")]),
+                             ("katib-running", [("Created", "True"), ("Running", "True")]),
+                             ("template", [])):
+        labels = {"pipetune.dev/template": "true"} if name == "template" else {}
+        cluster.create(experiments, {"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",
+                                     "metadata": {"name": name, "namespace": namespace, "labels": labels}, "spec": {}})
+        if conditions:
+            cluster.patch_status(experiments, namespace, name, {"conditions": [
+                {"type": t, "status": v, "reason": f"{t}Reason", "message": t} for t, v in conditions]})
+    # A CustomRun of another custom task is not pipetune's.
+    cluster.create(CUSTOMRUNS, {"apiVersion": "tekton.dev/v1beta1", "kind": "CustomRun",
+                                "metadata": {"name": "other", "namespace": namespace},
+                                "spec": {"customRef": {"apiVersion": "example.dev/v1", "kind": "Wait"}}})
+    source = ClusterSource(cluster.api_client(), namespace, ttl=0.0)
+    try:
+        listed = {x["id"]: x for x in answer(Api(source), "/api/experiments")["experiments"]}
+        assert {k: v["status"] for k, v in listed.items()} == {
+            "customrun.running": "Running", "customrun.failed": "Failed", "customrun.new": "Pending",
+            "experiment.katib-failed": "Failed", "experiment.katib-running": "Running"}
+        assert listed["customrun.failed"]["reason"] == "CustomRunTimedOut"
+        assert listed["experiment.katib-failed"]["reason"] == "FailedReason"
+        assert listed["customrun.new"]["algorithm"] == "tpe" and listed["customrun.running"]["algorithm"] is None
+    finally:
+        source.close()

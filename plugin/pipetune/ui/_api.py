@@ -157,8 +157,10 @@ def summary_json(view: ExperimentView, trial_ids: Mapping[int, str] | None = Non
         "id": view.id,
         "name": view.name,
         "status": view.status,
-        "reason": view.state.reason if view.state else None,
-        "message": view.state.message if view.state else view.problem,
+        # The journal's reason once it ended, else the experiment's run's (a cluster parent's
+        # condition: a CustomRun that timed out before its tuner wrote a word).
+        "reason": (view.state.reason if view.state else None) or view.record.reason,
+        "message": (view.state.message if view.state else view.problem) or view.record.message,
         "algorithm": view.algorithm,
         "metric": view.state.metric if view.state else None,
         "minimize": view.state.minimize if view.state else None,

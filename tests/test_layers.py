@@ -25,6 +25,7 @@ LAZY = {
     "pipetune.controller": ("pipetune.controller._reconcile", "pipetune.controller._engine",
                             "pipetune.controller._operator", "pipetune.controller._queue", "pipetune.controller"),
     "pipetune.engines.select": ("pipetune.engines.kubernetes",),
+    "pipetune.ui": ("pipetune.ui._cluster", "pipetune.ui"),
 }
 
 

@@ -423,3 +423,15 @@ def test_a_full_disk_in_an_atomic_write_names_the_file(tmp_path: Path, monkeypat
         atomic_write_text(tmp_path / "trials.json", "[]")
     assert caught.value.filename == str(tmp_path / "trials.json") and caught.value.errno == errno.ENOSPC
     assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_create_many_inserts_every_record_or_none(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "state")
+    store.create(RunRecord(id="b", component="c", engine="kubernetes", status="Running"))
+    records = [RunRecord(id=i, component="c", engine="kubernetes", status="Succeeded") for i in ("a", "c")]
+    store.create_many(records)
+    assert sorted(r.id for r in store.list()) == ["a", "b", "c"]
+    with pytest.raises(RunError):  # "b" exists: the whole batch is refused
+        store.create_many([RunRecord(id="d", component="c", engine="k", status="Pending"),
+                           RunRecord(id="b", component="c", engine="k", status="Pending")])
+    assert sorted(r.id for r in store.list()) == ["a", "b", "c"]

@@ -5,6 +5,7 @@
   characters, shortened with a digest so two long names stay distinct.
 * :func:`path_slug`: a file-system and run-id safe form of any text (letters, digits,
   ``_``, ``.``, ``-``), for folders and store ids named after an experiment.
+* :func:`trial_name`: a trial's resource on a cluster, ``<experiment>-<index>[-<attempt>]``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def experiment_name(text: str, fallback: str = "experiment", max_length: int = E
         digest = hashlib.sha256(name.encode()).hexdigest()[:_DIGEST]
         name = name[: max_length - _DIGEST - 1].rstrip("-") + "-" + digest
     return name
+
+
+def trial_name(experiment: str, index: int, attempt: int = 0) -> str:
+    """The name of trial ``index``'s resource (attempt ``attempt``) of ``experiment``:
+    deterministic, so a restarted tuner finds its Kubernetes children again and a dashboard
+    finds a trial's pods. ``<experiment>-<index>``, and ``-<attempt>`` for a retry."""
+    name = f"{experiment}-{index:04d}"
+    return f"{name}-{attempt}" if attempt else name
 
 
 def path_slug(text: str, fallback: str = "experiment") -> str:

@@ -127,6 +127,24 @@ class RunStore:
         self._write(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))
         return record
 
+    def create_many(self, records: Sequence[RunRecord]) -> None:
+        """Insert ``records`` in one transaction: all of them, or none on an error."""
+        if not records:
+            return
+        rows = [_to_row(record) for record in records]
+        columns = ", ".join(rows[0])
+        marks = ", ".join("?" for _ in rows[0])
+        with self._lock:
+            db = self._writer()
+            with self._errors("write"):
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany(f"INSERT INTO runs ({columns}) VALUES ({marks})", [list(r.values()) for r in rows])
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+
     def update(self, run_id: str, **fields: Any) -> None:
         if not fields:
             return

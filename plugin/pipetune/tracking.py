@@ -1,6 +1,10 @@
 """What was run, read back: experiments (a run-store row plus the journal in its directory),
 their trials mapped to runs, and the time filters ``runs list`` and the dashboard share.
 
+``Source`` is where the dashboard reads all this: ``LocalSource`` over a state directory, or
+the cluster's (``pipetune.ui.ClusterSource``: CustomRuns and Experiments with the journal in
+their status). Both answer in the same shapes, so one API serves either.
+
 Read-only: nothing here writes the store or a journal. Journals are cached by (size, mtime),
 so a page polled every second re-reads one only when the tuner appended to it.
 """
@@ -15,6 +19,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from pipetune.contract import RESULTS_FILE, read_results
 from pipetune.errors import PipetuneError, UsageError
@@ -62,6 +67,8 @@ class ExperimentView:
     record: RunRecord
     state: ExperimentState | None
     problem: str | None = None
+    #: The cluster resource it is (``CustomRun ns/name``); None for a local experiment.
+    resource: str | None = None
 
     @property
     def id(self) -> str:
@@ -300,8 +307,246 @@ def state_dir_line(store: RunStore) -> str:
     return where
 
 
+# -- where the dashboard reads from ---------------------------------------------------------
+
+
+class Refused(UsageError):
+    """A path a request may not read (outside the run's folder); the dashboard answers 403."""
+
+
+class NotFound(UsageError):
+    """Something a request names that is not there; the dashboard answers 404."""
+
+
+class Source(Protocol):
+    """Where the dashboard reads experiments and runs: ``LocalSource`` (a state directory) or
+    ``pipetune.ui.ClusterSource`` (a namespace of a cluster). Runs are queried in ``store``
+    (for a cluster, a scratch mirror of its trials), so filters mean the same on both."""
+
+    #: ``local`` or ``kubernetes``: the ``--engine`` the dashboard was started with.
+    engine: str
+    #: What the dashboard reads, for its header: a state directory, a cluster's namespace.
+    where: str
+    #: Why a write is refused (every write is: the dashboard only reads).
+    read_only: str
+    store: RunStore
+
+    def refresh(self) -> None:
+        """Bring ``store`` up to date with what it mirrors (a cluster's), if it mirrors one."""
+        ...
+
+    def experiments(self) -> list[ExperimentView]:
+        """Every experiment, newest first."""
+        ...
+
+    def experiment(self, experiment_id: str) -> ExperimentView | None:
+        """The experiment with this id, or None."""
+        ...
+
+    def trial_records(self, view: ExperimentView) -> dict[int, RunRecord]:
+        """Each trial's (latest) run, by trial index."""
+        ...
+
+    def trials(self, records: Iterable[RunRecord]) -> dict[str, TrialState]:
+        """The trial each of ``records`` ran, for those that are trials."""
+        ...
+
+    def curves(self, view: ExperimentView) -> dict[int, list[tuple[float, float]]]:
+        """Each trial's intermediate values of the objective metric, (step, value)."""
+        ...
+
+    def fingerprint(self, view: ExperimentView) -> tuple[Any, ...]:
+        """Changes whenever what the experiment's page shows may have changed."""
+        ...
+
+    def history(self, record: RunRecord) -> list[dict[str, float]]:
+        """The run's reported history, oldest first."""
+        ...
+
+    def results(self, record: RunRecord) -> dict[str, Any] | None:
+        """The run's results (metrics, outputs, artifacts), None when there are none."""
+        ...
+
+    def logs(self, record: RunRecord) -> list[dict[str, Any]]:
+        """The run's logs: ``path`` (a name for ``log``), ``size`` (None: unknown)."""
+        ...
+
+    def log(self, record: RunRecord, name: str, tail: int) -> bytes:
+        """The log ``name`` (its last ``tail`` lines; 0: all); ``Refused``/``NotFound``."""
+        ...
+
+    def files(self, record: RunRecord) -> list[dict[str, Any]]:
+        """The run's output files: ``path``, ``size``, ``modified``."""
+        ...
+
+    def file(self, record: RunRecord, name: str) -> bytes:
+        """The output file ``name``; ``Refused``/``NotFound``."""
+        ...
+
+
+#: The most files a run's listing shows.
+MAX_FILES = 1000
+
+
+class LocalSource:
+    """A state directory: its run store, the journals in the experiments' directories, each
+    run's logs and outputs folders."""
+
+    engine = "local"
+    read_only = ("the dashboard only reads the run store: change it with `pipetune runs delete`, "
+                 "`pipetune runs gc` or `pipetune experiments delete`")
+
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self.store = RunStore(state_dir)
+        self.where = str(self.store.state_dir)
+        self.journals = Journals()
+        self.histories = Histories()
+
+    def refresh(self) -> None:
+        """Nothing to do: the store is the state directory's own."""
+
+    def experiments(self) -> list[ExperimentView]:
+        return experiments(self.store, self.journals)
+
+    def experiment(self, experiment_id: str) -> ExperimentView | None:
+        record = self.store.find(experiment_id)
+        if record is None or not is_experiment(record):
+            return None
+        return experiment_view(record, self.journals)
+
+    def trial_records(self, view: ExperimentView) -> dict[int, RunRecord]:
+        runs = {r.id: r for r in self.store.children([view.id]).get(view.id, [])}
+        return {t.index: runs[t.run_id] for t in view.trials if t.run_id in runs}
+
+    def trials(self, records: Iterable[RunRecord]) -> dict[str, TrialState]:
+        return trial_index(self.store, records, self.journals)
+
+    def curves(self, view: ExperimentView) -> dict[int, list[tuple[float, float]]]:
+        return trial_curves(view, self.store, self.histories)
+
+    def fingerprint(self, view: ExperimentView) -> tuple[Any, ...]:
+        parts: list[Any] = [_stat(self.store.path), _stat(self.store.path.with_name("runs.db-wal"))]
+        if view.directory:
+            parts.append(_stat(view.directory / JOURNAL_FILE))
+        for trial in view.trials:
+            if not trial.status.final and trial.run_id:
+                parts.append(_stat(self.store.run_dir(trial.run_id) / "outputs" / RESULTS_FILE))
+        if view.record.status == "Running":
+            parts.append(int(time.time()) // 5)  # durations shown move on
+        return tuple(parts)
+
+    def history(self, record: RunRecord) -> list[dict[str, float]]:
+        if not record.outputs_dir or is_experiment(record):
+            return []
+        return self.histories.history(Path(record.outputs_dir))
+
+    def results(self, record: RunRecord) -> dict[str, Any] | None:
+        if not record.outputs_dir or is_experiment(record):
+            return None
+        try:
+            results = read_results(Path(record.outputs_dir))
+        except PipetuneError:
+            return None
+        return {"metrics": results.metrics, "outputs": results.outputs, "artifacts": results.artifacts}
+
+    def logs(self, record: RunRecord) -> list[dict[str, Any]]:
+        return listing(self.store.run_dir(record.id) / "logs", MAX_FILES)
+
+    def log(self, record: RunRecord, name: str, tail: int) -> bytes:
+        path = contained(self.store.run_dir(record.id) / "logs", name, "log")
+        return tail_of(path, tail) if tail else path.read_bytes()
+
+    def files(self, record: RunRecord) -> list[dict[str, Any]]:
+        if not record.outputs_dir or is_experiment(record):
+            return []
+        return listing(Path(record.outputs_dir), MAX_FILES)
+
+    def file(self, record: RunRecord, name: str) -> bytes:
+        if not record.outputs_dir:
+            raise NotFound(f"run {record.id} has no outputs directory")
+        return contained(Path(record.outputs_dir), name, "file").read_bytes()
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except OSError:
+        return (0, 0)
+    return (info.st_size, info.st_mtime_ns)
+
+
+def contained(folder: Path, name: str, what: str) -> Path:
+    """``folder/name``, ``Refused`` unless it is a file inside ``folder`` once every link is
+    followed; ``..``, absolute paths and NUL bytes are refused before any lookup."""
+    pieces = name.split("/")
+    if "\x00" in name or name.startswith("/") or any(p in ("", ".", "..") for p in pieces) or "\\" in name:
+        raise Refused(f"{what} path {name!r} refused: expected a path inside the run's folder, "
+                      "without '..' or a leading '/'")
+    try:
+        root = Path(os.path.realpath(folder))
+        target = Path(os.path.realpath(folder / name))
+        target.relative_to(root)
+    except ValueError:
+        raise Refused(f"{what} path {name!r} refused: it leads outside the run's folder") from None
+    if not target.is_file():
+        raise NotFound(f"no {what} {name!r} in this run")
+    return target
+
+
+def tail_of(path: Path, lines: int) -> bytes:
+    """The last ``lines`` lines, reading backwards in blocks (a log may be huge)."""
+    with open(path, "rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        position, data = end, b""
+        while position > 0 and data.count(b"\n") <= lines:
+            step = min(65536, position)
+            position -= step
+            handle.seek(position)
+            data = handle.read(step) + data
+    return last_lines(data, lines)
+
+
+def last_lines(data: bytes, lines: int) -> bytes:
+    """The last ``lines`` lines of ``data`` (a final newline kept as it was)."""
+    kept = data.split(b"\n")
+    if kept and kept[-1] == b"":
+        kept = kept[:-1]
+        return b"\n".join(kept[-lines:]) + b"\n"
+    return b"\n".join(kept[-lines:])
+
+
+def listing(folder: Path | None, limit: int) -> list[dict[str, Any]]:
+    """Files under ``folder`` (relative paths, sizes), links never followed, at most ``limit``."""
+    if folder is None or not folder.is_dir():
+        return []
+    found = []
+    for current, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(current) / name
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if path.is_symlink():
+                continue
+            found.append({"path": str(path.relative_to(folder)), "size": info.st_size, "modified": info.st_mtime})
+            if len(found) >= limit:
+                return found
+    return found
+
+
 __all__ = [
     "EXPERIMENT_PREFIX",
+    "MAX_FILES",
+    "LocalSource",
+    "NotFound",
+    "Refused",
+    "Source",
+    "contained",
+    "last_lines",
+    "listing",
+    "tail_of",
     "PIPELINE_PREFIX",
     "ExperimentView",
     "Histories",

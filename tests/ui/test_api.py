@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -194,6 +196,12 @@ def test_the_dashboard_writes_nothing_in_the_state_directory(served: Served) -> 
     for path in ("/api/experiments", f"/api/experiments/{served.live.run_id}", "/api/runs", "/api/state",
                  "/api/runs/20200101-000000-solo0001"):
         assert served.get(path)[0] == 200
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        request = urllib.request.Request(served.url + "/api/runs/20200101-000000-solo0001", method=method, data=b"x")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET, HEAD"
+        assert "pipetune runs delete" in json.loads(refused.value.read())["error"]
     after = sorted(str(p.relative_to(served.state_dir)) for p in served.state_dir.rglob("*"))
     assert after == before
 

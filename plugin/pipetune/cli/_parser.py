@@ -230,12 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
         "ui", help="a local web dashboard over the run store and the experiments' journals",
         description="Serve a read-only dashboard of the state directory: experiments (updating live while "
         "they run), runs with filters and search, one run's logs and outputs, runs compared, pipeline runs "
-        "as their DAG. Everything it needs ships in the package; no network is used. It listens on the "
+        "as their DAG; with --engine kubernetes, the same pages for a cluster namespace's experiments. "
+        "Everything it needs ships in the package; no network is used. It listens on the "
         "loopback address unless --host says otherwise, with no login: give another host only on a "
         "network you trust.",
     )
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 for any free one)")
+    ui.add_argument(
+        "--engine", choices=("local", "kubernetes"), default="local",
+        help="what to show: the state directory's runs (local, default), or the Experiments and tuning "
+        "CustomRuns of a namespace of the cluster of the kubeconfig (or of this pod), read-only "
+        "(manifests/dashboard-rbac.yaml grants what it reads)",
+    )
+    ui.add_argument("--namespace", help="--engine kubernetes: the namespace to show (default: the "
+                    "kubeconfig context's, else default)")
+    ui.add_argument("--context", help="--engine kubernetes: the kubeconfig context to use")
     ui.set_defaults(command="ui")
 
     completion = commands.add_parser(

@@ -29,6 +29,7 @@ from pipetune.kinds import (
     is_training_job,
     replica_roles,
 )
+from pipetune.names import trial_name
 from pipetune.programs import missing_file
 from pipetune.tuner.identity import function_identity, plain, program_hashes
 from pipetune.tuner.space import SearchSpace, Space
@@ -225,10 +226,9 @@ class ExperimentLauncher:
         return found
 
     def trial_name(self, index: int, attempt: int = 0) -> str:
-        """Deterministic, so a restarted tuner finds its Kubernetes children again:
-        ``<experiment>-<index>``, and ``-<attempt>`` for a retry."""
-        name = f"{self.experiment.name}-{index:04d}"
-        return f"{name}-{attempt}" if attempt else name
+        """Deterministic, so a restarted tuner finds its Kubernetes children again
+        (``names.trial_name``)."""
+        return trial_name(self.experiment.name, index, attempt)
 
     def prepare(
         self, index: int, assignment: Mapping[str, Any], outputs_dir: Path, attempt: int = 0

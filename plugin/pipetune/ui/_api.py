@@ -1,8 +1,9 @@
 """The dashboard's JSON API: a request (path and query) in, a ``Reply`` out. No sockets here.
 
-Every endpoint reads the run store (read-only) and the experiments' journals; none writes.
-A malformed query is a 400 with one message naming the parameter and what it expects; an
-unknown run or experiment a 404; a log or file path outside the run's folders a 403.
+Every endpoint reads a ``tracking.Source``: a state directory (its run store and the
+experiments' journals) or a cluster's namespace, in the same JSON; none writes. A malformed
+query is a 400 with one message naming the parameter and what it expects; an unknown run or
+experiment a 404; a log or file path outside the run's folders a 403.
 """
 
 from __future__ import annotations
@@ -12,26 +13,22 @@ import json
 import math
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipetune.contract import read_results
 from pipetune.errors import PipetuneError, UsageError
 from pipetune.store import ORDERS, STATUSES, RunQuery, RunRecord, RunStore
 from pipetune.tracking import (
     ExperimentView,
-    Histories,
-    Journals,
-    experiment_view,
-    experiments,
+    LocalSource,
+    NotFound,
+    Refused,
+    Source,
     is_experiment,
     is_pipeline,
     parse_since,
-    trial_curves,
-    trial_index,
 )
 from pipetune.tuner.journal import TrialState
 from pipetune.views import curves_of, figures, intermediate_figure
@@ -40,8 +37,6 @@ from pipetune.views import curves_of, figures, intermediate_figure
 MAX_LIMIT = 5000
 #: The most lines a log tail answers with.
 MAX_TAIL = 100_000
-#: The most files a run's listing shows.
-MAX_FILES = 1000
 #: The most runs one comparison takes.
 MAX_COMPARE = 20
 
@@ -132,8 +127,9 @@ def run_json(record: RunRecord, trial: TrialState | None = None) -> dict[str, An
     return data
 
 
-def trial_json(trial: TrialState, runs: Mapping[str, RunRecord]) -> dict[str, Any]:
-    record = runs.get(trial.run_id or "")
+def trial_json(trial: TrialState, record: RunRecord | None) -> dict[str, Any]:
+    """One trial as the trials table shows it; ``record`` its latest run (whose id links it:
+    a local run id, or a trial resource's name on a cluster)."""
     return {
         "index": trial.index,
         "status": trial.status.value,
@@ -143,7 +139,7 @@ def trial_json(trial: TrialState, runs: Mapping[str, RunRecord]) -> dict[str, An
         "reason": trial.reason,
         "message": trial.message,
         "attempts": trial.attempt + 1,
-        "run_id": trial.run_id,
+        "run_id": record.id if record else trial.run_id,
         "started": record.started_at if record else None,
         "duration": record.duration if record else None,
     }
@@ -153,14 +149,18 @@ def _finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
-def summary_json(view: ExperimentView) -> dict[str, Any]:
+def summary_json(view: ExperimentView, trial_ids: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """An experiment as the experiments list shows it; ``trial_ids`` each trial's run id,
+    where it is not the journal's (a cluster's trial resources)."""
     best = view.best
     return {
         "id": view.id,
         "name": view.name,
         "status": view.status,
-        "reason": view.state.reason if view.state else None,
-        "message": view.state.message if view.state else view.problem,
+        # The journal's reason once it ended, else the experiment's run's (a cluster parent's
+        # condition: a CustomRun that timed out before its tuner wrote a word).
+        "reason": (view.state.reason if view.state else None) or view.record.reason,
+        "message": (view.state.message if view.state else view.problem) or view.record.message,
         "algorithm": view.algorithm,
         "metric": view.state.metric if view.state else None,
         "minimize": view.state.minimize if view.state else None,
@@ -169,21 +169,21 @@ def summary_json(view: ExperimentView) -> dict[str, Any]:
         "done": view.done,
         "counts": dict(view.counts),
         "best": None if best is None else {"index": best.index, "objective": _finite(best.objective),
-                                           "parameters": best.assignment, "run_id": best.run_id},
+                                           "parameters": best.assignment,
+                                           "run_id": (trial_ids or {}).get(best.index, best.run_id)},
         "started": view.started,
         "duration": view.duration(),
         "directory": str(view.directory) if view.directory else None,
+        "resource": view.resource,
         "problem": view.problem,
     }
 
 
 class Api:
-    """The endpoints over one state directory."""
+    """The endpoints over one ``Source`` (a path: a state directory's ``LocalSource``)."""
 
-    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
-        self.store = RunStore(state_dir)
-        self.journals = Journals()
-        self.histories = Histories()
+    def __init__(self, source: Source | str | os.PathLike[str]) -> None:
+        self.source: Source = LocalSource(source) if isinstance(source, (str, os.PathLike)) else source
         self._lock = threading.Lock()
         self._details: dict[str, tuple[Any, Reply]] = {}
         self.routes: list[tuple[tuple[str, ...], Callable[..., Reply], tuple[str, ...]]] = [
@@ -200,6 +200,11 @@ class Api:
             (("api", "pipelines", "*"), self.pipeline, ()),
         ]
 
+    @property
+    def store(self) -> RunStore:
+        """The run store the runs are queried in (a cluster's: its scratch mirror)."""
+        return self.source.store
+
     # -- dispatch ---------------------------------------------------------------------------
 
     def handle(self, parts: Sequence[str], params: Mapping[str, Sequence[str]]) -> Reply:
@@ -212,40 +217,56 @@ class Api:
             raise ApiError(404, f"no such endpoint: /{'/'.join(parts)}")
         except ApiError as exc:
             return error_reply(exc.status, exc.message)
+        except Refused as exc:
+            return error_reply(403, str(exc))
+        except NotFound as exc:
+            return error_reply(404, str(exc))
         except UsageError as exc:
             text = str(exc)
             return error_reply(404 if text.startswith(("no run", "no experiment")) else 400, text)
         except PipetuneError as exc:
             return error_reply(500, str(exc))
 
+    def refuse_write(self, method: str) -> Reply:
+        """Every write (POST, PUT, PATCH, DELETE) is refused: 405, saying why."""
+        return error_reply(405, f"{method} refused: {self.source.read_only}")
+
     # -- endpoints --------------------------------------------------------------------------
 
     def state(self, query: Query) -> Reply:
-        return json_reply({"state_dir": str(self.store.state_dir), "runs": self.store.count(),
+        return json_reply({"engine": self.source.engine, "where": self.source.where,
+                           "state_dir": str(self.store.state_dir) if self.source.engine == "local" else None,
+                           "read_only": self.source.read_only, "runs": self.store.count(),
                            "statuses": list(STATUSES), "sorts": list(ORDERS)})
 
     def experiments(self, query: Query) -> Reply:
-        return json_reply({"experiments": [summary_json(v) for v in experiments(self.store, self.journals)]})
+        views = self.source.experiments()
+        return json_reply({"experiments": [summary_json(v, self._trial_ids(v)) for v in views]})
+
+    def _trial_ids(self, view: ExperimentView) -> dict[int, str] | None:
+        if self.source.engine == "local":
+            return None  # the journal's run ids are the store's
+        return {index: record.id for index, record in self.source.trial_records(view).items()}
 
     def view(self, experiment_id: str) -> ExperimentView:
-        record = self.store.find(experiment_id)
-        if record is None or not is_experiment(record):
-            raise ApiError(404, f"no experiment {experiment_id!r} in {self.store.path}")
-        return experiment_view(record, self.journals)
+        view = self.source.experiment(experiment_id)
+        if view is None:
+            raise ApiError(404, f"no experiment {experiment_id!r} in {self.source.where}")
+        return view
 
     def experiment(self, experiment_id: str, query: Query) -> Reply:
         """The experiment, its trials and (unless ``figures=0``) every view as a Plotly
         figure; cached until the journal, the store or a running trial's results change."""
         with_figures = query.flag("figures") if query.text("figures") is not None else True
         view = self.view(experiment_id)
-        key = (self._fingerprint(view), with_figures)
+        key = (self.source.fingerprint(view), with_figures)
         with self._lock:
             cached = self._details.get(experiment_id)
             if cached is not None and cached[0] == key:
                 return cached[1]
-        runs = {r.id: r for r in self.store.children([view.id]).get(view.id, [])}
-        data: dict[str, Any] = {"experiment": summary_json(view),
-                                "trials": [trial_json(t, runs) for t in view.trials]}
+        records = self.source.trial_records(view)
+        data: dict[str, Any] = {"experiment": summary_json(view, {i: r.id for i, r in records.items()}),
+                                "trials": [trial_json(t, records.get(t.index)) for t in view.trials]}
         if with_figures and view.state is not None and view.state.metric:
             # Without the intermediate values: they mean reading every trial's results.yaml
             # (seconds at 2,000 trials, cold), so they come from their own endpoint and the
@@ -258,24 +279,13 @@ class Api:
         return reply
 
     def intermediate(self, experiment_id: str, query: Query) -> Reply:
-        """Each trial's intermediate values (its journaled curve, else its results' history),
+        """Each trial's intermediate values (its journaled curve, else its reported history),
         as the intermediate-values figure and as data."""
         view = self.view(experiment_id)
         metric = view.state.metric if view.state else None
-        curves = trial_curves(view, self.store, self.histories) if metric else {}
+        curves = self.source.curves(view) if metric else {}
         figure = intermediate_figure(curves_of(view.trials, curves), metric or "objective")
         return json_reply({"figure": figure, "curves": {str(k): v for k, v in curves.items()}})
-
-    def _fingerprint(self, view: ExperimentView) -> tuple[Any, ...]:
-        parts: list[Any] = [_stat(self.store.path), _stat(self.store.path.with_name("runs.db-wal"))]
-        if view.directory:
-            parts.append(_stat(view.directory / "journal.jsonl"))
-        for trial in view.trials:
-            if not trial.status.final and trial.run_id:
-                parts.append(_stat(self.store.run_dir(trial.run_id) / "outputs" / "results.yaml"))
-        if view.record.status == "Running":
-            parts.append(int(time.time()) // 5)  # durations shown move on
-        return tuple(parts)
 
     def runs(self, query: Query) -> Reply:
         statuses = tuple(s for s in (query.text("status") or "").split(",") if s)
@@ -299,46 +309,40 @@ class Api:
             parent_id=query.text("parent"), top_level=query.flag("top"), since=since_time,
             search=query.text("q"), order=order, metric=metric,
         )
+        self.source.refresh()
         found = self.store.query(replace(filtered, limit=offset + limit + 1))
         page = found[offset:offset + limit]
-        trials = trial_index(self.store, page, self.journals)
+        trials = self.source.trials(page)
         return json_reply({"runs": [run_json(r, trials.get(r.id)) for r in page],
                            "more": len(found) > offset + limit, "offset": offset, "limit": limit})
 
     def record(self, run_id: str) -> RunRecord:
+        self.source.refresh()
         record = self.store.find(run_id)
         if record is None:
-            raise ApiError(404, f"no run {run_id!r} in {self.store.path}")
+            raise ApiError(404, f"no run {run_id!r} in {self.source.where}")
         return record
 
     def run(self, run_id: str, query: Query) -> Reply:
         record = self.record(run_id)
-        trial = trial_index(self.store, [record], self.journals).get(record.id)
-        outputs = Path(record.outputs_dir) if record.outputs_dir else None
-        history: list[dict[str, float]] = []
-        results: dict[str, Any] | None = None
-        if outputs is not None and not is_experiment(record):
-            history = self.histories.history(outputs)
-            results = _results(outputs)
+        trial = self.source.trials([record]).get(record.id)
         children = self.store.children([record.id]).get(record.id, [])
-        child_trials = trial_index(self.store, children, self.journals)
+        child_trials = self.source.trials(children)
         return json_reply({
             "run": run_json(record, trial),
-            "history": history,
-            "results": results,
-            "logs": _listing(self.store.run_dir(record.id) / "logs", MAX_FILES),
-            "files": _listing(outputs, MAX_FILES) if outputs is not None and not is_experiment(record) else [],
+            "history": self.source.history(record),
+            "results": self.source.results(record),
+            "logs": self.source.logs(record),
+            "files": self.source.files(record),
             "children": [run_json(c, child_trials.get(c.id)) for c in children],
             "experiment": record.parent_id if trial is not None else None,
         })
 
     def log(self, run_id: str, name: str, query: Query) -> Reply:
         record = self.record(run_id)
-        folder = self.store.run_dir(record.id) / "logs"
-        path = _contained(folder, name, "log")
         tail = query.integer("tail", 0, 0, MAX_TAIL)
         download = query.flag("download")
-        data = _tail(path, tail) if tail else path.read_bytes()
+        data = self.source.log(record, name, tail)
         headers = {"X-Content-Type-Options": "nosniff"}
         if download:
             headers["Content-Disposition"] = f'attachment; filename="{record.id}-{Path(name).name}"'
@@ -346,11 +350,9 @@ class Api:
 
     def file(self, run_id: str, name: str, query: Query) -> Reply:
         record = self.record(run_id)
-        if not record.outputs_dir:
-            raise ApiError(404, f"run {record.id} has no outputs directory")
-        path = _contained(Path(record.outputs_dir), name, "file")
+        data = self.source.file(record, name)
         # Always a download, never rendered: an output may be HTML written by anyone.
-        return Reply(200, path.read_bytes(), "application/octet-stream", {
+        return Reply(200, data, "application/octet-stream", {
             "Content-Disposition": f'attachment; filename="{Path(name).name}"', "X-Content-Type-Options": "nosniff"})
 
     def compare(self, query: Query) -> Reply:
@@ -360,7 +362,7 @@ class Api:
         if len(ids) > MAX_COMPARE:
             raise ApiError(400, f"query parameter 'ids': at most {MAX_COMPARE} runs, got {len(ids)}")
         records = [self.record(i) for i in ids]
-        trials = trial_index(self.store, records, self.journals)
+        trials = self.source.trials(records)
 
         def table(get: Callable[[RunRecord], Mapping[str, Any] | None]) -> list[dict[str, Any]]:
             names: list[str] = []
@@ -379,8 +381,7 @@ class Api:
             trial = trials.get(record.id)
             return trial.assignment if trial is not None else record.parameters
 
-        histories = {r.id: self.histories.history(Path(r.outputs_dir)) if r.outputs_dir and not is_experiment(r) else []
-                     for r in records}
+        histories = {r.id: self.source.history(r) for r in records}
         return json_reply({"runs": [run_json(r, trials.get(r.id)) for r in records],
                            "parameters": table(parameters), "metrics": table(lambda r: r.metrics),
                            "histories": histories})
@@ -422,78 +423,6 @@ def _match(pattern: Sequence[str], parts: Sequence[str]) -> list[str] | None:
         elif want != parts[i]:
             return None
     return captured if len(parts) == len(pattern) else None
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    try:
-        info = path.stat()
-    except OSError:
-        return (0, 0)
-    return (info.st_size, info.st_mtime_ns)
-
-
-def _contained(folder: Path, name: str, what: str) -> Path:
-    """``folder/name``, refused (403) unless it is a file inside ``folder`` once every link is
-    followed; ``..``, absolute paths and NUL bytes are refused before any lookup."""
-    pieces = name.split("/")
-    if "\x00" in name or name.startswith("/") or any(p in ("", ".", "..") for p in pieces) or "\\" in name:
-        raise ApiError(403, f"{what} path {name!r} refused: expected a path inside the run's folder, "
-                       "without '..' or a leading '/'")
-    try:
-        root = Path(os.path.realpath(folder))
-        target = Path(os.path.realpath(folder / name))
-        target.relative_to(root)
-    except ValueError:
-        raise ApiError(403, f"{what} path {name!r} refused: it leads outside the run's folder") from None
-    if not target.is_file():
-        raise ApiError(404, f"no {what} {name!r} in this run")
-    return target
-
-
-def _tail(path: Path, lines: int) -> bytes:
-    """The last ``lines`` lines, reading backwards in blocks (a log may be huge)."""
-    with open(path, "rb") as handle:
-        end = handle.seek(0, os.SEEK_END)
-        position, data = end, b""
-        while position > 0 and data.count(b"\n") <= lines:
-            step = min(65536, position)
-            position -= step
-            handle.seek(position)
-            data = handle.read(step) + data
-    kept = data.split(b"\n")
-    if kept and kept[-1] == b"":
-        kept = kept[:-1]
-        return b"\n".join(kept[-lines:]) + b"\n"
-    return b"\n".join(kept[-lines:])
-
-
-def _listing(folder: Path | None, limit: int) -> list[dict[str, Any]]:
-    """Files under ``folder`` (relative paths, sizes), links never followed, at most ``limit``."""
-    if folder is None or not folder.is_dir():
-        return []
-    found = []
-    for current, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(current) / name
-            try:
-                info = path.lstat()
-            except OSError:
-                continue
-            if path.is_symlink():
-                continue
-            found.append({"path": str(path.relative_to(folder)), "size": info.st_size, "modified": info.st_mtime})
-            if len(found) >= limit:
-                return found
-    return found
-
-
-def _results(outputs: Path) -> dict[str, Any] | None:
-    try:
-        results = read_results(outputs)
-    except PipetuneError:
-        return None
-    return {"metrics": results.metrics, "outputs": results.outputs, "artifacts": results.artifacts}
 
 
 def _pipeline_graph(folder: Path) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The dashboard's HTTP server: the standard library's ``ThreadingHTTPServer``, GET only.
+"""The dashboard's HTTP server: the standard library's ``ThreadingHTTPServer``, GET only:
+a write (POST, PUT, PATCH, DELETE) is answered 405 with the reason, on a cluster as locally.
 
 Pages are one HTML shell that ``app.js`` fills from the JSON API; a page for a run, an
 experiment or a pipeline that does not exist is answered 404 (the shell then shows "not
@@ -22,7 +23,8 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from pipetune.tracking import is_experiment, is_pipeline
+from pipetune.errors import PipetuneError
+from pipetune.tracking import Source, is_pipeline
 from pipetune.ui._api import Api, Reply, error_reply
 
 #: Static files by URL name: (package, file, content type).
@@ -38,10 +40,11 @@ log = logging.getLogger("pipetune.ui")
 
 
 class Dashboard:
-    """What the handler needs: the API and the static files (read once, kept)."""
+    """What the handler needs: the API over a ``Source`` (a path: a state directory) and the
+    static files (read once, kept)."""
 
-    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
-        self.api = Api(state_dir)
+    def __init__(self, source: Source | str | os.PathLike[str]) -> None:
+        self.api = Api(source)
         self._static: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
@@ -56,7 +59,9 @@ class Dashboard:
 
     def shell(self, status: int) -> Reply:
         page = (resources.files("pipetune.ui") / "static/index.html").read_text(encoding="utf-8")
-        page = page.replace("{{status}}", str(status)).replace("{{state_dir}}", _html(str(self.api.store.state_dir)))
+        source = self.api.source
+        page = (page.replace("{{status}}", str(status)).replace("{{engine}}", source.engine)
+                .replace("{{where}}", _html(source.where)))
         return Reply(status, page.encode(), "text/html; charset=utf-8")
 
     def page(self, parts: list[str]) -> Reply:
@@ -65,12 +70,17 @@ class Dashboard:
         if head not in PAGES or len(parts) > 2 or (head in ("", "compare") and len(parts) > 1):
             return self.shell(404)
         if len(parts) == 2:
-            record = self.api.store.find(parts[1])
-            exists = record is not None and (
-                head == "runs"
-                or (head == "experiments" and is_experiment(record))
-                or (head == "pipelines" and is_pipeline(record))
-            )
+            source = self.api.source
+            try:
+                source.refresh()
+                if head == "experiments":
+                    exists = source.experiment(parts[1]) is not None
+                else:
+                    record = source.store.find(parts[1])
+                    exists = record is not None and (head == "runs" or is_pipeline(record))
+            except PipetuneError:
+                # The cluster can't be read now: the page loads and its API calls say why.
+                return self.shell(200)
             if not exists:
                 return self.shell(404)
         return self.shell(200)
@@ -109,6 +119,30 @@ def handler_class(dashboard: Dashboard, loopback: bool) -> type[http.server.Base
 
         def do_HEAD(self) -> None:  # noqa: N802
             self._serve(body=False)
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._refuse("POST")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._refuse("PUT")
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            self._refuse("PATCH")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._refuse("DELETE")
+
+        def _refuse(self, method: str) -> None:
+            # The body is not read: the connection is closed after the answer instead.
+            self.close_connection = True
+            reply = dashboard.api.refuse_write(method)
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.send_header("Allow", "GET, HEAD")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(reply.body)
 
         def _serve(self, body: bool) -> None:
             if loopback and not _loopback_host(self.headers.get("Host", "")):
@@ -160,22 +194,24 @@ class _V6Server(http.server.ThreadingHTTPServer):
 
 
 def make_server(
-    state_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8765
+    source: Source | str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8765
 ) -> http.server.ThreadingHTTPServer:
-    """A server over ``state_dir`` bound to ``host:port`` (port 0: any free one), not started."""
+    """A server over ``source`` (a path: that state directory) bound to ``host:port`` (port 0:
+    any free one), not started."""
     try:
         loopback = host in _LOOPBACK_NAMES or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
     server_class: type[http.server.ThreadingHTTPServer] = _V6Server if ":" in host else http.server.ThreadingHTTPServer
-    server = server_class((host, port), handler_class(Dashboard(state_dir), loopback))
+    server = server_class((host, port), handler_class(Dashboard(source), loopback))
     server.daemon_threads = True
     return server
 
 
-def serve(state_dir: str | os.PathLike[str], host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
+def serve(source: Source | str | os.PathLike[str], host: str, port: int,
+          ready: Callable[[str], None] | None = None) -> None:
     """Serve until interrupted; ``ready`` is told the URL once it listens."""
-    server = make_server(state_dir, host, port)
+    server = make_server(source, host, port)
     bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
     url = f"http://{shown}:{bound_port}/"

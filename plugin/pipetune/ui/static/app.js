@@ -42,6 +42,9 @@ function dur(seconds) {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 const status = (text) => el("span", { class: `status ${text}` }, text);
+// "local" (a state directory) or "kubernetes" (a cluster namespace): pages say what they read.
+const onCluster = () => document.body.dataset.engine === "kubernetes";
+const readsWhat = () => (onCluster() ? `this dashboard's ${document.body.dataset.where}` : "this state directory");
 const inline = (values) => Object.entries(values || {}).map(([k, v]) => `${k}=${num(v)}`).join(" ");
 const runLink = (id) => el("a", { href: `/runs/${encodeURIComponent(id)}`, class: "mono" }, id);
 
@@ -106,7 +109,7 @@ function notFound() {
   document.title = "not found - pipetune";
   main().replaceChildren(el("div", { class: "notfound", id: "not-found" },
     el("h1", {}, "404"),
-    el("p", {}, "Not found: nothing in this state directory is at ", el("span", { class: "mono" }, location.pathname), "."),
+    el("p", {}, `Not found: nothing in ${readsWhat()} is at `, el("span", { class: "mono" }, location.pathname), "."),
     el("p", {}, el("a", { href: "/experiments" }, "Experiments"), " · ", el("a", { href: "/runs" }, "Runs"))));
 }
 
@@ -117,7 +120,9 @@ async function experimentsPage() {
     el("h1", {}, "Experiments"), el("div", { id: "error", class: "error", hidden: true }),
     el("table", { id: "experiments" }, el("thead", {}, el("tr", {},
       ...["Name", "Status", "Progress", "Best objective", "Algorithm", "Started", "Duration"].map((h) => el("th", {}, h)))), body),
-    el("p", { class: "muted", id: "experiments-empty", hidden: true }, "No experiments recorded yet: `pipetune tune EXPERIMENT.yaml` runs one."));
+    el("p", { class: "muted", id: "experiments-empty", hidden: true }, onCluster()
+      ? "No tuning CustomRuns or Experiments in this namespace (pipetune's controller runs them)."
+      : "No experiments recorded yet: `pipetune tune EXPERIMENT.yaml` runs one."));
   await every(3000, async () => {
     const data = await api("/api/experiments", true);
     if (!data) return;
@@ -173,6 +178,7 @@ async function experimentPage(id) {
       card("Trials", `${x.done}/${x.trials} done` + (x.counts.Running ? `, ${x.counts.Running} running` : ""), "progress"),
       card("Goal", x.minimize ? "minimise" : "maximise"), card("Algorithm", x.algorithm || "-"),
       card("Started", when(x.started)), card("Duration", dur(x.duration)),
+      x.resource ? card("Resource", x.resource, "resource") : null,
       best ? el("div", { class: "card" }, el("div", { class: "label" }, "Best parameters"), el("div", { class: "mono", id: "best-parameters" }, inline(best.parameters))) : null,
       x.message ? el("div", { class: "card" }, el("div", { class: "label" }, x.reason || "message"), el("div", {}, x.message)) : null,
     ].filter(Boolean));
@@ -241,7 +247,7 @@ async function trialDetail(trial, experiment) {
       el("a", { href: logUrl(trial.run_id, f.path, { tail: 200 }), target: "_blank" }, f.path), " (",
       el("a", { href: logUrl(trial.run_id, f.path, { download: 1 }) }, "download"), ")")),
     el("br"), el("b", {}, "Artifacts: "), run.files.length ? run.files.map((f) => el("span", {}, " ",
-      el("a", { href: fileUrl(trial.run_id, f.path) }, f.path))) : "none"));
+      el("a", { href: fileUrl(trial.run_id, f.path) }, f.path))) : onCluster() ? "where its component keeps them (not read here)" : "none"));
   } catch (e) { box.append(el("div", { class: "error" }, e.message)); }
 }
 
@@ -357,7 +363,7 @@ async function showLog(id, logs, name, choose) {
   const box = document.getElementById("run-logs");
   if (!logs.length) { box.replaceChildren(el("p", { class: "muted" }, "no logs")); return; }
   const select = el("select", { id: "log-name", onchange: () => { choose(select.value); showLog(id, logs, select.value, choose); } },
-    ...logs.map((f) => el("option", { value: f.path, selected: f.path === name }, `${f.path} (${f.size} B)`)));
+    ...logs.map((f) => el("option", { value: f.path, selected: f.path === name }, f.size === null || f.size === undefined ? f.path : `${f.path} (${f.size} B)`)));
   let text;
   try { text = await (await fetch(logUrl(id, name, { tail: 200 }))).text(); } catch (e) { text = e.message; }
   box.replaceChildren(el("div", { class: "filters" }, el("label", {}, "log", select),

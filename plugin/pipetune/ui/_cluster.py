@@ -1,0 +1,567 @@
+"""``pipetune ui --engine kubernetes``: the dashboard's ``Source`` over one namespace of a
+cluster, read through the official ``kubernetes`` client and never written.
+
+What it reads, and nothing more (``manifests/dashboard-rbac.yaml`` grants exactly this):
+
+* ``tekton.dev/v1beta1`` CustomRuns of pipetune's Experiment and standalone
+  ``pipetune.dev/v1alpha1`` Experiments (templates left out), LISTed at most once every
+  ``ttl`` seconds however many pages poll: the controller keeps each one's journal in its
+  ``status.extraFields`` (``pipetune.controller``), so the journal there is the experiment, as
+  a journal file is locally. A journal is decoded once per resourceVersion.
+* The trials' intermediate values, when the journal holds no curve (it does only where early
+  stopping needed one): a finished TaskRun trial's from the ``results`` result it published
+  (its results.yaml: one LIST of the experiment's TaskRuns by ``pipetune.dev/experiment``),
+  else from its pod's log (``pipetune.report`` / Katib StdOut lines, as the engine reads them).
+  A finished trial's is read once, a running one's at most every ``ttl`` seconds, and at most
+  ``MAX_CURVE_READS`` logs a request, so an experiment of thousands fills its curves over a
+  few polls.
+* Pods, LISTed by label: a trial's (``pipetune.dev/trial``) for its logs, an experiment's
+  (``pipetune.dev/experiment``) for the curves; ``pods/log``: a container's log.
+
+Trials become run records in a scratch run store (a temporary directory, removed by
+``close``): the runs list's filters, search and sorting are the run store's own, the same as
+locally. A trial's run id is the name of its resource (``<experiment>-<index>``), which is
+also how its pods are found.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from pipetune.contract import LogMetrics, parse_results
+from pipetune.controller import (
+    CANCELLED,
+    STATE_FIELD,
+    child_base,
+    condition_of,
+    is_ours,
+    is_template,
+    journal_records,
+)
+from pipetune.engines.kubernetes import api_client
+from pipetune.errors import PipetuneError, RunError
+from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_RESULT, TASK_RUN, TRIAL_LABEL
+from pipetune.names import trial_name
+from pipetune.store import RunRecord, RunStore
+from pipetune.tracking import EXPERIMENT_PREFIX, ExperimentView, NotFound, curve_of, last_lines
+from pipetune.tuner.config import DEFAULT_ALGORITHM
+from pipetune.tuner.history import TrialStatus
+from pipetune.tuner.journal import ExperimentState, MemoryJournal, TrialState
+
+CUSTOMRUNS = ("tekton.dev", "v1beta1", "customruns")
+EXPERIMENTS = ("pipetune.dev", "v1alpha1", "experiments")
+#: Seconds a listing of the cluster serves every request before it is read again.
+TTL_SECONDS = 2.0
+#: The most bytes of one log a page is sent (the rest is on the cluster: `kubectl logs`).
+MAX_LOG_BYTES = 16 * 2**20
+#: The most trial logs one request reads for intermediate values: a page opened on an
+#: experiment of 2,000 finished trials fills its curves over a few polls, never in one.
+MAX_CURVE_READS = 200
+#: Pod logs read side by side (each read waits on the API server, not on this process).
+LOG_READERS = 8
+#: How a trial's status shows as a run's (the trial resource's end, as the tuner saw it).
+RUN_STATUS = {
+    TrialStatus.PENDING: "Pending", TrialStatus.RUNNING: "Running", TrialStatus.SUCCEEDED: "Succeeded",
+    TrialStatus.METRICS_UNAVAILABLE: "Succeeded", TrialStatus.FAILED: "Failed",
+    TrialStatus.EARLY_STOPPED: "Cancelled", TrialStatus.KILLED: "Cancelled",
+}
+_READ_ONLY = ("the dashboard only reads the cluster: change an experiment with kubectl "
+              "(`kubectl patch customrun NAME --type merge -p '{\"spec\":{\"status\":\"RunCancelled\"}}'` "
+              "cancels one), or with `tkn`")
+
+
+@dataclass
+class _Experiment:
+    """One parent as last read: its view, its trials' run records by index, and its trials'
+    names (the resource each ran as) to their state."""
+
+    view: ExperimentView
+    version: str
+    base: str
+    #: Whether its trials are TaskRuns, which publish their results (and history).
+    published: bool = False
+    records: dict[int, RunRecord] = field(default_factory=dict)
+    by_name: dict[str, TrialState] = field(default_factory=dict)
+
+
+class ClusterSource:
+    """A namespace's experiments, as ``tracking.Source`` (see the module docstring)."""
+
+    engine = "kubernetes"
+    read_only = _READ_ONLY
+
+    def __init__(self, api: client.ApiClient, namespace: str, ttl: float = TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.where = f"namespace {namespace} on {api.configuration.host}"
+        self.ttl = ttl
+        self.clock = clock
+        self._scratch = tempfile.TemporaryDirectory(prefix="pipetune-ui-")
+        self.store = RunStore(self._scratch.name)
+        self._lock = threading.RLock()
+        self._read_at: float | None = None
+        self._experiments: dict[str, _Experiment] = {}
+        #: Each parent as built, by (uid, resourceVersion): the journal is decoded once a version.
+        self._built: dict[tuple[str, str], _Experiment] = {}
+        self._written: dict[str, RunRecord] = {}
+        #: Trial name -> (when read, the history its log gave); a finished trial's is final.
+        self._histories: dict[str, tuple[float, list[dict[str, float]], bool]] = {}
+        self._pods: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+
+    def close(self) -> None:
+        """Remove the scratch store."""
+        self.store.close()
+        self._scratch.cleanup()
+
+    # -- reading the cluster -----------------------------------------------------------------
+
+    def refresh(self) -> None:
+        with self._lock:
+            now = self.clock()
+            if self._read_at is not None and now - self._read_at < self.ttl:
+                return
+            parents = [("CustomRun", b) for b in self._list(CUSTOMRUNS) if is_ours(b)]
+            parents += [("Experiment", b) for b in self._list(EXPERIMENTS) if not is_template(b)]
+            found: dict[str, _Experiment] = {}
+            built: dict[tuple[str, str], _Experiment] = {}
+            for kind, body in parents:
+                metadata = body.get("metadata") or {}
+                # A parent is built again only when it changed (a new resourceVersion).
+                key = (str(metadata.get("uid") or metadata.get("name")), str(metadata.get("resourceVersion") or ""))
+                experiment = self._built.get(key) or self._experiment(kind, body)
+                built[key] = experiment
+                found[experiment.view.id] = experiment
+            self._built = built
+            self._experiments = found
+            self._mirror()
+            self._read_at = now
+
+    def _list(self, resource: tuple[str, str, str]) -> list[dict[str, Any]]:
+        group, version, plural = resource
+        try:
+            answer = self.custom.list_namespaced_custom_object(group, version, self.namespace, plural)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []  # the resource is not installed (no Tekton, or no pipetune CRD): none
+            raise RunError(f"can't list {plural}.{group} in namespace {self.namespace}: {_describe(exc)}"
+                           + (" (manifests/dashboard-rbac.yaml grants what the dashboard reads)"
+                              if exc.status == 403 else "")) from None
+        except OSError as exc:  # urllib3's connection errors are OSErrors
+            raise RunError(f"can't reach the cluster at {self.where}: {exc}") from None
+        items = answer.get("items") or [] if isinstance(answer, Mapping) else []
+        return [dict(i) for i in items if isinstance(i, Mapping)]
+
+    def _experiment(self, kind: str, body: Mapping[str, Any]) -> _Experiment:
+        metadata = body.get("metadata") or {}
+        name = str(metadata.get("name") or "")
+        status = body.get("status") or {}
+        state_field = status.get(STATE_FIELD) or {}
+        version = str(metadata.get("resourceVersion") or "")
+        state, problem, records = _journal(state_field)
+        attempt = int(state_field.get("attempt", 0) or 0) if kind == "CustomRun" else 0
+        base = child_base(name, attempt) if kind == "CustomRun" else name
+        spec = _spec(kind, body, state_field)
+        record = RunRecord(
+            id=f"{kind.lower()}.{name}", component=EXPERIMENT_PREFIX + name, engine="kubernetes",
+            status=_parent_status(kind, status), parameters=_algorithm(spec),
+            reason=_parent_condition(kind, status).get("reason"),
+            message=_parent_condition(kind, status).get("message"),
+            created_at=_stamp(metadata.get("creationTimestamp")) or 0.0,
+            started_at=_stamp(status.get("startTime")), finished_at=_stamp(status.get("completionTime")),
+        )
+        view = ExperimentView(record, state, problem, resource=f"{kind} {self.namespace}/{name}")
+        component = _trial_component(spec)
+        experiment = _Experiment(view, version, base, published=_trial_kind(spec) == TASK_RUN.kind)
+        times = _trial_times(records)
+        for trial in view.trials:
+            run_name = trial_name(base, trial.index, trial.attempt)
+            started, finished = times.get(trial.index, (None, None))
+            experiment.records[trial.index] = RunRecord(
+                id=run_name, parent_id=record.id, component=component, engine="kubernetes",
+                status=RUN_STATUS[trial.status], parameters=dict(trial.assignment), reason=trial.reason,
+                message=trial.message, created_at=started or record.created_at, started_at=started,
+                finished_at=finished if trial.status.final else None, metrics=dict(trial.metrics) or None,
+            )
+            experiment.by_name[run_name] = trial
+        return experiment
+
+    def _mirror(self) -> None:
+        """Write what changed into the scratch store (and drop what left the cluster)."""
+        wanted: dict[str, RunRecord] = {}
+        for experiment in self._experiments.values():
+            wanted[experiment.view.id] = experiment.view.record
+            for record in experiment.records.values():
+                wanted[record.id] = record
+        new = []
+        for record in wanted.values():
+            before = self._written.get(record.id)
+            if before == record:
+                continue
+            if before is None:  # this source is the scratch store's only writer
+                new.append(record)
+            else:
+                self.store.update(record.id, **{f.name: getattr(record, f.name) for f in fields(RunRecord)
+                                                if f.name != "id"})
+            self._written[record.id] = record
+        self.store.create_many(new)
+        stale = [i for i in self._written if i not in wanted]
+        if stale:
+            self.store.delete(stale, force=True)
+            for run_id in stale:
+                self._written.pop(run_id, None)
+
+    # -- the Source ---------------------------------------------------------------------------
+
+    def experiments(self) -> list[ExperimentView]:
+        self.refresh()
+        views = [e.view for e in self._experiments.values()]
+        return sorted(views, key=lambda v: (v.record.created_at, v.id), reverse=True)
+
+    def experiment(self, experiment_id: str) -> ExperimentView | None:
+        self.refresh()
+        found = self._experiments.get(experiment_id)
+        return found.view if found else None
+
+    def trial_records(self, view: ExperimentView) -> dict[int, RunRecord]:
+        found = self._experiments.get(view.id)
+        return dict(found.records) if found else {}
+
+    def trials(self, records: Iterable[RunRecord]) -> dict[str, TrialState]:
+        found: dict[str, TrialState] = {}
+        for record in records:
+            parent = self._experiments.get(record.parent_id or "")
+            if parent is not None and record.id in parent.by_name:
+                found[record.id] = parent.by_name[record.id]
+        return found
+
+    def fingerprint(self, view: ExperimentView) -> tuple[Any, ...]:
+        found = self._experiments.get(view.id)
+        parts: list[Any] = [view.id, found.version if found else None]
+        if view.record.status == "Running":
+            parts.append(int(time.time()) // 5)  # durations shown move on
+        return tuple(parts)
+
+    def curves(self, view: ExperimentView) -> dict[int, list[tuple[float, float]]]:
+        """Each trial's journaled curve, else the history its TaskRun published (one LIST for
+        the experiment's), else the one its pod's log reports (at most ``MAX_CURVE_READS`` logs
+        a call, read side by side); a finished trial's is read once, a running one's at most
+        every ``ttl`` seconds."""
+        metric = view.state.metric if view.state else None
+        found = self._experiments.get(view.id)
+        if not metric or found is None:
+            return {}
+        curves: dict[int, list[tuple[float, float]]] = {}
+        names: dict[int, str] = {}
+        stale: list[tuple[str, bool]] = []
+        for trial in view.trials:
+            if trial.curve:
+                curves[trial.index] = [(float(s), float(v)) for s, v in trial.curve]
+            elif trial.status != TrialStatus.PENDING:
+                names[trial.index] = name = found.records[trial.index].id
+                if self._stale(name):
+                    stale.append((name, trial.status.final))
+        self._read_histories(EXPERIMENT_LABEL, found.base, stale, found.published, MAX_CURVE_READS)
+        for index, name in names.items():
+            pairs = curve_of(self._histories.get(name, (0.0, [], False))[1], metric)
+            if pairs:
+                curves[index] = pairs
+        return curves
+
+    def _stale(self, name: str) -> bool:
+        known = self._histories.get(name)
+        return known is None or (not known[2] and self.clock() - known[0] >= self.ttl)
+
+    def _read_histories(self, label: str, value: str, stale: list[tuple[str, bool]], published: bool,
+                        most: int) -> None:
+        """Read the histories of the trials ``stale`` names (with whether each has ended),
+        selected by ``label=value``: their TaskRuns' published results first (``published``),
+        then, for those still without one, their newest pod's log, at most ``most`` logs."""
+        if not stale:
+            return
+        now = self.clock()
+        if published and any(final for _, final in stale):
+            histories = self._published(label, value)
+            for name, final in stale:
+                if final and histories.get(name):
+                    self._histories[name] = (now, histories[name], True)
+            stale = [(n, f) for n, f in stale if self._stale(n)]
+        if not stale:
+            return
+        pods: dict[str, list[Any]] = {}
+        for pod in self._pods_cached(label, value):
+            pods.setdefault(_label(pod, TRIAL_LABEL) or "", []).append(pod)
+        chosen = stale[:most]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=LOG_READERS) as pool:
+            read = list(pool.map(lambda item: self._log_history(_newest(pods.get(item[0], []))), chosen))
+        for (name, final), (history, ended) in zip(chosen, read, strict=True):
+            self._histories[name] = (now, history, final and ended)
+
+    def _log_history(self, pod: Any | None) -> tuple[list[dict[str, float]], bool]:
+        """The history a pod's log reports, and whether the pod was there to read."""
+        if pod is None:
+            return [], False
+        results = LogMetrics().read(self._read_log(pod.metadata.name, _primary(pod), 0).splitlines())
+        return (list(results.history) if results is not None else []), True
+
+    def _published(self, label: str, value: str) -> dict[str, list[dict[str, float]]]:
+        """The history each finished TaskRun selected by ``label=value`` published in its
+        ``results`` result (the trial's results.yaml), by its name."""
+        group, version = TASK_RUN.api_version.split("/")
+        try:
+            answer = self.custom.list_namespaced_custom_object(group, version, self.namespace, TASK_RUN.plural,
+                                                               label_selector=f"{label}={value}")
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise RunError(f"can't list the TaskRuns of {value} in namespace {self.namespace}: "
+                           f"{_describe(exc)}") from None
+        except OSError as exc:
+            raise RunError(f"can't reach the cluster at {self.where}: {exc}") from None
+        found: dict[str, list[dict[str, float]]] = {}
+        for item in (answer or {}).get("items") or []:
+            text = next((r.get("value") for r in (item.get("status") or {}).get("results") or []
+                         if isinstance(r, Mapping) and r.get("name") == RESULTS_RESULT), None)
+            if not isinstance(text, str):
+                continue
+            try:
+                history = parse_results(text, f"TaskRun {item['metadata']['name']} result {RESULTS_RESULT}").history
+            except PipetuneError:
+                continue  # not a results document: the log is read instead
+            if history:
+                found[str(item["metadata"]["name"])] = list(history)
+        return found
+
+    def history(self, record: RunRecord) -> list[dict[str, float]]:
+        trial = self.trials([record]).get(record.id)
+        if trial is None:
+            return []
+        parent = self._experiments[record.parent_id or ""]
+        metric = parent.view.state.metric if parent.view.state else None
+        if trial.curve and metric:
+            return [{"step": float(s), metric: float(v)} for s, v in trial.curve]
+        if self._stale(record.id) and trial.status != TrialStatus.PENDING:
+            self._read_histories(TRIAL_LABEL, record.id, [(record.id, trial.status.final)], parent.published, 1)
+        return list(self._histories.get(record.id, (0.0, [], False))[1])
+
+    def results(self, record: RunRecord) -> dict[str, Any] | None:
+        if record.metrics is None:
+            return None
+        return {"metrics": dict(record.metrics), "outputs": {}, "artifacts": {}}
+
+    def logs(self, record: RunRecord) -> list[dict[str, Any]]:
+        if record.parent_id is None:
+            return []  # the controller's own log is the controller pod's (`kubectl logs`)
+        found = []
+        for pod in sorted(self._pods_of(TRIAL_LABEL, record.id), key=lambda p: p.metadata.name):
+            spec = pod.spec
+            for container in [*(spec.init_containers or []), *(spec.containers or [])]:
+                found.append({"path": f"{pod.metadata.name}/{container.name}", "size": None, "modified": None})
+        return found
+
+    def log(self, record: RunRecord, name: str, tail: int) -> bytes:
+        # Only a container of this trial's own pods: a name is never taken as a pod to read.
+        if name not in {entry["path"] for entry in self.logs(record)}:
+            raise NotFound(f"no log {name!r} for trial {record.id}: its pods' logs are named POD/CONTAINER")
+        pod, container = name.split("/", 1)
+        text = self._read_log(pod, container, tail)
+        data = text.encode()
+        return last_lines(data, tail) if tail else data
+
+    def files(self, record: RunRecord) -> list[dict[str, Any]]:
+        return []
+
+    def file(self, record: RunRecord, name: str) -> bytes:
+        raise NotFound("a trial on a cluster keeps its outputs where its component puts them (an artifact "
+                       "store, a volume); the dashboard reads only its metrics and logs")
+
+    # -- pods ---------------------------------------------------------------------------------
+
+    def _pods_cached(self, label: str, value: str) -> list[Any]:
+        """``_pods_of``, listed at most once every ``ttl`` seconds (an experiment's pods are
+        many; a page filling its curves asks for them every poll)."""
+        now = self.clock()
+        cached = self._pods.get((label, value))
+        if cached is None or now - cached[0] >= self.ttl:
+            cached = self._pods[(label, value)] = (now, self._pods_of(label, value))
+        return cached[1]
+
+    def _pods_of(self, label: str, value: str) -> list[Any]:
+        try:
+            return list(self.core.list_namespaced_pod(self.namespace, label_selector=f"{label}={value}").items)
+        except ApiException as exc:
+            raise RunError(f"can't list the pods of {value} in namespace {self.namespace}: {_describe(exc)}") from None
+        except OSError as exc:
+            raise RunError(f"can't reach the cluster at {self.where}: {exc}") from None
+
+    def _read_log(self, pod: str, container: str | None, tail: int) -> str:
+        try:
+            text = self.core.read_namespaced_pod_log(
+                pod, self.namespace, container=container, tail_lines=tail or None, limit_bytes=MAX_LOG_BYTES)
+        except ApiException as exc:
+            if exc.status in (400, 404):  # not started yet, or gone
+                return ""
+            raise RunError(f"can't read the log of pod {pod} in namespace {self.namespace}: {_describe(exc)}") from None
+        except OSError as exc:
+            raise RunError(f"can't reach the cluster at {self.where}: {exc}") from None
+        return text if isinstance(text, str) else str(text or "")
+
+
+# -- pure helpers over what was read -------------------------------------------------------------
+
+
+def _journal(state: Mapping[str, Any]) -> tuple[ExperimentState | None, str | None, list[Mapping[str, Any]]]:
+    """The experiment state a parent's status holds, with why it can't be read when it can't."""
+    try:
+        records = journal_records(state)
+        return MemoryJournal(records).state(), None, records
+    except PipetuneError as exc:
+        return None, f"status.{STATE_FIELD}: {exc}", []
+
+
+def _trial_times(records: Iterable[Mapping[str, Any]]) -> dict[int, tuple[float | None, float | None]]:
+    """Each trial's start (its latest attempt's) and end, from the journal's record times."""
+    times: dict[int, tuple[float | None, float | None]] = {}
+    for record in records:
+        index, stamp = record.get("trial"), record.get("time")
+        if not isinstance(index, int) or not isinstance(stamp, (int, float)):
+            continue
+        started, finished = times.get(index, (None, None))
+        if record.get("op") in ("trial_starting", "trial_started"):
+            if record["op"] == "trial_starting" or started is None or finished is not None:
+                started, finished = float(stamp), None
+        elif record.get("op") == "trial_finished":
+            finished = float(stamp)
+            started = started if started is not None else float(stamp)
+        times[index] = (started, finished)
+    return times
+
+
+def _spec(kind: str, body: Mapping[str, Any], state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The experiment spec a parent runs, as far as its body tells (a CustomRun's saved copy,
+    else its embedded one; nothing for one naming an Experiment it has not started yet)."""
+    if kind == "Experiment":
+        return body.get("spec") or {}
+    saved = state.get("experiment")
+    if isinstance(saved, Mapping):
+        return saved
+    embedded = (body.get("spec") or {}).get("customSpec") or {}
+    return embedded.get("spec") or {} if isinstance(embedded, Mapping) else {}
+
+
+def _algorithm(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The algorithm the spec names, else the tuner's default (as a local run records it);
+    nothing while the spec is unknown (a CustomRun naming an Experiment, not started yet)."""
+    if not spec:
+        return {}
+    algorithm = spec.get("algorithm")
+    name = algorithm.get("algorithmName") if isinstance(algorithm, Mapping) else None
+    return {"algorithm": str(name or DEFAULT_ALGORITHM)}
+
+
+def _trial_component(spec: Mapping[str, Any]) -> str:
+    """What a trial runs, as the runs list names it: the component, else the resource kind."""
+    trial = ((spec.get("trialTemplate") or {}).get("trialSpec") or {}) if isinstance(spec, Mapping) else {}
+    component = trial.get("component")
+    if isinstance(component, str):
+        return Path(component).parent.name if component.endswith(".yaml") else component
+    return str(trial.get("kind") or "trial")
+
+
+def _trial_kind(spec: Mapping[str, Any]) -> str | None:
+    """The kind of a trial's resource: the controller runs a component trial as a TaskRun."""
+    trial = ((spec.get("trialTemplate") or {}).get("trialSpec") or {}) if isinstance(spec, Mapping) else {}
+    if "component" in trial:
+        return TASK_RUN.kind
+    return str(trial.get("kind")) if trial.get("kind") else None
+
+
+def _parent_condition(kind: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    if kind == "CustomRun":
+        return condition_of(status, "Succeeded")
+    for name in ("Failed", "Succeeded", "Running", "Created"):
+        found = condition_of(status, name)
+        if found.get("status") == "True":
+            return found
+    return {}
+
+
+def _parent_status(kind: str, status: Mapping[str, Any]) -> str:
+    """A parent's status as a run's: Pending, Running, Succeeded, Failed or Cancelled."""
+    condition = _parent_condition(kind, status)
+    value = condition.get("status")
+    if kind == "CustomRun":
+        if value == "True":
+            return "Succeeded"
+        if value == "False":
+            return "Cancelled" if condition.get("reason") == CANCELLED else "Failed"
+        return "Running" if value == "Unknown" else "Pending"
+    kind_of = condition.get("type")
+    return {"Failed": "Failed", "Succeeded": "Succeeded", "Running": "Running"}.get(str(kind_of), "Pending")
+
+
+def _stamp(text: Any) -> float | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _label(pod: Any, name: str) -> str | None:
+    return (pod.metadata.labels or {}).get(name)
+
+
+def _newest(pods: list[Any]) -> Any | None:
+    """The pod a trial's latest attempt ran in: the newest (a retried Job's last)."""
+    if not pods:
+        return None
+    return max(pods, key=lambda p: (p.metadata.creation_timestamp or datetime.datetime.min.replace(
+        tzinfo=datetime.UTC), p.metadata.name))
+
+
+def _primary(pod: Any) -> str | None:
+    """The container whose log holds the trial's report lines: a TaskRun pod's last step (the
+    step a catalog Task runs its component in), else the first container."""
+    names = [c.name for c in pod.spec.containers or []]
+    steps = [n for n in names if n.startswith("step-")]
+    return steps[-1] if steps else names[0] if names else None
+
+
+def _describe(exc: ApiException) -> str:
+    return f"{exc.status} {exc.reason}"
+
+
+def current_namespace(context: str | None = None) -> str:
+    """The namespace a user means by none: this pod's, else the kubeconfig context's, else
+    ``default``."""
+    try:
+        return Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip() or "default"
+    except OSError:
+        pass
+    try:
+        contexts, active = config.list_kube_config_contexts()
+        chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+    except (config.ConfigException, OSError, TypeError, ValueError):
+        return "default"
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+
+
+def connect(namespace: str | None = None, context: str | None = None) -> ClusterSource:
+    """A ``ClusterSource`` over ``namespace`` of the cluster this process runs in, or else the
+    kubeconfig's (``context``); a ``UsageError`` when there is none."""
+    api = api_client(context, purpose="pipetune ui --engine kubernetes")
+    return ClusterSource(api, namespace or current_namespace(context))

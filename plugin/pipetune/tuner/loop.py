@@ -31,7 +31,7 @@ from pipetune.errors import ContractError, PipetuneError, RunError, SpecError, U
 from pipetune.names import path_slug
 from pipetune.runner import StartedRun, checkpoint_env, finish_run, start_run
 from pipetune.store import RunRecord, RunStore, new_run_id
-from pipetune.tuner import policy
+from pipetune.tuner import pareto, policy
 from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
 from pipetune.tuner.config import TunerConfig
 from pipetune.tuner.early_stopping import Curve, curve_from_history
@@ -99,6 +99,12 @@ class TuneResult:
         best = self.best
         return best.objective if best else None
 
+    @property
+    def pareto_front(self) -> list[TrialState]:
+        """The trials no other feasible trial dominates (``tuner.pareto``), in trial order: for
+        a multi-objective experiment; with one objective, its best feasible trials."""
+        return pareto.front(self.trials, self.objective)
+
 
 @dataclass
 class _Running:
@@ -158,7 +164,8 @@ class Tuner:
         self.identity: dict[str, Any] = {**found, "trial": trial, BUDGET: budget}
         self.poll_interval = poll_interval
         # Validate before anything runs: an unknown algorithm or bad setting is a spec error.
-        self.algorithm = get_algorithm(config.algorithm, config.algorithm_settings)
+        self.algorithm = get_algorithm(config.algorithm, config.algorithm_settings,
+                                       objectives=len(config.objective.objectives))
         self.running: dict[int, _Running] = {}
         self.stopping_state: dict[str, Any] = {}
         self.exhausted = False
@@ -581,6 +588,8 @@ class Tuner:
             error = self._error_of(started)
             if error:
                 fields["error"] = error
+        if outcome.values is not None:
+            fields["values"] = list(outcome.values)
         self._record(
             "trial_finished",
             trial=index,
@@ -726,7 +735,8 @@ class Tuner:
             metrics=dict(results.metrics),
             outputs=dict(results.outputs),
         )
-        atomic_write_text(self.directory / "trials.json", json.dumps(trial_rows(self.state), indent=2) + "\n")
+        rows = trial_rows(self.state, self.config.objective)
+        atomic_write_text(self.directory / "trials.json", json.dumps(rows, indent=2) + "\n")
         self._emit("finished")
         self.journal.sync()
 
@@ -795,11 +805,35 @@ def tuner_results(state: ExperimentState, objective: Objective) -> Results:
         outputs["best_parameters"] = dict(best.assignment)
         outputs["best_trial"] = best.index
         outputs["best_run_id"] = best.run_id
+    if objective.multi:
+        outputs["objective_metrics"] = [o.metric for o in objective.objectives]
+        outputs["pareto_front"] = pareto.front_rows(trials, objective)
+        metrics["pareto_front_size"] = len(outputs["pareto_front"])
+    if objective.constraints:
+        metrics["infeasible"] = sum(
+            1 for t in trials if pareto.values_of(t, objective) is not None and not objective.feasible(t.metrics))
     return Results(metrics=metrics, outputs=outputs, artifacts={"trials": "trials.json"})
 
 
-def trial_rows(state: ExperimentState) -> list[dict[str, Any]]:
-    """Every trial as a plain row: index, status, parameters, objective, metrics, run ids."""
+def trial_rows(state: ExperimentState, objective: Objective | None = None) -> list[dict[str, Any]]:
+    """Every trial as a plain row: index, status, parameters, objective, metrics, run ids.
+    Given a multi-objective or constrained ``objective``, each row also says ``values`` (each
+    objective's, by metric; multi-objective only), ``feasible`` and ``pareto`` (on the front)."""
+    rows = _plain_rows(state)
+    if objective is None or not (objective.multi or objective.constraints):
+        return rows
+    trials = state.ordered()
+    on_front = {t.index for t in pareto.front(trials, objective)}
+    for row, trial in zip(rows, trials):
+        if objective.multi:
+            values = pareto.values_of(trial, objective)
+            row["values"] = None if values is None else {o.metric: v for o, v in zip(objective.objectives, values)}
+        row["feasible"] = pareto.values_of(trial, objective) is not None and objective.feasible(trial.metrics)
+        row["pareto"] = trial.index in on_front
+    return rows
+
+
+def _plain_rows(state: ExperimentState) -> list[dict[str, Any]]:
     return [
         {
             "trial": t.index,

@@ -366,3 +366,32 @@ def test_tune_json_and_table_show_the_front(cli, tmp_path: Path) -> None:
     assert f"* the Pareto front: {len(front)} trial" in table.stdout
     for row in front:
         assert f"\n*{row['trial']} " in table.stdout
+
+
+# -- the Tekton custom task and the KFP component ------------------------------------------------
+
+
+def test_the_custom_task_publishes_the_front_as_a_json_result() -> None:
+    from pipetune.controller import Progress, results_of
+    from pipetune.tekton import custom_task_results
+
+    front = ({"trial": 2, "parameters": {"x": 0.1}, "values": {"f1": 0.1, "f2": 0.7}, "run_id": "r2"},)
+    results = {r["name"]: r["value"] for r in results_of(Progress(
+        total=4, best_objective=0.1, best_parameters={"x": 0.1}, parameter_names=("x",), pareto_front=front))}
+    assert json.loads(results["pareto-front"]) == [{"trial": 2, "parameters": {"x": 0.1},
+                                                    "values": {"f1": 0.1, "f2": 0.7}}]
+    assert custom_task_results(["x"], multi_objective=True)[-1] == "pareto-front"
+    # One objective: the results are what they were.
+    single = results_of(Progress(total=4, best_objective=0.1, best_parameters={"x": 0.1}, parameter_names=("x",)))
+    assert [r["name"] for r in single] == ["best-x", "best-objective", "best-parameters"]
+
+
+def test_the_tune_component_writes_the_front(cli) -> None:
+    text = yaml.safe_dump(document(maxTrialCount=6))
+    result = cli("run", "components/tune/component.yaml", "--input", f"experiment={text}", "--json")
+    assert result.returncode == 0, result.stderr
+    outputs = Path(json.loads(result.stdout)["outputs_dir"])
+    front = json.loads((outputs / "pareto_front").read_text())
+    results = yaml.safe_load((outputs / "results.yaml").read_text())
+    assert front and [r["trial"] for r in front] == [r["trial"] for r in results["outputs"]["pareto_front"]]
+    assert set(front[0]) == {"trial", "parameters", "values"} and set(front[0]["values"]) == {"f1", "f2"}

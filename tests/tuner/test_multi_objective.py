@@ -395,3 +395,16 @@ def test_the_tune_component_writes_the_front(cli) -> None:
     results = yaml.safe_load((outputs / "results.yaml").read_text())
     assert front and [r["trial"] for r in front] == [r["trial"] for r in results["outputs"]["pareto_front"]]
     assert set(front[0]) == {"trial", "parameters", "values"} and set(front[0]["values"]) == {"f1", "f2"}
+
+
+def test_plot_draws_the_pareto_view(tmp_path: Path) -> None:
+    from pipetune.plots import objectives_of, plot_experiment
+    from pipetune.tuner.journal import load_state
+
+    result = pipetune.tune(zdt_function, SPACE, objectives=TUNE_OBJECTIVES, constraints={"y": {"max": 0.6}},
+                           max_trials=8, state_dir=tmp_path / "state", directory=tmp_path / "exp")
+    objective = objectives_of(load_state(tmp_path / "exp"))
+    assert objective == result.objective
+    written = plot_experiment(tmp_path / "exp", tmp_path / "png")
+    assert tmp_path / "png" / "pareto.png" in written
+    assert (tmp_path / "png" / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

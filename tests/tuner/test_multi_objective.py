@@ -294,7 +294,10 @@ def test_tune_returns_the_pareto_front(tmp_path: Path) -> None:
                        and o.values != trial.values for o in counted)
     assert result.best is not None and result.best.metrics["y"] <= 0.6
     results = yaml.safe_load((tmp_path / "exp" / "results.yaml").read_text())
-    assert [row["trial"] for row in results["outputs"]["pareto_front"]] == [t.index for t in front]
+    assert results["outputs"]["pareto_front_trials"] == [t.index for t in front]
+    assert results["artifacts"]["pareto_front"] == "pareto_front.json"
+    rows = json.loads((tmp_path / "exp" / "pareto_front.json").read_text())
+    assert rows == json.loads(json.dumps(pareto.front_rows(result.trials, result.objective)))
     assert results["outputs"]["objective_metrics"] == ["f1", "f2"]
     assert results["metrics"]["pareto_front_size"] == len(front)
     rows = json.loads((tmp_path / "exp" / "trials.json").read_text())
@@ -337,7 +340,8 @@ def test_single_objective_rows_are_as_before(tmp_path: Path) -> None:
         "trial", "status", "parameters", "objective", "metrics", "reason", "message", "attempts", "run_id", "error"}
     assert result.pareto_front == [result.best]
     results = yaml.safe_load((result.directory / "results.yaml").read_text())
-    assert "pareto_front" not in results["outputs"]
+    assert "pareto_front_trials" not in results["outputs"] and results["artifacts"] == {"trials": "trials.json"}
+    assert not (result.directory / "pareto_front.json").exists()
 
 
 # -- pipetune tune ----------------------------------------------------------------------------------
@@ -393,7 +397,7 @@ def test_the_tune_component_writes_the_front(cli) -> None:
     outputs = Path(json.loads(result.stdout)["outputs_dir"])
     front = json.loads((outputs / "pareto_front").read_text())
     results = yaml.safe_load((outputs / "results.yaml").read_text())
-    assert front and [r["trial"] for r in front] == [r["trial"] for r in results["outputs"]["pareto_front"]]
+    assert front and [r["trial"] for r in front] == results["outputs"]["pareto_front_trials"]
     assert set(front[0]) == {"trial", "parameters", "values"} and set(front[0]["values"]) == {"f1", "f2"}
 
 
@@ -408,3 +412,25 @@ def test_plot_draws_the_pareto_view(tmp_path: Path) -> None:
     written = plot_experiment(tmp_path / "exp", tmp_path / "png")
     assert tmp_path / "png" / "pareto.png" in written
     assert (tmp_path / "png" / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_local_tekton_pipeline_passes_the_front_on(cli, state_dir: Path, tmp_path: Path) -> None:
+    from pipetune.store import RunStore
+
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(document(maxTrialCount=4)))
+    pipeline = {
+        "apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "front"},
+        "spec": {
+            "results": [{"name": "front", "value": "$(tasks.tune.results.pareto-front)"}],
+            "tasks": [{"name": "tune", "taskRef": {"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",
+                                                   "name": "mo"}}],
+        },
+    }
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    done = cli("pipeline", "run", str(tmp_path / "pipeline.yaml"), "-f", str(tmp_path / "experiment.yaml"),
+               timeout=300)
+    assert done.returncode == 0, done.stderr
+    (record,) = [r for r in RunStore(state_dir).list() if r.parent_id is None]
+    shown = (record.message or "").split("front=", 1)[1]
+    front = json.loads(shown)
+    assert front and set(front[0]) == {"trial", "parameters", "values"}

@@ -451,10 +451,12 @@ class TektonSteps(Steps):
                 raise ContractError(f"task {task_name} wrote no results")
             names = [p["name"] for p in body.experiment.get("parameters") or []]
             best = results.outputs.get("best_parameters") or {}
-            front = results.outputs.get("pareto_front")
+            front = None
+            if is_multi_objective(body.experiment):
+                # The tune component's pareto_front output, beside its results.yaml.
+                front = tuple(json.loads((Path(step.context) / "pareto_front").read_text()))
             progress = Progress(total=0, best_objective=results.metrics.get("best_objective"),
-                                best_parameters=best, parameter_names=tuple(names),
-                                pareto_front=tuple(front) if is_multi_objective(body.experiment) else None)
+                                best_parameters=best, parameter_names=tuple(names), pareto_front=front)
             return {r["name"]: r["value"] for r in results_of(progress)}, {}
         if body.component is not None:
             if results is None:

@@ -55,6 +55,10 @@ from pipetune.tuner.objective import Objective
 RESUME_MODES = ("auto", "never", "must")
 #: How much of a failed trial's stderr its record keeps.
 ERROR_TAIL = 4000
+#: A finished experiment's files beside its results.yaml: every trial, and (several
+#: objectives) the Pareto front's trials with their parameters and values.
+TRIALS_FILE = "trials.json"
+PARETO_FRONT_FILE = "pareto_front.json"
 #: A finished experiment's earlier attempts: ``<directory>/attempt-<n>``.
 ATTEMPT_PREFIX = "attempt-"
 
@@ -736,7 +740,10 @@ class Tuner:
             outputs=dict(results.outputs),
         )
         rows = trial_rows(self.state, self.config.objective)
-        atomic_write_text(self.directory / "trials.json", json.dumps(rows, indent=2) + "\n")
+        if self.config.objective.multi:
+            front = pareto.front_rows(self.state.ordered(), self.config.objective)
+            atomic_write_text(self.directory / PARETO_FRONT_FILE, json.dumps(front, indent=2) + "\n")
+        atomic_write_text(self.directory / TRIALS_FILE, json.dumps(rows, indent=2) + "\n")
         self._emit("finished")
         self.journal.sync()
 
@@ -805,14 +812,18 @@ def tuner_results(state: ExperimentState, objective: Objective) -> Results:
         outputs["best_parameters"] = dict(best.assignment)
         outputs["best_trial"] = best.index
         outputs["best_run_id"] = best.run_id
+    artifacts = {"trials": TRIALS_FILE}
     if objective.multi:
+        # The trials only: a results.yaml travels in 4 KB (a termination message, a Tekton
+        # result); each front trial's parameters and values are in the artifact.
         outputs["objective_metrics"] = [o.metric for o in objective.objectives]
-        outputs["pareto_front"] = pareto.front_rows(trials, objective)
-        metrics["pareto_front_size"] = len(outputs["pareto_front"])
+        outputs["pareto_front_trials"] = [t.index for t in pareto.front(trials, objective)]
+        metrics["pareto_front_size"] = len(outputs["pareto_front_trials"])
+        artifacts["pareto_front"] = PARETO_FRONT_FILE
     if objective.constraints:
         metrics["infeasible"] = sum(
             1 for t in trials if pareto.values_of(t, objective) is not None and not objective.feasible(t.metrics))
-    return Results(metrics=metrics, outputs=outputs, artifacts={"trials": "trials.json"})
+    return Results(metrics=metrics, outputs=outputs, artifacts=artifacts)
 
 
 def trial_rows(state: ExperimentState, objective: Objective | None = None) -> list[dict[str, Any]]:

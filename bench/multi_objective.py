@@ -1,0 +1,131 @@
+"""Multi-objective search: pipetune beside Optuna's samplers on ZDT1 and ZDT2, in one run.
+
+    python bench/multi_objective.py [--trials 100] [--seeds 5] [--dims 5]
+
+Contenders, each run ``--trials`` trials sequentially for seeds 0..``--seeds``-1:
+
+- ``pipetune auto``: ``pipetune.tune(objectives=[...])`` with the default algorithm (Optuna's
+  multi-objective TPE over a study rebuilt from the history);
+- ``pipetune nsga2``: the same with ``algorithm="nsga2"``;
+- ``optuna TPE``: ``optuna.create_study(directions=[minimize, minimize], sampler=TPESampler(seed))``;
+- ``optuna NSGA-II``: the same with ``NSGAIISampler(seed)``.
+
+Problems (Zitzler, Deb and Thiele 2000) over ``--dims`` variables in [0, 1], both objectives
+minimised: ZDT1 (convex front f2 = 1 - sqrt(f1)), ZDT2 (concave front f2 = 1 - f1^2).
+Reported per contender: the median over seeds of the hypervolume of the trials' Pareto front
+(exact 2-D, ``pipetune.tuner.pareto.hypervolume_2d``) with reference point (1.1, 1.1), as a
+share of the true front's (ZDT1 0.8767, ZDT2 0.5433), and the seconds per run. Results go to
+``bench/out/multi_objective.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent / "out"
+REFERENCE = (1.1, 1.1)
+
+
+def zdt1(x: list[float]) -> tuple[float, float]:
+    g = 1 + 9 * sum(x[1:]) / (len(x) - 1)
+    return x[0], g * (1 - math.sqrt(x[0] / g))
+
+
+def zdt2(x: list[float]) -> tuple[float, float]:
+    g = 1 + 9 * sum(x[1:]) / (len(x) - 1)
+    return x[0], g * (1 - (x[0] / g) ** 2)
+
+
+PROBLEMS: dict[str, Callable[[list[float]], tuple[float, float]]] = {"ZDT1": zdt1, "ZDT2": zdt2}
+
+
+def true_hypervolume(problem: str, points: int = 20001) -> float:
+    """The hypervolume of the true front (g = 1), from a dense sample of it."""
+    front = [(u, 1 - math.sqrt(u) if problem == "ZDT1" else 1 - u * u)
+             for u in (i / (points - 1) for i in range(points))]
+    from pipetune.tuner.pareto import hypervolume_2d
+
+    return hypervolume_2d(front, REFERENCE)
+
+
+def run_pipetune(problem: str, dims: int, trials: int, seed: int, algorithm: str) -> list[tuple[float, float]]:
+    import pipetune
+
+    f = PROBLEMS[problem]
+    space = [{"name": f"x{i}", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
+             for i in range(dims)]
+
+    def objective(p: dict[str, Any]) -> dict[str, float]:
+        f1, f2 = f([p[f"x{i}"] for i in range(dims)])
+        return {"f1": f1, "f2": f2}
+
+    with tempfile.TemporaryDirectory() as folder:
+        result = pipetune.tune(objective, space, objectives=[{"metric": "f1", "type": "minimize"},
+                                                             {"metric": "f2", "type": "minimize"}],
+                               algorithm=algorithm, max_trials=trials, seed=seed, state_dir=folder,
+                               give_up_after=None)
+        return [(t.values[0], t.values[1]) for t in result.trials if t.values is not None]
+
+
+def run_optuna(problem: str, dims: int, trials: int, seed: int, sampler_name: str) -> list[tuple[float, float]]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    f = PROBLEMS[problem]
+    sampler = (optuna.samplers.TPESampler(seed=seed) if sampler_name == "tpe"
+               else optuna.samplers.NSGAIISampler(seed=seed))
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(lambda trial: f([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(dims)]), n_trials=trials)
+    return [(t.values[0], t.values[1]) for t in study.trials if t.values is not None]
+
+
+CONTENDERS: dict[str, Callable[[str, int, int, int], list[tuple[float, float]]]] = {
+    "pipetune auto": lambda p, d, n, s: run_pipetune(p, d, n, s, "auto"),
+    "pipetune nsga2": lambda p, d, n, s: run_pipetune(p, d, n, s, "nsga2"),
+    "optuna TPE": lambda p, d, n, s: run_optuna(p, d, n, s, "tpe"),
+    "optuna NSGA-II": lambda p, d, n, s: run_optuna(p, d, n, s, "nsga2"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--dims", type=int, default=5)
+    args = parser.parse_args()
+    from pipetune.tuner.pareto import hypervolume_2d
+
+    report: dict[str, Any] = {"trials": args.trials, "seeds": args.seeds, "dims": args.dims,
+                              "reference": REFERENCE, "problems": {}}
+    print(f"{args.trials} trials, seeds 0-{args.seeds - 1}, {args.dims} variables, reference point {REFERENCE}; "
+          "hypervolume as a share of the true front's, median (min-max) over seeds")
+    print(f"{'problem':<8} {'contender':<16} {'HV share':>9} {'min':>7} {'max':>7} {'s/run':>7}")
+    for problem in PROBLEMS:
+        best = true_hypervolume(problem)
+        rows: dict[str, Any] = {}
+        for name, run in CONTENDERS.items():
+            shares, seconds = [], []
+            for seed in range(args.seeds):
+                start = time.perf_counter()
+                points = run(problem, args.dims, args.trials, seed)
+                seconds.append(time.perf_counter() - start)
+                shares.append(hypervolume_2d(points, REFERENCE) / best)
+            rows[name] = {"shares": shares, "median": statistics.median(shares),
+                          "seconds": statistics.median(seconds)}
+            print(f"{problem:<8} {name:<16} {rows[name]['median']:>9.3f} {min(shares):>7.3f} {max(shares):>7.3f} "
+                  f"{rows[name]['seconds']:>7.2f}", flush=True)
+        report["problems"][problem] = {"true_hypervolume": best, "contenders": rows}
+    OUT.mkdir(exist_ok=True)
+    (OUT / "multi_objective.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

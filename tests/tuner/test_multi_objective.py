@@ -434,3 +434,8 @@ def test_a_local_tekton_pipeline_passes_the_front_on(cli, state_dir: Path, tmp_p
     shown = (record.message or "").split("front=", 1)[1]
     front = json.loads(shown)
     assert front and set(front[0]) == {"trial", "parameters", "values"}
+
+
+def test_no_objective_at_all_names_both_fields() -> None:
+    with pytest.raises(SpecError, match=r"spec.objective: required; .*spec.objectives: a list of them"):
+        experiment_from_dict(document(objectives=None))

@@ -223,6 +223,9 @@ def _objectives(spec: Mapping[str, Any]) -> Objective:
     listed = spec.get("objectives")
     constraints = _constraints(spec.get("constraints"))
     if listed is None:
+        if spec.get("objective") is None:
+            raise _FieldError("spec.objective: required; expected a mapping {type, objectiveMetricName} "
+                              "(or, with apiVersion pipetune.dev/v1alpha1, spec.objectives: a list of them)")
         objective = _objective(spec.get("objective"))
         return replace(objective, constraints=constraints) if constraints else objective
     if spec.get("objective") is not None:

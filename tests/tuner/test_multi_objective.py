@@ -439,3 +439,26 @@ def test_a_local_tekton_pipeline_passes_the_front_on(cli, state_dir: Path, tmp_p
 def test_no_objective_at_all_names_both_fields() -> None:
     with pytest.raises(SpecError, match=r"spec.objective: required; .*spec.objectives: a list of them"):
         experiment_from_dict(document(objectives=None))
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_the_kept_study_suggests_what_one_rebuilt_from_the_history_does(parallel: int) -> None:
+    """auto's multi-objective TPE keeps its study between calls: asked by one object, trial
+    after trial (some failed, some infeasible, the last ones pending), it suggests what a new
+    object per trial does."""
+    kept = get_algorithm("auto", MULTI["auto"], objectives=2)
+    done: list[TrialRecord] = []
+    for k in range(24):
+        settled = max(0, k - parallel + 1)
+        view = done[:settled] + [TrialRecord.pending(r.index, r.assignment, r.internal) for r in done[settled:]]
+        seed = trial_seed(6, k)
+        a = kept.suggest(SPACE, view, seed)
+        b = get_algorithm("auto", MULTI["auto"], objectives=2).suggest(SPACE, view, seed)
+        assert a.assignment == b.assignment, k
+        losses, violations = zdt(a.assignment)
+        if k % 7 == 3:
+            done.append(TrialRecord(k, a.assignment, TrialStatus.FAILED, None, a.internal))
+        else:
+            feasible = violations[0] <= 0
+            done.append(TrialRecord(k, a.assignment, TrialStatus.SUCCEEDED, losses[0] if feasible else None,
+                                    a.internal, losses, violations))

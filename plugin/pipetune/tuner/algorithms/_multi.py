@@ -14,20 +14,35 @@ the asked trial (NSGA-II's generation number) is journaled with the suggestion a
 ``internal["optuna"]`` and put back on the trial when the study is rebuilt, so the same (space,
 history, seed) gives the same suggestion in any process: a killed and resumed experiment goes
 on exactly as an uninterrupted one.
+
+The multi-objective TPE keeps its study between calls and extends it with the newly settled
+trials, as the single-objective one does (``_optuna.StudyCache``): the trials added only for
+one suggestion (the pending ones, the asked one) are closed as FAIL afterwards, which TPE
+ignores, so the kept study suggests what a rebuilt one would (tested). NSGA-II is rebuilt
+every time: it caches each generation's parents in the study, chosen from the trials there
+when the generation's first child is asked, which a kept study would fix earlier than a
+rebuilt one.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import optuna
-from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState, create_trial
 
 from pipetune.tuner.algorithms import _settings
 from pipetune.tuner.algorithms._base import Algorithm, Suggestion
-from pipetune.tuner.algorithms._optuna import Sampler, _quiet, assignment_of, distributions, to_optuna
+from pipetune.tuner.algorithms._optuna import (
+    Sampler,
+    _quiet,
+    _unsettled_then_settled,
+    assignment_of,
+    distributions,
+    to_optuna,
+)
 from pipetune.tuner.algorithms._unit import Box, box_for, choose, require_search_space
 from pipetune.tuner.history import TrialRecord
 
@@ -44,16 +59,39 @@ def losses(record: TrialRecord) -> tuple[float, ...] | None:
     return None if record.loss is None else (record.loss,)
 
 
+class _Study:
+    """An in-memory study holding the settled prefix of a history."""
+
+    def __init__(self, box: Box, objectives: int) -> None:
+        self.box = box
+        self.distributions = distributions(box)
+        self.storage = optuna.storages.InMemoryStorage()
+        directions = [optuna.study.StudyDirection.MINIMIZE] * objectives
+        self.study_id = self.storage.create_new_study(directions, "pipetune")
+        #: The settled records in the study, in history order.
+        self.settled: list[TrialRecord] = []
+
+    def fits(self, box: Box, history: Sequence[TrialRecord]) -> bool:
+        """Whether this study's settled records are a prefix of ``history``'s."""
+        if self.box.space != box.space or len(self.settled) > len(history):
+            return False
+        return all(a is b or a == b for a, b in zip(self.settled, history))
+
+
 class MultiObjectiveAlgorithm(Algorithm):
     """A sampler asked through a study rebuilt from the history (module docstring)."""
 
     CHECKS: ClassVar[Mapping[str, _settings.Check]] = {}
+    #: Whether the study is kept between calls (module docstring).
+    KEEP_STUDY: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, str] | None = None, objectives: int = 1) -> None:
         super().__init__(settings)
         self.options = _settings.parse(self.settings, self.CHECKS)
         #: How many objectives the study minimises.
         self.objectives = objectives
+        self._kept: _Study | None = None
+        self._lock = threading.Lock()
 
     def make_sampler(self, seed: int) -> Sampler:
         raise NotImplementedError
@@ -73,27 +111,41 @@ class MultiObjectiveAlgorithm(Algorithm):
         return Suggestion(assignment, {INTERNAL_KEY: dict(kept)} if kept else None)
 
     def ask(self, box: Box, history: Sequence[TrialRecord], seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The sampler's params for the next trial, and the system attributes it set on it."""
-        with _quiet():
-            dists = distributions(box)
-            storage = optuna.storages.InMemoryStorage()
-            directions = [optuna.study.StudyDirection.MINIMIZE] * self.objectives
-            study_id = storage.create_new_study(directions, "pipetune")
-            for record in history:
-                self._add(storage, study_id, box, dists, record)
-            study = optuna.Study(study_name="pipetune", storage=storage, sampler=self.make_sampler(seed))
-            trial = study.ask(dists)
+        """The sampler's params for the next trial, and the system attributes it set on it;
+        thread-safe: the tuner may share an instance."""
+        with self._lock, _quiet():
+            # A settled trial after an unsettled one can't join a kept study (a COMPLETE trial
+            # can't be closed again): such a history, which the tuner never gives, gets its own.
+            keep = self.KEEP_STUDY and not _unsettled_then_settled(history)
+            study = self._kept if keep and self._kept is not None and self._kept.fits(box, history) else None
+            if study is None:
+                study = _Study(box, self.objectives)
+            position = len(study.settled)
+            while position < len(history) and history[position].status.final:
+                self._add(study, history[position])
+                study.settled.append(history[position])
+                position += 1
+            temporary = [t for t in (self._add(study, r) for r in history[position:]) if t is not None]
+            asking = optuna.Study(study_name="pipetune", storage=study.storage, sampler=self.make_sampler(seed))
+            trial = asking.ask(study.distributions)
             params = dict(trial.params)
             attrs = {
-                key: value for key, value in storage.get_trial(trial._trial_id).system_attrs.items()
+                key: value for key, value in study.storage.get_trial(trial._trial_id).system_attrs.items()
                 if isinstance(value, (bool, int, float, str))
             }
+            if keep:
+                asking.tell(trial, state=TrialState.FAIL)
+                for trial_id in temporary:
+                    study.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                self._kept = study
             return params, attrs
 
-    def _add(self, storage: Any, study_id: int, box: Box, dists: dict[str, BaseDistribution],
-             record: TrialRecord) -> None:
+    def _add(self, study: _Study, record: TrialRecord) -> int | None:
+        """``record`` as a trial of the study; its id, or None if it is outside the space (a
+        resumed experiment whose space changed)."""
+        box, dists = study.box, study.distributions
         if box.encode(record.assignment) is None:
-            return  # outside the space (a resumed experiment whose space changed)
+            return None
         params = {axis.name: to_optuna(axis, record.assignment[axis.name]) for axis in box.axes}
         attrs = dict(((record.internal or {}).get(INTERNAL_KEY)) or {})
         found = losses(record)
@@ -107,7 +159,7 @@ class MultiObjectiveAlgorithm(Algorithm):
             trial = create_trial(params=params, distributions=dists, state=TrialState.FAIL, system_attrs=attrs)
         else:
             trial = create_trial(params=params, distributions=dists, state=TrialState.RUNNING, system_attrs=attrs)
-        storage.create_new_trial(study_id, template_trial=trial)
+        return study.storage.create_new_trial(study.study_id, template_trial=trial)
 
 
 class MultiObjectiveTPE(MultiObjectiveAlgorithm):
@@ -115,6 +167,7 @@ class MultiObjectiveTPE(MultiObjectiveAlgorithm):
     pending trials push a batch apart, after ``n_startup_trials`` random ones."""
 
     name = "auto"
+    KEEP_STUDY = True
     SETTINGS: ClassVar[Mapping[str, str]] = {
         "n_startup_trials": f"an integer >= 0: random trials before the model is used (default {STARTUP_TRIALS})",
         "n_ei_candidates": "an integer >= 1: candidates scored per suggestion (default 24)",

@@ -462,3 +462,15 @@ def test_the_kept_study_suggests_what_one_rebuilt_from_the_history_does(parallel
             feasible = violations[0] <= 0
             done.append(TrialRecord(k, a.assignment, TrialStatus.SUCCEEDED, losses[0] if feasible else None,
                                     a.internal, losses, violations))
+
+
+def test_non_dominated_agrees_with_comparing_every_pair() -> None:
+    import random
+
+    rng = random.Random(0)
+    for size, dims in ((0, 2), (1, 2), (60, 2), (60, 3), (40, 4)):
+        # Coarse values: ties and equal points are common.
+        points = [tuple(float(rng.randint(0, 6)) for _ in range(dims)) for _ in range(size)]
+        brute = [i for i, p in enumerate(points)
+                 if not any(pareto.dominates(q, p) for j, q in enumerate(points) if j != i)]
+        assert pareto.non_dominated(points) == brute

@@ -52,8 +52,16 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 
 
 def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
-    """The positions of the points (losses, minimised) that no other point dominates."""
-    return [i for i, p in enumerate(points) if not any(dominates(q, p) for j, q in enumerate(points) if j != i)]
+    """The positions of the points (losses, minimised) that no other point dominates, in
+    order. In O(n x front) rather than O(n^2): taken in lexicographic order, a point's
+    dominators all come before it, and if one is off the front, a front point dominates it
+    and so the point too; so each point is checked against the front found so far only."""
+    order = sorted(range(len(points)), key=lambda i: tuple(points[i]))
+    front: list[int] = []
+    for i in order:
+        if not any(dominates(points[j], points[i]) for j in front):
+            front.append(i)
+    return sorted(front)
 
 
 def front(trials: Sequence[TrialState], objective: Objective) -> list[TrialState]:

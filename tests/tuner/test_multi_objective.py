@@ -474,3 +474,12 @@ def test_non_dominated_agrees_with_comparing_every_pair() -> None:
         brute = [i for i, p in enumerate(points)
                  if not any(pareto.dominates(q, p) for j, q in enumerate(points) if j != i)]
         assert pareto.non_dominated(points) == brute
+
+
+def test_progress_says_the_fronts_size(tmp_path: Path) -> None:
+    from pipetune.tuner.display import progress_line
+
+    lines: list[str] = []
+    pipetune.tune(zdt_function, SPACE, objectives=TUNE_OBJECTIVES, max_trials=4, state_dir=tmp_path / "state",
+                  progress=lambda p: lines.append(progress_line(p)))
+    assert lines[-1].startswith("4/4 done, 0 running, Pareto front ") and "best" not in lines[-1]

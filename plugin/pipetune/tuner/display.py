@@ -28,7 +28,9 @@ def progress_line(progress: Progress) -> str:
     if counts["EarlyStopped"]:
         parts.append(f"{counts['EarlyStopped']} stopped early")
     best = progress.best
-    if best is not None and best.objective is not None:
+    if progress.front is not None:
+        parts.append(f"Pareto front {progress.front} trial{'s' if progress.front != 1 else ''}")
+    elif best is not None and best.objective is not None:
         parts.append(f"best {progress.objective.metric} {best.objective:.6g} (trial {best.index})")
     return ", ".join(parts)
 

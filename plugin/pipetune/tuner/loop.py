@@ -74,6 +74,8 @@ class Progress:
     event: str = ""
     #: The trial the event is about, as it is now (a finished trial's record).
     trial: TrialState | None = None
+    #: How many trials the Pareto front holds (several objectives); None with one.
+    front: int | None = None
 
 
 @dataclass
@@ -759,6 +761,7 @@ class Tuner:
                 objective=self.config.objective,
                 event=event,
                 trial=trial,
+                front=len(pareto.front(trials, self.config.objective)) if self.config.objective.multi else None,
             )
         )
 

@@ -483,3 +483,11 @@ def test_progress_says_the_fronts_size(tmp_path: Path) -> None:
     pipetune.tune(zdt_function, SPACE, objectives=TUNE_OBJECTIVES, max_trials=4, state_dir=tmp_path / "state",
                   progress=lambda p: lines.append(progress_line(p)))
     assert lines[-1].startswith("4/4 done, 0 running, Pareto front ") and "best" not in lines[-1]
+
+
+def test_an_experiment_whose_trials_are_all_infeasible_fails_saying_so(tmp_path: Path) -> None:
+    result = pipetune.tune(zdt_function, SPACE, objectives=TUNE_OBJECTIVES, constraints={"y": {"min": 2}},
+                           max_trials=3, state_dir=tmp_path / "state")
+    assert (result.state.status, result.state.reason) == ("Failed", "ExperimentNoTrialSucceeded")
+    assert result.state.message == "none of the 3 trials met the constraints (y >= 2)"
+    assert result.pareto_front == [] and result.best is None

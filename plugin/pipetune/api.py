@@ -7,13 +7,14 @@ import numbers
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipetune.components import ComponentSpec, load_component
 from pipetune.engines.base import Engine
 from pipetune.engines.local import FunctionEngine, LocalEngine
-from pipetune.errors import UsageError
+from pipetune.errors import SpecError, UsageError
 from pipetune.names import path_slug
 from pipetune.store import DEFAULT_STATE_DIR, RunStore
 from pipetune.tuner import policy
@@ -23,7 +24,7 @@ from pipetune.tuner.early_stopping import get_early_stopping
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.launchers import ComponentLauncher, FunctionLauncher, TrialLauncher
 from pipetune.tuner.loop import RESUME_MODES, Progress, TuneResult
-from pipetune.tuner.objective import Objective
+from pipetune.tuner.objective import Constraint, Objective
 from pipetune.tuner.session import Session
 from pipetune.tuner.space import ExpressionSpace, SearchSpace, Space
 
@@ -59,6 +60,8 @@ def tune(
     catch: type[BaseException] | tuple[type[BaseException], ...] = (),
     isolation: str = "thread",
     give_up_after: int | None = DEFAULT_GIVE_UP_AFTER,
+    objectives: Sequence[Mapping[str, Any]] | None = None,
+    constraints: Mapping[str, Mapping[str, float]] | None = None,
 ) -> TuneResult:
     """Tune ``objective`` over ``space`` and return the trials and the best parameters.
 
@@ -87,8 +90,17 @@ def tune(
     (as Optuna does) unless it is an instance of ``catch``. ``give_up_after``: the experiment
     ends when its first that many trials all failed or never reported ``metric`` (None: never).
     Bad arguments raise ``TuneArgumentError`` (a ``ValueError`` and ``TypeError``) naming them.
+
+    Several objectives, in place of ``metric``, ``minimize`` and ``goal``: ``objectives`` is a
+    list of ``{"metric": name, "type": "minimize" | "maximize", "goal": value}`` (goal
+    optional), the function returns a mapping with each metric, and the result's
+    ``pareto_front`` holds the trials no other feasible trial dominates (``algorithm`` auto is
+    then Optuna's multi-objective TPE; ``"nsga2"`` is NSGA-II). ``constraints`` maps a metric
+    to its bounds, ``{"latency": {"max": 50}}`` (``min``, ``max`` or both, inclusive): a trial
+    outside them is infeasible and never the best nor on the front.
     """
     _check_arguments(locals())
+    goals = _objective(metric, minimize, goal, objectives, constraints)
     catching = catch if isinstance(catch, tuple) else (catch,)
     search_space = _space(space)
     launcher: TrialLauncher
@@ -97,7 +109,7 @@ def tune(
     if callable(objective) and not isinstance(objective, (ComponentSpec, str, os.PathLike)):
         label = getattr(objective, "__name__", "objective")
         launcher = FunctionLauncher(label, objective)
-        engine = function_engine = FunctionEngine(objective, metric, isolation=isolation)
+        engine = function_engine = FunctionEngine(objective, goals.metric, isolation=isolation)
     else:
         component = objective if isinstance(objective, ComponentSpec) else load_component(objective)
         label = component.name
@@ -109,7 +121,7 @@ def tune(
     config = TunerConfig(
         name=name,
         space=search_space,
-        objective=Objective(metric, type="minimize" if minimize else "maximize", goal=goal),
+        objective=goals,
         budget=policy.Budget(max_trials, parallel, max_failed, max_retries, give_up_after=give_up_after or None),
         algorithm=algorithm,
         algorithm_settings=dict(algorithm_settings or {}),
@@ -211,6 +223,63 @@ def _check_arguments(given: Mapping[str, Any]) -> None:
     if given["isolation"] == "process" and not callable(objective):
         refuse("isolation", "'thread' for a component (its trials are processes already)")
     integer("give_up_after", 0, optional=True)
+
+
+def _objective(
+    metric: str,
+    minimize: bool,
+    goal: float | None,
+    objectives: Sequence[Mapping[str, Any]] | None,
+    constraints: Mapping[str, Mapping[str, float]] | None,
+) -> Objective:
+    """The experiment's objective from ``tune``'s arguments (its docstring), each checked."""
+
+    def refuse(name: str, expected: str, got: Any) -> TuneArgumentError:
+        return TuneArgumentError(f"pipetune.tune: {name}: expected {expected}, got {got!r}")
+
+    rules = []
+    if constraints is not None:
+        if not isinstance(constraints, Mapping):
+            raise refuse("constraints", "a mapping of metric names to {'min': x, 'max': y}", constraints)
+        for name, bounds in constraints.items():
+            where = f"constraints[{name!r}]"
+            if not isinstance(bounds, Mapping) or not bounds or set(bounds) - {"min", "max"}:
+                raise refuse(where, "a mapping with 'min', 'max' or both", bounds)
+            for key, value in bounds.items():
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                    raise refuse(f"{where}[{key!r}]", "a finite number", value)
+            try:
+                rules.append(Constraint(name, bounds.get("min"), bounds.get("max")))
+            except SpecError as exc:
+                raise TuneArgumentError(f"pipetune.tune: {where}: {exc}") from None
+    if objectives is None:
+        return Objective(metric, type="minimize" if minimize else "maximize", goal=goal, constraints=tuple(rules))
+    if metric != "objective" or minimize or goal is not None:
+        raise TuneArgumentError(
+            "pipetune.tune: objectives: expected either metric/minimize/goal (one objective) or "
+            "objectives (a list), not both"
+        )
+    if isinstance(objectives, (str, Mapping)) or not isinstance(objectives, Sequence) or not objectives:
+        raise refuse("objectives", "a non-empty list of {'metric': name, 'type': 'minimize' or 'maximize'}",
+                     objectives)
+    found: list[Objective] = []
+    for i, item in enumerate(objectives):
+        where = f"objectives[{i}]"
+        if not isinstance(item, Mapping) or set(item) - {"metric", "type", "goal"} or "metric" not in item:
+            raise refuse(where, "a mapping with 'metric', 'type' and optionally 'goal'", item)
+        target = item.get("goal")
+        if target is not None and (isinstance(target, bool) or not isinstance(target, numbers.Real)
+                                  or not math.isfinite(target)):
+            raise refuse(f"{where}['goal']", "a finite number or None", target)
+        try:
+            goal_value = None if target is None else float(target)
+            found.append(Objective(item["metric"], type=item.get("type", "maximize"), goal=goal_value))
+        except SpecError as exc:
+            raise TuneArgumentError(f"pipetune.tune: {where}: {str(exc).split(': ', 1)[-1]}") from None
+    try:
+        return replace(found[0], others=tuple(found[1:]), constraints=tuple(rules))
+    except SpecError as exc:
+        raise TuneArgumentError(f"pipetune.tune: objectives: {str(exc).split(': ', 1)[-1]}") from None
 
 
 def _space(space: Any) -> Space:

@@ -10,7 +10,10 @@ plotly.js inlined, so the file opens offline.
 - ``parameters`` (the slice view): each parameter against the objective, coloured by trial,
   the best trial ringed;
 - ``importance``, ``parallel``, ``contour`` (two numeric parameters needed), ``intermediate``
-  (only when trials reported intermediate values).
+  (only when trials reported intermediate values);
+- ``pareto`` (PNG, an experiment with several objectives): every trial with its values on the
+  first two objectives, the Pareto front (``tuner.pareto``) joined as a staircase, infeasible
+  trials crossed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from typing import Any
 
 from pipetune.atomic import atomic_write_text
 from pipetune.errors import UsageError
+from pipetune.tuner import pareto
 from pipetune.tuner.journal import JOURNAL_FILE, ExperimentState, TrialState, load_state
+from pipetune.tuner.objective import Constraint, Objective
 from pipetune.views import (
     COLOURS,
     History,
@@ -38,6 +43,8 @@ from pipetune.views import (
     parameter_names,
 )
 
+#: The Pareto front's colour in the pareto view.
+FRONT_COLOUR = "#d62728"
 #: The files written, by view (``.png`` or ``.html``); "parameters" is the slice view.
 FILES = {"history": "history", "slice": "parameters", "importance": "importance", "parallel": "parallel",
          "contour": "contour", "intermediate": "intermediate"}
@@ -119,7 +126,49 @@ def _png(state: ExperimentState, trials: list[TrialState], metric: str,
     lines = curves_of(trials, curves)
     if lines:
         written.append(_intermediate(plt, lines, metric, title, target / "intermediate.png"))
+    objective = objectives_of(state)
+    if objective is not None and objective.multi:
+        written.append(_save(plt, draw_pareto(plt, trials, objective, state.name or fallback), target / "pareto.png"))
     return written
+
+
+def objectives_of(state: ExperimentState) -> Objective | None:
+    """The objectives and constraints an experiment's journal recorded (its identity), or None
+    when it recorded none (one objective, or a journal kept elsewhere)."""
+    identity = state.identity or {}
+    listed = identity.get("objectives") or []
+    if not listed:
+        return None
+    found = [Objective(o["objectiveMetricName"], type=o["type"]) for o in listed]
+    rules = tuple(Constraint(c["metricName"], c.get("min"), c.get("max")) for c in identity.get("constraints") or [])
+    return Objective(found[0].metric, type=found[0].type, others=tuple(found[1:]), constraints=rules)
+
+
+def draw_pareto(plt: Any, trials: Sequence[TrialState], objective: Objective, name: str) -> Any:
+    """The first two objectives of every trial that has them: feasible ones as dots, infeasible
+    ones crossed, the Pareto front ringed and joined as the staircase it dominates."""
+    first, second = objective.objectives[0], objective.objectives[1]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    scored = [(t, pareto.values_of(t, objective)) for t in trials]
+    feasible = [(v[0], v[1]) for t, v in scored if v is not None and objective.feasible(t.metrics)]
+    infeasible = [(v[0], v[1]) for t, v in scored if v is not None and not objective.feasible(t.metrics)]
+    if feasible:
+        ax.scatter(*zip(*feasible), s=18, color=COLOURS["Succeeded"], alpha=0.6, label="trial")
+    if infeasible:
+        ax.scatter(*zip(*infeasible), s=22, marker="x", color="#999999", label="infeasible")
+    front = sorted((v[0], v[1]) for v in (pareto.values_of(t, objective) for t in pareto.front(trials, objective))
+                   if v is not None)
+    if front:
+        ax.scatter(*zip(*front), s=40, facecolors="none", edgecolors=FRONT_COLOUR, linewidths=1.5,
+                   label=f"Pareto front ({len(front)})", zorder=3)
+        # The front joined as a staircase: the region it dominates lies on its better side.
+        ax.step([x for x, _ in front], [y for _, y in front], where="post" if first.minimize else "pre",
+                color=FRONT_COLOUR, linewidth=1)
+    ax.set_xlabel(f"{first.metric} ({'minimise' if first.minimize else 'maximise'})")
+    ax.set_ylabel(f"{second.metric} ({'minimise' if second.minimize else 'maximise'})")
+    ax.set_title(f"{name}: Pareto front")
+    ax.legend(loc="best", fontsize="small")
+    return fig
 
 
 def _save(plt: Any, fig: Any, path: Path) -> Path:

@@ -17,6 +17,7 @@ from pipetune.errors import PipetuneError
 from pipetune.experiment import experiment_from_dict
 from pipetune.kinds import EXPERIMENT_LABEL
 from pipetune.store import RunStore
+from pipetune.tuner import pareto
 from pipetune.tuner.display import failure_notes, progress_line, trials_table
 from pipetune.tuner.loop import Progress
 from pipetune.tuner.session import Session
@@ -71,6 +72,10 @@ def _tune(args: Any) -> int:
         atomic_write_text(args.best_parameters, json.dumps(result.best_parameters or {}, sort_keys=True))
     if args.best_objective and result.best_objective is not None:
         atomic_write_text(args.best_objective, repr(float(result.best_objective)))
+    if args.pareto_front:
+        front = pareto.front_rows(result.trials, result.objective) if result.objective.multi else []
+        rows = [{k: row[k] for k in ("trial", "parameters", "values")} for row in front]
+        atomic_write_text(args.pareto_front, json.dumps(rows, sort_keys=True))
     save_results(
         metrics=tuner.metrics,
         outputs={**tuner.outputs, "best_parameters": result.best_parameters or {}},

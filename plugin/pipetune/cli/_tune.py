@@ -27,6 +27,7 @@ from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import JOURNAL_FILE, Journal, TrialState
 from pipetune.tuner.lock import ExperimentLock
 from pipetune.tuner.loop import trial_rows
+from pipetune.tuner.pareto import front_rows
 from pipetune.tuner.session import Session
 
 
@@ -115,7 +116,11 @@ def _run(args: argparse.Namespace, experiment: Experiment, session: Session, sto
         print(note)
     print()
     print(f"experiment {experiment.name} {result.state.status} ({result.state.reason}): {result.state.message}")
-    if best is not None:
+    if result.objective.multi:
+        front = result.pareto_front
+        print(f"Pareto front: {len(front)} trial{'s' if len(front) != 1 else ''} "
+              f"({', '.join(str(t.index) for t in front) or 'none feasible'})")
+    elif best is not None:
         print(f"best {result.objective.metric} {best.objective:.6g} (trial {best.index}, run {best.run_id})")
         for name, value in best.assignment.items():
             print(f"  {name}: {value_text(value)}")
@@ -147,7 +152,19 @@ def _result_json(name: str, result: Any, directory: Path) -> dict[str, Any]:
         "objective": {"metric": result.objective.metric, "type": result.objective.type},
         "best": None if best is None else {"trial": best.index, "objective": best.objective,
                                            "parameters": best.assignment, "run_id": best.run_id},
-        "trials": trial_rows(result.state),
+        "trials": trial_rows(result.state, result.objective),
+        **_front_json(result),
+    }
+
+
+def _front_json(result: Any) -> dict[str, Any]:
+    """A multi-objective experiment's objectives and Pareto front; nothing for one objective."""
+    objective = result.objective
+    if not objective.multi:
+        return {}
+    return {
+        "objectives": [{"metric": o.metric, "type": o.type} for o in objective.objectives],
+        "pareto_front": front_rows(result.trials, objective),
     }
 
 

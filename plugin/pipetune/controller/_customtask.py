@@ -15,7 +15,8 @@ The rules, from Tekton's custom-task contract:
   attempt starts (reason ``Retrying``); ``False`` only when the retries are used up.
 * While trials run: ``Unknown`` with reason ``Running`` and a message a person can read
   (``12/30 trials, 3 running, best accuracy 0.931``). On success: ``True`` with the results,
-  every value a string: ``best-<parameter>``, ``best-objective``, ``best-parameters`` (JSON).
+  every value a string: ``best-<parameter>``, ``best-objective``, ``best-parameters`` (JSON),
+  and with several objectives ``pareto-front`` (JSON: ``[{trial, parameters, values}]``).
 * The controller's own state lives in ``status.extraFields`` (the CustomRun status schema
   prunes anything else): here the attempt number.
 """
@@ -31,7 +32,7 @@ from typing import Any
 
 from pipetune.controller._parent import STATE_FIELD, Progress, condition_of, iso, parse_iso
 from pipetune.durations import parse_duration
-from pipetune.tekton import custom_task_results
+from pipetune.tekton import PARETO_FRONT_RESULT, custom_task_results
 
 CANCELLED = "CustomRunCancelled"
 TIMED_OUT = "CustomRunTimedOut"
@@ -152,13 +153,17 @@ def fail(customrun: Mapping[str, Any], now: datetime, reason: str, message: str)
 def results_of(progress: Progress) -> list[dict[str, str]]:
     """The CustomRun results: strings only, as the CustomRun schema requires."""
     best = dict(progress.best_parameters or {})
-    names = custom_task_results(list(progress.parameter_names))
+    names = custom_task_results(list(progress.parameter_names), progress.pareto_front is not None)
     values: dict[str, str] = {}
     for name in progress.parameter_names:
         value = best.get(name)
         values[f"best-{name}"] = "" if value is None else (value if isinstance(value, str) else json.dumps(value))
     values["best-objective"] = "" if progress.best_objective is None else repr(float(progress.best_objective))
     values["best-parameters"] = json.dumps(best, sort_keys=True)
+    if progress.pareto_front is not None:
+        # Without run ids: the front is read by the next task, and a Task result is small.
+        front = [{k: row[k] for k in ("trial", "parameters", "values") if k in row} for row in progress.pareto_front]
+        values[PARETO_FRONT_RESULT] = json.dumps(front, sort_keys=True)
     return [{"name": name, "value": values[name]} for name in names]
 
 

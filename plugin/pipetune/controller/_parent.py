@@ -183,6 +183,9 @@ class Progress:
     best_parameters: Mapping[str, Any] | None = None
     best_metrics: Mapping[str, float] | None = None
     parameter_names: tuple[str, ...] = ()
+    #: A multi-objective experiment's Pareto front (``tuner.pareto.front_rows``); None for one
+    #: objective.
+    pareto_front: tuple[Mapping[str, Any], ...] | None = None
     #: ("Succeeded" or "Failed", reason, message) once the experiment has ended.
     ended: tuple[str, str, str] | None = None
 

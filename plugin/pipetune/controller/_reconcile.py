@@ -53,7 +53,7 @@ from pipetune.engines.kubernetes import KubernetesEngine
 from pipetune.errors import PipetuneError, SpecError, TransientError
 from pipetune.kinds import EXPERIMENT_LABEL
 from pipetune.store import RunStore
-from pipetune.tuner import policy
+from pipetune.tuner import pareto, policy
 from pipetune.tuner.journal import MemoryJournal
 from pipetune.tuner.launchers import ExperimentLauncher
 from pipetune.tuner.loop import Tuner, TuneResult
@@ -349,6 +349,7 @@ def _progress(tuner: Tuner, result: TuneResult | None) -> Progress:
         best_parameters=dict(best.assignment) if best is not None else None,
         best_metrics=dict(best.metrics) if best is not None else None,
         parameter_names=tuple(tuner.config.space.names),
+        pareto_front=tuple(pareto.front_rows(trials, objective)) if objective.multi else None,
         ended=ended,
     )
 

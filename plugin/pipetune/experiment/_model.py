@@ -6,7 +6,12 @@ Two ``apiVersion``s are read, both ``kind: Experiment``:
 * ``pipetune.dev/v1alpha1``: the same fields plus pipetune's extensions: ``spec.seed``,
   ``spec.trialTimeout``, ``spec.maxTrialRetries``, ``spec.local`` and a component as the trial
   (``trialTemplate.trialSpec: {component: PATH, arguments: {...}}``); ``trialParameters`` may
-  be omitted there (one per search-space parameter, named like it).
+  be omitted there (one per search-space parameter, named like it). Several objectives in
+  place of ``spec.objective``: ``spec.objectives: [{type, objectiveMetricName, goal}]`` (the
+  result is the Pareto front; ``goal`` optional: the experiment ends when one trial reaches
+  every goal given); and ``spec.constraints: [{metricName, min, max}]`` (either bound may be
+  left out): a trial is feasible when every metric is within its bounds, and only feasible
+  trials become the best or enter the front.
 
 Defaults (Katib's where Katib has one):
 
@@ -96,10 +101,13 @@ _KATIB_SPEC_KEYS = (
     "nasConfig",
     "resumePolicy",
 )
-_EXTENSION_KEYS = ("seed", "trialTimeout", "maxTrialRetries", "local")
+_EXTENSION_KEYS = ("seed", "trialTimeout", "maxTrialRetries", "local", "objectives", "constraints")
 _PARAMETER_KEYS = ("name", "parameterType", "feasibleSpace")
 _FEASIBLE_SPACE_KEYS = ("min", "max", "step", "list", "distribution")
 _OBJECTIVE_KEYS = ("type", "goal", "objectiveMetricName", "additionalMetricNames", "metricStrategies")
+#: ``spec.objectives[]`` and ``spec.constraints[]`` (pipetune extensions).
+_OBJECTIVES_KEYS = ("type", "goal", "objectiveMetricName")
+_CONSTRAINT_KEYS = ("metricName", "min", "max")
 _ALGORITHM_KEYS = ("algorithmName", "algorithmSettings")
 _TEMPLATE_KEYS = (
     "retain",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from pipetune.experiment._model import (
     _COLLECTOR_KEYS,
     _COLLECTOR_SPEC_KEYS,
     _COMPONENT_TRIAL_KEYS,
+    _CONSTRAINT_KEYS,
     _EXTENSION_KEYS,
     _FEASIBLE_SPACE_KEYS,
     _FILE_SYSTEM_PATH_KEYS,
@@ -45,6 +47,7 @@ from pipetune.experiment._model import (
     _NAME_MAX,
     _NAME_VALUE_KEYS,
     _OBJECTIVE_KEYS,
+    _OBJECTIVES_KEYS,
     _PARAMETER_KEYS,
     _SOURCE_KEYS,
     _TEMPLATE_KEYS,
@@ -70,7 +73,7 @@ from pipetune.experiment._model import (
 from pipetune.kinds import ConditionError, compile_condition
 from pipetune.names import experiment_name
 from pipetune.tuner.algorithms import get_algorithm
-from pipetune.tuner.objective import Objective
+from pipetune.tuner.objective import Constraint, Objective
 from pipetune.tuner.space import SearchSpace
 from pipetune.yamlsafe import load_yaml_file
 
@@ -133,7 +136,8 @@ def _parse(data: Any, path: Path | None) -> dict[str, Any]:
         )
     _check_parameter_keys(spec.get("parameters"))
     space = SearchSpace.from_katib(spec.get("parameters"), "spec.parameters")
-    algorithm = _algorithm(spec.get("algorithm"))
+    objective = _objectives(spec)
+    algorithm = _algorithm(spec.get("algorithm"), len(objective.objectives))
     seed = _seed(spec.get("seed") if ours else None, algorithm.settings)
     parallel = _int(spec.get("parallelTrialCount"), "spec.parallelTrialCount", 1, DEFAULT_PARALLEL_TRIAL_COUNT)
     max_trials = _int(spec.get("maxTrialCount"), "spec.maxTrialCount", 1, None)
@@ -144,7 +148,7 @@ def _parse(data: Any, path: Path | None) -> dict[str, Any]:
         "namespace": namespace,
         "api_version": api_version,
         "space": space,
-        "objective": _objective(spec.get("objective")),
+        "objective": objective,
         "algorithm": algorithm,
         "early_stopping": _early_stopping(spec.get("earlyStopping")),
         "parallel_trial_count": parallel,
@@ -213,7 +217,66 @@ def _objective(value: Any) -> Objective:
         raise _FieldError(str(exc)) from None
 
 
-def _algorithm(value: Any) -> AlgorithmSpec:
+def _objectives(spec: Mapping[str, Any]) -> Objective:
+    """``spec.objective``, or ``spec.objectives`` (exactly one of them), with
+    ``spec.constraints``: the first objective, the others and the constraints on it."""
+    listed = spec.get("objectives")
+    constraints = _constraints(spec.get("constraints"))
+    if listed is None:
+        if spec.get("objective") is None:
+            raise _FieldError("spec.objective: required; expected a mapping {type, objectiveMetricName} "
+                              "(or, with apiVersion pipetune.dev/v1alpha1, spec.objectives: a list of them)")
+        objective = _objective(spec.get("objective"))
+        return replace(objective, constraints=constraints) if constraints else objective
+    if spec.get("objective") is not None:
+        raise _FieldError(
+            "spec.objectives: expected either spec.objective (one objective) or spec.objectives "
+            "(a list), not both"
+        )
+    items = _list(listed, "spec.objectives")
+    if not items:
+        raise _FieldError("spec.objectives: expected a list of {type, objectiveMetricName, goal}, got []")
+    objectives = []
+    for i, item in enumerate(items):
+        where = f"spec.objectives[{i}]"
+        data = _mapping(item, where)
+        _check_keys(data, _OBJECTIVES_KEYS, where)
+        goal = data.get("goal")
+        if goal is not None:
+            goal = _number(goal, f"{where}.goal")
+        kind = data.get("type")
+        if kind is None:
+            raise _FieldError(f"{where}.type: required; expected minimize or maximize")
+        metric: Any = data.get("objectiveMetricName")
+        try:
+            objectives.append(Objective(metric=metric, type=kind, goal=goal))
+        except SpecError as exc:
+            raise _FieldError(str(exc).replace("spec.objective", where, 1)) from None
+    try:
+        return replace(objectives[0], others=tuple(objectives[1:]), constraints=constraints)
+    except SpecError as exc:
+        raise _FieldError(str(exc)) from None
+
+
+def _constraints(value: Any) -> tuple[Constraint, ...]:
+    found = []
+    for i, item in enumerate(_list(value, "spec.constraints")):
+        where = f"spec.constraints[{i}]"
+        data = _mapping(item, where)
+        _check_keys(data, _CONSTRAINT_KEYS, where)
+        name = data.get("metricName")
+        if not isinstance(name, str) or not name:
+            raise _FieldError(f"{where}.metricName: expected a metric name, got {name!r}")
+        bounds = {key: _number(data[key], f"{where}.{key}") if data.get(key) is not None else None
+                  for key in ("min", "max")}
+        try:
+            found.append(Constraint(name, bounds["min"], bounds["max"]))
+        except SpecError as exc:
+            raise _FieldError(str(exc).replace(f"spec.constraints ({name})", f"{where} ({name})")) from None
+    return tuple(found)
+
+
+def _algorithm(value: Any, objectives: int = 1) -> AlgorithmSpec:
     where = "spec.algorithm"
     if value is None:
         return AlgorithmSpec()
@@ -225,7 +288,7 @@ def _algorithm(value: Any) -> AlgorithmSpec:
     settings = _settings(data.get("algorithmSettings"), f"{where}.algorithmSettings")
     if name is not None:
         try:
-            get_algorithm(name, settings)
+            get_algorithm(name, settings, objectives=objectives)
         except SpecError as exc:
             raise _FieldError(_placed(str(exc), "spec.algorithm", _ALGORITHM_KEYS)) from None
     return AlgorithmSpec(name, settings)

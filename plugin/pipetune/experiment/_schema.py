@@ -173,6 +173,39 @@ def _objective() -> Schema:
     )
 
 
+def _objectives() -> Schema:
+    item = _object(
+        "One objective.",
+        model._OBJECTIVES_KEYS,
+        {
+            "type": _string("Whether lower or higher values of the metric are better.", OBJECTIVE_TYPES),
+            "goal": _number_or_string(
+                "The goal of this objective: the experiment ends when one trial reaches every goal given."
+            ),
+            "objectiveMetricName": _string("The metric to optimise."),
+        },
+        required=("type", "objectiveMetricName"),
+    )
+    return _array(
+        "Several objectives, in place of objective: the result is the Pareto front of the feasible trials.",
+        item, min_items=1,
+    )
+
+
+def _constraints() -> Schema:
+    item = _object(
+        "A metric a trial must keep within bounds to be feasible.",
+        model._CONSTRAINT_KEYS,
+        {
+            "metricName": _string("The constrained metric."),
+            "min": _number_or_string("The lowest value allowed (inclusive)."),
+            "max": _number_or_string("The highest value allowed (inclusive)."),
+        },
+        required=("metricName",),
+    )
+    return _array("Constraints: only trials that meet them all become the best or enter the Pareto front.", item)
+
+
 def _algorithm(description: str, names: Sequence[str] | None, required: Sequence[str] = ()) -> Schema:
     return _object(
         description,
@@ -322,12 +355,15 @@ def _spec() -> Schema:
         ),
         "maxTrialRetries": _integer("How many times a failed trial is run again (default 0).", 0),
         "local": _local(),
+        "objectives": _objectives(),
+        "constraints": _constraints(),
     }
     return _object(
         "The search: space, objective, algorithm, budget and trial template.",
         model._KATIB_SPEC_KEYS + model._EXTENSION_KEYS,
         fields,
-        required=("parameters", "objective", "trialTemplate"),
+        # objective or objectives: exactly one, which the parser checks.
+        required=("parameters", "trialTemplate"),
     )
 
 

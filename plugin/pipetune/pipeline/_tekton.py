@@ -45,7 +45,7 @@ from pipetune.pipeline._tekton_load import PipelineTask, TektonPlan, image_comma
 from pipetune.programs import local_program
 from pipetune.publisher import tekton_results
 from pipetune.store import RunStore, new_run_id
-from pipetune.tekton import kfp_only
+from pipetune.tekton import is_multi_objective, kfp_only
 from pipetune.tekton import variables as _vars
 from pipetune.tekton.entrypoint import RESULTS_LIMIT
 from pipetune.yamlsafe import dump_yaml
@@ -451,8 +451,12 @@ class TektonSteps(Steps):
                 raise ContractError(f"task {task_name} wrote no results")
             names = [p["name"] for p in body.experiment.get("parameters") or []]
             best = results.outputs.get("best_parameters") or {}
+            front = None
+            if is_multi_objective(body.experiment):
+                # The tune component's pareto_front output, beside its results.yaml.
+                front = tuple(json.loads((Path(step.context) / "pareto_front").read_text()))
             progress = Progress(total=0, best_objective=results.metrics.get("best_objective"),
-                                best_parameters=best, parameter_names=tuple(names))
+                                best_parameters=best, parameter_names=tuple(names), pareto_front=front)
             return {r["name"]: r["value"] for r in results_of(progress)}, {}
         if body.component is not None:
             if results is None:

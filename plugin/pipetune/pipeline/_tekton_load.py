@@ -26,7 +26,7 @@ from pipetune.components import ComponentSpec, load_component
 from pipetune.durations import parse_duration
 from pipetune.errors import SpecError
 from pipetune.kinds import EXPERIMENT_API, EXPERIMENT_KIND
-from pipetune.tekton import custom_task_results, kfp_only, task_for
+from pipetune.tekton import custom_task_results, is_multi_objective, kfp_only, task_for
 from pipetune.tekton.variables import references
 
 #: What a step field may carry that this machine has no use for: noted, not refused.
@@ -57,7 +57,8 @@ class TaskBody:
     def results(self) -> list[str]:
         """The names of the results this body publishes."""
         if self.experiment is not None:
-            return custom_task_results([p["name"] for p in self.experiment.get("parameters") or []])
+            return custom_task_results([p["name"] for p in self.experiment.get("parameters") or []],
+                                       is_multi_objective(self.experiment))
         if self.component is not None:
             return [str(r["name"]) for r in task_for(self.component, "local")["spec"]["results"]]
         return [str(r.get("name")) for r in self.spec.get("results") or []]

@@ -2,7 +2,8 @@
 
 ``custom_task_results`` is the one place that says which results the tuner's custom task
 (``pipetune.dev/v1alpha1 Experiment``) publishes: ``best-<parameter>`` for each parameter,
-``best-objective`` and ``best-parameters`` (JSON). ``check_pipeline`` resolves every task
+``best-objective`` and ``best-parameters`` (JSON), and for a multi-objective experiment
+``pareto-front`` (JSON: a list of ``{trial, parameters, values}``). ``check_pipeline`` resolves every task
 reference and every ``$(tasks.X.results.Y)`` / ``$(params.Z)`` of a ``tekton.dev/v1``
 Pipeline (or a PipelineRun's embedded ``pipelineSpec``).
 """
@@ -20,9 +21,21 @@ _TASK_RESULT = re.compile(r"\$\(tasks\.([^.)]+)\.results\.([^.)\[]+)")
 _PARAM = re.compile(r"\$\(params\.([^.)\[]+)")
 
 
-def custom_task_results(parameter_names: list[str]) -> list[str]:
-    """The results a tuning custom task publishes for an experiment with these parameters."""
-    return [f"best-{name}" for name in parameter_names] + ["best-objective", "best-parameters"]
+#: The custom task's result holding a multi-objective experiment's Pareto front.
+PARETO_FRONT_RESULT = "pareto-front"
+
+
+def custom_task_results(parameter_names: list[str], multi_objective: bool = False) -> list[str]:
+    """The results a tuning custom task publishes for an experiment with these parameters
+    (and several objectives)."""
+    names = [f"best-{name}" for name in parameter_names] + ["best-objective", "best-parameters"]
+    return [*names, PARETO_FRONT_RESULT] if multi_objective else names
+
+
+def is_multi_objective(spec: Mapping[str, Any]) -> bool:
+    """Whether an Experiment ``spec`` (as written) lists more than one objective."""
+    objectives = spec.get("objectives")
+    return isinstance(objectives, list) and len(objectives) > 1
 
 
 def check_pipeline(

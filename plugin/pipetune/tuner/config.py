@@ -67,6 +67,8 @@ class TunerConfig:
                 "algorithm": self.algorithm,
                 "settings": dict(self.algorithm_settings),
                 "seed": self.seed,
+                # Only when there are any: a single-objective experiment's digest is unchanged.
+                **_objectives_identity(self.objective),
             },
             sort_keys=True,
         )
@@ -97,6 +99,7 @@ class TunerConfig:
                 "additionalMetricNames": list(objective.additional_metrics),
                 "metricStrategies": dict(objective.metric_strategies),
             },
+            **_objectives_identity(objective),
             "algorithm": {"algorithmName": self.algorithm, "algorithmSettings": dict(self.algorithm_settings)},
             "seed": self.seed,
             "earlyStopping": None if self.early_stopping is None else {
@@ -109,6 +112,19 @@ class TunerConfig:
                 "trialTimeout": self.trial_timeout,
             },
         }
+
+
+def _objectives_identity(objective: Objective) -> dict[str, Any]:
+    """``objectives`` and ``constraints`` in Katib-like field names, each only when present,
+    so a single-objective experiment's identity is what it was before they existed."""
+    found: dict[str, Any] = {}
+    if objective.multi:
+        found["objectives"] = [
+            {"type": o.type, "objectiveMetricName": o.metric, "goal": o.goal} for o in objective.objectives
+        ]
+    if objective.constraints:
+        found["constraints"] = [{"metricName": c.metric, "min": c.min, "max": c.max} for c in objective.constraints]
+    return found
 
 
 def tuner_config(experiment: Experiment, seed: int | None = None) -> TunerConfig:

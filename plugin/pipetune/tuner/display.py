@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pipetune.tuner import pareto, policy
 from pipetune.tuner.journal import TrialState
 from pipetune.tuner.loop import Progress
 from pipetune.tuner.objective import Objective
@@ -27,7 +28,9 @@ def progress_line(progress: Progress) -> str:
     if counts["EarlyStopped"]:
         parts.append(f"{counts['EarlyStopped']} stopped early")
     best = progress.best
-    if best is not None and best.objective is not None:
+    if progress.front is not None:
+        parts.append(f"Pareto front {progress.front} trial{'s' if progress.front != 1 else ''}")
+    elif best is not None and best.objective is not None:
         parts.append(f"best {progress.objective.metric} {best.objective:.6g} (trial {best.index})")
     return ", ".join(parts)
 
@@ -68,7 +71,11 @@ class ProgressLines:
 
 
 def trials_table(trials: Sequence[TrialState], objective: Objective, best: TrialState | None) -> str:
-    """One row per trial: index, status, each parameter, the objective; the best marked."""
+    """One row per trial: index, status, each parameter, the objective; the best marked. With
+    several objectives a column each, and every trial of the Pareto front marked; with
+    constraints a FEASIBLE column."""
+    if objective.multi or objective.constraints:
+        return _multi_table(trials, objective)
     names: list[str] = []
     for trial in trials:
         for name in trial.assignment:
@@ -89,6 +96,29 @@ def trials_table(trials: Sequence[TrialState], objective: Objective, best: Trial
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
     )
+
+
+def _multi_table(trials: Sequence[TrialState], objective: Objective) -> str:
+    names: list[str] = []
+    for trial in trials:
+        names.extend(name for name in trial.assignment if name not in names)
+    marked = {t.index for t in (pareto.front(trials, objective) if objective.multi else
+                                 [b for b in [policy.best_trial(trials, objective)] if b is not None])}
+    header = ["TRIAL", "STATUS", *names, *(o.metric.upper() for o in objective.objectives)]
+    rows = [header + (["FEASIBLE"] if objective.constraints else [])]
+    for trial in trials:
+        values = pareto.values_of(trial, objective)
+        cells = ["-"] * len(objective.objectives) if values is None else [f"{v:.6g}" for v in values]
+        row = [f"{'*' if trial.index in marked else ' '}{trial.index}", trial.status.value,
+               *[_cell(trial.assignment.get(name, "")) for name in names], *cells]
+        if objective.constraints:
+            row.append("-" if values is None else ("yes" if objective.feasible(trial.metrics) else "no"))
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    table = "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    if objective.multi:
+        table += f"\n* the Pareto front: {len(marked)} trial{'s' if len(marked) != 1 else ''}"
+    return table
 
 
 def _cell(value: Any) -> str:

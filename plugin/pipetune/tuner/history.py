@@ -41,6 +41,12 @@ class TrialRecord:
     status: TrialStatus = TrialStatus.PENDING
     loss: float | None = None
     internal: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: A multi-objective or constrained experiment's: every objective as a loss (None until
+    #: the trial has them all), and each constraint's violation (at most 0 when it holds,
+    #: Optuna's convention). ``loss`` is then None for an infeasible trial, so a
+    #: single-objective algorithm treats it as failed and searches elsewhere.
+    losses: tuple[float, ...] | None = None
+    violations: tuple[float, ...] | None = None
 
     @classmethod
     def pending(

@@ -38,7 +38,8 @@ Records (``op`` plus fields), version 1:
 - ``trial_finished``: ``trial``, ``attempt``, ``status``, ``objective``, ``metrics``, ``reason``,
   ``message``, ``run_id``, ``time``, and with early stopping ``curve`` (``[[step, value], ...]``
   of the objective metric; readers of older journals ignore it), and for a failed trial whose
-  run left one ``error`` (its traceback or the end of its stderr)
+  run left one ``error`` (its traceback or the end of its stderr), and in a multi-objective
+  experiment ``values`` (each objective's value, ``spec.objectives`` order)
 - ``experiment_finished``: ``status``, ``reason``, ``message``, ``time``
 """
 
@@ -380,6 +381,9 @@ class TrialState:
     curve: tuple[tuple[int, float], ...] | None = None
     #: What the failed attempt left: its traceback, or the end of its stderr; None otherwise.
     error: str | None = None
+    #: A multi-objective trial's value of each objective (``spec.objectives`` order); None
+    #: for a single-objective one, whose value is ``objective``.
+    values: tuple[float, ...] | None = None
     #: The history entry an algorithm sees, made once: the history is rebuilt for every
     #: suggestion, and a trial that changes is a new TrialState.
     _records: dict[bool, TrialRecord] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -493,6 +497,7 @@ def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
             message=record.get("message"),
             curve=_curve(record.get("curve")),
             error=record.get("error"),
+            values=_values(record.get("values")),
         )
         return replace(state, trials={**state.trials, trial.index: trial})
     if op == "experiment_finished":
@@ -506,6 +511,12 @@ def _curve(value: Any) -> tuple[tuple[int, float], ...] | None:
     if not isinstance(value, list):
         return None
     return tuple((int(step), float(v)) for step, v in value)
+
+
+def _values(value: Any) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    return tuple(float(v) for v in value)
 
 
 def _trial(state: ExperimentState, record: Mapping[str, Any]) -> TrialState:

@@ -31,7 +31,7 @@ from pipetune.errors import ContractError, PipetuneError, RunError, SpecError, U
 from pipetune.names import path_slug
 from pipetune.runner import StartedRun, checkpoint_env, finish_run, start_run
 from pipetune.store import RunRecord, RunStore, new_run_id
-from pipetune.tuner import policy
+from pipetune.tuner import pareto, policy
 from pipetune.tuner.algorithms import Exhausted, get_algorithm, trial_seed
 from pipetune.tuner.config import TunerConfig
 from pipetune.tuner.early_stopping import Curve, curve_from_history
@@ -55,6 +55,10 @@ from pipetune.tuner.objective import Objective
 RESUME_MODES = ("auto", "never", "must")
 #: How much of a failed trial's stderr its record keeps.
 ERROR_TAIL = 4000
+#: A finished experiment's files beside its results.yaml: every trial, and (several
+#: objectives) the Pareto front's trials with their parameters and values.
+TRIALS_FILE = "trials.json"
+PARETO_FRONT_FILE = "pareto_front.json"
 #: A finished experiment's earlier attempts: ``<directory>/attempt-<n>``.
 ATTEMPT_PREFIX = "attempt-"
 
@@ -70,6 +74,8 @@ class Progress:
     event: str = ""
     #: The trial the event is about, as it is now (a finished trial's record).
     trial: TrialState | None = None
+    #: How many trials the Pareto front holds (several objectives); None with one.
+    front: int | None = None
 
 
 @dataclass
@@ -98,6 +104,12 @@ class TuneResult:
     def best_objective(self) -> float | None:
         best = self.best
         return best.objective if best else None
+
+    @property
+    def pareto_front(self) -> list[TrialState]:
+        """The trials no other feasible trial dominates (``tuner.pareto``), in trial order: for
+        a multi-objective experiment; with one objective, its best feasible trials."""
+        return pareto.front(self.trials, self.objective)
 
 
 @dataclass
@@ -158,7 +170,8 @@ class Tuner:
         self.identity: dict[str, Any] = {**found, "trial": trial, BUDGET: budget}
         self.poll_interval = poll_interval
         # Validate before anything runs: an unknown algorithm or bad setting is a spec error.
-        self.algorithm = get_algorithm(config.algorithm, config.algorithm_settings)
+        self.algorithm = get_algorithm(config.algorithm, config.algorithm_settings,
+                                       objectives=len(config.objective.objectives))
         self.running: dict[int, _Running] = {}
         self.stopping_state: dict[str, Any] = {}
         self.exhausted = False
@@ -581,6 +594,8 @@ class Tuner:
             error = self._error_of(started)
             if error:
                 fields["error"] = error
+        if outcome.values is not None:
+            fields["values"] = list(outcome.values)
         self._record(
             "trial_finished",
             trial=index,
@@ -726,7 +741,11 @@ class Tuner:
             metrics=dict(results.metrics),
             outputs=dict(results.outputs),
         )
-        atomic_write_text(self.directory / "trials.json", json.dumps(trial_rows(self.state), indent=2) + "\n")
+        rows = trial_rows(self.state, self.config.objective)
+        if self.config.objective.multi:
+            front = pareto.front_rows(self.state.ordered(), self.config.objective)
+            atomic_write_text(self.directory / PARETO_FRONT_FILE, json.dumps(front, indent=2) + "\n")
+        atomic_write_text(self.directory / TRIALS_FILE, json.dumps(rows, indent=2) + "\n")
         self._emit("finished")
         self.journal.sync()
 
@@ -742,6 +761,7 @@ class Tuner:
                 objective=self.config.objective,
                 event=event,
                 trial=trial,
+                front=len(pareto.front(trials, self.config.objective)) if self.config.objective.multi else None,
             )
         )
 
@@ -795,11 +815,39 @@ def tuner_results(state: ExperimentState, objective: Objective) -> Results:
         outputs["best_parameters"] = dict(best.assignment)
         outputs["best_trial"] = best.index
         outputs["best_run_id"] = best.run_id
-    return Results(metrics=metrics, outputs=outputs, artifacts={"trials": "trials.json"})
+    artifacts = {"trials": TRIALS_FILE}
+    if objective.multi:
+        # The trials only: a results.yaml travels in 4 KB (a termination message, a Tekton
+        # result); each front trial's parameters and values are in the artifact.
+        outputs["objective_metrics"] = [o.metric for o in objective.objectives]
+        outputs["pareto_front_trials"] = [t.index for t in pareto.front(trials, objective)]
+        metrics["pareto_front_size"] = len(outputs["pareto_front_trials"])
+        artifacts["pareto_front"] = PARETO_FRONT_FILE
+    if objective.constraints:
+        metrics["infeasible"] = sum(
+            1 for t in trials if pareto.values_of(t, objective) is not None and not objective.feasible(t.metrics))
+    return Results(metrics=metrics, outputs=outputs, artifacts=artifacts)
 
 
-def trial_rows(state: ExperimentState) -> list[dict[str, Any]]:
-    """Every trial as a plain row: index, status, parameters, objective, metrics, run ids."""
+def trial_rows(state: ExperimentState, objective: Objective | None = None) -> list[dict[str, Any]]:
+    """Every trial as a plain row: index, status, parameters, objective, metrics, run ids.
+    Given a multi-objective or constrained ``objective``, each row also says ``values`` (each
+    objective's, by metric; multi-objective only), ``feasible`` and ``pareto`` (on the front)."""
+    rows = _plain_rows(state)
+    if objective is None or not (objective.multi or objective.constraints):
+        return rows
+    trials = state.ordered()
+    on_front = {t.index for t in pareto.front(trials, objective)}
+    for row, trial in zip(rows, trials):
+        if objective.multi:
+            values = pareto.values_of(trial, objective)
+            row["values"] = None if values is None else {o.metric: v for o, v in zip(objective.objectives, values)}
+        row["feasible"] = pareto.values_of(trial, objective) is not None and objective.feasible(trial.metrics)
+        row["pareto"] = trial.index in on_front
+    return rows
+
+
+def _plain_rows(state: ExperimentState) -> list[dict[str, Any]]:
     return [
         {
             "trial": t.index,

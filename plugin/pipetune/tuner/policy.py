@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipetune.contract import Results
+from pipetune.tuner import pareto
 from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.journal import ExperimentState, TrialState
 from pipetune.tuner.objective import Objective
@@ -52,6 +53,8 @@ class Outcome:
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
     message: str | None = None
+    #: A multi-objective trial's value of each objective (``TrialState.values``).
+    values: tuple[float, ...] | None = None
 
 
 def objective_value(results: Results | None, objective: Objective) -> float | None:
@@ -94,11 +97,35 @@ def judge_run(
             "MetricsUnavailable",
             f"the trial reported no {objective.metric!r} (metrics reported: {reported})",
         )
-    return Outcome(TrialStatus.SUCCEEDED, value, metrics, "Completed", None)
+    values = None
+    if objective.multi:
+        found = [value, *(objective_value(results, other) for other in objective.others)]
+        for other, each in zip(objective.objectives, found):
+            if each is None or not math.isfinite(each):
+                reported = ", ".join(sorted(metrics)) or "none"
+                return Outcome(
+                    TrialStatus.METRICS_UNAVAILABLE, None, metrics, "MetricsUnavailable",
+                    f"the trial reported no {other.metric!r} (metrics reported: {reported})",
+                )
+        values = tuple(float(v) for v in found if v is not None)
+    for constraint in objective.constraints:
+        if constraint.metric not in metrics and results is not None:
+            # Reported only as progress: its latest value is what the constraint judges.
+            latest = [entry[constraint.metric] for entry in results.history if constraint.metric in entry]
+            if latest:
+                metrics[constraint.metric] = float(latest[-1])
+    return Outcome(TrialStatus.SUCCEEDED, value, metrics, "Completed", None, values)
 
 
 def best_trial(trials: Sequence[TrialState], objective: Objective) -> TrialState | None:
-    """The trial with the best objective among those that have one (earliest wins ties)."""
+    """The trial with the best objective among those that have one (earliest wins ties).
+
+    Infeasible trials (``Objective.feasible``) never are; in a multi-objective experiment the
+    best is the Pareto front's best on the first objective (``pareto.front``)."""
+    if objective.multi:
+        trials = pareto.front(trials, objective)
+    elif objective.constraints:
+        trials = [t for t in trials if objective.feasible(t.metrics)]
     best = None
     for trial in trials:
         if trial.objective is None or trial.status not in (
@@ -112,12 +139,33 @@ def best_trial(trials: Sequence[TrialState], objective: Objective) -> TrialState
 
 
 def goal_reached(trials: Sequence[TrialState], objective: Objective) -> bool:
+    return goal_trial(trials, objective) is not None
+
+
+def goal_trial(trials: Sequence[TrialState], objective: Objective) -> TrialState | None:
+    """The trial that reached the goal, or None. With several objectives, the first front
+    trial that reaches every goal given (objectives without one don't count; none given:
+    never)."""
+    if objective.multi:
+        goals = [(i, o) for i, o in enumerate(objective.objectives) if o.goal is not None]
+        if not goals:
+            return None
+        for trial in pareto.front(trials, objective):
+            values = pareto.values_of(trial, objective) or ()
+            if all(_reaches(o, values[i]) for i, o in goals):
+                return trial
+        return None
     if objective.goal is None:
-        return False
+        return None
     best = best_trial(trials, objective)
     if best is None or best.objective is None:
-        return False
-    return best.objective <= objective.goal if objective.minimize else best.objective >= objective.goal
+        return None
+    return best if _reaches(objective, best.objective) else None
+
+
+def _reaches(objective: Objective, value: float) -> bool:
+    assert objective.goal is not None
+    return value <= objective.goal if objective.minimize else value >= objective.goal
 
 
 def failed_count(trials: Sequence[TrialState], budget: Budget) -> int:
@@ -138,14 +186,11 @@ def verdict(
     the trial budget and an exhausted search space end it once every trial is final.
     """
     trials = state.ordered()
-    if goal_reached(trials, objective):
-        best = best_trial(trials, objective)
-        assert best is not None
-        return Verdict(
-            "Succeeded",
-            "ExperimentGoalReached",
-            f"trial {best.index} reached the goal: {objective.metric} {best.objective:g}",
-        )
+    reached = goal_trial(trials, objective)
+    if reached is not None:
+        values = pareto.values_of(reached, objective) or ()
+        shown = ", ".join(f"{o.metric} {v:g}" for o, v in zip(objective.objectives, values))
+        return Verdict("Succeeded", "ExperimentGoalReached", f"trial {reached.index} reached the goal: {shown}")
     failed = failed_count(trials, budget)
     if budget.max_failed is not None and failed and failed >= budget.max_failed:  # Katib's rule
         return Verdict(
@@ -160,11 +205,14 @@ def verdict(
     if settled_prefix(state, budget) < len(trials):
         return None
     if (len(trials) >= budget.max_trials or exhausted) and best_trial(trials, objective) is None:
-        return Verdict(
-            "Failed",
-            "ExperimentNoTrialSucceeded",
-            f"none of the {len(trials)} trials reported {objective.metric!r}",
-        )
+        scored = [t for t in trials if pareto.values_of(t, objective) is not None]
+        if scored and objective.constraints:
+            rules = ", ".join(c.describe() for c in objective.constraints)
+            why = f"none of the {len(trials)} trials met the constraints ({rules})"
+        else:
+            metrics = " and ".join(repr(o.metric) for o in objective.objectives)
+            why = f"none of the {len(trials)} trials reported {metrics}"
+        return Verdict("Failed", "ExperimentNoTrialSucceeded", why)
     if len(trials) >= budget.max_trials:
         return Verdict(
             "Succeeded", "ExperimentMaxTrialsReached", f"all {len(trials)} trials have finished"
@@ -255,10 +303,23 @@ def history_for(state: ExperimentState, budget: Budget, objective: Objective) ->
     history = []
     for trial in state.ordered():
         if trial.index < settled:
-            history.append(trial.record(objective.minimize))
+            record = trial.record(objective.minimize)
+            if objective.multi or objective.constraints:
+                record = scored_record(record, trial, objective)
+            history.append(record)
         else:
             history.append(TrialRecord.pending(trial.index, trial.assignment, trial.internal))
     return history
+
+
+def scored_record(record: TrialRecord, trial: TrialState, objective: Objective) -> TrialRecord:
+    """A settled trial's record with its losses and constraint violations; an infeasible
+    trial's ``loss`` is None, so single-objective algorithms take it as failed."""
+    values = pareto.values_of(trial, objective)
+    losses = pareto.losses_of(values, objective) if values is not None else None
+    violations = objective.violations(trial.metrics) if objective.constraints else None
+    feasible = violations is None or all(v <= 0 for v in violations)
+    return replace(record, loss=record.loss if feasible else None, losses=losses, violations=violations)
 
 
 def summary_counts(trials: Sequence[TrialState]) -> Mapping[str, int]:

@@ -28,6 +28,14 @@ _REGISTRY: dict[str, str] = {
     "sobol": "pipetune.tuner.algorithms._sobol:Sobol",
     "bayesianoptimization": "pipetune.tuner.algorithms._skopt:BayesianOptimization",
     "hyperband": "pipetune.tuner.algorithms._hyperband:Hyperband",
+    "nsga2": "pipetune.tuner.algorithms._multi:NSGA2",
+}
+
+#: What an experiment with several objectives runs for a name: ``auto`` becomes Optuna's
+#: multi-objective TPE; names not here optimise one objective and are refused.
+_MULTI_OBJECTIVE: dict[str, str] = {
+    "auto": "pipetune.tuner.algorithms._multi:MultiObjectiveTPE",
+    "nsga2": "pipetune.tuner.algorithms._multi:NSGA2",
 }
 
 #: Katib algorithm names that pipetune refuses for now, with the reason given to the user.
@@ -41,8 +49,19 @@ def algorithm_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_algorithm(name: str, settings: Mapping[str, str] | None = None) -> Algorithm:
-    """The algorithm called ``name`` with its settings; ``SpecError`` for an unknown name."""
+def get_algorithm(name: str, settings: Mapping[str, str] | None = None, *, objectives: int = 1) -> Algorithm:
+    """The algorithm called ``name`` with its settings, for an experiment with ``objectives``
+    objectives; ``SpecError`` for an unknown name, or one that optimises a single objective
+    when there are several."""
+    if objectives > 1 and name in _REGISTRY and name not in _MULTI_OBJECTIVE:
+        raise SpecError(
+            f"algorithm.algorithmName: {name!r} optimises a single objective and this experiment has "
+            f"{objectives} (spec.objectives); expected one of {', '.join(sorted(_MULTI_OBJECTIVE))}"
+        )
+    if objectives > 1 and name in _MULTI_OBJECTIVE:
+        module_name, class_name = _MULTI_OBJECTIVE[name].split(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        return cls(settings, objectives=objectives)
     if name in _UNSUPPORTED:
         raise SpecError(f"algorithm.algorithmName: {name!r} is not supported yet: {_UNSUPPORTED[name]}")
     target = _REGISTRY.get(name)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipetune.contract import Results
 from pipetune.tuner.history import TrialRecord, TrialStatus
-from pipetune.tuner.journal import ExperimentState, TrialState
+from pipetune.tuner.journal import RECOMPUTE, ExperimentState, TrialState
 from pipetune.tuner.objective import Objective
 
 #: The reason of a trial stopped by early stopping, and of a run that stopped itself when its
@@ -111,17 +112,56 @@ def best_trial(trials: Sequence[TrialState], objective: Objective) -> TrialState
     return best
 
 
-def goal_reached(trials: Sequence[TrialState], objective: Objective) -> bool:
+def state_best(state: ExperimentState, objective: Objective) -> TrialState | None:
+    """``best_trial`` of the state's trials, kept up to date trial by trial (``derive``): each
+    changed trial is weighed against the best so far with ``best_trial`` itself, so the rule
+    lives in one place; the best trial getting worse is computed whole."""
+
+    def step(best: TrialState | None, old: TrialState | None, new: TrialState) -> Any:
+        if best is not None and best.index == new.index:
+            kept = best_trial([new], objective)
+            if kept is None or objective.better(best.objective, new.objective):  # type: ignore[arg-type]
+                return RECOMPUTE  # the best got worse: another trial may be best now
+            return kept
+        pair = [best, new] if best is None or best.index < new.index else [new, best]
+        return best_trial([t for t in pair if t is not None], objective)
+
+    return state.derive(("best", objective.minimize), lambda: best_trial(state.ordered(), objective), step)
+
+
+def state_counts(state: ExperimentState) -> Mapping[str, int]:
+    """``summary_counts`` of the state's trials, kept up to date trial by trial (a new dict)."""
+
+    def step(counts: Mapping[str, int], old: TrialState | None, new: TrialState) -> Any:
+        changed = dict(counts)
+        if old is not None:
+            changed[old.status.value] -= 1
+        changed[new.status.value] += 1
+        return changed
+
+    counts: Mapping[str, int] = state.derive(("counts",), lambda: summary_counts(state.ordered()), step)
+    return dict(counts)
+
+
+def goal_reached(trials: Sequence[TrialState] | ExperimentState, objective: Objective) -> bool:
+    """Whether the best trial reached the objective's goal (of a state: ``state_best``)."""
     if objective.goal is None:
         return False
-    best = best_trial(trials, objective)
+    best = state_best(trials, objective) if isinstance(trials, ExperimentState) else best_trial(trials, objective)
     if best is None or best.objective is None:
         return False
     return best.objective <= objective.goal if objective.minimize else best.objective >= objective.goal
 
 
-def failed_count(trials: Sequence[TrialState], budget: Budget) -> int:
-    """Trials that failed for good: a failure with a retry left doesn't count yet."""
+def failed_count(trials: Sequence[TrialState] | ExperimentState, budget: Budget) -> int:
+    """Trials that failed for good: a failure with a retry left doesn't count yet. Of a state:
+    from its counts, less the retryable failures, which all lie past the settled prefix."""
+    if isinstance(trials, ExperimentState):
+        counts = state_counts(trials)
+        failed = counts[TrialStatus.FAILED.value] + counts[TrialStatus.METRICS_UNAVAILABLE.value]
+        if budget.max_retries:
+            failed -= sum(1 for t in unsettled(trials, budget) if retryable(t, budget))
+        return failed
     return sum(
         1
         for t in trials
@@ -137,16 +177,16 @@ def verdict(
     Goal reached and too many failures end it at once (running trials are then stopped);
     the trial budget and an exhausted search space end it once every trial is final.
     """
-    trials = state.ordered()
-    if goal_reached(trials, objective):
-        best = best_trial(trials, objective)
+    count = len(state.trials)
+    if goal_reached(state, objective):
+        best = state_best(state, objective)
         assert best is not None
         return Verdict(
             "Succeeded",
             "ExperimentGoalReached",
             f"trial {best.index} reached the goal: {objective.metric} {best.objective:g}",
         )
-    failed = failed_count(trials, budget)
+    failed = failed_count(state, budget)
     if budget.max_failed is not None and failed and failed >= budget.max_failed:  # Katib's rule
         return Verdict(
             "Failed",
@@ -154,26 +194,27 @@ def verdict(
             f"{failed} trials failed, reaching maxFailedTrialCount {budget.max_failed}",
         )
     # After Katib's own rule: where both apply, a Katib user gets Katib's reason.
-    given_up = give_up(trials, objective, budget)
-    if given_up is not None:
-        return given_up
-    if settled_prefix(state, budget) < len(trials):
+    if budget.give_up_after and count >= budget.give_up_after:
+        given_up = give_up(state.ordered()[: budget.give_up_after], objective, budget)
+        if given_up is not None:
+            return given_up
+    if settled_prefix(state, budget) < count:
         return None
-    if (len(trials) >= budget.max_trials or exhausted) and best_trial(trials, objective) is None:
+    if (count >= budget.max_trials or exhausted) and state_best(state, objective) is None:
         return Verdict(
             "Failed",
             "ExperimentNoTrialSucceeded",
-            f"none of the {len(trials)} trials reported {objective.metric!r}",
+            f"none of the {count} trials reported {objective.metric!r}",
         )
-    if len(trials) >= budget.max_trials:
+    if count >= budget.max_trials:
         return Verdict(
-            "Succeeded", "ExperimentMaxTrialsReached", f"all {len(trials)} trials have finished"
+            "Succeeded", "ExperimentMaxTrialsReached", f"all {count} trials have finished"
         )
     if exhausted:
         return Verdict(
             "Succeeded",
             "ExperimentSearchSpaceExhausted",
-            f"the search space has no untried point left after {len(trials)} trials",
+            f"the search space has no untried point left after {count} trials",
         )
     return None
 
@@ -252,13 +293,28 @@ def history_for(state: ExperimentState, budget: Budget, objective: Objective) ->
     """The history the next suggestion is made from (see :func:`can_ask`)."""
     k = len(state.trials)
     settled = k - budget.parallel + 1
-    history = []
-    for trial in state.ordered():
+    # The records of the settled prefix never change: kept (``state.history_cache``, shared by
+    # the states that follow) and extended, so a suggestion's history costs what is new.
+    ordered = state.ordered()
+    contiguous = not ordered or (ordered[0].index == 0 and ordered[-1].index == len(ordered) - 1)
+    cached: list[TrialRecord] = []
+    if contiguous:  # numbered 0, 1, ... as the tuner numbers them; else built whole
+        cached = state.history_cache.setdefault(("history", objective.minimize), [])
+        last = min(settled, settled_prefix(state, budget))
+        if len(cached) < last:
+            cached.extend(ordered[i].record(objective.minimize) for i in range(len(cached), last))
+    history = cached[:settled]
+    for trial in ordered[len(history):]:
         if trial.index < settled:
             history.append(trial.record(objective.minimize))
         else:
             history.append(TrialRecord.pending(trial.index, trial.assignment, trial.internal))
     return history
+
+
+def unsettled(state: ExperimentState, budget: Budget) -> list[TrialState]:
+    """The trials after the settled prefix, by index: the only ones that may still change."""
+    return state.ordered()[settled_prefix(state, budget):]
 
 
 def summary_counts(trials: Sequence[TrialState]) -> Mapping[str, int]:

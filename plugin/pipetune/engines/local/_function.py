@@ -240,7 +240,12 @@ class FunctionEngine:
         else:
             try:
                 results = _kept(self._results(value, history), run.request.outputs_dir)
-                write_results(results, run.request.outputs_dir)
+                # Atomic but not synced (the fsyncs and directory syncs were most of a trivial
+                # trial's cost): the tuner never reads this file back, it takes the results from
+                # the handle, and it journals them with an fdatasync (trial_finished) and puts
+                # them in the run store before it goes on. A power loss can take this file, not
+                # a result: what it held is in both, and a resume judges from the journal.
+                write_results(results, run.request.outputs_dir, durable=False)
                 final = (Phase.SUCCEEDED, Reason.COMPLETED, None, results)
             except ContractError as exc:
                 final = (Phase.FAILED, Reason.RESULTS_INVALID, str(exc), None)

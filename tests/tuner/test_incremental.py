@@ -105,3 +105,45 @@ def test_history_kept_between_suggestions_equals_one_built_whole() -> None:
                 fresh = policy.history_for(replay(records), budget, objective)  # caches empty
                 assert kept == fresh
                 assert [r.index for r in kept] == list(range(len(state.trials)))
+
+
+def test_refinement_width_continued_equals_replayed_whole() -> None:
+    from pipetune.tuner.algorithms._auto import refinement_width, width_replay
+    from pipetune.tuner.history import TrialRecord
+
+    rng = random.Random(0)
+    records: list[TrialRecord] = []
+    kept = width_replay([])[0]
+    for index in range(300):
+        status = rng.choice([TrialStatus.SUCCEEDED, TrialStatus.SUCCEEDED, TrialStatus.FAILED])
+        records.append(TrialRecord(index, {"x": index}, status, rng.random() if status is TrialStatus.SUCCEEDED
+                                   else None))
+        # The last one or two still pending, as a batch leaves them.
+        pending = [TrialRecord.pending(index + 1 + k, {"x": -k}) for k in range(rng.randrange(3))]
+        history = records + pending
+        kept, width = width_replay(history, kept)
+        assert width == refinement_width(history)
+    # A history that does not start with the kept records is replayed whole.
+    other = [TrialRecord(i, {"x": i}, TrialStatus.SUCCEEDED, 1.0 - i / 100) for i in range(120)]
+    assert width_replay(other, kept)[1] == refinement_width(other)
+
+
+def test_tried_keys_kept_on_the_plan_equal_every_documents_keys() -> None:
+    from pipetune.tuner.algorithms._hyperopt import _doc_key, plan_for, to_hyperopt_docs, tried_keys
+    from pipetune.tuner.history import TrialRecord
+    from pipetune.tuner.space import SearchSpace
+
+    space = SearchSpace.from_katib([{"name": "x", "parameterType": "int", "feasibleSpace": {"min": "0", "max": "50"}}])
+    plan = plan_for(space)
+    rng = random.Random(1)
+    ours: list[TrialRecord] = []
+    theirs: list[TrialRecord] = []
+    for index in range(60):
+        # Two experiments on one space take turns: the plan's kept keys must follow each.
+        for history in (ours, theirs):
+            history.append(TrialRecord(index, {"x": rng.randrange(51)}, TrialStatus.SUCCEEDED, rng.random()))
+            given = history + [TrialRecord.pending(index + 1, {"x": rng.randrange(51)})]
+            docs = to_hyperopt_docs(plan, given)
+            settled, tried = tried_keys(plan, docs)
+            assert settled == len(history)
+            assert tried == {_doc_key(plan, doc) for doc in docs}

@@ -22,6 +22,8 @@ import functools
 import hashlib
 import itertools
 import math
+import operator
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -103,6 +105,11 @@ class Plan:
     )
     #: Those documents' keys (``_doc_key``), by the document's id.
     key_cache: dict[int, tuple[Doc, ValsKey]] = field(default_factory=dict, compare=False, repr=False)
+    #: The leading finished documents of the last history seen and their keys (``tried_keys``).
+    tried_cache: list[tuple[list[Doc], set[ValsKey]]] = field(
+        default_factory=lambda: [([], set())], compare=False, repr=False
+    )
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def labels(self) -> list[str]:
@@ -420,6 +427,29 @@ def _doc_key(plan: Plan, doc: Doc) -> ValsKey:
 _JOB_STATE_DONE = 2  # hyperopt.JOB_STATE_DONE, without importing hyperopt here
 
 
+def tried_keys(plan: Plan, docs: list[Doc]) -> tuple[int, set[ValsKey]]:
+    """How many leading documents are finished, and the keys of every document (a new set).
+
+    The leading finished documents are the same objects from one suggestion to the next
+    (``to_hyperopt_docs`` reuses them), so their keys are kept on the plan and extended: a
+    suggestion costs what is new, not a pass over the whole history. A history that does not
+    start with the kept documents (another experiment on the same space) starts them afresh.
+    """
+    with plan.lock:
+        kept, keys = plan.tried_cache[0]
+        if len(kept) > len(docs) or not all(map(operator.is_, kept, docs)):
+            kept, keys = [], set()
+            plan.tried_cache[0] = (kept, keys)
+        while len(kept) < len(docs) and docs[len(kept)]["state"] == _JOB_STATE_DONE:
+            doc = docs[len(kept)]
+            keys.add(_doc_key(plan, doc))
+            kept.append(doc)
+        settled = len(kept)
+        tried = set(keys)
+    tried.update(_doc_key(plan, doc) for doc in docs[settled:])
+    return settled, tried
+
+
 def _key(vals: Mapping[str, Sequence[Any]]) -> ValsKey:
     return tuple((label, tuple(values)) for label, values in sorted(vals.items()))
 
@@ -485,11 +515,11 @@ class HyperoptAlgorithm(Algorithm):
         Once nothing is free, a deterministic objective is ``Exhausted`` and a noisy one may
         repeat any point.
         """
+        settled, tried = tried_keys(plan, docs)
         unfinished_states = (hyperopt.JOB_STATE_NEW, hyperopt.JOB_STATE_RUNNING)
-        unfinished = {_doc_key(plan, doc) for doc in docs if doc["state"] in unfinished_states}
+        unfinished = {_doc_key(plan, doc) for doc in docs[settled:] if doc["state"] in unfinished_states}
         if plan.size is None and not self.avoid_finished and not self.deterministic:
             return unfinished
-        tried = {_doc_key(plan, doc) for doc in docs}
         if self.deterministic or (self.avoid_finished and (plan.size is None or len(tried) < plan.size)):
             avoid = tried
         else:

@@ -147,3 +147,24 @@ def test_tried_keys_kept_on_the_plan_equal_every_documents_keys() -> None:
             settled, tried = tried_keys(plan, docs)
             assert settled == len(history)
             assert tried == {_doc_key(plan, doc) for doc in docs}
+
+
+def test_the_kept_history_follows_the_branch_of_states_it_is_asked_for() -> None:
+    """States that share a past share the kept history; a branch that differs from it (a
+    trial finished otherwise) gets its own records, not the other branch's."""
+    objective = Objective("m", type="minimize")
+    budget = policy.Budget(100, 1)
+    base = ExperimentState()
+    for index in range(5):
+        base = apply(base, {"op": "trial_created", "trial": index, "assignment": {"x": index}})
+        base = apply(base, {"op": "trial_finished", "trial": index, "attempt": 0, "status": "Succeeded",
+                            "objective": float(index), "metrics": {}})
+    created = {"op": "trial_created", "trial": 5, "assignment": {"x": 5}}
+    one = apply(apply(base, created), {"op": "trial_finished", "trial": 5, "attempt": 0, "status": "Succeeded",
+                                       "objective": 1.0, "metrics": {}})
+    other = apply(apply(base, created), {"op": "trial_finished", "trial": 5, "attempt": 0, "status": "Failed",
+                                         "objective": None, "metrics": {}})
+    first = policy.history_for(one, budget, objective)
+    second = policy.history_for(other, budget, objective)
+    assert first[5].loss == 1.0 and second[5].status is TrialStatus.FAILED and second[5].loss is None
+    assert policy.history_for(one, budget, objective) == first

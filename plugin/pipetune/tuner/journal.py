@@ -424,7 +424,9 @@ class ExperimentState:
     settled_cache: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
     #: The algorithm's view of the settled trials (``policy.history_for``), by cache key: like
     #: ``settled_cache``, it only grows and is shared by the states that follow this one.
-    history_cache: dict[Any, list[TrialRecord]] = field(default_factory=dict, compare=False, repr=False)
+    history_cache: dict[Any, tuple[list[TrialState], list[TrialRecord]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     #: What is derived from the trials (``derive``): set by ``apply`` for every state it makes.
     derived: Derived = field(default_factory=lambda: Derived(), compare=False, repr=False)
 

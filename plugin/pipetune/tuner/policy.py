@@ -7,6 +7,7 @@ the same functions, so every front end decides alike.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -299,10 +300,15 @@ def history_for(state: ExperimentState, budget: Budget, objective: Objective) ->
     contiguous = not ordered or (ordered[0].index == 0 and ordered[-1].index == len(ordered) - 1)
     cached: list[TrialRecord] = []
     if contiguous:  # numbered 0, 1, ... as the tuner numbers them; else built whole
-        cached = state.history_cache.setdefault(("history", objective.minimize), [])
+        key = ("history", objective.minimize)
+        trials, cached = state.history_cache.get(key) or ([], [])
+        if len(trials) > len(ordered) or not all(map(operator.is_, trials, ordered)):
+            trials, cached = [], []  # kept for another branch of states (a test's): start again
+        state.history_cache[key] = (trials, cached)
         last = min(settled, settled_prefix(state, budget))
-        if len(cached) < last:
-            cached.extend(ordered[i].record(objective.minimize) for i in range(len(cached), last))
+        for i in range(len(cached), last):
+            trials.append(ordered[i])
+            cached.append(ordered[i].record(objective.minimize))
     history = cached[:settled]
     for trial in ordered[len(history):]:
         if trial.index < settled:

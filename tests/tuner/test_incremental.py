@@ -168,3 +168,24 @@ def test_the_kept_history_follows_the_branch_of_states_it_is_asked_for() -> None
     second = policy.history_for(other, budget, objective)
     assert first[5].loss == 1.0 and second[5].status is TrialStatus.FAILED and second[5].loss is None
     assert policy.history_for(one, budget, objective) == first
+
+
+def test_documents_continued_from_the_last_history_equal_ones_built_whole() -> None:
+    from pipetune.tuner.algorithms._hyperopt import plan_for, to_hyperopt_docs
+    from pipetune.tuner.history import TrialRecord
+    from pipetune.tuner.space import SearchSpace
+
+    space = SearchSpace.from_katib([{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}])
+    plan = plan_for(space)
+    rng = random.Random(2)
+    history: list[TrialRecord] = []
+    for index in range(80):
+        status = rng.choice([TrialStatus.SUCCEEDED, TrialStatus.FAILED])
+        # Now and then a value outside the space: no document for it.
+        x = rng.random() if rng.random() > 0.1 else 5.0
+        history.append(TrialRecord(index, {"x": x}, status, rng.random() if status is TrialStatus.SUCCEEDED else None))
+        given = history + [TrialRecord.pending(index + 1, {"x": rng.random()})]
+        kept = to_hyperopt_docs(plan, given)
+        plan.docs_cache[0] = ([], [])
+        plan.doc_cache.clear()
+        assert kept == to_hyperopt_docs(plan, given)

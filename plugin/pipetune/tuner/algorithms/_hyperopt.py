@@ -105,6 +105,10 @@ class Plan:
     )
     #: Those documents' keys (``_doc_key``), by the document's id.
     key_cache: dict[int, tuple[Doc, ValsKey]] = field(default_factory=dict, compare=False, repr=False)
+    #: The leading finished records of the last history seen and their documents.
+    docs_cache: list[tuple[list[TrialRecord], list[Doc]]] = field(
+        default_factory=lambda: [([], [])], compare=False, repr=False
+    )
     #: The leading finished documents of the last history seen and their keys (``tried_keys``).
     tried_cache: list[tuple[list[Doc], set[ValsKey]]] = field(
         default_factory=lambda: [([], set())], compare=False, repr=False
@@ -287,23 +291,37 @@ def to_hyperopt_docs(plan: Plan, history: Sequence[TrialRecord]) -> list[Doc]:
     expression space, that has no ``internal`` values, can't be placed and is left out.
     """
 
-    docs: list[Doc] = []
-    for tid, record in enumerate(history):
+    with plan.lock:
+        kept_records, kept_docs = plan.docs_cache[0]
+    if len(kept_records) > len(history) or not all(map(operator.is_, kept_records, history)):
+        kept_records, kept_docs = [], []
+    # The leading finished records are the same objects as last time (the tuner keeps them):
+    # their documents are taken whole, and only the records after them are looked at.
+    start = len(kept_records)
+    docs: list[Doc] = list(kept_docs)
+    lead = start
+    for tid in range(start, len(history)):
+        record = history[tid]
         cached = plan.doc_cache.get(id(record))
         if cached is not None and cached[0] is record and cached[1] == tid:
             # The tuner hands the same record object for a trial that did not change, so its
             # document is reused rather than rebuilt for every suggestion.
             if cached[2] is not None:
                 docs.append(cached[2])
-            continue
-        vals = _vals_of(plan, record)
-        doc = None if vals is None else _document(plan, tid, record, vals, hyperopt)
-        if record.status.final:
-            # Only settled records: a pending one is made anew for each suggestion anyway.
-            # The record is kept in the entry, so its id can't be reused while cached.
-            plan.doc_cache[id(record)] = (record, tid, doc)
-        if doc is not None:
-            docs.append(doc)
+        else:
+            vals = _vals_of(plan, record)
+            doc = None if vals is None else _document(plan, tid, record, vals, hyperopt)
+            if record.status.final:
+                # Only settled records: a pending one is made anew for each suggestion anyway.
+                # The record is kept in the entry, so its id can't be reused while cached.
+                plan.doc_cache[id(record)] = (record, tid, doc)
+            if doc is not None:
+                docs.append(doc)
+        if lead == tid and record.status.final:
+            lead, lead_docs = tid + 1, len(docs)
+    if lead > start:
+        with plan.lock:
+            plan.docs_cache[0] = ([*kept_records, *history[start:lead]], docs[:lead_docs])
     return docs
 
 
@@ -340,7 +358,9 @@ def ask(suggest: Callable[..., list[Doc]], plan: Plan, docs: list[Doc], new_id: 
         **options: Any) -> Vals:
     """One hyperopt suggestion for trial id ``new_id``, from a ``Trials`` built from ``docs``."""
 
-    trials = hyperopt.trials_from_docs(docs, validate=False)
+    # Random search draws from the prior with the seed alone (hyperopt's rand.suggest reads
+    # nothing of the trials), so it is not handed them: building them is a pass over every one.
+    trials = hyperopt.Trials() if suggest is rand.suggest else hyperopt.trials_from_docs(docs, validate=False)
     (doc,) = suggest([new_id], plan.domain, trials, seed, **options)
     return {label: [_plain(v) for v in values] for label, values in doc["misc"]["vals"].items()}
 

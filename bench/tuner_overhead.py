@@ -15,6 +15,15 @@ check that trial processes never import hyperopt, and with ``--profile`` where t
 time goes (its main thread, instrumented; syscalls counted with strace when it exists).
 The table goes to stdout, the figures to ``bench/out/tuner_overhead.json`` (ignored by git).
 Target (the issue): wall time within 1.5x of the floor.
+
+``--in-process`` measures instead what ``pipetune.tune(fn)`` costs on a trivial Python
+objective, against Optuna (TPE and random samplers) in the same run, each run a fresh
+interpreter, after a 3-trial warm-up run (one-time imports are the import figures): framework
+cost per trial at 100 and 1,000 trials (wall / trials), its growth over
+2,000 trials (the mean gap between consecutive objective calls over the first and the last
+100), the process's CPU time per trial (what a shared machine's I/O waits don't inflate), the
+peak RSS of a 1,000-trial run, and the time to start an interpreter that imports
+each (median of ``--import-repeats``). Figures to ``bench/out/tuner_overhead_inprocess.json``.
 """
 
 from __future__ import annotations
@@ -544,6 +553,190 @@ def strace_counts(tmp: Path, trials: int, parallel: int) -> dict[str, float] | N
     return counts
 
 
+# -- in-process: pipetune.tune(fn) against Optuna ------------------------------------------
+
+#: (label, framework, algorithm or sampler): the default against Optuna's default sampler,
+#: random against random.
+CONTENDERS = [
+    ("pipetune auto (default)", "pipetune", "auto"),
+    ("optuna TPESampler", "optuna", "tpe"),
+    ("pipetune random", "pipetune", "random"),
+    ("optuna RandomSampler", "optuna", "random"),
+    # Durable and resumable as pipetune's journal is: Optuna's journal file (an fsync per write).
+    ("optuna TPE, journal file", "optuna-journal", "tpe"),
+]
+#: Interpreters started per import figure: (label, code).
+IMPORTS = [
+    ("python -c pass", "pass"),
+    ("import pipetune", "import pipetune"),
+    ("import pipetune; from hyperopt import hp", "import pipetune; from hyperopt import hp"),
+    ("import pipetune; pipetune.tune", "import pipetune; pipetune.tune"),
+    ("... and what tune(fn) loads on first use (auto)", "import pipetune; import pipetune.tuner.algorithms._auto"),
+    ("import optuna", "import optuna"),
+]
+
+
+def in_process_worker(job: dict[str, Any]) -> dict[str, Any]:
+    """One tuning run of a trivial objective in this (fresh) process: wall time, the time of
+    every objective call, the peak RSS."""
+    import logging
+
+    framework, algorithm, trials = job["framework"], job["algorithm"], job["trials"]
+    calls: list[float] = []
+
+    def objective(params: dict[str, float]) -> float:
+        calls.append(time.perf_counter())
+        return (params["x"] - 0.3) ** 2 + (params["y"] - 0.6) ** 2
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if framework == "pipetune":
+        import pipetune
+
+        space = [{"name": name, "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
+                 for name in ("x", "y")]
+        # A first, 3-trial run loads what tune() loads on first use (hyperopt, Optuna, numpy):
+        # a one-time cost, in the import figures; the timed run is the framework's per-trial cost.
+        pipetune.tune(objective, space, minimize=True, max_trials=3, algorithm=algorithm, state_dir=job["dir"] + "/warm")
+        calls.clear()
+        cpu0, start = time.process_time(), time.perf_counter()
+        result = pipetune.tune(objective, space, minimize=True, max_trials=trials, algorithm=algorithm,
+                               seed=job["seed"], state_dir=job["dir"])
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        best = result.best_objective
+    else:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        logging.getLogger("optuna").setLevel(logging.WARNING)
+        sampler = (optuna.samplers.TPESampler(seed=job["seed"]) if algorithm == "tpe"
+                   else optuna.samplers.RandomSampler(seed=job["seed"]))
+        warm = optuna.create_study(direction="minimize", sampler=type(sampler)(seed=job["seed"]))
+        warm.optimize(lambda t: objective({"x": t.suggest_float("x", 0, 1), "y": t.suggest_float("y", 0, 1)}),
+                      n_trials=3)
+        calls.clear()
+        storage = None
+        if framework == "optuna-journal":
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            storage = JournalStorage(JournalFileBackend(str(Path(job["dir"]) / "optuna.log")))
+        cpu0, start = time.process_time(), time.perf_counter()
+        study = optuna.create_study(direction="minimize", sampler=sampler, storage=storage)
+        study.optimize(lambda t: objective({"x": t.suggest_float("x", 0, 1), "y": t.suggest_float("y", 0, 1)}),
+                       n_trials=trials)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        best = study.best_value
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "calls": [c - start for c in calls],
+        "best": best,
+        "rss_before_kib": rss_before,
+        "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def _in_process_run(job: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--in-process-worker", json.dumps(job)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True,
+    )
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"in-process worker failed ({proc.returncode}): {proc.stderr[-3000:]}")
+
+
+def _gaps(calls: list[float], first: bool, count: int = 100) -> float:
+    """Mean seconds between consecutive objective calls over the first or last ``count``."""
+    window = calls[: count + 1] if first else calls[-(count + 1):]
+    return (window[-1] - window[0]) / (len(window) - 1)
+
+
+def in_process_main(args: argparse.Namespace) -> int:
+    """``--in-process``: pipetune.tune(fn) against Optuna, one run, fresh interpreters."""
+    began = time.perf_counter()
+
+    def say(text: str) -> None:
+        print(f"[{time.perf_counter() - began:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    small, middle, large = (int(n) for n in args.sizes.split(","))
+    sizes = [(small, args.small_repeats), (middle, args.repeats), (large, args.growth_repeats)]
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {label: {} for label, _, _ in CONTENDERS}
+    with tempfile.TemporaryDirectory(prefix="pipetune-inprocess-") as name:
+        for trials, repeats in sizes:
+            for repeat in range(repeats):
+                # Contenders interleaved within a repeat, so a noisy minute hits all alike.
+                for label, framework, algorithm in CONTENDERS:
+                    directory = Path(name) / f"{framework}-{algorithm}-{trials}-{repeat}"
+                    directory.mkdir()
+                    run = _in_process_run({"framework": framework, "algorithm": algorithm, "trials": trials,
+                                           "seed": repeat, "dir": str(directory)})
+                    runs[label].setdefault(trials, []).append(run)
+                    say(f"{label}: {trials} trials in {run['wall']:.2f}s "
+                        f"({run['wall'] / trials * 1e3:.2f} ms/trial)")
+                    shutil.rmtree(directory)
+    say("import times")
+    env = {**os.environ}
+    imports = {label: statistics.median(_wall([sys.executable, "-c", code], env) for _ in range(args.import_repeats))
+               for label, code in IMPORTS}
+
+    table: dict[str, dict[str, Any]] = {}
+    for label, _, _ in CONTENDERS:
+        by_size = runs[label]
+        row: dict[str, Any] = {}
+        for key, trials in (("100", small), ("1000", middle)):
+            row[f"ms_per_trial_{key}"] = statistics.median(r["wall"] / trials * 1e3 for r in by_size[trials])
+            row[f"cpu_ms_per_trial_{key}"] = statistics.median(r["cpu"] / trials * 1e3 for r in by_size[trials])
+        growth = by_size[large]
+        row["first_100_ms"] = statistics.median(_gaps(r["calls"], True) * 1e3 for r in growth)
+        row["last_100_ms"] = statistics.median(_gaps(r["calls"], False) * 1e3 for r in growth)
+        row["growth"] = row["last_100_ms"] / row["first_100_ms"]
+        row["maxrss_mib_1000"] = statistics.median(r["maxrss_kib"] for r in by_size[middle]) / 1024
+        row["walls"] = {str(t): [r["wall"] for r in rs] for t, rs in by_size.items()}
+        table[label] = row
+
+    print(f"in-process, trivial objective (2 doubles), medians: {args.small_repeats} repeats at {small} trials, "
+          f"{args.repeats} at {middle}, {args.growth_repeats} at {large} (first and last 100 of it); "
+          "fresh interpreter per run")
+    header = (f"{'contender':<26}{'ms/trial @' + str(small):>14}{'@' + str(middle):>9}{'first 100':>11}"
+              f"{'last 100':>10}{'growth':>8}{'peak RSS @' + str(middle):>16}{'cpu @' + str(small):>10}"
+              f"{'cpu @' + str(middle):>10}")
+    print(header)
+    print("-" * len(header))
+    for label, row in table.items():
+        print(f"{label:<26}{row['ms_per_trial_100']:>14.2f}{row['ms_per_trial_1000']:>9.2f}"
+              f"{row['first_100_ms']:>11.2f}{row['last_100_ms']:>10.2f}{row['growth']:>7.1f}x"
+              f"{row['maxrss_mib_1000']:>12.1f} MiB{row['cpu_ms_per_trial_100']:>10.2f}"
+              f"{row['cpu_ms_per_trial_1000']:>10.2f}")
+    ratios = {}
+    for ours, theirs in (("pipetune auto (default)", "optuna TPESampler"), ("pipetune random", "optuna RandomSampler"),
+                         ("pipetune auto (default)", "optuna TPE, journal file")):
+        ratios[f"{ours} / {theirs}"] = {
+            key: table[ours][key] / table[theirs][key]
+            for key in ("ms_per_trial_100", "ms_per_trial_1000", "last_100_ms", "maxrss_mib_1000",
+                        "cpu_ms_per_trial_100", "cpu_ms_per_trial_1000")
+        }
+    print()
+    for pair, values in ratios.items():
+        print(f"{pair}: " + ", ".join(f"{k} {v:.2f}x" for k, v in values.items()))
+    print()
+    print(f"start-to-finish of an interpreter, median of {args.import_repeats}:")
+    for label, seconds in imports.items():
+        print(f"  {label:<44}{seconds * 1e3:8.1f} ms")
+    print(f"  import pipetune / import optuna: "
+          f"{imports['import pipetune'] / imports['import optuna']:.2f}x; with `from hyperopt import hp`: "
+          f"{imports['import pipetune; from hyperopt import hp'] / imports['import optuna']:.2f}x")
+    OUT.mkdir(exist_ok=True)
+    path = OUT / "tuner_overhead_inprocess.json"
+    path.write_text(json.dumps({"table": table, "ratios": ratios, "imports_s": imports,
+                                "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+                                "python": sys.version.split()[0],
+                                "seconds": time.perf_counter() - began}, indent=2) + "\n")
+    print(f"wrote {path} ({time.perf_counter() - began:.0f} s in all)")
+    return 0
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -560,11 +753,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="also an instrumented run: where the tuner's time goes")
     parser.add_argument("--quick", action="store_true", help="100 trials, 1 repeat: a smoke run")
+    parser.add_argument("--in-process", action="store_true",
+                        help="pipetune.tune(fn) against Optuna instead (see the module's docstring)")
+    parser.add_argument("--small-repeats", type=int, default=5, help="--in-process: repeats at 100 trials")
+    parser.add_argument("--growth-repeats", type=int, default=1, help="--in-process: repeats at 2,000 trials")
+    parser.add_argument("--sizes", default="100,1000,2000",
+                        help="--in-process: the small, middle and growth run's trials (default 100,1000,2000)")
+    parser.add_argument("--import-repeats", type=int, default=10, help="--in-process: starts per import figure")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--in-process-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0
+    if args.in_process_worker:
+        print("RESULT " + json.dumps(in_process_worker(json.loads(args.in_process_worker))), flush=True)
+        return 0
+    if args.in_process:
+        return in_process_main(args)
     if args.quick:
         args.trials, args.repeats, args.floor_samples, args.suggest_repeats = 100, 1, 10, 3
     auto_trials = args.auto_trials or args.trials

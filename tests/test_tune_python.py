@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,21 @@ def test_a_process_trial_resumes_from_its_own_checkpoint(tmp_path: Path) -> None
     for trial in result.trials:
         saved = yaml.safe_load((store.run_dir(trial.run_id) / "outputs" / "results.yaml").read_text())
         assert saved["checkpoint"]["step"] == 2 and saved["metrics"] == {"objective": 1.0}
+
+
+def test_a_thread_trial_past_its_timeout_does_not_hold_up_the_trials_after_it(tmp_path: Path) -> None:
+    """Trial threads are reused once idle; one whose function is still running after its
+    timeout is not idle, so the next trials run in other threads."""
+    release = threading.Event()
+
+    def hangs_first(params: dict, trial: Any) -> float:
+        if trial.index == 0:
+            release.wait(60)
+        return params["x"]
+
+    try:
+        result = pipetune.tune(hangs_first, SPACE, max_trials=6, algorithm="random", trial_timeout=0.5,
+                               state_dir=tmp_path / "s", give_up_after=None)
+    finally:
+        release.set()
+    assert [t.reason for t in result.trials] == ["Timeout"] + ["Completed"] * 5

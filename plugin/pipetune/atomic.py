@@ -18,15 +18,15 @@ from pathlib import Path
 _NO_DIRECTORY_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EISDIR})
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same directory.
 
     See ``atomic_write_bytes``.
     """
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same directory.
 
     The temporary file is written in full, fsynced, renamed over ``path`` (``os.replace``), and
@@ -40,25 +40,30 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     ``/outputs/results.yaml``; there the file is rewritten in place (truncated, written,
     fsynced), the only write the mount allows. The kubelet reads it after the container exits.
 
+    ``durable=False`` keeps the atomicity (a reader still sees the old file or the new one)
+    but skips every fsync: for a file whose content is also kept durably elsewhere, so a power
+    loss that takes it loses nothing (the caller says why in a comment).
+
     Raises ``OSError`` (a full disk, a read-only directory) with no temporary file left behind,
     its ``filename`` the file that could not be written.
     """
     target = Path(path)
-    make_directories(target.parent)
+    make_directories(target.parent, durable=durable)
     try:
-        return _write_replacing(target, data)
+        return _write_replacing(target, data, durable)
     except OSError as exc:
         if exc.filename is None:  # os.write and fsync name no file: say which one it was
             raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from None
         raise
 
 
-def _write_replacing(target: Path, data: bytes) -> Path:
+def _write_replacing(target: Path, data: bytes, durable: bool = True) -> Path:
     fd, tmp = _create_temporary(target)
     try:
         try:
             write_all(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         try:
@@ -69,7 +74,8 @@ def _write_replacing(target: Path, data: bytes) -> Path:
             _rewrite_in_place(target, data)
             os.unlink(tmp)
         else:
-            fsync_directory(target.parent)
+            if durable:
+                fsync_directory(target.parent)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -107,8 +113,9 @@ def fsync_directory(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def make_directories(path: str | os.PathLike[str]) -> None:
-    """``mkdir -p path``, each directory it creates made durable in its parent."""
+def make_directories(path: str | os.PathLike[str], *, durable: bool = True) -> None:
+    """``mkdir -p path``, each directory it creates made durable in its parent (unless not
+    ``durable``)."""
     directory = Path(path)
     missing: list[Path] = []
     while not directory.is_dir():
@@ -123,7 +130,8 @@ def make_directories(path: str | os.PathLike[str]) -> None:
             if not created.is_dir():
                 raise
             continue  # made by someone else meanwhile: theirs to sync
-        fsync_directory(created.parent)
+        if durable:
+            fsync_directory(created.parent)
 
 
 def _create_temporary(target: Path) -> tuple[int, str]:

@@ -126,14 +126,15 @@ def read_results(path: str | os.PathLike[str] | None = None) -> Results:
 
 
 def write_results(
-    results: Results | Mapping[str, Any], directory: str | os.PathLike[str] | None = None
+    results: Results | Mapping[str, Any], directory: str | os.PathLike[str] | None = None, *, durable: bool = True
 ) -> Path:
     """Validate and atomically write ``results`` as ``directory/results.yaml``.
 
     Warns on stderr (once per file) when the text will not fit the 4096-byte channel that
     Kubernetes termination messages and Tekton results offer; refuses (``ContractError``, the
     file left as it was) results that no reader would accept (past the limits of
-    :mod:`pipetune.limits`).
+    :mod:`pipetune.limits`). ``durable=False``: atomic but not synced (``atomic_write_bytes``),
+    for results whose values a durable record holds too (the tuner's journal).
     """
     target = results_path(directory)
     if not isinstance(results, Results):
@@ -141,7 +142,7 @@ def write_results(
     data = results.to_dict()
     text = dump_yaml(data)
     within_limits(data, text, str(target), ContractError, RESULTS_LIMITS)
-    atomic_write_text(target, text)
+    atomic_write_text(target, text, durable=durable)
     warn_if_oversized(text, target)
     return target
 

@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pipetune.atomic import atomic_write_bytes, fsync_directory, make_directories, write_all
 from pipetune.errors import RunError, SpecError
@@ -426,13 +426,99 @@ class ExperimentState:
     #: How many leading trials are known to be settled for good (``policy.settled_prefix``): a
     #: cache that only grows, shared by the states that follow this one.
     settled_cache: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
+    #: The algorithm's view of the settled trials (``policy.history_for``), by cache key: like
+    #: ``settled_cache``, it only grows and is shared by the states that follow this one.
+    history_cache: dict[Any, tuple[list[TrialState], list[TrialRecord]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    #: What is derived from the trials (``derive``): set by ``apply`` for every state it makes.
+    derived: Derived = field(default_factory=lambda: Derived(), compare=False, repr=False)
 
     @property
     def finished(self) -> bool:
         return self.status is not None
 
     def ordered(self) -> list[TrialState]:
+        """The trials by index (a new list; kept between calls, updated trial by trial)."""
+        ordered: list[TrialState] = self.derive(("ordered",), self._sorted, _ordered_step)
+        return list(ordered)
+
+    def _sorted(self) -> list[TrialState]:
         return [self.trials[i] for i in sorted(self.trials)]
+
+    def derive(self, key: Any, whole: Callable[[], V], step: Callable[[V, TrialState | None, TrialState], Any]) -> V:
+        """A value derived from the trials, computed once for this state: by ``step(value,
+        old, new)`` from a recent state's value, once per trial that changed since (``old``
+        None for a new trial; ``step`` returns ``RECOMPUTE`` when it can't), else by
+        ``whole()``. ``key`` names the value and whatever it depends on besides the trials (the
+        objective's direction, say), so several can live side by side. The value is shared:
+        never change it."""
+        return self.derived.get(key, whole, step)
+
+
+V = TypeVar("V")
+#: What a ``derive`` step returns when the value must be computed whole instead.
+RECOMPUTE: Any = object()
+#: How many states a derived value is carried through, step by step, before it is computed
+#: whole again: bounds the chain of earlier states' changes kept alive.
+_DERIVE_DEPTH = 32
+
+
+class Derived:
+    """The derived values of one state (``ExperimentState.derive``), and the way to its
+    predecessor's: the change ``apply`` made (the trial before and after), so a value is
+    updated per changed trial instead of recomputed from every trial. Replaying or running a
+    long experiment therefore costs per record what the record changes, not the history."""
+
+    __slots__ = ("values", "base", "old", "new", "depth")
+    depth: int
+
+    def __init__(
+        self, base: Derived | None = None, old: TrialState | None = None, new: TrialState | None = None
+    ) -> None:
+        self.values: dict[Any, Any] = {}
+        if base is not None and not base.values and base.depth >= _DERIVE_DEPTH:
+            base = None  # nothing near to step from: computed whole when asked
+        self.base = base
+        self.old = old
+        self.new = new
+        self.depth = 0 if base is None or base.values else base.depth + 1
+
+    def get(self, key: Any, whole: Callable[[], V], step: Callable[[V, TrialState | None, TrialState], Any]) -> V:
+        if key in self.values:
+            return self.values[key]
+        chain: list[Derived] = []
+        node: Derived | None = self
+        while node is not None and key not in node.values:
+            chain.append(node)
+            node = node.base
+        value: Any = RECOMPUTE
+        if node is not None:
+            value = node.values[key]
+            for link in reversed(chain):
+                if link.new is not None:
+                    value = step(value, link.old, link.new)
+                    if value is RECOMPUTE:
+                        break
+        if value is RECOMPUTE:
+            value = whole()
+        self.values[key] = value
+        return value
+
+
+def _ordered_step(ordered: list[TrialState], old: TrialState | None, new: TrialState) -> Any:
+    """``ordered`` after one trial changed: appended or replaced in place when the trials are
+    numbered 0, 1, ... (as the tuner numbers them), else computed whole."""
+    position = new.index
+    if old is None:
+        if position != len(ordered):
+            return RECOMPUTE
+        return [*ordered, new]
+    if position >= len(ordered) or ordered[position].index != position:
+        return RECOMPUTE
+    changed = list(ordered)
+    changed[position] = new
+    return changed
 
 
 class JournalError(SpecError):
@@ -452,6 +538,7 @@ def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
         # A resumed experiment that had finished (and is extended) goes on running.
         return replace(
             state,
+            derived=Derived(state.derived),
             name=record.get("name"),
             seed=record.get("seed"),
             spec_digest=record.get("spec"),
@@ -467,7 +554,7 @@ def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
     if op == "trial_created":
         index = int(record["trial"])
         trial = TrialState(index, dict(record["assignment"]), record.get("internal"))
-        return replace(state, trials={**state.trials, index: trial})
+        return _with_trial(state, trial)
     if op in ("trial_starting", "trial_started"):
         # trial_starting is the intent, journaled before the run exists, so a tuner killed
         # while starting it finds the run to end on resume; trial_started confirms it.
@@ -482,7 +569,7 @@ def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
             pgid=record.get("pgid", trial.pgid if known else None),
             run_ids=(*trial.run_ids, run_id) if run_id and not known else trial.run_ids,
         )
-        return replace(state, trials={**state.trials, trial.index: trial})
+        return _with_trial(state, trial)
     if op == "trial_finished":
         trial = _trial(state, record)
         trial = replace(
@@ -499,12 +586,22 @@ def apply(state: ExperimentState, record: Mapping[str, Any]) -> ExperimentState:
             error=record.get("error"),
             values=_values(record.get("values")),
         )
-        return replace(state, trials={**state.trials, trial.index: trial})
+        return _with_trial(state, trial)
     if op == "experiment_finished":
         return replace(
-            state, status=record.get("status"), reason=record.get("reason"), message=record.get("message")
+            state, derived=Derived(state.derived), status=record.get("status"), reason=record.get("reason"),
+            message=record.get("message"),
         )
     return state  # a record of a later minor version: nothing this version acts on
+
+
+def _with_trial(state: ExperimentState, trial: TrialState) -> ExperimentState:
+    """``state`` with ``trial`` put in (new or replacing its earlier self)."""
+    return replace(
+        state,
+        trials={**state.trials, trial.index: trial},
+        derived=Derived(state.derived, state.trials.get(trial.index), trial),
+    )
 
 
 def _curve(value: Any) -> tuple[tuple[int, float], ...] | None:

@@ -93,7 +93,7 @@ class TuneResult:
 
     @property
     def best(self) -> TrialState | None:
-        return policy.best_trial(self.trials, self.objective)
+        return policy.state_best(self.state, self.objective)
 
     @property
     def best_parameters(self) -> dict[str, Any] | None:
@@ -408,7 +408,7 @@ class Tuner:
     @property
     def counts(self) -> Mapping[str, int]:
         """Trials per status, now."""
-        return policy.summary_counts(self.state.ordered())
+        return policy.state_counts(self.state)
 
     # -- the one way state changes ---------------------------------------------------------------
 
@@ -481,8 +481,7 @@ class Tuner:
 
     def _retry_failed(self) -> None:
         # Trials before the settled prefix are final and never retried: skip them.
-        first = policy.settled_prefix(self.state, self.config.budget)
-        for trial in (self.state.trials[i] for i in sorted(self.state.trials) if i >= first):
+        for trial in policy.unsettled(self.state, self.config.budget):
             if len(self.running) >= self.config.budget.parallel:
                 return
             if policy.retryable(trial, self.config.budget) and trial.index not in self.running:
@@ -752,16 +751,15 @@ class Tuner:
     def _emit(self, event: str, trial: TrialState | None = None) -> None:
         if self.progress is None:
             return
-        trials = self.state.ordered()
         self.progress(
             Progress(
                 total=self.config.budget.max_trials,
-                counts=policy.summary_counts(trials),
-                best=policy.best_trial(trials, self.config.objective),
+                counts=policy.state_counts(self.state),
+                best=policy.state_best(self.state, self.config.objective),
                 objective=self.config.objective,
                 event=event,
                 trial=trial,
-                front=len(pareto.front(trials, self.config.objective)) if self.config.objective.multi else None,
+                front=len(pareto.front(self.state.ordered(), self.config.objective)) if self.config.objective.multi else None,
             )
         )
 
@@ -793,8 +791,8 @@ def tuner_results(state: ExperimentState, objective: Objective) -> Results:
     """The tuner's own results.yaml: best parameters as outputs, best objective and counts as
     metrics."""
     trials = state.ordered()
-    best = policy.best_trial(trials, objective)
-    counts = policy.summary_counts(trials)
+    best = policy.state_best(state, objective)
+    counts = policy.state_counts(state)
     metrics: dict[str, float] = {}
     if best is not None and best.objective is not None:
         metrics[f"best_{objective.metric}"] = best.objective

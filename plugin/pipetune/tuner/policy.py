@@ -7,13 +7,15 @@ the same functions, so every front end decides alike.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pipetune.contract import Results
 from pipetune.tuner import pareto
 from pipetune.tuner.history import TrialRecord, TrialStatus
-from pipetune.tuner.journal import ExperimentState, TrialState
+from pipetune.tuner.journal import RECOMPUTE, ExperimentState, TrialState
 from pipetune.tuner.objective import Objective
 
 #: The reason of a trial stopped by early stopping, and of a run that stopped itself when its
@@ -138,26 +140,63 @@ def best_trial(trials: Sequence[TrialState], objective: Objective) -> TrialState
     return best
 
 
-def goal_reached(trials: Sequence[TrialState], objective: Objective) -> bool:
+def state_best(state: ExperimentState, objective: Objective) -> TrialState | None:
+    """``best_trial`` of the state's trials, kept up to date trial by trial (``derive``): each
+    changed trial is weighed against the best so far with ``best_trial`` itself, so the rule
+    lives in one place; the best trial getting worse is computed whole. With several
+    objectives the best is the front's, which one pair of trials can't tell: computed whole."""
+    if objective.multi:
+        return best_trial(state.ordered(), objective)
+
+    def step(best: TrialState | None, old: TrialState | None, new: TrialState) -> Any:
+        if best is not None and best.index == new.index:
+            kept = best_trial([new], objective)
+            if kept is None or objective.better(best.objective, new.objective):  # type: ignore[arg-type]
+                return RECOMPUTE  # the best got worse: another trial may be best now
+            return kept
+        pair = [best, new] if best is None or best.index < new.index else [new, best]
+        return best_trial([t for t in pair if t is not None], objective)
+
+    return state.derive(("best", objective.minimize, objective.constraints),
+                        lambda: best_trial(state.ordered(), objective), step)
+
+
+def state_counts(state: ExperimentState) -> Mapping[str, int]:
+    """``summary_counts`` of the state's trials, kept up to date trial by trial (a new dict)."""
+
+    def step(counts: Mapping[str, int], old: TrialState | None, new: TrialState) -> Any:
+        changed = dict(counts)
+        if old is not None:
+            changed[old.status.value] -= 1
+        changed[new.status.value] += 1
+        return changed
+
+    counts: Mapping[str, int] = state.derive(("counts",), lambda: summary_counts(state.ordered()), step)
+    return dict(counts)
+
+
+def goal_reached(trials: Sequence[TrialState] | ExperimentState, objective: Objective) -> bool:
+    """Whether a trial reached the objective's goal (see :func:`goal_trial`)."""
     return goal_trial(trials, objective) is not None
 
 
-def goal_trial(trials: Sequence[TrialState], objective: Objective) -> TrialState | None:
-    """The trial that reached the goal, or None. With several objectives, the first front
-    trial that reaches every goal given (objectives without one don't count; none given:
-    never)."""
+def goal_trial(trials: Sequence[TrialState] | ExperimentState, objective: Objective) -> TrialState | None:
+    """The trial that reached the goal, or None: the best trial (of a state: ``state_best``)
+    when it reaches the goal. With several objectives, the first front trial that reaches
+    every goal given (objectives without one don't count; none given: never)."""
     if objective.multi:
         goals = [(i, o) for i, o in enumerate(objective.objectives) if o.goal is not None]
         if not goals:
             return None
-        for trial in pareto.front(trials, objective):
+        ordered = trials.ordered() if isinstance(trials, ExperimentState) else trials
+        for trial in pareto.front(ordered, objective):
             values = pareto.values_of(trial, objective) or ()
             if all(_reaches(o, values[i]) for i, o in goals):
                 return trial
         return None
     if objective.goal is None:
         return None
-    best = best_trial(trials, objective)
+    best = state_best(trials, objective) if isinstance(trials, ExperimentState) else best_trial(trials, objective)
     if best is None or best.objective is None:
         return None
     return best if _reaches(objective, best.objective) else None
@@ -168,8 +207,15 @@ def _reaches(objective: Objective, value: float) -> bool:
     return value <= objective.goal if objective.minimize else value >= objective.goal
 
 
-def failed_count(trials: Sequence[TrialState], budget: Budget) -> int:
-    """Trials that failed for good: a failure with a retry left doesn't count yet."""
+def failed_count(trials: Sequence[TrialState] | ExperimentState, budget: Budget) -> int:
+    """Trials that failed for good: a failure with a retry left doesn't count yet. Of a state:
+    from its counts, less the retryable failures, which all lie past the settled prefix."""
+    if isinstance(trials, ExperimentState):
+        counts = state_counts(trials)
+        failed = counts[TrialStatus.FAILED.value] + counts[TrialStatus.METRICS_UNAVAILABLE.value]
+        if budget.max_retries:
+            failed -= sum(1 for t in unsettled(trials, budget) if retryable(t, budget))
+        return failed
     return sum(
         1
         for t in trials
@@ -185,13 +231,13 @@ def verdict(
     Goal reached and too many failures end it at once (running trials are then stopped);
     the trial budget and an exhausted search space end it once every trial is final.
     """
-    trials = state.ordered()
-    reached = goal_trial(trials, objective)
+    count = len(state.trials)
+    reached = goal_trial(state, objective)
     if reached is not None:
         values = pareto.values_of(reached, objective) or ()
         shown = ", ".join(f"{o.metric} {v:g}" for o, v in zip(objective.objectives, values))
         return Verdict("Succeeded", "ExperimentGoalReached", f"trial {reached.index} reached the goal: {shown}")
-    failed = failed_count(trials, budget)
+    failed = failed_count(state, budget)
     if budget.max_failed is not None and failed and failed >= budget.max_failed:  # Katib's rule
         return Verdict(
             "Failed",
@@ -199,29 +245,30 @@ def verdict(
             f"{failed} trials failed, reaching maxFailedTrialCount {budget.max_failed}",
         )
     # After Katib's own rule: where both apply, a Katib user gets Katib's reason.
-    given_up = give_up(trials, objective, budget)
-    if given_up is not None:
-        return given_up
-    if settled_prefix(state, budget) < len(trials):
+    if budget.give_up_after and count >= budget.give_up_after:
+        given_up = give_up(state.ordered()[: budget.give_up_after], objective, budget)
+        if given_up is not None:
+            return given_up
+    if settled_prefix(state, budget) < count:
         return None
-    if (len(trials) >= budget.max_trials or exhausted) and best_trial(trials, objective) is None:
-        scored = [t for t in trials if pareto.values_of(t, objective) is not None]
+    if (count >= budget.max_trials or exhausted) and state_best(state, objective) is None:
+        scored = [t for t in state.ordered() if pareto.values_of(t, objective) is not None]
         if scored and objective.constraints:
             rules = ", ".join(c.describe() for c in objective.constraints)
-            why = f"none of the {len(trials)} trials met the constraints ({rules})"
+            why = f"none of the {count} trials met the constraints ({rules})"
         else:
             metrics = " and ".join(repr(o.metric) for o in objective.objectives)
-            why = f"none of the {len(trials)} trials reported {metrics}"
+            why = f"none of the {count} trials reported {metrics}"
         return Verdict("Failed", "ExperimentNoTrialSucceeded", why)
-    if len(trials) >= budget.max_trials:
+    if count >= budget.max_trials:
         return Verdict(
-            "Succeeded", "ExperimentMaxTrialsReached", f"all {len(trials)} trials have finished"
+            "Succeeded", "ExperimentMaxTrialsReached", f"all {count} trials have finished"
         )
     if exhausted:
         return Verdict(
             "Succeeded",
             "ExperimentSearchSpaceExhausted",
-            f"the search space has no untried point left after {len(trials)} trials",
+            f"the search space has no untried point left after {count} trials",
         )
     return None
 
@@ -300,16 +347,38 @@ def history_for(state: ExperimentState, budget: Budget, objective: Objective) ->
     """The history the next suggestion is made from (see :func:`can_ask`)."""
     k = len(state.trials)
     settled = k - budget.parallel + 1
-    history = []
-    for trial in state.ordered():
+    # The records of the settled prefix never change: kept (``state.history_cache``, shared by
+    # the states that follow) and extended, so a suggestion's history costs what is new.
+    ordered = state.ordered()
+    contiguous = not ordered or (ordered[0].index == 0 and ordered[-1].index == len(ordered) - 1)
+    cached: list[TrialRecord] = []
+    if contiguous:  # numbered 0, 1, ... as the tuner numbers them; else built whole
+        # Keyed by all that shapes a record: the directions and the constraints.
+        key = ("history", objective.minimize, tuple(o.minimize for o in objective.objectives), objective.constraints)
+        trials, cached = state.history_cache.get(key) or ([], [])
+        if len(trials) > len(ordered) or not all(map(operator.is_, trials, ordered)):
+            trials, cached = [], []  # kept for another branch of states (a test's): start again
+        state.history_cache[key] = (trials, cached)
+        last = min(settled, settled_prefix(state, budget))
+        for i in range(len(cached), last):
+            trials.append(ordered[i])
+            cached.append(settled_record(ordered[i], objective))
+    history = cached[:settled]
+    for trial in ordered[len(history):]:
         if trial.index < settled:
-            record = trial.record(objective.minimize)
-            if objective.multi or objective.constraints:
-                record = scored_record(record, trial, objective)
-            history.append(record)
+            history.append(settled_record(trial, objective))
         else:
             history.append(TrialRecord.pending(trial.index, trial.assignment, trial.internal))
     return history
+
+
+def settled_record(trial: TrialState, objective: Objective) -> TrialRecord:
+    """A settled trial's record as the algorithms see it (scored with several objectives or
+    constraints)."""
+    record = trial.record(objective.minimize)
+    if objective.multi or objective.constraints:
+        record = scored_record(record, trial, objective)
+    return record
 
 
 def scored_record(record: TrialRecord, trial: TrialState, objective: Objective) -> TrialRecord:
@@ -320,6 +389,11 @@ def scored_record(record: TrialRecord, trial: TrialState, objective: Objective) 
     violations = objective.violations(trial.metrics) if objective.constraints else None
     feasible = violations is None or all(v <= 0 for v in violations)
     return replace(record, loss=record.loss if feasible else None, losses=losses, violations=violations)
+
+
+def unsettled(state: ExperimentState, budget: Budget) -> list[TrialState]:
+    """The trials after the settled prefix, by index: the only ones that may still change."""
+    return state.ordered()[settled_prefix(state, budget):]
 
 
 def summary_counts(trials: Sequence[TrialState]) -> Mapping[str, int]:

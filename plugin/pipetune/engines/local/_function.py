@@ -16,11 +16,13 @@ pickled (an exception that can't be pickled comes back as a ``RuntimeError`` wit
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import math
 import multiprocessing
 import os
 import pickle
+import queue
 import threading
 import time
 import traceback
@@ -99,7 +101,8 @@ class FunctionRun:
     argv: list[str]
     status: RunStatus = field(default_factory=lambda: RunStatus(Phase.PENDING))
     collected: Results | None = None
-    thread: threading.Thread | None = None
+    #: Set once the function's thread is done with this run (returned or raised).
+    done: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: What the function reported so far, oldest first.
     history: list[dict[str, float]] = field(default_factory=list)
@@ -148,15 +151,22 @@ class FunctionEngine:
         #: it (``pipetune.tune``); taken out by whoever handles it.
         self.errors: dict[str, BaseException] = {}
         self._changed = threading.Event()
+        self._workers = _Workers()
 
     def submit(self, request: RunRequest) -> FunctionRun:
         label = getattr(self.function, "__qualname__", repr(self.function))
         run = FunctionRun(request.run_id, request, [f"{label}(...)"])
         run.status = RunStatus(Phase.RUNNING, started_at=time.time())
         target = self._call if self.isolation == "thread" else self._call_in_process
-        run.thread = threading.Thread(target=target, args=(run,), daemon=True, name=f"trial-{request.run_id}")
-        run.thread.start()
+        self._workers.run(lambda: self._finally_done(target, run))
         return run
+
+    @staticmethod
+    def _finally_done(target: Callable[[FunctionRun], None], run: FunctionRun) -> None:
+        try:
+            target(run)
+        finally:
+            run.done.set()
 
     # -- in a thread -----------------------------------------------------------------------------
 
@@ -242,7 +252,12 @@ class FunctionEngine:
         else:
             try:
                 results = _kept(self._results(value, history), run.request.outputs_dir)
-                write_results(results, run.request.outputs_dir)
+                # Atomic but not synced (the fsyncs and directory syncs were most of a trivial
+                # trial's cost): the tuner never reads this file back, it takes the results from
+                # the handle, and it journals them with an fdatasync (trial_finished) and puts
+                # them in the run store before it goes on. A power loss can take this file, not
+                # a result: what it held is in both, and a resume judges from the journal.
+                write_results(results, run.request.outputs_dir, durable=False)
                 final = (Phase.SUCCEEDED, Reason.COMPLETED, None, results)
             except ContractError as exc:
                 final = (Phase.FAILED, Reason.RESULTS_INVALID, str(exc), None)
@@ -297,8 +312,7 @@ class FunctionEngine:
             status = self.poll(handle)
             if status.phase.final or (deadline is not None and time.monotonic() >= deadline):
                 return status
-            assert handle.thread is not None
-            handle.thread.join(0.05)
+            handle.done.wait(0.05)
 
     def results(self, handle: FunctionRun) -> Results | None:
         return handle.collected
@@ -328,6 +342,36 @@ class FunctionEngine:
                     started_at=handle.status.started_at, finished_at=time.time(),
                 )
             _end_process(handle)
+
+
+class _Workers:
+    """The threads trials run in: an idle one takes the next trial, else a new one starts.
+
+    Starting a thread per trial made the tuner wait for the thread to start, a switch between
+    threads that costs most of a trivial trial on a busy machine; an idle worker is handed the
+    trial without a wait. A worker whose function never returns (a timed-out trial) is simply
+    never idle again, so it can't hold up the trials after it. Workers are daemons, as the
+    threads were, and each call runs in a fresh context (``contextvars``), as a new thread's.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+
+    def run(self, call: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(inbox,), daemon=True, name="pipetune-trial").start()
+        inbox.put(call)
+
+    def _work(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            call = inbox.get()
+            contextvars.Context().run(call)
+            with self._lock:
+                self._idle.append(inbox)
 
 
 class _ProcessTrial(Trial):

@@ -29,6 +29,7 @@ ones). Measured with bench/algorithms.py against Optuna and hyperopt over 26 pro
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 
 from hyperopt import anneal, rand, tpe
@@ -64,19 +65,41 @@ def role(position: int) -> str:
     return "model" if (position - RANDOM_TRIALS) % CYCLE < MODEL_SLOTS else "refine"
 
 
-def refinement_width(history: Sequence[TrialRecord]) -> float:
+#: Where the replay of ``refinement_width`` starts: no record seen.
+_WIDTH_START: tuple[tuple[TrialRecord, ...], float, float] = ((), 1.0 / (1.0 + EXPLORE_TRIALS * EXPLORE_SHRINK), math.inf)
+
+
+def refinement_width(
+    history: Sequence[TrialRecord], kept: tuple[tuple[TrialRecord, ...], float, float] = _WIDTH_START
+) -> float:
     """The neighbourhood width (a share of each parameter's range) for the next refinement
-    trial, replayed from the history. It starts where the exploration's annealing ended."""
-    width = 1.0 / (1.0 + EXPLORE_TRIALS * EXPLORE_SHRINK)
-    best = math.inf
-    for position, record in enumerate(history):
-        if record.loss is None:
-            continue
-        if position >= EXPLORE_TRIALS and role(position) == "refine":
-            width *= math.exp(WIDEN) if record.loss < best else math.exp(-NARROW)
-            width = min(1.0, max(MIN_WIDTH, width))
-        best = min(best, record.loss)
-    return width
+    trial, replayed from the history. It starts where the exploration's annealing ended.
+    ``kept``: a replay's state (``width_replay``) to continue from when it fits ``history``."""
+    return width_replay(history, kept)[1]
+
+
+def width_replay(
+    history: Sequence[TrialRecord], kept: tuple[tuple[TrialRecord, ...], float, float] = _WIDTH_START
+) -> tuple[tuple[tuple[TrialRecord, ...], float, float], float]:
+    """The replay of ``history``: its state after the leading finished records (those
+    records, the width, the best loss), to continue from next time, and the width after every
+    record. Continued from ``kept`` when ``history`` starts with its records (the tuner hands
+    the same record objects for settled trials), so a suggestion replays only what is new."""
+    records, width, best = kept
+    if len(records) > len(history) or not all(map(operator.is_, records, history)):
+        records, width, best = _WIDTH_START
+    settled = len(records)
+    lead, lead_width, lead_best = settled, width, best
+    for position in range(settled, len(history)):
+        record = history[position]
+        if record.loss is not None:
+            if position >= EXPLORE_TRIALS and role(position) == "refine":
+                width *= math.exp(WIDEN) if record.loss < best else math.exp(-NARROW)
+                width = min(1.0, max(MIN_WIDTH, width))
+            best = min(best, record.loss)
+        if lead == position and record.status.final:  # a pending record may yet change
+            lead, lead_width, lead_best = position + 1, width, best
+    return ((*records, *history[settled:lead]), lead_width, lead_best), width
 
 
 class _Model(OptunaAlgorithm):
@@ -97,6 +120,8 @@ class Auto(HyperoptAlgorithm):
     def __init__(self, settings: Mapping[str, str] | None = None) -> None:
         super().__init__(settings)
         self._model = _Model()
+        #: ``refinement_width``'s replay so far (``width_replay``): extended, not redone.
+        self._width = _WIDTH_START
 
     def ask_vals(self, plan: Plan, docs: list[Doc], history: Sequence[TrialRecord],
                  new_id: int, seed: int) -> Vals:
@@ -117,7 +142,7 @@ class Auto(HyperoptAlgorithm):
             )
         # anneal's width is range / (1 + T * shrink_coef) with T the trials seen: solve for
         # the shrink_coef that gives the width wanted.
-        width = refinement_width(history)
+        self._width, width = width_replay(history, self._width)
         shrink = (1.0 / width - 1.0) / max(len(docs), 1)
         return ask(anneal.suggest, plan, docs, new_id, seed, avg_best_idx=REFINE_AVG_BEST_IDX, shrink_coef=shrink)
 

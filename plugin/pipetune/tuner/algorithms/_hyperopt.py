@@ -22,6 +22,8 @@ import functools
 import hashlib
 import itertools
 import math
+import operator
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -103,6 +105,15 @@ class Plan:
     )
     #: Those documents' keys (``_doc_key``), by the document's id.
     key_cache: dict[int, tuple[Doc, ValsKey]] = field(default_factory=dict, compare=False, repr=False)
+    #: The leading finished records of the last history seen and their documents.
+    docs_cache: list[tuple[list[TrialRecord], list[Doc]]] = field(
+        default_factory=lambda: [([], [])], compare=False, repr=False
+    )
+    #: The leading finished documents of the last history seen and their keys (``tried_keys``).
+    tried_cache: list[tuple[list[Doc], set[ValsKey]]] = field(
+        default_factory=lambda: [([], set())], compare=False, repr=False
+    )
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def labels(self) -> list[str]:
@@ -280,23 +291,37 @@ def to_hyperopt_docs(plan: Plan, history: Sequence[TrialRecord]) -> list[Doc]:
     expression space, that has no ``internal`` values, can't be placed and is left out.
     """
 
-    docs: list[Doc] = []
-    for tid, record in enumerate(history):
+    with plan.lock:
+        kept_records, kept_docs = plan.docs_cache[0]
+    if len(kept_records) > len(history) or not all(map(operator.is_, kept_records, history)):
+        kept_records, kept_docs = [], []
+    # The leading finished records are the same objects as last time (the tuner keeps them):
+    # their documents are taken whole, and only the records after them are looked at.
+    start = len(kept_records)
+    docs: list[Doc] = list(kept_docs)
+    lead = start
+    for tid in range(start, len(history)):
+        record = history[tid]
         cached = plan.doc_cache.get(id(record))
         if cached is not None and cached[0] is record and cached[1] == tid:
             # The tuner hands the same record object for a trial that did not change, so its
             # document is reused rather than rebuilt for every suggestion.
             if cached[2] is not None:
                 docs.append(cached[2])
-            continue
-        vals = _vals_of(plan, record)
-        doc = None if vals is None else _document(plan, tid, record, vals, hyperopt)
-        if record.status.final:
-            # Only settled records: a pending one is made anew for each suggestion anyway.
-            # The record is kept in the entry, so its id can't be reused while cached.
-            plan.doc_cache[id(record)] = (record, tid, doc)
-        if doc is not None:
-            docs.append(doc)
+        else:
+            vals = _vals_of(plan, record)
+            doc = None if vals is None else _document(plan, tid, record, vals, hyperopt)
+            if record.status.final:
+                # Only settled records: a pending one is made anew for each suggestion anyway.
+                # The record is kept in the entry, so its id can't be reused while cached.
+                plan.doc_cache[id(record)] = (record, tid, doc)
+            if doc is not None:
+                docs.append(doc)
+        if lead == tid and record.status.final:
+            lead, lead_docs = tid + 1, len(docs)
+    if lead > start:
+        with plan.lock:
+            plan.docs_cache[0] = ([*kept_records, *history[start:lead]], docs[:lead_docs])
     return docs
 
 
@@ -333,7 +358,9 @@ def ask(suggest: Callable[..., list[Doc]], plan: Plan, docs: list[Doc], new_id: 
         **options: Any) -> Vals:
     """One hyperopt suggestion for trial id ``new_id``, from a ``Trials`` built from ``docs``."""
 
-    trials = hyperopt.trials_from_docs(docs, validate=False)
+    # Random search draws from the prior with the seed alone (hyperopt's rand.suggest reads
+    # nothing of the trials), so it is not handed them: building them is a pass over every one.
+    trials = hyperopt.Trials() if suggest is rand.suggest else hyperopt.trials_from_docs(docs, validate=False)
     (doc,) = suggest([new_id], plan.domain, trials, seed, **options)
     return {label: [_plain(v) for v in values] for label, values in doc["misc"]["vals"].items()}
 
@@ -420,6 +447,29 @@ def _doc_key(plan: Plan, doc: Doc) -> ValsKey:
 _JOB_STATE_DONE = 2  # hyperopt.JOB_STATE_DONE, without importing hyperopt here
 
 
+def tried_keys(plan: Plan, docs: list[Doc]) -> tuple[int, set[ValsKey]]:
+    """How many leading documents are finished, and the keys of every document (a new set).
+
+    The leading finished documents are the same objects from one suggestion to the next
+    (``to_hyperopt_docs`` reuses them), so their keys are kept on the plan and extended: a
+    suggestion costs what is new, not a pass over the whole history. A history that does not
+    start with the kept documents (another experiment on the same space) starts them afresh.
+    """
+    with plan.lock:
+        kept, keys = plan.tried_cache[0]
+        if len(kept) > len(docs) or not all(map(operator.is_, kept, docs)):
+            kept, keys = [], set()
+            plan.tried_cache[0] = (kept, keys)
+        while len(kept) < len(docs) and docs[len(kept)]["state"] == _JOB_STATE_DONE:
+            doc = docs[len(kept)]
+            keys.add(_doc_key(plan, doc))
+            kept.append(doc)
+        settled = len(kept)
+        tried = set(keys)
+    tried.update(_doc_key(plan, doc) for doc in docs[settled:])
+    return settled, tried
+
+
 def _key(vals: Mapping[str, Sequence[Any]]) -> ValsKey:
     return tuple((label, tuple(values)) for label, values in sorted(vals.items()))
 
@@ -485,11 +535,11 @@ class HyperoptAlgorithm(Algorithm):
         Once nothing is free, a deterministic objective is ``Exhausted`` and a noisy one may
         repeat any point.
         """
+        settled, tried = tried_keys(plan, docs)
         unfinished_states = (hyperopt.JOB_STATE_NEW, hyperopt.JOB_STATE_RUNNING)
-        unfinished = {_doc_key(plan, doc) for doc in docs if doc["state"] in unfinished_states}
+        unfinished = {_doc_key(plan, doc) for doc in docs[settled:] if doc["state"] in unfinished_states}
         if plan.size is None and not self.avoid_finished and not self.deterministic:
             return unfinished
-        tried = {_doc_key(plan, doc) for doc in docs}
         if self.deterministic or (self.avoid_finished and (plan.size is None or len(tried) < plan.size)):
             avoid = tried
         else:

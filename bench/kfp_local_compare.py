@@ -1,13 +1,25 @@
 """pipetune pipeline run side by side with kfp.local's SubprocessRunner over KFP's compiled
 test pipelines (../shared/fixtures/kfp-compiled): for each file, what each runner does
-(succeeded, failed, refused before running) and, where both run it, whether the pipeline's
-own outputs agree.
+(succeeded, failed, refused before running), how long it took and, where both ran it,
+whether every task's status and output parameters agree.
 
-    python bench/kfp_local_compare.py [--only SUBSTRING ...] [--timeout 120]
+    python bench/kfp_local_compare.py [--only SUBSTRING ...] [--timeout 300]
+        [--kfp-python /tmp/venv-kfp/bin/python]
 
-The table goes to stdout, the details to bench/out/kfp_local_compare.json. Each run is a
-fresh subprocess with its own state directory (pipetune) or pipeline root (kfp.local), with
-the same parameters (tests/pipeline/kfp_compiled_cases.py) for both.
+The table goes to stdout, the details to bench/out/kfp_local_compare.json (and one JSON line
+per file, as each ends, to bench/out/kfp_local_compare.jsonl, so an interrupted run keeps
+what it measured). Each run is a fresh subprocess with its own state directory (pipetune) or
+pipeline root (kfp.local), with the same parameters (tests/pipeline/kfp_compiled_cases.py)
+for both.
+
+kfp.local's ``SubprocessRunner(use_venv=False)`` runs each task with its own interpreter
+(``python3`` in the command becomes ``sys.executable``) and pip-installs the task's
+``packages_to_install`` (``kfp==<the compiling version>`` in every lightweight component)
+into it. So that no run changes an interpreter, kfp.local's side runs with ``PIP_TARGET`` set
+to a scratch folder of that file's run, and ``PYTHONPATH`` naming it so the tasks import what
+they installed (as in the image on a cluster); the driver takes that folder off its own
+``sys.path``, so kfp.local itself is the interpreter's. The interpreter's distributions are
+listed before and after the whole run and the summary says whether they changed.
 """
 
 from __future__ import annotations
@@ -15,102 +27,211 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "kfp-compiled"
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "plugin"))
 
-from pipeline.kfp_compiled_cases import CASES, SECRETS  # noqa: E402
+from pipeline.kfp_compiled_cases import CASES, SECRETS, Case  # noqa: E402
 
 #: kfp.local in a child process: load the compiled file as a component, call it, print the
-#: outcome as one JSON line.
+#: outcome and every task kfp.local ran (its name, status and outputs) as one JSON line.
 KFP_LOCAL = r"""
-import json, sys
-from kfp import components, local
+import json, os, sys
+scratch = os.environ["PIP_TARGET"]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.abspath(scratch)]
 path, root, params, artifacts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True)
+import kfp
+from kfp import components, dsl, local
+from kfp.local.orchestrator import task_executor
+
+tasks = []
+plain = lambda v: v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else \
+    {"artifact": getattr(v, "name", ""), "uri": getattr(v, "uri", str(v)), "metadata": getattr(v, "metadata", {})}
+execute = task_executor.execute_single_task
+
+def recorded(task_name, *args, **kwargs):
+    outputs, status = execute(task_name, *args, **kwargs)
+    many = lambda v: [plain(x) for x in v] if isinstance(v, list) and v and not isinstance(v[0], (str, int, float, bool, list, dict)) else plain(v)
+    tasks.append({"task": task_name, "status": getattr(status, "name", str(status)),
+                  "outputs": {k: many(v) for k, v in (outputs or {}).items()}})
+    return outputs, status
+
+task_executor.execute_single_task = recorded
+from kfp.local import task_dispatcher
+single = task_dispatcher.run_single_task
+
+def single_recorded(pipeline_spec, arguments):
+    # A file that is one component compiled alone: kfp.local runs it as one task, not
+    # through the orchestrator; the task is named after the component (comp-NAME).
+    name = list(pipeline_spec.components)[0].removeprefix("comp-")
+    try:
+        outputs = single(pipeline_spec, arguments)
+    except BaseException:
+        tasks.append({"task": name, "status": "FAILURE", "outputs": {}})
+        raise
+    tasks.append({"task": name, "status": "SUCCESS", "outputs": {k: plain(v) for k, v in (outputs or {}).items()}})
+    return outputs
+
+task_dispatcher.run_single_task = single_recorded
+local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root,
+           workspace_root=os.path.join(root, "workspace"), raise_on_error=True)
+result = {"kfp": kfp.__version__, "tasks": tasks}
 try:
     pipeline = components.load_component_from_file(path)
-    from kfp import dsl
     for name, uri in artifacts.items():
         params[name] = dsl.Artifact(uri=uri)
     task = pipeline(**params)
-except Exception as exc:
-    print(json.dumps({"outcome": "error", "why": f"{type(exc).__name__}: {exc}"[:300]}))
-    sys.exit(0)
-outputs = {}
-for name, value in (task.outputs or {}).items():
-    outputs[name] = value if isinstance(value, (str, int, float, bool, list, dict)) or value is None else \
-        getattr(value, "uri", str(value))
-print(json.dumps({"outcome": "Succeeded", "outputs": outputs}, default=str))
+    result.update(outcome="Succeeded", outputs={k: plain(v) for k, v in (task.outputs or {}).items()})
+except BaseException as exc:
+    result.update(outcome="error", why=f"{type(exc).__name__}: {exc}"[:400])
+print("\n" + json.dumps(result, default=str))
 """
 
+#: Words in kfp.local's exception that mean it refused the pipeline rather than ran it.
+REFUSALS = ("not supported", "NotImplemented", "only supports", "not yet supported", "Unsupported",
+            "is not supported", "Input artifacts are not yet supported")
 
-def pipetune(path: Path, case, tmp: Path, timeout: float) -> dict:
+
+def pipetune(path: Path, case: Case, tmp: Path, timeout: float) -> dict[str, Any]:
+    """``pipetune pipeline run`` in a child process: its outcome and every task's record."""
     args = [sys.executable, "-m", "pipetune", "--state-dir", str(tmp / "state"), "pipeline", "run", str(path)]
     args += [a for k, v in case.params.items() for a in ("-p", f"{k}={v.replace('{tmp}', str(tmp))}")]
     args += [a for k in case.artifacts for a in ("--artifact", f"{k}={tmp / (k + '.txt')}")]
     if case.secrets:
         args += ["--secrets", str(tmp / "secrets")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugin"), **case.env}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugin"), "PIP_TARGET": str(tmp / "pipetune-pip"), **case.env}
     env.pop("PIPETUNE_STATE_DIR", None)
+    start = time.monotonic()
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return {"outcome": "timeout"}
+        return {"outcome": "timeout", "seconds": timeout}
+    seconds = time.monotonic() - start
     if done.returncode == 2:
-        return {"outcome": "refused", "why": done.stderr.strip().splitlines()[-1][:300]}
+        return {"outcome": "refused", "seconds": seconds, "why": (done.stderr.strip().splitlines() or [""])[-1][:300]}
     from pipetune.store import RunStore
 
-    (pipeline,) = [r for r in RunStore(tmp / "state").list() if r.parent_id is None]
-    return {"outcome": pipeline.status, "outputs": pipeline.outputs or {}, "why": pipeline.message}
+    records = RunStore(tmp / "state").list() if (tmp / "state" / "runs.db").exists() else []
+    pipelines = [r for r in records if r.parent_id is None]
+    if len(pipelines) != 1:
+        return {"outcome": "error", "seconds": seconds,
+                "why": (done.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    tasks = [{"task": r.component, "status": r.status, "outputs": r.outputs or {}}
+             for r in sorted((r for r in records if r.parent_id), key=lambda r: r.id)]
+    return {"outcome": pipelines[0].status, "seconds": seconds, "why": pipelines[0].message, "tasks": tasks}
 
 
-def kfp_local(path: Path, case, tmp: Path, timeout: float) -> dict:
+def kfp_local(path: Path, case: Case, tmp: Path, timeout: float, python: str) -> dict[str, Any]:
+    """kfp.local's SubprocessRunner in a child process of ``python``."""
     params = {k: _typed(v.replace("{tmp}", str(tmp))) for k, v in case.params.items()}
     artifacts = {k: str(tmp / (k + ".txt")) for k in case.artifacts}
-    env = {**os.environ, **case.env}
+    scratch = tmp / "kfp-pip"
+    env = {**os.environ, **case.env, "PIP_TARGET": str(scratch), "PYTHONPATH": str(scratch),
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    start = time.monotonic()
     try:
-        done = subprocess.run([sys.executable, "-c", KFP_LOCAL, str(path), str(tmp / "kfp-root"), json.dumps(params),
+        done = subprocess.run([python, "-c", KFP_LOCAL, str(path), str(tmp / "kfp-root"), json.dumps(params),
                                json.dumps(artifacts)], capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return {"outcome": "timeout"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        return {"outcome": "timeout", "seconds": timeout}
+    seconds = time.monotonic() - start
+    lines = [line for line in done.stdout.splitlines() if line.startswith('{"kfp"')]
     if not lines:
-        return {"outcome": "error", "why": (done.stderr.strip().splitlines() or ["no output"])[-1][:300]}
-    result = json.loads(lines[-1])
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        return {"outcome": "error", "seconds": seconds, "why": tail}
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["seconds"] = seconds
     if result["outcome"] == "error":
         why = result["why"]
-        result["outcome"] = "refused" if any(w in why for w in ("not supported", "NotImplemented", "only supports",
-                                                                  "not yet supported", "Unsupported")) else "Failed"
+        if "finished with status FAILURE" in why or any(t["status"] == "FAILURE" for t in result["tasks"]):
+            result["outcome"] = "Failed"
+        elif any(w in why for w in REFUSALS):
+            result["outcome"] = "refused"
+    result["tasks"] = [{**t, "status": {"SUCCESS": "Succeeded", "FAILURE": "Failed"}.get(t["status"], t["status"])}
+                       for t in result["tasks"]]
     return result
 
 
-def _typed(text: str):
+def _typed(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
         return text
 
 
-def same(a: dict, b: dict) -> bool:
-    """Outputs agree, artifact URIs aside (each runner has its own root)."""
-    def plain(values: dict) -> dict:
-        return {k: v for k, v in values.items() if not (isinstance(v, str) and v.startswith("/"))}
-    return plain(a.get("outputs") or {}) == plain(b.get("outputs") or {})
+def _parameters(outputs: dict[str, Any]) -> dict[str, Any]:
+    """Output parameters only: artifacts (kfp.local's dicts with a URI, pipetune keeps them in
+    its outputs folder) live under each runner's own root."""
+    return {k: v for k, v in outputs.items()
+            if not (isinstance(v, dict) and "uri" in v) and not (isinstance(v, list) and v and isinstance(v[0], dict)
+                                                                 and "uri" in v[0])}
+
+
+def task_view(tasks: list[dict[str, Any]], paths: bool) -> dict[str, list[str]]:
+    """Each task name (the last part of pipetune's path: kfp.local names a task by its key in
+    its DAG) with the sorted statuses and output parameters of its runs (a loop's
+    iterations). ``paths``: each task is named by its full path and recorded once per attempt
+    (pipetune: a retried task counts by its last attempt); else each entry is one task run
+    (kfp.local, which retries inside one)."""
+    runs = list({task["task"]: task for task in tasks}.values()) if paths else tasks
+    view: dict[str, list[str]] = defaultdict(list)
+    for task in runs:
+        name = task["task"].rsplit("/", 1)[-1]
+        name = re.sub(r"\[\d+\]$", "", name)
+        view[name].append(json.dumps([task["status"], _parameters(task["outputs"])], sort_keys=True, default=str))
+    return {name: sorted(entries) for name, entries in sorted(view.items())}
+
+
+def compare_tasks(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[bool, str]:
+    """Whether every task ran with the same status and output parameters in both, and where
+    not, the first difference."""
+    mine, other = task_view(ours.get("tasks") or [], True), task_view(theirs.get("tasks") or [], False)
+    if mine == other:
+        return True, ""
+    only_ours = sorted(set(mine) - set(other))
+    only_theirs = sorted(set(other) - set(mine))
+    if only_ours or only_theirs:
+        return False, f"tasks only in pipetune: {only_ours[:4]}; only in kfp.local: {only_theirs[:4]}"
+    name = next(n for n in mine if mine[n] != other[n])
+    return False, f"task {name}: pipetune {mine[name][:2]} kfp.local {other[name][:2]}"[:300]
+
+
+def random_draw(path: Path) -> bool:
+    """The pipeline's Python draws random numbers (its outputs differ run to run)."""
+    source = path.with_suffix(".py")
+    return source.is_file() and "random" in source.read_text(errors="replace")
+
+
+def distributions(python: str) -> list[str]:
+    """Every distribution ``python`` imports, with its version."""
+    code = ("import importlib.metadata as m; print('\\n'.join(sorted(f\"{d.metadata['Name']}=={d.version}\" "
+            "for d in m.distributions())))")
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.split()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=[])
-    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--kfp-python", default=sys.executable,
+                        help="the interpreter kfp.local runs in, and its tasks (default: this one)")
     options = parser.parse_args()
-    rows = {}
+    before = distributions(options.kfp_python)
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    rows: dict[str, dict[str, Any]] = {}
+    journal = (out / "kfp_local_compare.jsonl").open("w")
+    print("| pipeline | pipetune | s | kfp.local | s | same outputs | where they differ |\n|---|---|---:|---|---:|---|---|")
     for name in sorted(CASES):
         if options.only and not any(o in name for o in options.only):
             continue
@@ -118,28 +239,75 @@ def main() -> None:
         if case.outcome == "long":
             continue
         with tempfile.TemporaryDirectory() as folder:
-            tmp = Path(folder)
-            for key, text in case.artifacts.items():
-                (tmp / f"{key}.txt").write_text(text)
-            for secret, keys in SECRETS.items():
-                (tmp / "secrets" / secret).mkdir(parents=True, exist_ok=True)
-                for key, text in keys.items():
-                    (tmp / "secrets" / secret / key).write_text(text)
-            ours = pipetune(FIXTURES / name, case, tmp, options.timeout)
-            theirs = kfp_local(FIXTURES / name, case, tmp, options.timeout)
-        agree = same(ours, theirs) if ours["outcome"] == theirs["outcome"] == "Succeeded" else None
-        rows[name] = {"pipetune": ours, "kfp.local": theirs, "outputs agree": agree}
-        print(f"| {name} | {ours['outcome']} | {theirs['outcome']} | {'' if agree is None else agree} |", flush=True)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
+            # Each runner its own folder: a pipeline's files ({tmp} in its parameters, such
+            # as a retry counter) must not carry from one runner to the other.
+            ours = pipetune(FIXTURES / name, case, prepared(Path(folder) / "pipetune", case), options.timeout)
+            theirs = kfp_local(FIXTURES / name, case, prepared(Path(folder) / "kfp", case), options.timeout,
+                               options.kfp_python)
+        row = judge(FIXTURES / name, ours, theirs)
+        rows[name] = row
+        journal.write(json.dumps({"name": name, **row}, default=str) + "\n")
+        journal.flush()
+        print(line(name, row), flush=True)
+    journal.close()
     (out / "kfp_local_compare.json").write_text(json.dumps(rows, indent=1, default=str))
-    both = [n for n, r in rows.items() if r["outputs agree"] is not None]
-    only_ours = [n for n, r in rows.items() if r["pipetune"]["outcome"] in ("Succeeded", "Failed")
-                 and r["kfp.local"]["outcome"] not in ("Succeeded", "Failed")]
-    print(f"\nboth ran {len(both)}, outputs agree in {sum(rows[n]['outputs agree'] for n in both)}; "
-          f"pipetune runs {len(only_ours)} that kfp.local does not:")
-    for name in only_ours:
-        print(f"- {name}: kfp.local: {rows[name]['kfp.local'].get('why', rows[name]['kfp.local']['outcome'])}")
+    after = distributions(options.kfp_python)
+    summary(rows, options.kfp_python, before, after)
+
+
+def prepared(tmp: Path, case: Case) -> Path:
+    """``tmp`` with the case's input artifacts and the Secrets' files."""
+    tmp.mkdir(parents=True)
+    for key, text in case.artifacts.items():
+        (tmp / f"{key}.txt").write_text(text)
+    for secret, keys in SECRETS.items():
+        (tmp / "secrets" / secret).mkdir(parents=True, exist_ok=True)
+        for key, text in keys.items():
+            (tmp / "secrets" / secret / key).write_text(text)
+    return tmp
+
+
+def judge(path: Path, ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """One file's row: both results, whether their tasks agree (None where they can't be
+    compared: not both ran it to the same end) and why not."""
+    row: dict[str, Any] = {"pipetune": ours, "kfp.local": theirs, "same": None, "differs": ""}
+    ran = ("Succeeded", "Failed")
+    if ours["outcome"] in ran and theirs["outcome"] in ran:
+        same, why = compare_tasks(ours, theirs)
+        if ours["outcome"] != theirs["outcome"]:
+            same, why = False, f"pipetune {ours['outcome']}, kfp.local {theirs['outcome']}: {theirs.get('why') or ''}"
+        if not same and random_draw(path):
+            why = f"draws random numbers: {why}"
+        row.update(same=same, differs=why)
+    else:
+        row["differs"] = _short(theirs.get("why") if theirs["outcome"] not in ran else ours.get("why")) or ""
+    return row
+
+
+def _short(text: Any) -> str:
+    return re.sub(r"\s+", " ", str(text or "")).replace("|", "/")[:160]
+
+
+def line(name: str, row: dict[str, Any]) -> str:
+    ours, theirs = row["pipetune"], row["kfp.local"]
+    same = {None: "", True: "yes", False: "no"}[row["same"]]
+    return (f"| {name} | {ours['outcome']} | {ours.get('seconds', 0):.1f} | {theirs['outcome']} | "
+            f"{theirs.get('seconds', 0):.1f} | {same} | {_short(row['differs'])} |")
+
+
+def summary(rows: dict[str, dict[str, Any]], python: str, before: list[str], after: list[str]) -> None:
+    kfp_versions = sorted({r["kfp.local"].get("kfp") for r in rows.values() if r["kfp.local"].get("kfp")})
+    both = [n for n, r in rows.items() if r["same"] is not None]
+    ran = ("Succeeded", "Failed")
+    only_ours = [n for n, r in rows.items() if r["pipetune"]["outcome"] in ran and r["kfp.local"]["outcome"] not in ran]
+    only_theirs = [n for n, r in rows.items() if r["kfp.local"]["outcome"] in ran and r["pipetune"]["outcome"] not in ran]
+    changed = sorted(set(before) ^ set(after))
+    print(f"\n{len(rows)} files; kfp {', '.join(kfp_versions) or '?'} ({python}); Python {sys.version.split()[0]}")
+    print(f"both ran {len(both)}: every task's status and output parameters the same in "
+          f"{sum(bool(rows[n]['same']) for n in both)}")
+    print(f"pipetune runs {len(only_ours)} that kfp.local does not; kfp.local runs {len(only_theirs)} that pipetune "
+          f"does not: {', '.join(only_theirs) or 'none'}")
+    print(f"kfp.local's interpreter: {'unchanged' if not changed else 'CHANGED: ' + ', '.join(changed)}")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ execute = task_executor.execute_single_task
 
 def recorded(task_name, *args, **kwargs):
     outputs, status = execute(task_name, *args, **kwargs)
-    many = lambda v: [plain(x) for x in v] if isinstance(v, list) and v and not isinstance(v[0], (str, int, float, bool, list, dict)) else plain(v)
+    many = lambda v: [plain(x) for x in v] if isinstance(v, list) and v and hasattr(v[0], "uri") else plain(v)
     tasks.append({"task": task_name, "status": getattr(status, "name", str(status)),
                   "outputs": {k: many(v) for k, v in (outputs or {}).items()}})
     return outputs, status
@@ -151,15 +151,23 @@ def kfp_local(path: Path, case: Case, tmp: Path, timeout: float, python: str) ->
         return {"outcome": "error", "seconds": seconds, "why": tail}
     result: dict[str, Any] = json.loads(lines[-1])
     result["seconds"] = seconds
-    if result["outcome"] == "error":
-        why = result["why"]
-        if "finished with status FAILURE" in why or any(t["status"] == "FAILURE" for t in result["tasks"]):
-            result["outcome"] = "Failed"
-        elif any(w in why for w in REFUSALS):
-            result["outcome"] = "refused"
     result["tasks"] = [{**t, "status": {"SUCCESS": "Succeeded", "FAILURE": "Failed"}.get(t["status"], t["status"])}
                        for t in result["tasks"]]
-    return result
+    return classified(result)
+
+
+def classified(result: dict[str, Any]) -> dict[str, Any]:
+    """kfp.local's ``error`` told apart: a pipeline that ran and failed (a task failed), one
+    it refused (an unsupported feature), or another error."""
+    if result["outcome"] != "error":
+        return result
+    why = re.sub(r"\x1b\[[0-9;]*m", "", result.get("why") or "")  # kfp.local colours its messages
+    outcome = "error"
+    if "finished with status FAILURE" in why or any(t["status"] == "Failed" for t in result.get("tasks") or []):
+        outcome = "Failed"
+    elif any(w in why for w in REFUSALS):
+        outcome = "refused"
+    return {**result, "outcome": outcome, "why": why}
 
 
 def _typed(text: str) -> Any:
@@ -225,13 +233,23 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--kfp-python", default=sys.executable,
                         help="the interpreter kfp.local runs in, and its tasks (default: this one)")
+    parser.add_argument("--journal", type=Path,
+                        help="judge and print the results of an earlier run (its .jsonl) instead of running")
     options = parser.parse_args()
+    if options.journal:
+        rows = {}
+        for text in options.journal.read_text().splitlines():
+            saved = json.loads(text)
+            rows[saved["name"]] = judge(FIXTURES / saved["name"], saved["pipetune"], classified(saved["kfp.local"]))
+        report(rows)
+        summary(rows, options.kfp_python, [], [])
+        return
     before = distributions(options.kfp_python)
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
     rows: dict[str, dict[str, Any]] = {}
     journal = (out / "kfp_local_compare.jsonl").open("w")
-    print("| pipeline | pipetune | s | kfp.local | s | same outputs | where they differ |\n|---|---|---:|---|---:|---|---|")
+    print(HEADER)
     for name in sorted(CASES):
         if options.only and not any(o in name for o in options.only):
             continue
@@ -288,6 +306,15 @@ def _short(text: Any) -> str:
     return re.sub(r"\s+", " ", str(text or "")).replace("|", "/")[:160]
 
 
+HEADER = "| pipeline | pipetune | s | kfp.local | s | same outputs | where they differ |\n|---|---|---:|---|---:|---|---|"
+
+
+def report(rows: dict[str, dict[str, Any]]) -> None:
+    print(HEADER)
+    for name, row in rows.items():
+        print(line(name, row))
+
+
 def line(name: str, row: dict[str, Any]) -> str:
     ours, theirs = row["pipetune"], row["kfp.local"]
     same = {None: "", True: "yes", False: "no"}[row["same"]]
@@ -307,7 +334,8 @@ def summary(rows: dict[str, dict[str, Any]], python: str, before: list[str], aft
           f"{sum(bool(rows[n]['same']) for n in both)}")
     print(f"pipetune runs {len(only_ours)} that kfp.local does not; kfp.local runs {len(only_theirs)} that pipetune "
           f"does not: {', '.join(only_theirs) or 'none'}")
-    print(f"kfp.local's interpreter: {'unchanged' if not changed else 'CHANGED: ' + ', '.join(changed)}")
+    if before:
+        print(f"kfp.local's interpreter: {'unchanged' if not changed else 'CHANGED: ' + ', '.join(changed)}")
 
 
 if __name__ == "__main__":

@@ -151,6 +151,12 @@ def kfp_local(path: Path, case: Case, tmp: Path, timeout: float, python: str) ->
         return {"outcome": "error", "seconds": seconds, "why": tail}
     result: dict[str, Any] = json.loads(lines[-1])
     result["seconds"] = seconds
+    # kfp.local logs the cause of a failure (a task's, or its own) as an ERROR line.
+    logged = [_plain(line).split(" - ERROR - ", 1)[1] for line in (done.stdout + done.stderr).splitlines()
+              if " - ERROR - " in line]
+    if logged:
+        result["error"] = logged[0][:300]
+    result["task kfp"] = sorted(p.name.split("-")[1] for p in scratch.glob("kfp-*.dist-info"))
     result["tasks"] = [{**t, "status": {"SUCCESS": "Succeeded", "FAILURE": "Failed"}.get(t["status"], t["status"])}
                        for t in result["tasks"]]
     return classified(result)
@@ -159,15 +165,21 @@ def kfp_local(path: Path, case: Case, tmp: Path, timeout: float, python: str) ->
 def classified(result: dict[str, Any]) -> dict[str, Any]:
     """kfp.local's ``error`` told apart: a pipeline that ran and failed (a task failed), one
     it refused (an unsupported feature), or another error."""
-    if result["outcome"] != "error":
-        return result
-    why = re.sub(r"\x1b\[[0-9;]*m", "", result.get("why") or "")  # kfp.local colours its messages
-    outcome = "error"
-    if "finished with status FAILURE" in why or any(t["status"] == "Failed" for t in result.get("tasks") or []):
-        outcome = "Failed"
-    elif any(w in why for w in REFUSALS):
-        outcome = "refused"
+    why = _plain(result.get("why") or "")
+    outcome = result["outcome"]
+    if outcome in ("error", "Failed"):
+        if any(w in why for w in REFUSALS):
+            outcome = "refused"
+        elif "finished with status FAILURE" in why or any(t["status"] == "Failed" for t in result.get("tasks") or []):
+            outcome = "Failed"
+        else:
+            outcome = "error"
     return {**result, "outcome": outcome, "why": why}
+
+
+def _plain(text: str) -> str:
+    """``text`` without the terminal colours kfp.local puts in its messages."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def _typed(text: str) -> Any:
@@ -206,12 +218,17 @@ def compare_tasks(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[bool, s
     mine, other = task_view(ours.get("tasks") or [], True), task_view(theirs.get("tasks") or [], False)
     if mine == other:
         return True, ""
+    differ = [n for n in mine if n in other and mine[n] != other[n]]
+    if differ:
+        name = differ[0]
+        return False, f"task {name}: pipetune {mine[name][:2]} kfp.local {other[name][:2]}"[:300]
     only_ours = sorted(set(mine) - set(other))
     only_theirs = sorted(set(other) - set(mine))
-    if only_ours or only_theirs:
-        return False, f"tasks only in pipetune: {only_ours[:4]}; only in kfp.local: {only_theirs[:4]}"
-    name = next(n for n in mine if mine[n] != other[n])
-    return False, f"task {name}: pipetune {mine[name][:2]} kfp.local {other[name][:2]}"[:300]
+    if ours["outcome"] == theirs["outcome"] == "Failed" and not only_theirs:
+        # kfp.local stops the whole run at the first failed task; pipetune runs on what does
+        # not depend on it, as KFP's backend does. Those tasks are no difference in outputs.
+        return True, f"kfp.local stops at the first failure, so did not run {', '.join(only_ours[:4])}"
+    return False, f"tasks only in pipetune: {only_ours[:4]}; only in kfp.local: {only_theirs[:4]}"
 
 
 def random_draw(path: Path) -> bool:
@@ -293,17 +310,29 @@ def judge(path: Path, ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str,
     if ours["outcome"] in ran and theirs["outcome"] in ran:
         same, why = compare_tasks(ours, theirs)
         if ours["outcome"] != theirs["outcome"]:
-            same, why = False, f"pipetune {ours['outcome']}, kfp.local {theirs['outcome']}: {theirs.get('why') or ''}"
+            failed = ours if ours["outcome"] == "Failed" else theirs
+            same, why = False, (f"pipetune {ours['outcome']}, kfp.local {theirs['outcome']}: "
+                                f"{failed.get('error') or failed.get('why') or ''}")
         if not same and random_draw(path):
             why = f"draws random numbers: {why}"
         row.update(same=same, differs=why)
     else:
-        row["differs"] = _short(theirs.get("why") if theirs["outcome"] not in ran else ours.get("why")) or ""
+        reasons = [f"{who}: {_reason(result)}" for who, result in (("pipetune", ours), ("kfp.local", theirs))
+                   if result["outcome"] not in ran or result is theirs and ours["outcome"] not in ran]
+        row["differs"] = "; ".join(reasons)
     return row
 
 
+def _reason(result: dict[str, Any]) -> str:
+    """Why a runner did not run a file, or how it ended: its message, less pipetune's
+    ``pipetune: error: FILE:`` prefix."""
+    text = result.get("error") if result["outcome"] == "Failed" and result.get("error") else result.get("why")
+    text = re.sub(r"^pipetune: error: \S+: ", "", str(text or result["outcome"]))
+    return _short(text)
+
+
 def _short(text: Any) -> str:
-    return re.sub(r"\s+", " ", str(text or "")).replace("|", "/")[:160]
+    return re.sub(r"\s+", " ", str(text or "")).replace("|", "/")[:150]
 
 
 HEADER = "| pipeline | pipetune | s | kfp.local | s | same outputs | where they differ |\n|---|---|---:|---|---:|---|---|"
@@ -324,12 +353,14 @@ def line(name: str, row: dict[str, Any]) -> str:
 
 def summary(rows: dict[str, dict[str, Any]], python: str, before: list[str], after: list[str]) -> None:
     kfp_versions = sorted({r["kfp.local"].get("kfp") for r in rows.values() if r["kfp.local"].get("kfp")})
+    task_versions = sorted({v for r in rows.values() for v in r["kfp.local"].get("task kfp") or []})
     both = [n for n, r in rows.items() if r["same"] is not None]
     ran = ("Succeeded", "Failed")
     only_ours = [n for n, r in rows.items() if r["pipetune"]["outcome"] in ran and r["kfp.local"]["outcome"] not in ran]
     only_theirs = [n for n, r in rows.items() if r["kfp.local"]["outcome"] in ran and r["pipetune"]["outcome"] not in ran]
     changed = sorted(set(before) ^ set(after))
-    print(f"\n{len(rows)} files; kfp {', '.join(kfp_versions) or '?'} ({python}); Python {sys.version.split()[0]}")
+    print(f"\n{len(rows)} files; kfp.local from kfp {', '.join(kfp_versions) or '?'} ({python}); its tasks "
+          f"installed kfp {', '.join(task_versions) or '?'} (what each component pins); Python {sys.version.split()[0]}")
     print(f"both ran {len(both)}: every task's status and output parameters the same in "
           f"{sum(bool(rows[n]['same']) for n in both)}")
     print(f"pipetune runs {len(only_ours)} that kfp.local does not; kfp.local runs {len(only_theirs)} that pipetune "

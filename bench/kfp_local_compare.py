@@ -16,10 +16,11 @@ kfp.local's ``SubprocessRunner(use_venv=False)`` runs each task with its own int
 (``python3`` in the command becomes ``sys.executable``) and pip-installs the task's
 ``packages_to_install`` (``kfp==<the compiling version>`` in every lightweight component)
 into it. So that no run changes an interpreter, kfp.local's side runs with ``PIP_TARGET`` set
-to a scratch folder of that file's run, and ``PYTHONPATH`` naming it so the tasks import what
-they installed (as in the image on a cluster); the driver takes that folder off its own
-``sys.path``, so kfp.local itself is the interpreter's. The interpreter's distributions are
-listed before and after the whole run and the summary says whether they changed.
+to a scratch folder of that file's run, put at the end of each child's ``sys.path`` (a
+``sitecustomize`` on ``PYTHONPATH``): the tasks import what they installed, but the
+interpreter's own packages first, so both runners run the components with the same kfp (the
+``kfp==`` pins land in the scratch folder, unused). The interpreter's distributions are listed
+before and after the whole run and the summary says whether they changed.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ from pipeline.kfp_compiled_cases import CASES, SECRETS, Case  # noqa: E402
 #: outcome and every task kfp.local ran (its name, status and outputs) as one JSON line.
 KFP_LOCAL = r"""
 import json, os, sys
-scratch = os.environ["PIP_TARGET"]
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.abspath(scratch)]
 path, root, params, artifacts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 import kfp
 from kfp import components, dsl, local
@@ -135,8 +134,12 @@ def kfp_local(path: Path, case: Case, tmp: Path, timeout: float, python: str) ->
     """kfp.local's SubprocessRunner in a child process of ``python``."""
     params = {k: _typed(v.replace("{tmp}", str(tmp))) for k, v in case.params.items()}
     artifacts = {k: str(tmp / (k + ".txt")) for k in case.artifacts}
-    scratch = tmp / "kfp-pip"
-    env = {**os.environ, **case.env, "PIP_TARGET": str(scratch), "PYTHONPATH": str(scratch),
+    scratch, site = tmp / "kfp-pip", tmp / "kfp-site"
+    site.mkdir()
+    # The scratch folder goes at the end of every child's sys.path: a task imports what it
+    # installed, but the interpreter's own kfp (and the rest) first, as pipetune runs them.
+    (site / "sitecustomize.py").write_text(f"import sys\nsys.path.append({str(scratch)!r})\n")
+    env = {**os.environ, **case.env, "PIP_TARGET": str(scratch), "PYTHONPATH": str(site),
            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     start = time.monotonic()
     try:
@@ -156,7 +159,7 @@ def kfp_local(path: Path, case: Case, tmp: Path, timeout: float, python: str) ->
               if " - ERROR - " in line]
     if logged:
         result["error"] = logged[0][:300]
-    result["task kfp"] = sorted(p.name.split("-")[1] for p in scratch.glob("kfp-*.dist-info"))
+    result["pinned kfp"] = sorted(p.name.split("-")[1] for p in scratch.glob("kfp-*.dist-info"))
     result["tasks"] = [{**t, "status": {"SUCCESS": "Succeeded", "FAILURE": "Failed"}.get(t["status"], t["status"])}
                        for t in result["tasks"]]
     return classified(result)
@@ -192,7 +195,9 @@ def _typed(text: str) -> Any:
 def _parameters(outputs: dict[str, Any]) -> dict[str, Any]:
     """Output parameters only: artifacts (kfp.local's dicts with a URI, pipetune keeps them in
     its outputs folder) live under each runner's own root."""
-    return {k: v for k, v in outputs.items()
+    scratch = re.compile(rf"^(file://)?{re.escape(tempfile.gettempdir())}/\S*")
+    return {k: scratch.sub("<a path in the runner's folder>", v) if isinstance(v, str) else v
+            for k, v in outputs.items()
             if not (isinstance(v, dict) and "uri" in v) and not (isinstance(v, list) and v and isinstance(v[0], dict)
                                                                  and "uri" in v[0])}
 
@@ -204,6 +209,9 @@ def task_view(tasks: list[dict[str, Any]], paths: bool) -> dict[str, list[str]]:
     (pipetune: a retried task counts by its last attempt); else each entry is one task run
     (kfp.local, which retries inside one)."""
     runs = list({task["task"]: task for task in tasks}.values()) if paths else tasks
+    # An importer runs no program: pipetune records no run for it, kfp.local lists it as a
+    # task; its artifact reaches the consumers, whose outputs are compared.
+    runs = [task for task in runs if not re.fullmatch(r"importer(-\d+)?", task["task"].rsplit("/", 1)[-1])]
     view: dict[str, list[str]] = defaultdict(list)
     for task in runs:
         name = task["task"].rsplit("/", 1)[-1]
@@ -225,9 +233,9 @@ def compare_tasks(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[bool, s
     only_ours = sorted(set(mine) - set(other))
     only_theirs = sorted(set(other) - set(mine))
     if ours["outcome"] == theirs["outcome"] == "Failed" and not only_theirs:
-        # kfp.local stops the whole run at the first failed task; pipetune runs on what does
-        # not depend on it, as KFP's backend does. Those tasks are no difference in outputs.
-        return True, f"kfp.local stops at the first failure, so did not run {', '.join(only_ours[:4])}"
+        # kfp.local ends the whole run at a failed task; pipetune runs on what does not depend
+        # on it, as KFP's backend does. Tasks kfp.local never started are no difference.
+        return True, f"both failed; kfp.local did not start {', '.join(only_ours[:4])} after its failure"
     return False, f"tasks only in pipetune: {only_ours[:4]}; only in kfp.local: {only_theirs[:4]}"
 
 
@@ -353,14 +361,14 @@ def line(name: str, row: dict[str, Any]) -> str:
 
 def summary(rows: dict[str, dict[str, Any]], python: str, before: list[str], after: list[str]) -> None:
     kfp_versions = sorted({r["kfp.local"].get("kfp") for r in rows.values() if r["kfp.local"].get("kfp")})
-    task_versions = sorted({v for r in rows.values() for v in r["kfp.local"].get("task kfp") or []})
+    pinned = sorted({v for r in rows.values() for v in r["kfp.local"].get("pinned kfp") or []})
     both = [n for n, r in rows.items() if r["same"] is not None]
     ran = ("Succeeded", "Failed")
     only_ours = [n for n, r in rows.items() if r["pipetune"]["outcome"] in ran and r["kfp.local"]["outcome"] not in ran]
     only_theirs = [n for n, r in rows.items() if r["kfp.local"]["outcome"] in ran and r["pipetune"]["outcome"] not in ran]
     changed = sorted(set(before) ^ set(after))
-    print(f"\n{len(rows)} files; kfp.local from kfp {', '.join(kfp_versions) or '?'} ({python}); its tasks "
-          f"installed kfp {', '.join(task_versions) or '?'} (what each component pins); Python {sys.version.split()[0]}")
+    print(f"\n{len(rows)} files; kfp {', '.join(kfp_versions) or '?'} ({python}), kfp.local and its tasks; the "
+          f"components' pins it pip-installed behind it: kfp {', '.join(pinned) or 'none'}; Python {sys.version.split()[0]}")
     print(f"both ran {len(both)}: every task's status and output parameters the same in "
           f"{sum(bool(rows[n]['same']) for n in both)}")
     print(f"pipetune runs {len(only_ours)} that kfp.local does not; kfp.local runs {len(only_theirs)} that pipetune "

@@ -3,8 +3,10 @@ test pipelines (../shared/fixtures/kfp-compiled): for each file, what each runne
 (succeeded, failed, refused before running), how long it took and, where both ran it,
 whether every task's status and output parameters agree.
 
-    python bench/kfp_local_compare.py [--only SUBSTRING ...] [--timeout 300]
-        [--kfp-python /tmp/venv-kfp/bin/python]
+    python -m venv /tmp/venv-kfp
+    /tmp/venv-kfp/bin/pip install kfp==2.17.0 kfp-kubernetes==2.17.0 'setuptools>=70' wheel
+    python bench/kfp_local_compare.py [--only SUBSTRING ...] [--timeout 300] \
+        --kfp-python /tmp/venv-kfp/bin/python
 
 The table goes to stdout, the details to bench/out/kfp_local_compare.json (and one JSON line
 per file, as each ends, to bench/out/kfp_local_compare.jsonl, so an interrupted run keeps
@@ -150,8 +152,10 @@ def kfp_local(path: Path, case: Case, tmp: Path, timeout: float, python: str) ->
     # The scratch folder goes at the end of every child's sys.path: a task imports what it
     # installed, but the interpreter's own kfp (and the rest) first, as pipetune runs them.
     (site / "sitecustomize.py").write_text(f"import sys\nsys.path.append({str(scratch)!r})\n")
+    # Builds without isolation: an isolated build's own pip inherits PIP_TARGET and fails
+    # ("Cannot set --home and --prefix together"), so the interpreter needs setuptools, wheel.
     env = {**os.environ, **case.env, "PIP_TARGET": str(scratch), "PYTHONPATH": str(site),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_BUILD_ISOLATION": "0"}
     start = time.monotonic()
     try:
         done = subprocess.run([python, "-c", KFP_LOCAL, str(path), str(tmp / "kfp-root"), json.dumps(params),
@@ -165,12 +169,17 @@ def kfp_local(path: Path, case: Case, tmp: Path, timeout: float, python: str) ->
         return {"outcome": "error", "seconds": seconds, "why": tail}
     result: dict[str, Any] = json.loads(lines[-1])
     result["seconds"] = seconds
-    # kfp.local logs the cause of a failure (a task's, or its own) as an ERROR line.
-    logged = [_plain(line).split(" - ERROR - ", 1)[1] for line in (done.stdout + done.stderr).splitlines()
-              if " - ERROR - " in line]
+    # kfp.local logs the cause of a failure (a task's, or its own) as an ERROR line, after the
+    # task's own log, whose last exception line says why.
+    cause, logged = "", []
+    for text in (_plain(line).strip() for line in (done.stdout + done.stderr).splitlines()):
+        if " - ERROR - " in text:
+            logged.append(text.split(" - ERROR - ", 1)[1] + (f" ({cause})" if cause else ""))
+        elif re.match(r"^(\w+\.)*\w*(Error|Exception)\b", text):
+            cause = text
     if logged:
         result["error"] = logged[0][:300]
-    result["pinned kfp"] = sorted(p.name.split("-")[1] for p in scratch.glob("kfp-*.dist-info"))
+    result["pinned kfp"] = sorted(p.name[len("kfp-"):-len(".dist-info")] for p in scratch.glob("kfp-*.dist-info"))
     result["tasks"] = [{**t, "status": {"SUCCESS": "Succeeded", "FAILURE": "Failed"}.get(t["status"], t["status"])}
                        for t in result["tasks"]]
     return classified(result)

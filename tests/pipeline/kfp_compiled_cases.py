@@ -140,8 +140,8 @@ def equal_coins(tasks: Mapping[str, Any], stderr: str) -> None:
 
 CASES: dict[str, Case] = {
     'argo_compatibility/fast_artifact.yaml': ok(ran=('write-artifact',)),
-    'invalid/empty_file.yaml': refused('not a compiled KFP pipeline \\(no root and components\\); compile it with kfp\\.compiler\\.Compile'),
-    'invalid/invalid_yaml.yaml': refused('not a compiled KFP pipeline \\(no root and components\\); compile it with kfp\\.compiler\\.Compile'),
+    'invalid/empty_file.yaml': refused('not a compiled KFP pipeline: the file has no YAML document \\(empty, or only comments\\); expected a compiled KFP pipeline'),
+    'invalid/invalid_yaml.yaml': refused('not a compiled KFP pipeline \\(no components\\); compile it with kfp\\.compiler\\.Compile'),
     'invalid/no_name.yaml': refused('pipelineInfo\\.name: missing; a compiled pipeline names itself \\(KFP refuses one without a na'),
     'valid/arguments_parameters.yaml': ok(params={'param2': 'hello'}, ran=('echo',)),
     'valid/artifacts_complex.yaml': ok(ran=('add-two-lists-of-datasets/add', 'add-two-lists-of-datasets/add-2', 'add-two-lists-of-datasets/add-two-ints', 'for-loop-2[0]/double', 'for-loop-2[0]/for-loop-4[1]/condition-5/double-2', 'for-loop-2[0]/for-loop-4[2]/condition-5/double-2', 'for-loop-2[1]/double', 'for-loop-2[1]/for-loop-4[1]/condition-5/double-2', 'for-loop-2[1]/for-loop-4[2]/condition-5/double-2', 'for-loop-2[2]/double', 'for-loop-2[2]/for-loop-4[1]/condition-5/double-2', 'for-loop-2[2]/for-loop-4[2]/condition-5/double-2'), skipped=('for-loop-2[0]/for-loop-4[0]/condition-5', 'for-loop-2[1]/for-loop-4[0]/condition-5', 'for-loop-2[2]/for-loop-4[0]/condition-5')),

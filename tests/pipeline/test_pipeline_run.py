@@ -3,12 +3,14 @@
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import ROOT
@@ -108,6 +110,39 @@ def test_bad_pipeline_input_is_a_usage_error_naming_it(cli, state_dir, tmp_path)
     done = cli("pipeline", "run", str(edited(tmp_path, "train", future)))
     assert done.returncode == 2 and "schemaVersion: pipetune reads KFP pipeline IR 2.1.0" in done.stderr
     assert RunStore(state_dir).list() == []
+
+
+NOT_PIPELINES = {
+    "component.yaml": (None, r"not a compiled KFP pipeline: it is a KFP component definition \(name 'train-sklearn', "
+                             r"implementation\.container\), one step; run it once with `pipetune run .*component\.yaml`"),
+    "empty.yaml": ("# nothing but a comment\n", r"not a compiled KFP pipeline: the file has no YAML document \(empty, "
+                                                 r"or only comments\); expected a compiled KFP pipeline \(pipelineInfo, "
+                                                 r"root, components, deploymentSpec"),
+    "list.yaml": ("- a\n- b\n", r"not a compiled KFP pipeline: the file's YAML is a list, not a mapping; expected a "
+                                r"compiled KFP pipeline .* or a Tekton PipelineRun, TaskRun or Pipeline$"),
+    "workflow.yaml": ("apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: w}\n",
+                      r"not a compiled KFP pipeline: it is an Argo Workflow \(what kfp 1\.x compiles\), not KFP "
+                      r"pipeline IR; compile the pipeline with kfp 2\.x"),
+    "configmap.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+                       r"not a compiled KFP pipeline: it is a Kubernetes ConfigMap \(v1\); expected a compiled KFP "
+                       r"pipeline"),
+    "partial.yaml": ("pipelineInfo: {name: p}\nroot: {dag: {tasks: {}}}\n",
+                     r"not a compiled KFP pipeline \(no components\); compile it with kfp\.compiler\.Compiler"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_PIPELINES))
+def test_a_file_that_is_not_a_pipeline_is_refused_saying_what_it_is_and_what_was_expected(name, cli, state_dir,
+                                                                                          tmp_path):
+    text, why = NOT_PIPELINES[name]
+    path = ROOT / "components" / "train-sklearn" / "component.yaml" if text is None else tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    done = cli("pipeline", "run", str(path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"pipetune: error: {path}: "), done.stderr
+    assert re.search(why, done.stderr.strip()), done.stderr
+    assert "Traceback" not in done.stderr and not (state_dir / "runs.db").exists()
 
 
 def test_sigterm_ends_the_running_task_and_records_it_like_ctrl_c(state_dir, tmp_path):

@@ -138,12 +138,41 @@ class PipelinePlan:
         return [(dag.name, task) for dag in self.dags.values() for task in dag.tasks.values()]
 
 
+#: What ``pipetune pipeline run`` takes, said in each refusal of a file that is not it.
+EXPECTED = ("expected a compiled KFP pipeline (pipelineInfo, root, components, deploymentSpec: what "
+            "kfp.compiler.Compiler().compile(...) writes) or a Tekton PipelineRun, TaskRun or Pipeline")
+
+
+def _what_it_is(document: Any, source: str) -> str:
+    """The rest of the refusal of a file that is not a compiled pipeline: what the file is
+    instead, and what to do with it."""
+    if document is None:
+        return f": the file has no YAML document (empty, or only comments); {EXPECTED}"
+    if not isinstance(document, Mapping):
+        shape = "list" if isinstance(document, list) else type(document).__name__
+        return f": the file's YAML is a {shape}, not a mapping; {EXPECTED}"
+    implementation = document.get("implementation")
+    if isinstance(implementation, Mapping) and ("container" in implementation or "graph" in implementation):
+        # A component.yaml (KFP's v1 component format, what the catalog ships): one step, not
+        # a pipeline; `pipetune run` runs it once.
+        how = "container" if "container" in implementation else "graph"
+        return (f": it is a KFP component definition (name {document.get('name')!r}, implementation.{how}), one "
+                f"step; run it once with `pipetune run {source}`, or compile a pipeline that uses it")
+    api, kind = document.get("apiVersion"), document.get("kind")
+    if isinstance(api, str) and api.startswith("argoproj.io/") and kind == "Workflow":
+        return (": it is an Argo Workflow (what kfp 1.x compiles), not KFP pipeline IR; compile the pipeline with "
+                "kfp 2.x (kfp.compiler.Compiler().compile(...))")
+    if isinstance(api, str) and isinstance(kind, str):
+        return f": it is a Kubernetes {kind} ({api}); {EXPECTED}"
+    missing = " and ".join(k for k in ("root", "components") if k not in document)
+    return f" (no {missing}); compile it with kfp.compiler.Compiler().compile(...)"
+
+
 def kfp_plan(document: Any, source: str, platform: Any = None) -> PipelinePlan:
     """The plan of a compiled KFP pipeline (the first YAML document of its file; ``platform``:
     the second, kfp-kubernetes' settings, if any)."""
     if not isinstance(document, Mapping) or "root" not in document or "components" not in document:
-        raise SpecError(f"{source}: not a compiled KFP pipeline (no root and components); "
-                        "compile it with kfp.compiler.Compiler().compile(...)")
+        raise SpecError(f"{source}: not a compiled KFP pipeline{_what_it_is(document, source)}")
     version = document.get("schemaVersion")
     if version not in SCHEMA_VERSIONS:
         raise SpecError(f"{source}: schemaVersion: pipetune reads KFP pipeline IR {', '.join(SCHEMA_VERSIONS)} "

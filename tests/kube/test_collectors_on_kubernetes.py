@@ -31,7 +31,14 @@ from pipetune.engines.base import Phase, Reason, RunRequest
 from pipetune.engines.kubernetes import KubernetesEngine, Retry
 from pipetune.errors import SpecError
 from pipetune.experiment import experiment_from_dict
-from pipetune.kinds import COLLECTOR_CONTAINER, COLLECTOR_IMAGE, COLLECTOR_VOLUME, EXPERIMENT_LABEL, TRIAL_LABEL
+from pipetune.kinds import (
+    COLLECTOR_CONTAINER,
+    COLLECTOR_IMAGE,
+    COLLECTOR_RESOURCES,
+    COLLECTOR_VOLUME,
+    EXPERIMENT_LABEL,
+    TRIAL_LABEL,
+)
 from pipetune.store import RunStore
 from pipetune.tuner.launchers import ExperimentLauncher
 from pipetune.tuner.session import Session
@@ -107,9 +114,59 @@ def test_a_job_gets_the_collector_beside_its_primary_container_sharing_the_metri
         "args": ["collect", "--metric", "accuracy", "--metric", "loss", "--file", "/katib/mnist.log",
                  "--format", "TEXT", "--filter", r"(\w+):\s*(\S+)"],
         "volumeMounts": [{"name": COLLECTOR_VOLUME, "mountPath": "/katib"}],
+        "resources": {"requests": {"cpu": "50m", "memory": "10Mi", "ephemeral-storage": "500Mi"},
+                      "limits": {"cpu": "500m", "memory": "100Mi", "ephemeral-storage": "5Gi"}},
         "terminationMessagePolicy": "File",
     }
     assert prepared.log_metrics.file == "/katib/mnist.log" and not prepared.log_metrics.merged
+
+
+def ours(collector: dict[str, Any], trial_spec: dict[str, Any]) -> Any:
+    """The experiment as ``apiVersion: pipetune.dev/v1alpha1``, where extensions are allowed."""
+    doc = json.loads(json.dumps({"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",
+                                 "metadata": {"name": "coll", "namespace": NS}, "spec": {
+                                     "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
+                                     "algorithm": {"algorithmName": "random"}, "maxTrialCount": 2, "parallelTrialCount": 1,
+                                     "metricsCollectorSpec": collector,
+                                     "parameters": [{"name": "lr", "parameterType": "double",
+                                                     "feasibleSpace": {"min": "0.01", "max": "0.5"}}],
+                                     "trialTemplate": {"trialParameters": [{"name": "learningRate", "reference": "lr"}],
+                                                       "trialSpec": trial_spec}}}))
+    return experiment_from_dict(doc, Path("/exp/coll.yaml"))
+
+
+def test_the_collectors_resources_are_katibs_defaults_with_the_experiments_over_them() -> None:
+    given = {"requests": {"cpu": "100m"}, "limits": {"memory": "1Gi", "ephemeral-storage": "-1", "nvidia.com/gpu": 0}}
+    for collector, where in ((FILE, ("spec", "template", "spec")),
+                             (TFEVENT, ("spec", "pytorchReplicaSpecs", "Master", "template", "spec"))):
+        trial = job() if collector is FILE else training("PyTorchJob", {"Master": "", "Worker": ""}, "pytorch")
+        exp = ours({**collector, "collector": {**collector["collector"], "resources": given}}, trial)
+        manifest = ExperimentLauncher(exp, local=False, namespace=NS).prepare(0, {"lr": 0.1}, Path("/x")).resource.manifest
+        pod = manifest
+        for key in where:
+            pod = pod[key]
+        sidecar = next(c for c in pod["containers"] if c["name"] == COLLECTOR_CONTAINER)
+        # Katib's rule: an entry given replaces the default, a negative one removes it.
+        assert sidecar["resources"] == {
+            "requests": {"cpu": "100m", "memory": "10Mi", "ephemeral-storage": "500Mi"},
+            "limits": {"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": "0"},
+        }
+    assert COLLECTOR_RESOURCES["limits"]["cpu"] == "500m"  # Katib's DefaultCPULimit
+
+
+@pytest.mark.parametrize(("resources", "words"), [
+    ({"limits": {"memory": "lots"}}, "collector.resources.limits.memory: expected a Kubernetes quantity"),
+    ({"limit": {"memory": "1Gi"}}, "collector.resources: unknown field 'limit'"),
+    ({"limits": ["1Gi"]}, "collector.resources.limits: expected a mapping"),
+])
+def test_bad_collector_resources_are_refused_naming_the_field(resources: dict[str, Any], words: str) -> None:
+    with pytest.raises(SpecError, match="spec.metricsCollectorSpec." + words.replace(".", r"\.")):
+        ours({**FILE, "collector": {"kind": "File", "resources": resources}}, job())
+
+
+def test_collector_resources_in_a_katib_document_are_refused_as_pipetunes_extension() -> None:
+    with pytest.raises(SpecError, match=r"collector\.resources: a pipetune extension; expected apiVersion pipetune.dev"):
+        experiment({**FILE, "collector": {"kind": "File", "resources": {"limits": {"cpu": "1"}}}}, job())
 
 
 def test_the_collector_reuses_a_volume_the_primary_mounts_over_the_folder() -> None:

@@ -125,6 +125,10 @@ _LOCAL_KEYS = ("command", "args", "env")
 _COLLECTOR_SPEC_KEYS = ("source", "collector")
 _SOURCE_KEYS = ("httpGet", "fileSystemPath", "filter")
 _COLLECTOR_KEYS = ("kind", "customCollector")
+#: ``spec.metricsCollectorSpec.collector`` keys of pipetune's own (``apiVersion: pipetune.dev``):
+#: the collector container's resources, which Katib sets cluster-wide in katib-config.
+_COLLECTOR_EXTENSION_KEYS = ("resources",)
+_RESOURCES_KEYS = ("requests", "limits")
 _FILE_SYSTEM_PATH_KEYS = ("path", "kind", "format")
 _FILTER_KEYS = ("metricsFormat",)
 _NAME_VALUE_KEYS = ("name", "value")
@@ -170,7 +174,9 @@ class MetricsCollectorSpec:
     ``path`` is the metrics file (File) or event directory (TensorFlowEvent); ``format`` is
     TEXT or JSON (File); ``filters`` are ``source.filter.metricsFormat`` regular expressions,
     each with two groups (name, value), used by StdOut and File TEXT; ``has_filter``: a
-    ``source.filter`` was given (Katib refuses one, even empty, for a JSON file).
+    ``source.filter`` was given (Katib refuses one, even empty, for a JSON file);
+    ``resources``: ``collector.resources`` (pipetune extension), the requests and limits of
+    the collector container over Katib's defaults (``pipetune.kinds.collector_resources``).
     """
 
     kind: str = "StdOut"
@@ -181,6 +187,7 @@ class MetricsCollectorSpec:
     http_get: Mapping[str, Any] | None = None
     custom_collector: Mapping[str, Any] | None = None
     has_filter: bool = False
+    resources: Mapping[str, Mapping[str, str]] | None = None
 
     def __post_init__(self) -> None:
         where = "spec.metricsCollectorSpec"

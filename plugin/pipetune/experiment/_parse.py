@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from pipetune.experiment._fields import (
 )
 from pipetune.experiment._model import (
     _ALGORITHM_KEYS,
+    _COLLECTOR_EXTENSION_KEYS,
     _COLLECTOR_KEYS,
     _COLLECTOR_SPEC_KEYS,
     _COMPONENT_TRIAL_KEYS,
@@ -49,6 +51,7 @@ from pipetune.experiment._model import (
     _OBJECTIVE_KEYS,
     _OBJECTIVES_KEYS,
     _PARAMETER_KEYS,
+    _RESOURCES_KEYS,
     _SOURCE_KEYS,
     _TEMPLATE_KEYS,
     _TOP_KEYS,
@@ -155,7 +158,7 @@ def _parse(data: Any, path: Path | None) -> dict[str, Any]:
         "max_trial_count": max_trials,
         "max_failed_trial_count": _int(spec.get("maxFailedTrialCount"), "spec.maxFailedTrialCount", 0, None),
         "resume_policy": _string(spec.get("resumePolicy"), "spec.resumePolicy", "Never"),
-        "metrics_collector": _collector(spec.get("metricsCollectorSpec")),
+        "metrics_collector": _collector(spec.get("metricsCollectorSpec"), ours),
         "trial_template": _trial_template(spec.get("trialTemplate"), space, ours, path),
         "seed": seed,
     }
@@ -357,14 +360,16 @@ def _seed(value: Any, settings: Mapping[str, str]) -> int | None:
     return seed
 
 
-def _collector(value: Any) -> MetricsCollectorSpec:
+def _collector(value: Any, ours: bool = False) -> MetricsCollectorSpec:
     where = "spec.metricsCollectorSpec"
     if value is None:
         return MetricsCollectorSpec()
     data = _mapping(value, where)
     _check_keys(data, _COLLECTOR_SPEC_KEYS, where)
     collector = _mapping(data.get("collector"), f"{where}.collector", optional=True)
-    _check_keys(collector, _COLLECTOR_KEYS, f"{where}.collector")
+    known = _COLLECTOR_KEYS + _COLLECTOR_EXTENSION_KEYS if ours else _COLLECTOR_KEYS
+    _check_keys(collector, known, f"{where}.collector",
+                extensions=() if ours else _COLLECTOR_EXTENSION_KEYS, extension_api=API_VERSION)
     kind = collector.get("kind") or "StdOut"
     source = _mapping(data.get("source"), f"{where}.source", optional=True)
     _check_keys(source, _SOURCE_KEYS, f"{where}.source")
@@ -396,7 +401,32 @@ def _collector(value: Any) -> MetricsCollectorSpec:
         http_get=dict(http_get) if isinstance(http_get, dict) else None,
         custom_collector=dict(custom) if isinstance(custom, dict) else None,
         has_filter=source.get("filter") is not None,
+        resources=_resources(collector.get("resources"), f"{where}.collector.resources"),
     )
+
+
+#: A Kubernetes quantity (``500m``, ``1Gi``, ``2``, ``1e3``); a negative one removes the entry.
+_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
+
+
+def _resources(value: Any, where: str) -> dict[str, dict[str, str]] | None:
+    """``collector.resources``: ``requests`` and ``limits``, each resource name to a quantity."""
+    if value is None:
+        return None
+    data = _mapping(value, where)
+    _check_keys(data, _RESOURCES_KEYS, where)
+    found: dict[str, dict[str, str]] = {}
+    for part in _RESOURCES_KEYS:
+        entries = _mapping(data.get(part), f"{where}.{part}", optional=True)
+        for name, quantity in entries.items():
+            text = str(quantity).strip() if isinstance(quantity, (str, int, float)) and not isinstance(quantity, bool) else ""
+            if not _QUANTITY.match(text):
+                raise _FieldError(
+                    f"{where}.{part}.{name}: expected a Kubernetes quantity (500m, 100Mi, 1) or a "
+                    f"negative one (-1) to set none, got {quantity!r}"
+                )
+            found.setdefault(part, {})[str(name)] = text
+    return found
 
 
 def _trial_template(value: Any, space: SearchSpace, ours: bool, path: Path | None) -> TrialTemplate:

@@ -291,10 +291,15 @@ def _metrics_collector() -> Schema:
     )
     collector = _object(
         "How the metrics are collected.",
-        model._COLLECTOR_KEYS,
+        model._COLLECTOR_KEYS + model._COLLECTOR_EXTENSION_KEYS,
         {
             "kind": _string("The collector.", model.COLLECTOR_KINDS),
             "customCollector": _free_object("The container of a Custom collector."),
+            "resources": _free_object(
+                "The requests and limits of the collector container a File or TensorFlowEvent "
+                "collector adds on a cluster, each over Katib's default (cpu 50m/500m, memory "
+                "10Mi/100Mi, ephemeral-storage 500Mi/5Gi); a negative quantity sets none."
+            ),
         },
     )
     return _object(

@@ -11,10 +11,12 @@ the roles of a valid one.
 from pipetune.kinds._collector import (
     COLLECTOR_CONTAINER,
     COLLECTOR_IMAGE,
+    COLLECTOR_RESOURCES,
     COLLECTOR_VOLUME,
     CollectorError,
     add_metrics_collector,
     collector_folder,
+    collector_resources,
     collector_templates,
 )
 from pipetune.kinds._conditions import (
@@ -58,10 +60,12 @@ from pipetune.kinds._training import (
 __all__ = [
     "COLLECTOR_CONTAINER",
     "COLLECTOR_IMAGE",
+    "COLLECTOR_RESOURCES",
     "COLLECTOR_VOLUME",
     "CollectorError",
     "add_metrics_collector",
     "collector_folder",
+    "collector_resources",
     "collector_templates",
     "EXPERIMENT_API",
     "EXPERIMENT_KIND",

@@ -21,7 +21,11 @@ in pipetune's image. :func:`add_metrics_collector` amends a rendered trial:
   (Katib's own choice of folder). A file directly under ``/`` is refused (no folder to share);
 * ``shareProcessNamespace: true``, so the collector sees when the primary's processes end;
   a template with native sidecars (init containers with ``restartPolicy: Always``) is refused:
-  they would outlive the primary and the collector would wait for them for ever.
+  they would outlive the primary and the collector would wait for them for ever;
+* resource requests and limits, Katib's defaults for its collector sidecar (katib-config's
+  ``runtime.metricsCollectors[].resources``: CPU 50m/500m, memory 10Mi/100Mi, ephemeral
+  storage 500Mi/5Gi), so a namespace whose quota or LimitRange requires them admits the pod;
+  :func:`collector_resources` merges the experiment's own over them, Katib's way.
 """
 
 from __future__ import annotations
@@ -40,6 +44,14 @@ COLLECTOR_CONTAINER = "pipetune-metrics-collector"
 COLLECTOR_VOLUME = "pipetune-metrics"
 #: pipetune's one image (the Dockerfile), whose entrypoint has ``pipetune collect``.
 COLLECTOR_IMAGE = f"pipetune/pipetune:{__version__}"
+
+
+#: Katib's defaults for its metrics collector sidecar (``pkg/apis/config/v1beta1`` defaults),
+#: each kept unless the experiment's ``collector.resources`` gives that entry.
+COLLECTOR_RESOURCES: Mapping[str, Mapping[str, str]] = {
+    "requests": {"cpu": "50m", "memory": "10Mi", "ephemeral-storage": "500Mi"},
+    "limits": {"cpu": "500m", "memory": "100Mi", "ephemeral-storage": "5Gi"},
+}
 
 
 class CollectorError(ValueError):
@@ -91,6 +103,23 @@ def collector_templates(
     )
 
 
+def collector_resources(given: Mapping[str, Any] | None = None) -> dict[str, dict[str, str]]:
+    """The collector container's ``resources``: :data:`COLLECTOR_RESOURCES` with each entry of
+    ``given`` (``{requests: {cpu: 100m}, limits: {memory: 1Gi}}``) in its place, and, as Katib
+    does, an entry given a negative quantity (``"-1"``) removed: a cluster whose autoscaler
+    can't scale pods that set ephemeral storage drops it that way. ``given`` is checked by the
+    experiment's parser (``spec.metricsCollectorSpec.collector.resources``)."""
+    merged = {part: dict(entries) for part, entries in COLLECTOR_RESOURCES.items()}
+    for part, entries in (given or {}).items():
+        for name, quantity in (entries or {}).items():
+            text = str(quantity).strip()
+            if text.startswith("-"):
+                merged[part].pop(str(name), None)
+            else:
+                merged[part][str(name)] = text
+    return {part: entries for part, entries in merged.items() if entries}
+
+
 def collector_folder(path: str, tfevents: bool) -> str:
     """The folder the collector shares: the event folder, or the metrics file's folder."""
     folder = path.rstrip("/") if tfevents else os.path.dirname(path.rstrip("/"))
@@ -110,10 +139,12 @@ def add_metrics_collector(
     args: Sequence[str],
     image: str = COLLECTOR_IMAGE,
     primary_pod_labels: Mapping[str, str] | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A copy of ``manifest`` whose primary pod templates run the collector (``pipetune`` with
-    ``args``) beside the primary container, sharing ``folder`` and the process namespace; see
-    the module docstring. ``CollectorError`` with the reason when it can't."""
+    ``args``) beside the primary container, sharing ``folder`` and the process namespace, with
+    ``resources`` over Katib's defaults (:func:`collector_resources`); see the module
+    docstring. ``CollectorError`` with the reason when it can't."""
     amended: dict[str, Any] = copy.deepcopy(dict(manifest))
     training = TRAINING_KINDS.get(str(amended.get("kind", "")))
     wanted = primary_container or (training.primary_container if training else None)
@@ -165,6 +196,7 @@ def add_metrics_collector(
             "command": ["pipetune"],
             "args": list(args),
             "volumeMounts": mounts,
+            "resources": collector_resources(resources),
             "terminationMessagePolicy": "File",
         })
     return amended

@@ -304,6 +304,7 @@ class ExperimentLauncher:
                 collector_argv(log_metrics),
                 self.collector_image,
                 experiment.trial_template.primary_pod_labels,
+                collector.resources,
             )
         except CollectorError as exc:
             raise SpecError(f"{experiment.source}: spec.trialTemplate.trialSpec: {exc}") from None

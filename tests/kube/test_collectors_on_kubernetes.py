@@ -211,7 +211,7 @@ def test_primary_pod_labels_naming_a_replica_type_choose_its_template() -> None:
     ({"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob",
       "spec": {"runtimeRef": {"name": "torch"},
                "trainer": {"image": "t:1", "command": ["python", "${trialParameters.learningRate}"]}}},
-     {}, FILE, "a TrainJob's pods are made from its training runtime"),
+     {}, FILE, "not add a container (Trainer refuses a container the runtime lacks) nor set shareProcessNamespace"),
     ({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
       "spec": {"entrypoint": "a", "arguments": {"parameters": [{"name": "lr", "value": "${trialParameters.learningRate}"}]}}},
      {}, FILE, "does not know which pod template of a Workflow"),

@@ -10,8 +10,9 @@ in pipetune's image. :func:`add_metrics_collector` amends a rendered trial:
   whose first pod is the primary, ``TrainingKind.primary_roles``: every pod of that role gets
   a collector, the primary's is read), or the replica ``primaryPodLabels`` names by its
   replica type. Any other kind is refused with the reason: a TrainJob's
-  pods come from its runtime with no pod template in the TrainJob, and for other kinds
-  pipetune does not know which template makes the primary pod;
+  pods come from its runtime, and its ``podTemplateOverrides`` can add volumes and mounts but
+  no container and no ``shareProcessNamespace``; for other kinds pipetune does not know which
+  template makes the primary pod;
 * the primary container is ``primaryContainerName``, else the kind's (``pytorch``,
   ``tensorflow``), else a template's only container; a template with several containers and
   none named is refused;
@@ -92,8 +93,15 @@ def collector_templates(
             + (f" (trialTemplate.primaryPodLabels {REPLICA_TYPE_LABEL}: {wanted})" if wanted else "")
         )
     if kind == TRAIN_JOB.kind:
-        why = ("a TrainJob's pods are made from its training runtime, and the TrainJob holds no pod "
-               "template to add the collector container to")
+        # Kubeflow Trainer's TrainJob (trainer.kubeflow.org/v1alpha1) amends its runtime's pods
+        # only through spec.podTemplateOverrides (spec.podSpecOverrides before Trainer v2.1): it
+        # adds volumes, and env and volumeMounts to containers the runtime already has; its
+        # webhook refuses a container name the runtime's job template lacks, and there is no
+        # shareProcessNamespace field. So the collector can't be added from the TrainJob.
+        why = ("a TrainJob's pods are made from its training runtime, and its spec.podTemplateOverrides "
+               "(spec.podSpecOverrides before Trainer v2.1) can add a volume and mount it in a container "
+               "the runtime already has, but not add a container (Trainer refuses a container the runtime "
+               "lacks) nor set shareProcessNamespace, which the collector needs")
     else:
         why = f"pipetune does not know which pod template of a {kind} ({api_version}) makes its primary pod"
     raise CollectorError(

@@ -191,6 +191,10 @@ PYTORCH_MNIST = [
     "trial-template__trial-metadata-substitution",
     "kubeflow-training-operator__pytorchjob-mnist",
     "kubeflow-trainer__trainjob-pytorch",
+    "hp-tuning__bayesian-optimization",
+    "hp-tuning__cma-es",
+    "hp-tuning__multivariate-tpe",
+    "hp-tuning__sobol",
 ]
 
 

@@ -195,6 +195,7 @@ PYTORCH_MNIST = [
     "hp-tuning__cma-es",
     "hp-tuning__multivariate-tpe",
     "hp-tuning__sobol",
+    "hp-tuning__hyperband",
 ]
 
 

@@ -67,7 +67,8 @@ class Want:
 @dataclass(frozen=True)
 class Ended:
     """A task instance that ends without a run: ``Succeeded`` with ``produced`` (reason
-    ``Cached`` or ``Imported``), or ``Failed`` with ``message``."""
+    ``Cached`` or ``Imported``), or ``Failed`` with ``message``; ``run_id``: the earlier run
+    whose outputs a cache hit reused (the scheduler records the hit as a run pointing at it)."""
 
     phase: Phase
     reason: str

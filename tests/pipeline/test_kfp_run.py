@@ -197,6 +197,12 @@ def test_a_second_run_records_its_tasks_as_cached_with_the_first_runs_outputs(cl
     tasks = {t["name"]: t["run"] for t in json.loads(reply.body)["tasks"]}
     assert {k: (v["status"], v["reason"]) for k, v in tasks.items()} == {
         "echo": ("Succeeded", "Cached"), "token": ("Succeeded", "Cached")}
+    # The first run deleted: its output parameters are still served, and recorded, from the cache.
+    assert cli("runs", "delete", first_id).returncode == 0
+    assert cli("pipeline", "run", str(path)).returncode == 0
+    third = tasks_of(state_dir, pipeline_runs(state_dir)[-1].id)
+    assert {k: (v.reason, v.outputs) for k, v in third.items()} == {
+        k: ("Cached", v.outputs) for k, v in reused.items()}
 
 
 def test_two_tasks_with_the_same_component_and_inputs_in_one_run_are_both_recorded_one_cached(

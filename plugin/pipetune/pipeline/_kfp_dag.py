@@ -372,7 +372,8 @@ def typed_value(value: Any, kind: str | None, where: str) -> Any:
 
 def outcome_of(key: str, ended: Ended) -> TaskOutcome:
     """The outcome the scheduler records for an instance that ended without a run."""
-    return TaskOutcome(key, run_id=ended.run_id, phase=ended.phase, reason=ended.reason, message=ended.message)
+    return TaskOutcome(key, run_id=ended.run_id, phase=ended.phase, reason=ended.reason, message=ended.message,
+                       parameters=dict(ended.produced.parameters))
 
 
 __all__ = ["SKIPPED", "Artifact", "Ended", "Produced", "Verdict", "Want", "decide_kfp", "outcome_of", "typed_value"]

@@ -304,15 +304,16 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
 def _record_reuse(store: RunStore, engine: Engine[Any], pipeline_id: str, ended: TaskOutcome) -> str:
     """A run record of its own, under the pipeline run, for an instance that ended by reusing
     the outputs of the earlier run ``ended.run_id`` (a cache hit, as KFP records a cached
-    execution): that run's parameters and outputs, its outputs folder, and a message naming
-    it. The new record's id."""
+    execution): that run's parameters and outputs (the reused output parameters when that run's
+    record was deleted), its outputs folder, and a message naming it. The new record's id."""
     earlier = store.find(ended.run_id or "")
     now = time.time()
     record = store.create(RunRecord(
         id=new_run_id(), component=ended.name, engine=engine.name, status=ended.phase.value,
         parameters=dict(earlier.parameters) if earlier else {}, parent_id=pipeline_id, reason=ended.reason,
         message=ended.message, started_at=now, finished_at=now,
-        outputs_dir=earlier.outputs_dir if earlier else None, outputs=earlier.outputs if earlier else None))
+        outputs_dir=earlier.outputs_dir if earlier else None,
+        outputs=earlier.outputs if earlier else dict(ended.parameters) or None))
     return record.id
 
 

@@ -2,13 +2,16 @@
 found wrong: each test failed before (artifact metadata lost, an int default passed as 3.0,
 retryPolicy ignored, a Secret's env silently missing, an optional parameter demanded)."""
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import pytest
 
 from conftest import ROOT
-from pipetune.store import RunStore
+from pipetune.store import RunRecord, RunStore
+from pipetune.tracking import LocalSource
+from pipetune.ui import Api
 
 pytest.importorskip("kfp")
 pytest.importorskip("kfp.kubernetes")
@@ -153,5 +156,68 @@ def test_caching_reuses_outputs_of_the_same_component_and_inputs_unless_told_not
     assert "task echo: Succeeded (Cached" in second.stderr  # same inputs again
     third = cli("pipeline", "run", str(path), "--no-cache")
     assert "Cached" not in third.stderr and third.returncode == 0
-    tokens = [r.outputs["Output"] for r in sorted(RunStore(state_dir).list(), key=lambda r: r.id) if r.component == "token"]
+    tokens = [r.outputs["Output"] for r in sorted(RunStore(state_dir).list(), key=lambda r: r.id)
+              if r.component == "token" and r.reason != "Cached"]
     assert len(tokens) == 2 and tokens[0] == made and tokens[1] != made
+
+
+def pipeline_runs(state_dir: Path) -> list[RunRecord]:
+    """The pipeline runs, oldest first."""
+    return sorted((r for r in RunStore(state_dir).list() if r.component.startswith("pipeline/")), key=lambda r: r.id)
+
+
+def tasks_of(state_dir: Path, pipeline_id: str) -> dict[str, RunRecord]:
+    return {r.component: r for r in RunStore(state_dir).list(parent_id=pipeline_id)}
+
+
+def test_a_second_run_records_its_tasks_as_cached_with_the_first_runs_outputs(cli, state_dir, tmp_path):
+    @dsl.pipeline(name="cached")
+    def cached():
+        echo(text=token().output)
+
+    path = compiled(cached, tmp_path)
+    assert cli("pipeline", "run", str(path)).returncode == 0
+    second = cli("pipeline", "run", str(path))
+    assert second.returncode == 0, second.stderr
+    first_id, second_id = (r.id for r in pipeline_runs(state_dir))
+    ran, reused = tasks_of(state_dir, first_id), tasks_of(state_dir, second_id)
+    assert sorted(reused) == ["echo", "token"]
+    for name, record in reused.items():
+        assert (record.status, record.reason) == ("Succeeded", "Cached")
+        assert record.outputs == ran[name].outputs and record.outputs["Output"]
+        assert f"outputs of run {ran[name].id} reused" in (record.message or "")
+        assert record.outputs_dir == ran[name].outputs_dir
+    listed = cli("runs", "list").stdout
+    assert f"{reused['token'].id}  token" in listed and "Succeeded (Cached)" in listed
+    shown = cli("runs", "show", reused["echo"].id).stdout
+    assert "Succeeded (Cached)" in shown and f"outputs of run {ran['echo'].id} reused" in shown
+    assert f"parent       {second_id}" in shown
+    reply = Api(LocalSource(state_dir)).handle(["api", "pipelines", second_id], {})
+    assert reply.status == 200, reply.body
+    tasks = {t["name"]: t["run"] for t in json.loads(reply.body)["tasks"]}
+    assert {k: (v["status"], v["reason"]) for k, v in tasks.items()} == {
+        "echo": ("Succeeded", "Cached"), "token": ("Succeeded", "Cached")}
+    # The first run deleted: its output parameters are still served, and recorded, from the cache.
+    assert cli("runs", "delete", first_id).returncode == 0
+    assert cli("pipeline", "run", str(path)).returncode == 0
+    third = tasks_of(state_dir, pipeline_runs(state_dir)[-1].id)
+    assert {k: (v.reason, v.outputs) for k, v in third.items()} == {
+        k: ("Cached", v.outputs) for k, v in reused.items()}
+
+
+def test_two_tasks_with_the_same_component_and_inputs_in_one_run_are_both_recorded_one_cached(
+        cli, state_dir, tmp_path):
+    @dsl.pipeline(name="twice")
+    def twice():
+        first = echo(text="same")
+        echo(text="same").after(first)
+
+    done = cli("pipeline", "run", str(compiled(twice, tmp_path)))
+    assert done.returncode == 0, done.stderr
+    (pipeline,) = pipeline_runs(state_dir)
+    tasks = tasks_of(state_dir, pipeline.id)
+    assert sorted(tasks) == ["echo", "echo-2"]
+    assert (tasks["echo"].status, tasks["echo"].reason) == ("Succeeded", "Completed")
+    assert (tasks["echo-2"].status, tasks["echo-2"].reason) == ("Succeeded", "Cached")
+    assert tasks["echo-2"].outputs == tasks["echo"].outputs == {"Output": "same"}
+    assert f"outputs of run {tasks['echo'].id} reused" in (tasks["echo-2"].message or "")

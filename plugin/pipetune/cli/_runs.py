@@ -17,6 +17,7 @@ from pipetune.cli._common import (
     time_text,
     value_text,
 )
+from pipetune.engines.base import Reason
 from pipetune.errors import UsageError
 from pipetune.store import RunQuery, RunRecord, RunStore, disk_usage, remove_tree
 from pipetune.tracking import parse_age, parse_since, state_dir_line, trial_index
@@ -89,7 +90,7 @@ def list_runs(args: argparse.Namespace) -> int:
             [
                 ("  " if nested else "") + run.id,
                 component,
-                run.status,
+                run.status + (f" ({Reason.CACHED})" if run.reason == Reason.CACHED else ""),
                 time_text(run.started_at or run.created_at),
                 duration(run.duration),
                 metrics_inline(run.metrics, limit=3),

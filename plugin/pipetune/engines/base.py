@@ -49,6 +49,8 @@ class Reason:
     NOT_RUNNABLE_LOCALLY = "NotRunnableLocally"
     REPLICA_FAILED = "ReplicaFailed"
     DELETED = "Deleted"
+    #: A pipeline task that did not run: it reused an earlier run's outputs (KFP's ``CACHED``).
+    CACHED = "Cached"
 
 
 @dataclass(frozen=True)

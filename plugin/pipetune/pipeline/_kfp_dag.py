@@ -67,7 +67,8 @@ class Want:
 @dataclass(frozen=True)
 class Ended:
     """A task instance that ends without a run: ``Succeeded`` with ``produced`` (reason
-    ``Cached`` or ``Imported``), or ``Failed`` with ``message``."""
+    ``Cached`` or ``Imported``), or ``Failed`` with ``message``; ``run_id``: the earlier run
+    whose outputs a cache hit reused (the scheduler records the hit as a run pointing at it)."""
 
     phase: Phase
     reason: str
@@ -371,7 +372,8 @@ def typed_value(value: Any, kind: str | None, where: str) -> Any:
 
 def outcome_of(key: str, ended: Ended) -> TaskOutcome:
     """The outcome the scheduler records for an instance that ended without a run."""
-    return TaskOutcome(key, run_id=ended.run_id, phase=ended.phase, reason=ended.reason, message=ended.message)
+    return TaskOutcome(key, run_id=ended.run_id, phase=ended.phase, reason=ended.reason, message=ended.message,
+                       parameters=dict(ended.produced.parameters))
 
 
 __all__ = ["SKIPPED", "Artifact", "Ended", "Produced", "Verdict", "Want", "decide_kfp", "outcome_of", "typed_value"]

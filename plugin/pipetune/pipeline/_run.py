@@ -2,7 +2,8 @@
 (``_kfp_dag``: conditions, loops, nested DAGs, exit handlers), each container task runs as a
 local run under one pipeline run, with the ExecutorInput the driver builds and the command
 the launcher's substitutions give (``pipetune.kfp``), and its outputs are read back as the
-launcher reads them; importers and cache hits end without a run. ``check`` refuses, before
+launcher reads them; importers end without a run, and a cache hit ends with a record of its
+own (reason ``Cached``) that names the run whose outputs it reused. ``check`` refuses, before
 anything runs, what cannot run here, naming the task and the feature."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import fsspec
 
 from pipetune.atomic import atomic_write_text
 from pipetune.components import ComponentSpec, ContainerSpec
-from pipetune.engines.base import Engine, Phase
+from pipetune.engines.base import Engine, Phase, Reason
 from pipetune.errors import ContractError, SpecError
 from pipetune.kfp import (
     RUNTIME_PLACEHOLDERS,
@@ -146,7 +147,7 @@ class KfpSteps(Steps):
         values: dict[str, Any] = dict(produced.parameters)
         values.update({k: [a.get("uri") for a in v] if len(v) != 1 else v[0].get("uri")
                        for k, v in produced.artifacts.items()})
-        run_id = next((o.run_id for o in outcomes.values() if o.run_id and o.reason != "Cached"), None)
+        run_id = next((o.run_id for o in outcomes.values() if o.run_id), None)
         if not values or run_id is None or self.outputs_recorded:
             return
         self.outputs_recorded = True
@@ -200,14 +201,16 @@ class KfpSteps(Steps):
         if not all(_local(a["uri"]) is None or Path(_local(a["uri"]) or "").exists()
                    for listed in produced.artifacts.values() for a in listed):
             return None  # the earlier run's artifacts are gone
-        return Ended(Phase.SUCCEEDED, "Cached", f"outputs of run {cached['run_id']} reused (KFP caching; "
+        return Ended(Phase.SUCCEEDED, Reason.CACHED, f"outputs of run {cached['run_id']} reused (KFP caching; "
                      "--no-cache runs it again)", produced, cached["run_id"])
 
     def _fingerprint(self, want: Want) -> str:
         """KFP's cache key: the component (its spec and its container), its input parameters and
-        input artifacts (by URI)."""
+        input artifacts (by URI). Not the executor's label: the compiler gives each use of a
+        component its own (``exec-echo-2``), and KFP's key has none."""
         task = want.task
-        key = {"component": self.plan.components.get(task.component), "container": dict(task.container),
+        spec = {k: v for k, v in (self.plan.components.get(task.component) or {}).items() if k != "executorLabel"}
+        key = {"component": spec, "container": dict(task.container),
                "parameters": _with_defaults(task, want.parameters),
                "artifacts": {k: [a.get("uri") for a in v] for k, v in want.artifacts.items()}}
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()

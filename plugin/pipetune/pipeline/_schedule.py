@@ -100,7 +100,8 @@ class Decision:
     """What to do now. ``done`` says nothing more will ever be started; the run ends once
     nothing runs, with ``succeeded``/``message`` (``None``: succeeded when no started instance
     failed). ``ended``: instances that end now without a run (a cache hit, an importer), with
-    their outcome."""
+    their outcome; one whose outcome names a ``run_id`` reused that run's outputs, and is
+    recorded as a run of its own under the pipeline run, pointing at it."""
 
     start: Sequence[Launch] = ()
     skip: Mapping[str, str] = field(default_factory=dict)
@@ -216,6 +217,8 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
                     changed = True
             for key, ended in decision.ended.items():
                 if key not in outcomes:
+                    if ended.run_id is not None:
+                        ended.run_id = _record_reuse(store, engine, pipeline_id, ended)
                     outcomes[key] = ended
                     say(f"task {key}: {ended.phase.value}" + (f" ({ended.reason}: {ended.message})"
                                                               if ended.reason or ended.message else ""))
@@ -296,6 +299,22 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
                  reason=None if succeeded else "TaskFailed", message=message, finished_at=time.time())
     say(f"pipeline {name}: {'Succeeded' if succeeded else 'Failed'}: {message}")
     return PipelineResult(pipeline_id, succeeded, outcomes, None if succeeded else failed)
+
+
+def _record_reuse(store: RunStore, engine: Engine[Any], pipeline_id: str, ended: TaskOutcome) -> str:
+    """A run record of its own, under the pipeline run, for an instance that ended by reusing
+    the outputs of the earlier run ``ended.run_id`` (a cache hit, as KFP records a cached
+    execution): that run's parameters and outputs (the reused output parameters when that run's
+    record was deleted), its outputs folder, and a message naming it. The new record's id."""
+    earlier = store.find(ended.run_id or "")
+    now = time.time()
+    record = store.create(RunRecord(
+        id=new_run_id(), component=ended.name, engine=engine.name, status=ended.phase.value,
+        parameters=dict(earlier.parameters) if earlier else {}, parent_id=pipeline_id, reason=ended.reason,
+        message=ended.message, started_at=now, finished_at=now,
+        outputs_dir=earlier.outputs_dir if earlier else None,
+        outputs=earlier.outputs if earlier else dict(ended.parameters) or None))
+    return record.id
 
 
 def _start(launch: Launch, outcome: TaskOutcome, store: RunStore, engine: Engine[Any], pipeline_id: str,

@@ -409,10 +409,15 @@ async function pipelinePage(id) {
     document.getElementById("dag").replaceChildren(dag(data.tasks, data.edges_known));
     document.getElementById("pipeline-tasks").replaceChildren(el("table", { id: "tasks" },
       el("thead", {}, el("tr", {}, ...["Task", "Status", "Started", "Duration", "Outputs", "Run"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, ...data.tasks.map((t) => el("tr", {}, el("td", {}, t.name), el("td", {}, status(t.run ? t.run.status : "Pending")),
+      el("tbody", {}, ...data.tasks.map((t) => el("tr", {}, el("td", {}, t.name), el("td", {}, status(t.run ? t.run.status : "Pending"), cachedText(t.run)),
         el("td", {}, when(t.run && t.run.started_at)), el("td", {}, dur(t.run && t.run.duration)),
         el("td", { class: "mono" }, t.run ? inline(t.run.outputs || t.run.metrics) : ""), el("td", {}, t.run ? runLink(t.run.id) : "-"))))));
   });
+}
+
+// A task KFP's cache served: it reused an earlier run's outputs (its message names that run).
+function cachedText(run) {
+  return run && run.reason === "Cached" ? " (Cached)" : "";
 }
 
 function dag(tasks, edgesKnown) {
@@ -446,7 +451,7 @@ function dag(tasks, edgesKnown) {
     const node = svg("g", { class: "node", "data-task": t.name, "data-status": phase, transform: `translate(${x},${y})` },
       svg("rect", { width: W, height: H, fill: STATUS_FILL[phase] || "#fff" }),
       svg("text", { x: 8, y: 20, "font-weight": "600" }, t.name.length > 24 ? t.name.slice(0, 23) + "…" : t.name),
-      svg("text", { x: 8, y: 40 }, `${phase}  ${t.run ? dur(t.run.duration) : ""}`));
+      svg("text", { x: 8, y: 40 }, `${phase}${cachedText(t.run)}  ${t.run ? dur(t.run.duration) : ""}`));
     if (t.run) node.addEventListener("click", () => { location.href = `/runs/${encodeURIComponent(t.run.id)}`; });
     root.append(node);
   }

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,39 @@ class KfpSteps(Steps):
                      "labelled or pulled")
 
     # -- deciding ---------------------------------------------------------------------------------
+
+    def upstream(self, key: str, keys: Collection[str]) -> list[str]:
+        """What instance ``key`` (``loop[0]/task``: a path through sub-DAGs and iterations)
+        waits for: its ``dependentTasks`` in its own DAG instance, each with everything run
+        inside it when it is a DAG; a task waiting for nothing there waits for what its
+        enclosing DAG task waits for."""
+        segments = key.split("/")
+        found: set[str] = set()
+        for level in range(len(segments) - 1, -1, -1):
+            task = self._task_at(segments[: level + 1])
+            if task is None:
+                break
+            prefix = "/".join(segments[:level])
+            for name in task.after:
+                sibling = f"{prefix}/{name}" if prefix else name
+                found.update(k for k in keys if k == sibling or k.startswith((sibling + "/", sibling + "[")))
+            if found:
+                break
+        return sorted(found)
+
+    def _task_at(self, segments: Sequence[str]) -> TaskPlan | None:
+        tasks: Mapping[str, TaskPlan] = self.plan.tasks
+        task: TaskPlan | None = None
+        for i, segment in enumerate(segments):
+            task = tasks.get(segment.split("[", 1)[0])
+            if task is None:
+                return None
+            if i < len(segments) - 1:
+                dag = self.plan.dags.get(task.dag or "")
+                if dag is None:
+                    return None
+                tasks = dag.tasks
+        return task
 
     def decide(self, outcomes: Mapping[str, TaskOutcome], elapsed: float, store: RunStore) -> Decision:
         self.store = store

@@ -18,13 +18,15 @@ directory is made when it really starts (and made anew for each retry).
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipetune.atomic import atomic_write_text
 from pipetune.components import ComponentSpec
 from pipetune.engines.base import Engine, Phase
 from pipetune.errors import ContractError
@@ -140,6 +142,11 @@ class Steps:
         missing."""
         raise NotImplementedError
 
+    def upstream(self, key: str, keys: Collection[str]) -> list[str]:
+        """The instances among ``keys`` that instance ``key`` waits for: the edges of the run's
+        task graph (``pipeline.json``, drawn by the dashboard). None known by default."""
+        return []
+
 
 class DagSteps(Steps):
     """The plain DAG rule: a task starts when every task it needs has succeeded; after the
@@ -150,6 +157,9 @@ class DagSteps(Steps):
     def needs(self, name: str) -> set[str]:
         """The tasks task ``name`` waits for."""
         raise NotImplementedError
+
+    def upstream(self, key: str, keys: Collection[str]) -> list[str]:
+        return sorted(n for n in self.needs(key) if n in keys)
 
     def make(self, name: str, outcomes: Mapping[str, TaskOutcome], store: RunStore) -> Step:
         """Task ``name``'s step, given the ``outcomes`` of the tasks it waited for."""
@@ -180,6 +190,36 @@ def _bind(make: Callable[[str, Mapping[str, TaskOutcome], RunStore], Step], name
     return lambda: make(name, outcomes, store)
 
 
+#: The task graph of a pipeline run, in its run folder: ``{"tasks": {key: {"needs": [...],
+#: "run_id": ...}}}``, rewritten as instances appear or start (the dashboard reads it live).
+GRAPH_FILE = "pipeline.json"
+
+
+class _Graph:
+    """Keeps ``pipeline.json`` up to date: an instance's upstream is asked once, when it
+    appears (what it waits for exists by then), and the file is rewritten only on a change."""
+
+    def __init__(self, steps: Steps, folder: Path) -> None:
+        self.steps, self.path = steps, folder / GRAPH_FILE
+        self.needs: dict[str, list[str]] = {}
+        self.written: dict[str, str | None] | None = None
+
+    def update(self, outcomes: Mapping[str, TaskOutcome]) -> None:
+        for key in outcomes:
+            if key not in self.needs:
+                self.needs[key] = [k for k in self.steps.upstream(key, outcomes.keys()) if k != key]
+        runs = {key: outcome.run_id for key, outcome in outcomes.items()}
+        if runs == self.written:
+            return
+        tasks = {key: {"needs": self.needs[key], "run_id": run_id} for key, run_id in runs.items()}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps({"tasks": tasks}, indent=1) + "\n")
+        except OSError:
+            return  # only the dashboard's drawing of edges is lost; the run goes on
+        self.written = runs
+
+
 @dataclass
 class _Running:
     launch: Launch
@@ -201,6 +241,7 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
                            outputs_dir=str(store.run_dir(pipeline_id)), started_at=time.time()))
     say(f"pipeline {name}: run {pipeline_id}")
     outcomes: dict[str, TaskOutcome] = {}
+    graph = _Graph(steps, store.run_dir(pipeline_id))
     queue: list[Launch] = []
     retry_at: dict[str, tuple[float, Launch]] = {}
     running: dict[str, _Running] = {}
@@ -244,6 +285,7 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
             while queue and len(running) < parallel:
                 launch = queue.pop(0)
                 running[launch.key] = _start(launch, outcomes[launch.key], store, engine, pipeline_id, say)
+            graph.update(outcomes)
             if not running and not queue and not retry_at:
                 if decision.done:
                     break
@@ -285,11 +327,13 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
                 say(f"task {key}: {outcome.phase.value} in {outcome.seconds:.1f} s"
                     + (f" ({outcome.reason}: {outcome.message})" if outcome.phase is not Phase.SUCCEEDED else ""))
     except BaseException:
+        graph.update(outcomes)
         for current in running.values():
             engine.cancel(current.started.handle)
             finish_run(current.started, engine.poll(current.started.handle))
         store.update(pipeline_id, status=Phase.CANCELLED.value, reason="Interrupted", finished_at=time.time())
         raise
+    graph.update(outcomes)
     failed = next((k for k, o in outcomes.items() if o.final and not o.skipped and o.phase is not Phase.SUCCEEDED), None)
     succeeded = decision.succeeded if decision.succeeded is not None else failed is None
     message = decision.message or ("all tasks succeeded" if succeeded else

@@ -30,7 +30,7 @@ import re
 import shlex
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,15 @@ class TektonSteps(Steps):
                         f"{merged.get('image')!r} runs {program!r}, which is not on this machine; install it so "
                         f"{program!r} is on PATH (the image's tools run here directly, see README: How an image "
                         "maps to this machine)")
+
+    def upstream(self, key: str, keys: Collection[str]) -> list[str]:
+        """What instance ``key`` (a task, or ``task[i]`` of a matrix) waits for: the instances
+        of the tasks it names in ``runAfter`` or whose results it reads."""
+        name = next((n for n, ks in self.keys.items() if key in ks), key)
+        task = self.plan.all_tasks.get(name)
+        if task is None:
+            return []
+        return sorted(k for needed in task.needs for k in self.keys.get(needed, [needed]) if k in keys)
 
     # -- the reconciler ---------------------------------------------------------------------
     def decide(self, outcomes: Mapping[str, TaskOutcome], elapsed: float, store: RunStore) -> Decision:

@@ -72,8 +72,12 @@ def test_a_trials_page_lists_its_artifacts_with_their_uris(browser: Any, served:
                     "the artifacts table")
     uris = artifacts_of(name, served.store)
     by_name = {row.split()[0]: row for row in rows}
-    assert all(uris[n] in by_name[n] for n in uris)
+    assert set(by_name) == {"in-pod", "model", "offsite", "report/index.txt"}
+    assert uris["model"] in by_name["model"] and uris["report"] + "index.txt" in by_name["report/index.txt"]
     assert "download" in by_name["model"] and "not installed" in by_name["offsite"]
+    assert "path in the trial's pod" in by_name["in-pod"]
+    # Its outputs are those its results published.
+    assert "trees=" in browser.find_element(By.ID, "run-outputs").text
     link = browser.find_element(By.LINK_TEXT, "model").get_attribute("href")
     assert link.endswith(f"/api/runs/{name}/files/model")
     shot(browser, "cluster-artifacts")

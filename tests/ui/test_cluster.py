@@ -252,9 +252,12 @@ def test_a_trials_artifacts_are_listed_with_their_uris_and_read_through_fsspec(s
     assert status == 200 and run["files_note"] is None
     uris = artifacts_of(name, served.store)
     assert run["results"]["artifacts"] == uris and run["results"]["outputs"]["trees"] > 0
+    # A folder artifact is listed as its files, each with its own URI.
     files = {f["path"]: f for f in run["files"]}
-    assert {p: f["uri"] for p, f in files.items()} == uris
-    assert files["model"]["note"] is None and files["report"]["note"] is None
+    assert {p: f["uri"] for p, f in files.items()} == {
+        "model": uris["model"], "report/index.txt": uris["report"] + "index.txt",
+        "in-pod": uris["in-pod"], "offsite": uris["offsite"]}
+    assert files["model"]["note"] is None and files["report/index.txt"]["note"] is None
     assert "a path in the trial's pod" in files["in-pod"]["note"]
     assert "'nosuchfs' filesystem" in files["offsite"]["note"] and "not installed" in files["offsite"]["note"]
 

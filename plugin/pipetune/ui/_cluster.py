@@ -64,6 +64,7 @@ from pipetune.names import trial_name
 from pipetune.store import RunRecord, RunStore
 from pipetune.tracking import (
     EXPERIMENT_PREFIX,
+    MAX_FILES,
     ExperimentView,
     NotFound,
     Refused,
@@ -141,6 +142,9 @@ class ClusterSource:
         #: TaskRun name -> the results document it published (final: Tekton writes it at the
         #: end), None once a finished one's was looked for and not there.
         self._results: dict[str, Results | None] = {}
+        #: A folder artifact's URI -> its files (relative paths), or why they can't be listed;
+        #: listed once (a finished trial's artifacts do not change).
+        self._folders: dict[str, list[str] | str] = {}
 
     def close(self) -> None:
         """Remove the scratch store."""
@@ -416,13 +420,37 @@ class ClusterSource:
         return last_lines(data, tail) if tail else data
 
     def files(self, record: RunRecord) -> list[dict[str, Any]]:
-        """The artifacts the trial's published results name: ``path`` (the artifact's name),
-        ``uri``, and ``note``: why it is not read here (None: it is)."""
+        """The artifacts the trial's published results name: ``path`` (the artifact's name;
+        a folder's files as ``NAME/FILE``), ``uri``, and ``note``: why it is not read here
+        (None: it is)."""
         published = self._trial_results(record)
         if published is None:
             return []
-        return [{"path": name, "uri": uri, "size": None, "modified": None, "note": unreadable(uri)}
-                for name, uri in sorted(published.artifacts.items())]
+        found: list[dict[str, Any]] = []
+        for name, uri in sorted(published.artifacts.items()):
+            note = unreadable(uri)
+            if note is None and uri.endswith("/"):  # a folder, as artifact_ref writes one
+                listed = self._folder(uri)
+                if isinstance(listed, list):
+                    found += [{"path": f"{name}/{p}", "uri": uri + p, "size": None, "modified": None, "note": None}
+                              for p in listed]
+                    continue
+                note = listed
+            found.append({"path": name, "uri": uri, "size": None, "modified": None, "note": note})
+        return found
+
+    def _folder(self, uri: str) -> list[str] | str:
+        """The files under the folder at ``uri`` (at most ``MAX_FILES``), or why not."""
+        if uri not in self._folders:
+            try:
+                fs, root = fsspec.core.url_to_fs(uri)
+                root = root.rstrip("/")
+                paths = sorted(str(p) for p in fs.find(root, withdirs=False))[:MAX_FILES]
+                self._folders[uri] = [p[len(root) + 1:] for p in paths if p.startswith(root + "/")] or (
+                    f"a folder with no files (at {uri})")
+            except OSError as exc:  # not there, refused, unreachable: said, and asked again
+                return f"its folder can't be listed: {exc}"
+        return self._folders[uri]
 
     def files_note(self, record: RunRecord) -> str | None:
         if self.files(record):

@@ -339,7 +339,7 @@ async function runPage(id) {
       ["started", when(r.started_at)], ["finished", when(r.finished_at)], ["duration", dur(r.duration)], ["exit code", r.exit_code ?? "-"],
       ["parameters", el("span", { class: "mono", id: "run-parameters" }, inline(r.trial ? r.trial.parameters : r.parameters) || "-")],
       ["metrics", el("span", { class: "mono", id: "run-metrics" }, inline(r.metrics) || "-")],
-      ["outputs", el("span", { class: "mono" }, inline(r.outputs) || "-")], ["outputs dir", el("span", { class: "mono" }, r.outputs_dir || "-")]]));
+      ["outputs", el("span", { class: "mono", id: "run-outputs" }, inline(r.outputs || (data.results || {}).outputs) || "-")], ["outputs dir", el("span", { class: "mono" }, r.outputs_dir || "-")]]));
     const metrics = [...new Set(data.history.flatMap((h) => Object.keys(h).filter((k) => k !== "step")))];
     draw("fig-run-history", { data: metrics.map((m) => ({ type: "scatter", mode: "lines+markers", name: m,
       x: data.history.map((h, i) => h.step ?? i), y: data.history.map((h) => h[m] ?? null) })),

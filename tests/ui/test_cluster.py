@@ -64,7 +64,8 @@ def artifacts_of(name: str, store: Path) -> dict[str, str]:
     """What an even trial's results name: a file and a folder in ``store`` (file://, as any
     fsspec store), a path inside its pod, and a URI of a scheme no filesystem here reads."""
     return {"model": (store / name / "model.pkl").as_uri(), "report": (store / name / "report").as_uri() + "/",
-            "in-pod": "metrics.csv", "offsite": "nosuchfs://bucket/" + name}
+            "in-pod": "metrics.csv", "offsite": "nosuchfs://bucket/" + name,
+            "metadata": "http://169.254.169.254/latest/meta-data/"}
 
 
 def outcome_for(hang: set[str], store: Path) -> Callable[[dict[str, Any]], Outcome]:
@@ -256,7 +257,7 @@ def test_a_trials_artifacts_are_listed_with_their_uris_and_read_through_fsspec(s
     files = {f["path"]: f for f in run["files"]}
     assert {p: f["uri"] for p, f in files.items()} == {
         "model": uris["model"], "report/index.txt": uris["report"] + "index.txt",
-        "in-pod": uris["in-pod"], "offsite": uris["offsite"]}
+        "in-pod": uris["in-pod"], "offsite": uris["offsite"], "metadata": uris["metadata"]}
     assert files["model"]["note"] is None and files["report/index.txt"]["note"] is None
     assert "a path in the trial's pod" in files["in-pod"]["note"]
     assert "'nosuchfs' filesystem" in files["offsite"]["note"] and "not installed" in files["offsite"]["note"]
@@ -273,13 +274,15 @@ def test_a_trials_artifacts_are_listed_with_their_uris_and_read_through_fsspec(s
     assert status == 403 and "nosuchfs" in error["error"] and "not installed" in error["error"]
     status, error = served.json(f"/api/runs/{name}/files/in-pod")
     assert status == 403 and "path in the trial's pod" in error["error"]
+    status, error = served.json(f"/api/runs/{name}/files/metadata")
+    assert status == 403 and "does not fetch" in error["error"]
     (served.store / "secret").write_text("the-secret-text")
     for path in ("report/..%2F..%2Fsecret", "report/%2E%2E/%2E%2E/secret", "report/%2Fetc%2Fpasswd",
                  "report/..%5C..%5Csecret", "report/index.txt%00"):
         status, body = served.request(f"/api/runs/{name}/files/{path}")
         assert status in (403, 404) and b"the-secret-text" not in body, path
     status, error = served.json(f"/api/runs/{name}/files/weights")
-    assert status == 404 and "in-pod, model, offsite, report" in error["error"]
+    assert status == 404 and "in-pod, metadata, model, offsite, report" in error["error"]
 
 
 def test_a_trial_without_artifacts_says_why(served: Served) -> None:

@@ -87,6 +87,8 @@ MAX_LOG_BYTES = 16 * 2**20
 MAX_CURVE_READS = 200
 #: The most bytes of one artifact the dashboard serves (a bigger one is read where it is).
 MAX_ARTIFACT_BYTES = 64 * 2**20
+#: Schemes fsspec reads that are not storage: never fetched for a trial (see ``unreadable``).
+WEB_PROTOCOLS = frozenset({"http", "https"})
 #: Pod logs read side by side (each read waits on the API server, not on this process).
 LOG_READERS = 8
 #: How a trial's status shows as a run's (the trial resource's end, as the tuner saw it).
@@ -535,6 +537,10 @@ def unreadable(uri: str) -> str | None:
     if "::" in uri:
         return "a chained fsspec URI, which the dashboard does not read"
     protocol = uri.split("://", 1)[0]
+    if protocol.lower() in WEB_PROTOCOLS:
+        # Not a store but any address the dashboard's host reaches (a cloud's metadata
+        # endpoint among them): a trial's results do not get to make it fetch one.
+        return f"a web address ({protocol}://), which the dashboard does not fetch: open it yourself"
     try:
         fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError) as exc:

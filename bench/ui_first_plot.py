@@ -3,7 +3,7 @@ for the experiment's page until its optimisation history is drawn with every poi
 `pipetune ui` and in optuna-dashboard on the same trials.
 
     pip install -e '.[bench]'            # adds Optuna and optuna-dashboard
-    python bench/ui_first_plot.py        # 2,000 trials, 5 rounds each (about 2 minutes on 2 cores)
+    python bench/ui_first_plot.py        # 2,000 trials, 5 rounds each (3 rounds: 6 minutes on 2 loaded cores)
     python bench/ui_first_plot.py --trials 500 --rounds 3
 
 Each round starts the server afresh (nothing cached) and opens the page in a new headless

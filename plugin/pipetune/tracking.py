@@ -376,7 +376,12 @@ class Source(Protocol):
         ...
 
     def files(self, record: RunRecord) -> list[dict[str, Any]]:
-        """The run's output files: ``path``, ``size``, ``modified``."""
+        """The run's output files: ``path``, ``size``, ``modified`` (a cluster's: ``uri``
+        and ``note``, why it is not read, too)."""
+        ...
+
+    def files_note(self, record: RunRecord) -> str | None:
+        """Why the run shows no output files, where a user could not tell (None: no note)."""
         ...
 
     def file(self, record: RunRecord, name: str) -> bytes:
@@ -461,6 +466,9 @@ class LocalSource:
             return []
         return listing(Path(record.outputs_dir), MAX_FILES)
 
+    def files_note(self, record: RunRecord) -> str | None:
+        return None  # the outputs directory shown is the whole story
+
     def file(self, record: RunRecord, name: str) -> bytes:
         if not record.outputs_dir:
             raise NotFound(f"run {record.id} has no outputs directory")
@@ -478,10 +486,7 @@ def _stat(path: Path) -> tuple[int, int]:
 def contained(folder: Path, name: str, what: str) -> Path:
     """``folder/name``, ``Refused`` unless it is a file inside ``folder`` once every link is
     followed; ``..``, absolute paths and NUL bytes are refused before any lookup."""
-    pieces = name.split("/")
-    if "\x00" in name or name.startswith("/") or any(p in ("", ".", "..") for p in pieces) or "\\" in name:
-        raise Refused(f"{what} path {name!r} refused: expected a path inside the run's folder, "
-                      "without '..' or a leading '/'")
+    relative_name(name, what)
     try:
         root = Path(os.path.realpath(folder))
         target = Path(os.path.realpath(folder / name))
@@ -491,6 +496,17 @@ def contained(folder: Path, name: str, what: str) -> Path:
     if not target.is_file():
         raise NotFound(f"no {what} {name!r} in this run")
     return target
+
+
+def relative_name(name: str, what: str) -> list[str]:
+    """The pieces of ``name``, a relative path a request asks for; ``Refused`` when it has a
+    ``..``, ``.`` or empty piece, a leading ``/``, a backslash or a NUL byte (nothing is looked
+    up first, so no name reaches outside the folder or object it is taken under)."""
+    pieces = name.split("/")
+    if "\x00" in name or name.startswith("/") or any(p in ("", ".", "..") for p in pieces) or "\\" in name:
+        raise Refused(f"{what} path {name!r} refused: expected a path inside the run's folder, "
+                      "without '..' or a leading '/'")
+    return pieces
 
 
 def tail_of(path: Path, lines: int) -> bytes:
@@ -544,6 +560,7 @@ __all__ = [
     "Refused",
     "Source",
     "contained",
+    "relative_name",
     "last_lines",
     "listing",
     "tail_of",

@@ -13,7 +13,7 @@ from controller.conftest import api_client, cluster, namespace, start_controller
 
 # test_browser skips the module without selenium, before its selenium imports (By among them).
 from ui.test_browser import By, browser, pytestmark, shot, texts, wait_for  # noqa: F401 - fixtures, marks
-from ui.test_cluster import Served, served, taskrun_scores  # noqa: F401 - fixtures
+from ui.test_cluster import Served, artifacts_of, publishes_history, served, taskrun_scores  # noqa: F401 - fixtures
 
 
 def test_the_clusters_experiments_and_one_of_them(browser: Any, served: Served) -> None:  # noqa: F811
@@ -44,7 +44,11 @@ def test_the_clusters_experiments_and_one_of_them(browser: Any, served: Served) 
     browser.find_element(By.CSS_SELECTOR, "#trials tbody tr.best").click()
     detail = wait_for(lambda: "step-main" in browser.find_element(By.ID, "trial-detail").text
                       and browser.find_element(By.ID, "trial-detail").text, "the trial's logs")
-    assert "/step-main" in detail and "not read here" in detail
+    best = served.json("/api/experiments/customrun.tune")[1]["experiment"]["best"]["run_id"]
+    # Its artifacts with their URIs, or why there are none.
+    assert "/step-main" in detail
+    assert (artifacts_of(best, served.store)["model"] in detail if publishes_history(best)
+            else "results name no artifacts" in detail)
     shot(browser, "cluster-experiment")
 
 
@@ -58,6 +62,29 @@ def test_a_trial_shows_its_pod_log_and_curve(browser: Any, served: Served) -> No
         "const t = document.querySelector('#fig-run-history .scatterlayer .trace');"
         "return t ? t.querySelectorAll('path.point').length : null;"), "the trial's curve") == 3
     shot(browser, "cluster-trial")
+
+
+def test_a_trials_page_lists_its_artifacts_with_their_uris(browser: Any, served: Served) -> None:  # noqa: F811
+    names = sorted(taskrun_scores(served.cluster, served.namespace, "tune-"))
+    name = next(n for n in names if publishes_history(n))
+    browser.get(f"{served.url}/runs/{name}")
+    rows = wait_for(lambda: len(texts(browser, "#files tbody tr")) == 5 and texts(browser, "#files tbody tr"),
+                    "the artifacts table")
+    uris = artifacts_of(name, served.store)
+    by_name = {row.split()[0]: row for row in rows}
+    assert set(by_name) == {"in-pod", "metadata", "model", "offsite", "report/index.txt"}
+    assert uris["model"] in by_name["model"] and uris["report"] + "index.txt" in by_name["report/index.txt"]
+    assert "download" in by_name["model"] and "not installed" in by_name["offsite"]
+    assert "path in the trial's pod" in by_name["in-pod"]
+    # Its outputs are those its results published.
+    assert "trees=" in browser.find_element(By.ID, "run-outputs").text
+    link = browser.find_element(By.LINK_TEXT, "model").get_attribute("href")
+    assert link.endswith(f"/api/runs/{name}/files/model")
+    shot(browser, "cluster-artifacts")
+    other = next(n for n in names if not publishes_history(n))
+    browser.get(f"{served.url}/runs/{other}")
+    note = wait_for(lambda: browser.find_element(By.ID, "files-note").text, "why there are no artifacts")
+    assert f"TaskRun {other}'s results name no artifacts" in note
     browser.get(served.url + "/runs/no-such-trial")
     page = wait_for(lambda: browser.find_element(By.ID, "not-found").text, "the not-found page")
     assert "404" in page and served.namespace in page

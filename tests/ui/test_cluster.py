@@ -60,10 +60,19 @@ def publishes_history(name: str) -> bool:
     return int(name.rsplit("-", 1)[1]) % 2 == 0
 
 
-def outcome_for(hang: set[str]) -> Callable[[dict[str, Any]], Outcome]:
-    """Tekton running train-sklearn: its results result (with the history for even trials)
-    and a log of ``pipetune.report`` lines; the live experiment's third trial hangs (Running
-    until the test ends)."""
+def artifacts_of(name: str, store: Path) -> dict[str, str]:
+    """What an even trial's results name: a file and a folder in ``store`` (file://, as any
+    fsspec store), a path inside its pod, and a URI of a scheme no filesystem here reads."""
+    return {"model": (store / name / "model.pkl").as_uri(), "report": (store / name / "report").as_uri() + "/",
+            "in-pod": "metrics.csv", "offsite": "nosuchfs://bucket/" + name,
+            "metadata": "http://169.254.169.254/latest/meta-data/"}
+
+
+def outcome_for(hang: set[str], store: Path) -> Callable[[dict[str, Any]], Outcome]:
+    """Tekton running train-sklearn: its results result (with the history and the artifacts
+    of ``artifacts_of`` for even trials, written into ``store`` as its component would) and a
+    log of ``pipetune.report`` lines; the live experiment's third trial hangs (Running until
+    the test ends)."""
     live_seen: list[str] = []
 
     def outcome(taskrun: dict[str, Any]) -> Outcome:
@@ -77,8 +86,13 @@ def outcome_for(hang: set[str]) -> Callable[[dict[str, Any]], Outcome]:
         logs = "".join(f'pipetune.report {json.dumps({"step": s, "accuracy": v})}\n' for s, v in curve(score))
         results = dict(train_outcome(taskrun).results)
         if publishes_history(name):
+            (store / name / "report").mkdir(parents=True, exist_ok=True)
+            (store / name / "model.pkl").write_bytes(b"model of " + name.encode())
+            (store / name / "report" / "index.txt").write_text(f"report of {name}\n")
             results["results"] = yaml.safe_dump({"apiVersion": "pipetune.dev/v1", "metrics": {"accuracy": score},
-                                                 "history": [{"step": s, "accuracy": v} for s, v in curve(score)]})
+                                                 "history": [{"step": s, "accuracy": v} for s, v in curve(score)],
+                                                 "outputs": {"trees": int(params["n_estimators"])},
+                                                 "artifacts": artifacts_of(name, store)})
         return Outcome(results=results, logs=logs, hang=name in hang)
 
     return outcome
@@ -91,6 +105,7 @@ class Served:
     cluster: EmulatedCluster
     controller: RunningController
     hanging: set[str]
+    store: Path
 
     def request(self, path: str, method: str = "GET") -> tuple[int, bytes]:
         request = urllib.request.Request(self.url + path, method=method, data=b"{}" if method != "GET" else None)
@@ -107,9 +122,10 @@ class Served:
 
 @pytest.fixture
 def served(cluster: EmulatedCluster, namespace: str, start_controller: Callable[..., RunningController],  # noqa: F811
-           ) -> Iterator[Served]:
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     hanging: set[str] = set()
-    cluster.operator.outcome = outcome_for(hanging)
+    store = tmp_path_factory.mktemp("artifact-store")
+    cluster.operator.outcome = outcome_for(hanging, store)
     controller = start_controller()
     cluster.create(CUSTOMRUNS, customrun("tune", namespace))
     cluster.create(EXPERIMENTS, {"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",
@@ -124,7 +140,7 @@ def served(cluster: EmulatedCluster, namespace: str, start_controller: Callable[
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Served(f"http://127.0.0.1:{server.server_address[1]}", namespace, cluster, controller, hanging)
+        yield Served(f"http://127.0.0.1:{server.server_address[1]}", namespace, cluster, controller, hanging, store)
     finally:
         server.shutdown()
         server.server_close()
@@ -217,7 +233,6 @@ def test_runs_are_the_trials_filtered_as_locally_with_their_pod_logs(served: Ser
                                                                                  name)[name])
     assert [h["accuracy"] for h in run["history"]] == [v for _, v in curve(run["results"]["metrics"]["accuracy"])]
     assert [entry["path"] for entry in run["logs"]] == [f"{name}-pod/step-main"]
-    assert run["files"] == []
     status, text = served.request(f"/api/runs/{name}/logs/{name}-pod/step-main?tail=1")
     assert status == 200 and text.decode().startswith("pipetune.report") and text.count(b"\n") == 1
     status, whole = served.request(f"/api/runs/{name}/logs/{name}-pod/step-main?download=1")
@@ -226,9 +241,65 @@ def test_runs_are_the_trials_filtered_as_locally_with_their_pod_logs(served: Ser
     other = next(n for n in taskrun_scores(served.cluster, served.namespace, "tune-") if n != name)
     status, error = served.json(f"/api/runs/{name}/logs/{other}-pod/step-main")
     assert status == 404 and "POD/CONTAINER" in error["error"]
-    status, error = served.json(f"/api/runs/{name}/files/model.pkl")
-    assert status == 404 and "artifact store" in error["error"]
+    status, error = served.json(f"/api/runs/{name}/files/model.bin")
+    assert status == 404 and "model.bin" in error["error"]
     assert served.request("/runs/no-such-trial")[0] == 404
+
+
+def test_a_trials_artifacts_are_listed_with_their_uris_and_read_through_fsspec(served: Served) -> None:
+    names = sorted(taskrun_scores(served.cluster, served.namespace, "tune-"))
+    name = next(n for n in names if publishes_history(n))
+    status, run = served.json(f"/api/runs/{name}")
+    assert status == 200 and run["files_note"] is None
+    uris = artifacts_of(name, served.store)
+    assert run["results"]["artifacts"] == uris and run["results"]["outputs"]["trees"] > 0
+    # A folder artifact is listed as its files, each with its own URI.
+    files = {f["path"]: f for f in run["files"]}
+    assert {p: f["uri"] for p, f in files.items()} == {
+        "model": uris["model"], "report/index.txt": uris["report"] + "index.txt",
+        "in-pod": uris["in-pod"], "offsite": uris["offsite"], "metadata": uris["metadata"]}
+    assert files["model"]["note"] is None and files["report/index.txt"]["note"] is None
+    assert "a path in the trial's pod" in files["in-pod"]["note"]
+    assert "'nosuchfs' filesystem" in files["offsite"]["note"] and "not installed" in files["offsite"]["note"]
+
+    # The content, read from where the URI says (a download, never rendered).
+    status, body = served.request(f"/api/runs/{name}/files/model")
+    assert status == 200 and body == b"model of " + name.encode()
+    status, body = served.request(f"/api/runs/{name}/files/report/index.txt")
+    assert status == 200 and body == f"report of {name}\n".encode()
+    status, error = served.json(f"/api/runs/{name}/files/report")
+    assert status == 404 and "is a folder" in error["error"] and "index.txt" in error["error"]
+    # What is not read here is refused, saying why; nothing outside a folder artifact is reached.
+    status, error = served.json(f"/api/runs/{name}/files/offsite")
+    assert status == 403 and "nosuchfs" in error["error"] and "not installed" in error["error"]
+    status, error = served.json(f"/api/runs/{name}/files/in-pod")
+    assert status == 403 and "path in the trial's pod" in error["error"]
+    status, error = served.json(f"/api/runs/{name}/files/metadata")
+    assert status == 403 and "does not fetch" in error["error"]
+    (served.store / "secret").write_text("the-secret-text")
+    for path in ("report/..%2F..%2Fsecret", "report/%2E%2E/%2E%2E/secret", "report/%2Fetc%2Fpasswd",
+                 "report/..%5C..%5Csecret", "report/index.txt%00"):
+        status, body = served.request(f"/api/runs/{name}/files/{path}")
+        assert status in (403, 404) and b"the-secret-text" not in body, path
+    status, error = served.json(f"/api/runs/{name}/files/weights")
+    assert status == 404 and "in-pod, metadata, model, offsite, report" in error["error"]
+
+
+def test_a_trial_without_artifacts_says_why(served: Served) -> None:
+    name, other = [n for n in sorted(taskrun_scores(served.cluster, served.namespace, "tune-"))
+                   if not publishes_history(n)][:2]
+    status, run = served.json(f"/api/runs/{name}")
+    assert run["files"] == [] and f"TaskRun {name}'s results name no artifacts" in run["files_note"]
+    status, error = served.json(f"/api/runs/{name}/files/model")
+    assert status == 404 and "name no artifacts" in error["error"]
+    # A TaskRun that published no results document at all (only its metric's own result).
+    served.cluster.patch_status(TASKRUNS, served.namespace, other,
+                                {"results": [{"name": "accuracy", "type": "string", "value": "0.5"}]})
+    status, run = served.json(f"/api/runs/{other}")
+    assert run["files"] == [] and "published no results document in its 'results' result" in run["files_note"]
+    (hung,) = served.hanging
+    assert "has not ended" in served.json(f"/api/runs/{hung}")[1]["files_note"]
+    assert "open a trial" in served.json("/api/runs/customrun.tune")[1]["files_note"]
 
 
 def test_a_trial_that_ends_shows_in_the_next_answer(served: Served) -> None:

@@ -334,6 +334,7 @@ class Api:
             "results": self.source.results(record),
             "logs": self.source.logs(record),
             "files": self.source.files(record),
+            "files_note": self.source.files_note(record),
             "children": [run_json(c, child_trials.get(c.id)) for c in children],
             "experiment": record.parent_id if trial is not None else None,
         })

@@ -17,6 +17,12 @@ What it reads, and nothing more (``manifests/dashboard-rbac.yaml`` grants exactl
   few polls.
 * Pods, LISTed by label: a trial's (``pipetune.dev/trial``) for its logs, an experiment's
   (``pipetune.dev/experiment``) for the curves; ``pods/log``: a container's log.
+* A finished TaskRun trial's outputs and artifacts, from the same published results (one
+  LIST of its TaskRun by ``pipetune.dev/trial``, once). An artifact named by a URI an fsspec
+  filesystem installed here reads (``file://``, ``s3://``, ``gs://``, ...) is served from
+  there, read-only, with the credentials of the dashboard's own process (the cluster is not
+  asked); a path inside the trial's pod, or a scheme with no filesystem here, is listed with
+  why it is not read.
 
 Trials become run records in a scratch run store (a temporary directory, removed by
 ``close``): the runs list's filters, search and sorting are the run store's own, the same as
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
+import os
 import tempfile
 import threading
 import time
@@ -36,10 +43,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import fsspec
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from pipetune.contract import LogMetrics, parse_results
+from pipetune.contract import LogMetrics, Results, parse_results
 from pipetune.controller import (
     CANCELLED,
     STATE_FIELD,
@@ -54,7 +62,16 @@ from pipetune.errors import PipetuneError, RunError
 from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_RESULT, TASK_RUN, TRIAL_LABEL
 from pipetune.names import trial_name
 from pipetune.store import RunRecord, RunStore
-from pipetune.tracking import EXPERIMENT_PREFIX, ExperimentView, NotFound, curve_of, last_lines
+from pipetune.tracking import (
+    EXPERIMENT_PREFIX,
+    MAX_FILES,
+    ExperimentView,
+    NotFound,
+    Refused,
+    curve_of,
+    last_lines,
+    relative_name,
+)
 from pipetune.tuner.config import DEFAULT_ALGORITHM
 from pipetune.tuner.history import TrialStatus
 from pipetune.tuner.journal import ExperimentState, MemoryJournal, TrialState
@@ -68,6 +85,10 @@ MAX_LOG_BYTES = 16 * 2**20
 #: The most trial logs one request reads for intermediate values: a page opened on an
 #: experiment of 2,000 finished trials fills its curves over a few polls, never in one.
 MAX_CURVE_READS = 200
+#: The most bytes of one artifact the dashboard serves (a bigger one is read where it is).
+MAX_ARTIFACT_BYTES = 64 * 2**20
+#: Schemes fsspec reads that are not storage: never fetched for a trial (see ``unreadable``).
+WEB_PROTOCOLS = frozenset({"http", "https"})
 #: Pod logs read side by side (each read waits on the API server, not on this process).
 LOG_READERS = 8
 #: How a trial's status shows as a run's (the trial resource's end, as the tuner saw it).
@@ -120,6 +141,12 @@ class ClusterSource:
         #: Trial name -> (when read, the history its log gave); a finished trial's is final.
         self._histories: dict[str, tuple[float, list[dict[str, float]], bool]] = {}
         self._pods: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+        #: TaskRun name -> the results document it published (final: Tekton writes it at the
+        #: end), None once a finished one's was looked for and not there.
+        self._results: dict[str, Results | None] = {}
+        #: A folder artifact's URI -> its files (relative paths), or why they can't be listed;
+        #: listed once (a finished trial's artifacts do not change).
+        self._folders: dict[str, list[str] | str] = {}
 
     def close(self) -> None:
         """Remove the scratch store."""
@@ -293,10 +320,10 @@ class ClusterSource:
             return
         now = self.clock()
         if published and any(final for _, final in stale):
-            histories = self._published(label, value)
+            documents = self._published(label, value)
             for name, final in stale:
-                if final and histories.get(name):
-                    self._histories[name] = (now, histories[name], True)
+                if final and name in documents and documents[name].history:
+                    self._histories[name] = (now, list(documents[name].history), True)
             stale = [(n, f) for n, f in stale if self._stale(n)]
         if not stale:
             return
@@ -316,9 +343,10 @@ class ClusterSource:
         results = LogMetrics().read(self._read_log(pod.metadata.name, _primary(pod), 0).splitlines())
         return (list(results.history) if results is not None else []), True
 
-    def _published(self, label: str, value: str) -> dict[str, list[dict[str, float]]]:
-        """The history each finished TaskRun selected by ``label=value`` published in its
-        ``results`` result (the trial's results.yaml), by its name."""
+    def _published(self, label: str, value: str) -> dict[str, Results]:
+        """The results document (the trial's results.yaml) each finished TaskRun selected by
+        ``label=value`` published in its ``results`` result, by its name; kept for
+        ``_trial_results``."""
         group, version = TASK_RUN.api_version.split("/")
         try:
             answer = self.custom.list_namespaced_custom_object(group, version, self.namespace, TASK_RUN.plural,
@@ -330,19 +358,30 @@ class ClusterSource:
                            f"{_describe(exc)}") from None
         except OSError as exc:
             raise RunError(f"can't reach the cluster at {self.where}: {exc}") from None
-        found: dict[str, list[dict[str, float]]] = {}
+        found: dict[str, Results] = {}
         for item in (answer or {}).get("items") or []:
             text = next((r.get("value") for r in (item.get("status") or {}).get("results") or []
                          if isinstance(r, Mapping) and r.get("name") == RESULTS_RESULT), None)
             if not isinstance(text, str):
                 continue
             try:
-                history = parse_results(text, f"TaskRun {item['metadata']['name']} result {RESULTS_RESULT}").history
+                results = parse_results(text, f"TaskRun {item['metadata']['name']} result {RESULTS_RESULT}")
             except PipetuneError:
                 continue  # not a results document: the log is read instead
-            if history:
-                found[str(item["metadata"]["name"])] = list(history)
+            found[str(item["metadata"]["name"])] = results
+        self._results.update(found)
         return found
+
+    def _trial_results(self, record: RunRecord) -> Results | None:
+        """The results a finished TaskRun trial published (read once), else None."""
+        trial = self.trials([record]).get(record.id)
+        parent = self._experiments.get(record.parent_id or "")
+        if trial is None or parent is None or not parent.published or not trial.status.final:
+            return None
+        if record.id not in self._results:
+            self._published(TRIAL_LABEL, record.id)
+            self._results.setdefault(record.id, None)
+        return self._results[record.id]
 
     def history(self, record: RunRecord) -> list[dict[str, float]]:
         trial = self.trials([record]).get(record.id)
@@ -359,7 +398,9 @@ class ClusterSource:
     def results(self, record: RunRecord) -> dict[str, Any] | None:
         if record.metrics is None:
             return None
-        return {"metrics": dict(record.metrics), "outputs": {}, "artifacts": {}}
+        published = self._trial_results(record)
+        return {"metrics": dict(record.metrics), "outputs": dict(published.outputs) if published else {},
+                "artifacts": dict(published.artifacts) if published else {}}
 
     def logs(self, record: RunRecord) -> list[dict[str, Any]]:
         if record.parent_id is None:
@@ -381,11 +422,76 @@ class ClusterSource:
         return last_lines(data, tail) if tail else data
 
     def files(self, record: RunRecord) -> list[dict[str, Any]]:
-        return []
+        """The artifacts the trial's published results name: ``path`` (the artifact's name;
+        a folder's files as ``NAME/FILE``), ``uri``, and ``note``: why it is not read here
+        (None: it is)."""
+        published = self._trial_results(record)
+        if published is None:
+            return []
+        found: list[dict[str, Any]] = []
+        for name, uri in sorted(published.artifacts.items()):
+            note = unreadable(uri)
+            if note is None and uri.endswith("/"):  # a folder, as artifact_ref writes one
+                listed = self._folder(uri)
+                if isinstance(listed, list):
+                    found += [{"path": f"{name}/{p}", "uri": uri + p, "size": None, "modified": None, "note": None}
+                              for p in listed]
+                    continue
+                note = listed
+            found.append({"path": name, "uri": uri, "size": None, "modified": None, "note": note})
+        return found
+
+    def _folder(self, uri: str) -> list[str] | str:
+        """The files under the folder at ``uri`` (at most ``MAX_FILES``), or why not."""
+        if uri not in self._folders:
+            try:
+                fs, root = fsspec.core.url_to_fs(uri)
+                root = root.rstrip("/")
+                paths = sorted(str(p) for p in fs.find(root, withdirs=False))[:MAX_FILES]
+                self._folders[uri] = [p[len(root) + 1:] for p in paths if p.startswith(root + "/")] or (
+                    f"a folder with no files (at {uri})")
+            except OSError as exc:  # not there, refused, unreachable: said, and asked again
+                return f"its folder can't be listed: {exc}"
+        return self._folders[uri]
+
+    def files_note(self, record: RunRecord) -> str | None:
+        if self.files(record):
+            return None
+        parent = self._experiments.get(record.parent_id or "")
+        trial = self.trials([record]).get(record.id)
+        if parent is None or trial is None:
+            return "an experiment's outputs are its trials': open a trial"
+        if not parent.published:
+            return ("its trials do not run as TaskRuns, so none publishes a results document to read artifact "
+                    "URIs from: the component keeps its outputs where it puts them (an artifact store, a volume)")
+        if not trial.status.final:
+            return "the trial has not ended: a TaskRun publishes its results (and the artifacts they name) when it ends"
+        published = self._results.get(record.id)
+        if published is None:
+            return (f"TaskRun {record.id} published no results document in its {RESULTS_RESULT!r} result, "
+                    "so no artifact URIs are known")
+        return f"TaskRun {record.id}'s results name no artifacts"
 
     def file(self, record: RunRecord, name: str) -> bytes:
-        raise NotFound("a trial on a cluster keeps its outputs where its component puts them (an artifact "
-                       "store, a volume); the dashboard reads only its metrics and logs")
+        """The content of artifact ``name`` (or ``ARTIFACT/PATH`` inside a folder artifact),
+        read through fsspec; ``Refused`` for a path in the pod, a scheme with no filesystem
+        here or a ``..``; ``NotFound`` for one the results do not name or that is not there."""
+        published = self._trial_results(record)
+        artifacts = dict(published.artifacts) if published else {}
+        if not artifacts:
+            raise NotFound(f"no artifacts for trial {record.id}: {self.files_note(record)}")
+        chosen = next((a for a in sorted(artifacts, key=len, reverse=True)
+                       if name == a or name.startswith(a + "/")), None)
+        if chosen is None:
+            raise NotFound(f"no artifact {name!r} in trial {record.id}'s results; they name "
+                           f"{', '.join(sorted(artifacts))}")
+        uri = artifacts[chosen]
+        why = unreadable(uri)
+        if why:
+            raise Refused(f"artifact {chosen!r} of trial {record.id} ({uri}): {why}")
+        if name != chosen:
+            uri = uri.rstrip("/") + "/" + "/".join(relative_name(name[len(chosen) + 1:], "artifact"))
+        return read_uri(uri, f"artifact {chosen!r} of trial {record.id}")
 
     # -- pods ---------------------------------------------------------------------------------
 
@@ -420,6 +526,47 @@ class ClusterSource:
 
 
 # -- pure helpers over what was read -------------------------------------------------------------
+
+
+def unreadable(uri: str) -> str | None:
+    """Why the dashboard does not read the artifact at ``uri``, or None when an fsspec
+    filesystem installed here reads it (``file://``, and what the extras install)."""
+    if "://" not in uri:
+        return ("a path in the trial's pod (its outputs directory), not a URI the dashboard can read: "
+                "publish the artifact to a store (s3://, gs://, ...) to see it here")
+    if "::" in uri:
+        return "a chained fsspec URI, which the dashboard does not read"
+    protocol = uri.split("://", 1)[0]
+    if protocol.lower() in WEB_PROTOCOLS:
+        # Not a store but any address the dashboard's host reaches (a cloud's metadata
+        # endpoint among them): a trial's results do not get to make it fetch one.
+        return f"a web address ({protocol}://), which the dashboard does not fetch: open it yourself"
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError) as exc:
+        return (f"needs fsspec's {protocol!r} filesystem, which is not installed where the dashboard runs "
+                f"({exc})")
+    return None
+
+
+def read_uri(uri: str, what: str) -> bytes:
+    """The bytes of the file at ``uri`` (at most ``MAX_ARTIFACT_BYTES``), opened read-only."""
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        info = fs.info(path)
+        if info.get("type") == "directory":
+            names = sorted(os.path.basename(str(p).rstrip("/")) for p in fs.ls(path, detail=False))[:20]
+            raise NotFound(f"{what}: {uri} is a folder: ask for NAME/FILE; it holds {', '.join(names) or 'nothing'}")
+        size = info.get("size")
+        if isinstance(size, int) and size > MAX_ARTIFACT_BYTES:
+            raise Refused(f"{what}: {uri} is {size} bytes, above the {MAX_ARTIFACT_BYTES} the dashboard serves: "
+                          "read it where it is")
+        with fs.open(path, "rb") as handle:
+            return bytes(handle.read(MAX_ARTIFACT_BYTES))
+    except FileNotFoundError:
+        raise NotFound(f"{what}: nothing at {uri}") from None
+    except OSError as exc:  # a store's refusals (PermissionError) and connection errors
+        raise RunError(f"{what}: can't read {uri}: {exc}") from None
 
 
 def _journal(state: Mapping[str, Any]) -> tuple[ExperimentState | None, str | None, list[Mapping[str, Any]]]:

@@ -246,8 +246,9 @@ async function trialDetail(trial, experiment) {
     box.append(el("div", { class: "panel" }, el("b", {}, "Logs: "), ...run.logs.map((f) => el("span", {}, " ",
       el("a", { href: logUrl(trial.run_id, f.path, { tail: 200 }), target: "_blank" }, f.path), " (",
       el("a", { href: logUrl(trial.run_id, f.path, { download: 1 }) }, "download"), ")")),
-    el("br"), el("b", {}, "Artifacts: "), run.files.length ? run.files.map((f) => el("span", {}, " ",
-      el("a", { href: fileUrl(trial.run_id, f.path) }, f.path))) : onCluster() ? "where its component keeps them (not read here)" : "none"));
+    el("br"), el("b", {}, "Artifacts: "), run.files.length ? run.files.map((f) => el("span", { class: "artifact" }, " ",
+      f.note ? el("span", { title: f.note }, f.path) : el("a", { href: fileUrl(trial.run_id, f.path) }, f.path),
+      f.uri ? el("span", { class: "mono muted" }, ` ${f.uri}`) : "")) : run.files_note || "none"));
   } catch (e) { box.append(el("div", { class: "error" }, e.message)); }
 }
 
@@ -338,7 +339,7 @@ async function runPage(id) {
       ["started", when(r.started_at)], ["finished", when(r.finished_at)], ["duration", dur(r.duration)], ["exit code", r.exit_code ?? "-"],
       ["parameters", el("span", { class: "mono", id: "run-parameters" }, inline(r.trial ? r.trial.parameters : r.parameters) || "-")],
       ["metrics", el("span", { class: "mono", id: "run-metrics" }, inline(r.metrics) || "-")],
-      ["outputs", el("span", { class: "mono" }, inline(r.outputs) || "-")], ["outputs dir", el("span", { class: "mono" }, r.outputs_dir || "-")]]));
+      ["outputs", el("span", { class: "mono", id: "run-outputs" }, inline(r.outputs || (data.results || {}).outputs) || "-")], ["outputs dir", el("span", { class: "mono" }, r.outputs_dir || "-")]]));
     const metrics = [...new Set(data.history.flatMap((h) => Object.keys(h).filter((k) => k !== "step")))];
     draw("fig-run-history", { data: metrics.map((m) => ({ type: "scatter", mode: "lines+markers", name: m,
       x: data.history.map((h, i) => h.step ?? i), y: data.history.map((h) => h[m] ?? null) })),
@@ -349,10 +350,16 @@ async function runPage(id) {
       await showLog(r.id, data.logs, logName, (name) => { logName = name; });
     }
     first = false;
+    // On a cluster the files are the artifacts the trial's results name: their URIs, and why
+    // one is not read here (a path in the pod, a scheme with no filesystem where this runs).
+    const uris = data.files.some((f) => f.uri);
     document.getElementById("run-files").replaceChildren(data.files.length ? el("table", { id: "files" },
-      el("thead", {}, el("tr", {}, el("th", {}, "file"), el("th", {}, "size"))),
-      el("tbody", {}, ...data.files.map((f) => el("tr", {}, el("td", {}, el("a", { href: fileUrl(r.id, f.path) }, f.path)), el("td", { class: "num" }, f.size)))))
-      : el("p", { class: "muted" }, "no output files"));
+      el("thead", {}, el("tr", {}, el("th", {}, uris ? "artifact" : "file"), ...(uris ? [el("th", {}, "URI"), el("th", {}, "read here")] : [el("th", {}, "size")]))),
+      el("tbody", {}, ...data.files.map((f) => el("tr", {},
+        el("td", {}, f.note ? f.path : el("a", { href: fileUrl(r.id, f.path) }, f.path)),
+        ...(uris ? [el("td", { class: "mono" }, f.uri || "-"), el("td", { class: f.note ? "muted" : "" }, f.note || "yes (download)")]
+          : [el("td", { class: "num" }, f.size)])))))
+      : el("p", { class: "muted", id: "files-note" }, data.files_note || "no output files"));
     document.getElementById("run-children").replaceChildren(...(data.children.length ? [el("h2", {}, "Child runs"), el("table", {},
       el("tbody", {}, ...data.children.map((c) => el("tr", {}, el("td", {}, runLink(c.id)), el("td", {}, c.trial ? `trial ${c.trial.index}` : c.component),
         el("td", {}, status(c.status)), el("td", {}, dur(c.duration)), el("td", { class: "mono" }, inline(c.metrics))))))] : []));

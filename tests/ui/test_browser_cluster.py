@@ -68,14 +68,14 @@ def test_a_trials_page_lists_its_artifacts_with_their_uris(browser: Any, served:
     names = sorted(taskrun_scores(served.cluster, served.namespace, "tune-"))
     name = next(n for n in names if publishes_history(n))
     browser.get(f"{served.url}/runs/{name}")
-    rows = wait_for(lambda: len(texts(browser, "#files tbody tr")) == 5 and texts(browser, "#files tbody tr"),
+    rows = wait_for(lambda: len(texts(browser, "#files tbody tr")) == 6 and texts(browser, "#files tbody tr"),
                     "the artifacts table")
     uris = artifacts_of(name, served.store)
     by_name = {row.split()[0]: row for row in rows}
-    assert set(by_name) == {"in-pod", "metadata", "model", "offsite", "report/index.txt"}
+    assert set(by_name) == {"host", "in-pod", "metadata", "model", "offsite", "report/index.txt"}
     assert uris["model"] in by_name["model"] and uris["report"] + "index.txt" in by_name["report/index.txt"]
     assert "download" in by_name["model"] and "not installed" in by_name["offsite"]
-    assert "path in the trial's pod" in by_name["in-pod"]
+    assert "path in the trial's pod" in by_name["in-pod"] and "--artifact-root" in by_name["host"]
     # Its outputs are those its results published.
     assert "trees=" in browser.find_element(By.ID, "run-outputs").text
     link = browser.find_element(By.LINK_TEXT, "model").get_attribute("href")

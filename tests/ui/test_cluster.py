@@ -65,7 +65,8 @@ def artifacts_of(name: str, store: Path) -> dict[str, str]:
     fsspec store), a path inside its pod, and a URI of a scheme no filesystem here reads."""
     return {"model": (store / name / "model.pkl").as_uri(), "report": (store / name / "report").as_uri() + "/",
             "in-pod": "metrics.csv", "offsite": "nosuchfs://bucket/" + name,
-            "metadata": "http://169.254.169.254/latest/meta-data/"}
+            "metadata": "http://169.254.169.254/latest/meta-data/",
+            "host": (store.parent / f"{store.name}-host" / "token").as_uri()}
 
 
 def outcome_for(hang: set[str], store: Path) -> Callable[[dict[str, Any]], Outcome]:
@@ -135,7 +136,7 @@ def served(cluster: EmulatedCluster, namespace: str, start_controller: Callable[
     wait_status(cluster, EXPERIMENTS, namespace, "live",
                 lambda o: (o.get("status") or {}).get("trialsRunning") == 1
                 and (o.get("status") or {}).get("trialsSucceeded") == 2)
-    source = ClusterSource(cluster.api_client(), namespace, ttl=0.0)
+    source = ClusterSource(cluster.api_client(), namespace, ttl=0.0, artifact_roots=[store])
     server = make_server(source, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -257,7 +258,7 @@ def test_a_trials_artifacts_are_listed_with_their_uris_and_read_through_fsspec(s
     files = {f["path"]: f for f in run["files"]}
     assert {p: f["uri"] for p, f in files.items()} == {
         "model": uris["model"], "report/index.txt": uris["report"] + "index.txt",
-        "in-pod": uris["in-pod"], "offsite": uris["offsite"], "metadata": uris["metadata"]}
+        "in-pod": uris["in-pod"], "offsite": uris["offsite"], "metadata": uris["metadata"], "host": uris["host"]}
     assert files["model"]["note"] is None and files["report/index.txt"]["note"] is None
     assert "a path in the trial's pod" in files["in-pod"]["note"]
     assert "'nosuchfs' filesystem" in files["offsite"]["note"] and "not installed" in files["offsite"]["note"]
@@ -276,13 +277,20 @@ def test_a_trials_artifacts_are_listed_with_their_uris_and_read_through_fsspec(s
     assert status == 403 and "path in the trial's pod" in error["error"]
     status, error = served.json(f"/api/runs/{name}/files/metadata")
     assert status == 403 and "does not fetch" in error["error"]
+    # A file:// outside the --artifact-root folders is never read, even when it exists.
+    host = Path(uris["host"].removeprefix("file://"))
+    host.parent.mkdir(parents=True, exist_ok=True)
+    host.write_text("host-token")
+    assert "--artifact-root" in files["host"]["note"]
+    status, body = served.request(f"/api/runs/{name}/files/host")
+    assert status == 403 and b"host-token" not in body and b"--artifact-root" in body
     (served.store / "secret").write_text("the-secret-text")
     for path in ("report/..%2F..%2Fsecret", "report/%2E%2E/%2E%2E/secret", "report/%2Fetc%2Fpasswd",
                  "report/..%5C..%5Csecret", "report/index.txt%00"):
         status, body = served.request(f"/api/runs/{name}/files/{path}")
         assert status in (403, 404) and b"the-secret-text" not in body, path
     status, error = served.json(f"/api/runs/{name}/files/weights")
-    assert status == 404 and "in-pod, metadata, model, offsite, report" in error["error"]
+    assert status == 404 and "host, in-pod, metadata, model, offsite, report" in error["error"]
 
 
 def test_a_trial_without_artifacts_says_why(served: Served) -> None:

@@ -246,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--namespace", help="--engine kubernetes: the namespace to show (default: the "
                     "kubeconfig context's, else default)")
     ui.add_argument("--context", help="--engine kubernetes: the kubeconfig context to use")
+    ui.add_argument("--artifact-root", action="append", default=[], metavar="DIR",
+                    help="--engine kubernetes: a folder of this machine (a volume the trials publish to) whose "
+                    "file:// artifacts may be served; repeatable; none by default")
     ui.set_defaults(command="ui")
 
     completion = commands.add_parser(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pipetune.ui
 from pipetune.errors import UsageError
@@ -17,12 +18,16 @@ def serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: expected 0 to 65535")
     engine = getattr(args, "engine", "local")
-    if engine != "kubernetes" and (getattr(args, "namespace", None) or getattr(args, "context", None)):
-        raise UsageError("--namespace and --context are for --engine kubernetes")
+    roots = getattr(args, "artifact_root", None) or []
+    if engine != "kubernetes" and (getattr(args, "namespace", None) or getattr(args, "context", None) or roots):
+        raise UsageError("--namespace, --context and --artifact-root are for --engine kubernetes")
+    for root in roots:
+        if not Path(root).is_dir():
+            raise UsageError(f"--artifact-root {root}: expected an existing folder")
     source: Source
     close: Callable[[], None] | None = None
     if engine == "kubernetes":
-        cluster = pipetune.ui.connect(args.namespace, args.context)
+        cluster = pipetune.ui.connect(args.namespace, args.context, roots)
         source, shown, close = cluster, cluster.where, cluster.close
     else:
         source, shown = LocalSource(args.state_dir), f"runs in {state_dir_line(RunStore(args.state_dir))}"

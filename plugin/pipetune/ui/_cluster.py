@@ -38,7 +38,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,8 @@ MAX_CURVE_READS = 200
 MAX_ARTIFACT_BYTES = 64 * 2**20
 #: Schemes fsspec reads that are not storage: never fetched for a trial (see ``unreadable``).
 WEB_PROTOCOLS = frozenset({"http", "https"})
+#: fsspec's names for this machine's own files: read only under ``--artifact-root``.
+LOCAL_PROTOCOLS = frozenset({"file", "local"})
 #: Pod logs read side by side (each read waits on the API server, not on this process).
 LOG_READERS = 8
 #: How a trial's status shows as a run's (the trial resource's end, as the tuner saw it).
@@ -123,7 +125,11 @@ class ClusterSource:
     read_only = _READ_ONLY
 
     def __init__(self, api: client.ApiClient, namespace: str, ttl: float = TTL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, artifact_roots: Sequence[str | Path] = ()) -> None:
+        #: Folders of this machine whose files (``file://``) a trial's artifact may be served
+        #: from (``--artifact-root``): none by default, so a trial's results can't make the
+        #: dashboard serve its host's files (a token, a kubeconfig).
+        self.artifact_roots = tuple(Path(r).resolve() for r in artifact_roots)
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self.namespace = namespace
@@ -430,7 +436,7 @@ class ClusterSource:
             return []
         found: list[dict[str, Any]] = []
         for name, uri in sorted(published.artifacts.items()):
-            note = unreadable(uri)
+            note = unreadable(uri, self.artifact_roots)
             if note is None and uri.endswith("/"):  # a folder, as artifact_ref writes one
                 listed = self._folder(uri)
                 if isinstance(listed, list):
@@ -486,7 +492,7 @@ class ClusterSource:
             raise NotFound(f"no artifact {name!r} in trial {record.id}'s results; they name "
                            f"{', '.join(sorted(artifacts))}")
         uri = artifacts[chosen]
-        why = unreadable(uri)
+        why = unreadable(uri, self.artifact_roots)
         if why:
             raise Refused(f"artifact {chosen!r} of trial {record.id} ({uri}): {why}")
         if name != chosen:
@@ -528,9 +534,10 @@ class ClusterSource:
 # -- pure helpers over what was read -------------------------------------------------------------
 
 
-def unreadable(uri: str) -> str | None:
+def unreadable(uri: str, roots: Sequence[Path] = ()) -> str | None:
     """Why the dashboard does not read the artifact at ``uri``, or None when an fsspec
-    filesystem installed here reads it (``file://``, and what the extras install)."""
+    filesystem installed here reads it (what the extras install; ``file://`` only under one
+    of ``roots``)."""
     if "://" not in uri:
         return ("a path in the trial's pod (its outputs directory), not a URI the dashboard can read: "
                 "publish the artifact to a store (s3://, gs://, ...) to see it here")
@@ -541,6 +548,16 @@ def unreadable(uri: str) -> str | None:
         # Not a store but any address the dashboard's host reaches (a cloud's metadata
         # endpoint among them): a trial's results do not get to make it fetch one.
         return f"a web address ({protocol}://), which the dashboard does not fetch: open it yourself"
+    if protocol.lower() in LOCAL_PROTOCOLS:
+        try:
+            path = Path(fsspec.core.url_to_fs(uri)[1]).resolve()
+        except (OSError, ValueError) as exc:
+            return f"not a file path ({exc})"
+        if not any(path == root or root in path.parents for root in roots):
+            shown = ", ".join(str(r) for r in roots) or "none given"
+            return ("a file on the dashboard's own machine, served only from a folder given with "
+                    f"pipetune ui --artifact-root (a volume the trials publish to; {shown}): a trial's "
+                    "results do not get to make the dashboard read its host's files")
     try:
         fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError) as exc:
@@ -707,8 +724,9 @@ def current_namespace(context: str | None = None) -> str:
     return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
 
 
-def connect(namespace: str | None = None, context: str | None = None) -> ClusterSource:
+def connect(namespace: str | None = None, context: str | None = None,
+            artifact_roots: Sequence[str | Path] = ()) -> ClusterSource:
     """A ``ClusterSource`` over ``namespace`` of the cluster this process runs in, or else the
     kubeconfig's (``context``); a ``UsageError`` when there is none."""
     api = api_client(context, purpose="pipetune ui --engine kubernetes")
-    return ClusterSource(api, namespace or current_namespace(context))
+    return ClusterSource(api, namespace or current_namespace(context), artifact_roots=artifact_roots)

@@ -132,19 +132,24 @@ def tune(
     shown = progress if callable(progress) else (_print_progress if progress else None)
 
     def watch(update: Progress) -> None:
+        # The journal's results are flushed to disk before the user is told of one (a line,
+        # a raised error); when neither happens they are grouped (``Journal.sync_if_due``).
         if shown is not None:
+            tuner.journal.sync()
             shown(update)
         trial = update.trial
         if function_engine is None or trial is None or trial.status is not TrialStatus.FAILED or not trial.run_id:
             return
         error = function_engine.errors.pop(trial.run_id, None)
         if error is not None and not isinstance(error, catching):
-            # Recorded first (the journal has the trial), then raised, as Optuna does.
+            # Recorded first (the journal has the trial, on disk), then raised, as Optuna does.
+            tuner.journal.sync()
             raise error
 
     session = Session(config, launcher)
     tuner = session.tuner(engine, store, folder, progress=watch, notify=_note, resume=resume,
                           fresh_hint="resume='never'")
+    tuner.sync_before_progress = False  # watch syncs before it tells
     if function_engine is not None:
         function_engine.stop_rule = tuner.should_stop
     result = tuner.run()

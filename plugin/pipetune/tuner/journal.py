@@ -3,11 +3,16 @@
 A crash at any byte leaves it readable: a torn last line (one without its newline, what a
 ``kill -9`` or a full disk mid-append leaves) is ignored on replay and cut off before the next
 append. Each record is written whole with ``os.write`` (looping: it may write less) to an
-``O_APPEND`` file, so a killed tuner loses none it finished writing; results
-(``trial_finished``, ``experiment_finished``) are also flushed to disk before the tuner goes
-on, and the file's directory is synced when the file is created, so a machine that loses power
-keeps them. A suggestion or a start lost that way is harmless: suggestions are a pure function
-of the seed and the finished trials, so a resumed tuner makes the same one again. An append
+``O_APPEND`` file, so a killed tuner loses none it finished writing (the kernel holds what
+was written). Results (``trial_finished``, ``experiment_finished``) are also flushed to disk,
+in groups: ``sync`` makes every result appended since the last one durable with one
+fdatasync, and the tuner calls it before anything tells anyone a trial finished (a progress
+line, a raised error, the returned result) and at least every ``Journal.SYNC_WINDOW``
+seconds; the file's directory is synced when the file is created. So a machine that loses
+power keeps every result anyone was told of, and loses at most the last window's unreported
+ones, which a resume runs again. A suggestion or a start lost that way is harmless:
+suggestions are a pure function of the seed and the finished trials, so a resumed tuner makes
+the same one again. An append
 that fails (a full disk) is cut back to where the record began and raised as a ``RunError``
 naming the file: no half record is ever followed by another.
 
@@ -107,6 +112,9 @@ class Journal:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._checked = False
+        #: When the oldest result not yet flushed to disk was appended (``time.monotonic``);
+        #: None when every result is durable.
+        self.unsynced_since: float | None = None
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every complete record, oldest first; a torn last line is skipped. A bad line is a
@@ -206,6 +214,8 @@ class Journal:
 
     #: Records worth an fdatasync (see the module docstring).
     DURABLE = frozenset({"trial_finished", "experiment_finished"})
+    #: The longest a result waits for its fdatasync when nobody has been told of it (seconds).
+    SYNC_WINDOW = 1.0
 
     def append(self, op: str, **fields: Any) -> dict[str, Any]:
         """Write one record, whole, or raise ``RunError`` (the file left as it was)."""
@@ -213,15 +223,17 @@ class Journal:
         line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
         with self._lock:
             try:
-                self._append(line, op in self.DURABLE)
+                self._append(line)
             except OSError as exc:
                 raise RunError(
                     f"{self.path}: can't append to the journal: {_why(exc, self.path)} "
                     "(the record was not written)"
                 ) from None
+            if op in self.DURABLE and self.unsynced_since is None:
+                self.unsynced_since = time.monotonic()
         return record
 
-    def _append(self, line: bytes, durable: bool) -> None:
+    def _append(self, line: bytes) -> None:
         if not self._checked:
             self._truncate_torn_tail()
             self._checked = True
@@ -237,8 +249,6 @@ class Journal:
             start = os.fstat(fd).st_size
             try:
                 write_all(fd, line)
-                if durable:
-                    _sync(fd)
             except OSError:
                 # Never leave half a record for the next one to run into.
                 try:
@@ -252,7 +262,28 @@ class Journal:
             fsync_directory(self.path.parent)
 
     def sync(self) -> None:
-        """Nothing to do: every record is on disk when ``append`` returns."""
+        """Flush every result appended since the last ``sync`` to disk, with one fdatasync
+        (group commit), or raise ``RunError`` naming the file. Nothing to do when none is
+        waiting."""
+        with self._lock:
+            if self.unsynced_since is None:
+                return
+            try:
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                try:
+                    _sync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise RunError(f"{self.path}: can't flush the journal to disk: {_why(exc, self.path)}") from None
+            self.unsynced_since = None
+
+    def sync_if_due(self) -> None:
+        """``sync`` when a result has waited ``SYNC_WINDOW`` for it: what the tuner calls at
+        the end of each turn, so results nobody was told of are grouped into one fdatasync."""
+        since = self.unsynced_since
+        if since is not None and time.monotonic() - since >= self.SYNC_WINDOW:
+            self.sync()
 
     def _truncate_torn_tail(self) -> None:
         """Cut a partial last line so the next record starts on a line of its own."""
@@ -353,6 +384,10 @@ class MemoryJournal:
         if self.unsaved and self.save is not None:
             self.save(list(self.entries))
         self.unsaved = False
+
+    def sync_if_due(self) -> None:
+        """Always ``sync``: the controller saves its records at every turn of the loop."""
+        self.sync()
 
 
 def _sync(fd: int) -> None:

@@ -155,6 +155,10 @@ class Tuner:
         #: controller keeps them in its parent's status).
         self.journal = journal if journal is not None else Journal(self.directory / JOURNAL_FILE)
         self.progress = progress
+        #: Whether every journaled result is flushed to disk before ``progress`` is called.
+        #: A front end whose callback often tells nobody anything (``pipetune.tune`` without
+        #: ``progress``) turns it off and calls ``journal.sync`` itself before it tells.
+        self.sync_before_progress = True
         #: Where one-line notes go (resuming, finished, budget changed); None: nowhere.
         self.notify = notify
         self.resume = resume
@@ -364,6 +368,7 @@ class Tuner:
 
     def _say(self, note: str) -> None:
         if self.notify is not None:
+            self.journal.sync()  # what a note tells of is on disk first
             self.notify(note)
 
     def step(self) -> TuneResult | None:
@@ -395,7 +400,7 @@ class Tuner:
                 self.exhausted = True
                 continue
             break
-        self.journal.sync()
+        self.journal.sync_if_due()
         return None
 
     def stop(self, reason: str, message: str) -> TuneResult:
@@ -475,7 +480,7 @@ class Tuner:
             )
             new.append(index)
         if new:
-            self.journal.sync()
+            self.journal.sync_if_due()
         for index in new:
             self._launch(index, 0)
 
@@ -714,6 +719,8 @@ class Tuner:
                 except Exception:  # noqa: BLE001 - best effort while already failing
                     pass
         self.running.clear()
+        with contextlib.suppress(Exception):
+            self.journal.sync()  # best effort: what finished before the interrupt is kept
         if not self._started:
             return  # refused before it started (another experiment, a held lock): nothing ran
         # Best effort: when the store is what failed, a second error here would hide the first.
@@ -729,6 +736,7 @@ class Tuner:
             message=ending.message,
             time=time.time(),
         )
+        self.journal.sync()  # on disk before the files and the store say it ended
         results = tuner_results(self.state, self.config.objective)
         write_results(results, self.directory)
         self.store.update(
@@ -751,6 +759,8 @@ class Tuner:
     def _emit(self, event: str, trial: TrialState | None = None) -> None:
         if self.progress is None:
             return
+        if self.sync_before_progress:
+            self.journal.sync()  # nobody is told of a result a power loss could still take
         self.progress(
             Progress(
                 total=self.config.budget.max_trials,

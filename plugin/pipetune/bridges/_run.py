@@ -25,6 +25,7 @@ from pipetune.contract import outputs_dir, parse_args, write_results
 from pipetune.engines.base import Phase, ResourceRequest, RunRequest
 from pipetune.engines.select import current_namespace, open_engine
 from pipetune.errors import PipetuneError, RunError, UsageError
+from pipetune.signals import interrupts_deferred
 
 #: Parameters of ``args`` that are not part of the job itself (not hashed into its name).
 _STEP_ONLY = {"timeout", "delete_after_done", "engine", "job", "name", "namespace"}
@@ -111,12 +112,8 @@ def run_bridge(kind: str, args: Mapping[str, Any]) -> int:
         print(f"{kind} {parameters.name}: starting on the {engine.name} engine", file=sys.stderr, flush=True)
         # A signal while the job is being created waits until its handle is known, so the
         # cancel below deletes the job rather than leaving it running.
-        interrupts = {signal.SIGTERM, signal.SIGINT}
-        signal.pthread_sigmask(signal.SIG_BLOCK, interrupts)
-        try:
+        with interrupts_deferred():
             handle = engine.submit(request)
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts)
         status = engine.wait(handle)
     except _Stop as interrupt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

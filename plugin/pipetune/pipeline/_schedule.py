@@ -31,6 +31,7 @@ from pipetune.components import ComponentSpec
 from pipetune.engines.base import Engine, Phase
 from pipetune.errors import ContractError
 from pipetune.runner import StartedRun, finish_run, start_run
+from pipetune.signals import interrupts_deferred
 from pipetune.store import RunRecord, RunStore, new_run_id
 
 Say = Callable[[str], None]
@@ -284,7 +285,10 @@ def run_steps(name: str, steps: Steps, values: Mapping[str, Any], store: RunStor
                     queue.insert(0, launch)
             while queue and len(running) < parallel:
                 launch = queue.pop(0)
-                running[launch.key] = _start(launch, outcomes[launch.key], store, engine, pipeline_id, say)
+                # An interrupt between the task's start and ``running`` holding it would leave it
+                # running after the pipeline (seen under load): it waits until the handle is kept.
+                with interrupts_deferred():
+                    running[launch.key] = _start(launch, outcomes[launch.key], store, engine, pipeline_id, say)
             graph.update(outcomes)
             if not running and not queue and not retry_at:
                 if decision.done:

@@ -162,8 +162,10 @@ def test_caching_reuses_outputs_of_the_same_component_and_inputs_unless_told_not
 
 
 def pipeline_runs(state_dir: Path) -> list[RunRecord]:
-    """The pipeline runs, oldest first."""
-    return sorted((r for r in RunStore(state_dir).list() if r.component.startswith("pipeline/")), key=lambda r: r.id)
+    """The pipeline runs, oldest first: by start time, since two runs started in one second
+    have ids whose order is their random suffix's (the cached-run test once read them swapped)."""
+    return sorted((r for r in RunStore(state_dir).list() if r.component.startswith("pipeline/")),
+                  key=lambda r: (r.started_at or 0.0, r.id))
 
 
 def tasks_of(state_dir: Path, pipeline_id: str) -> dict[str, RunRecord]:

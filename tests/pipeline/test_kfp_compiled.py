@@ -110,7 +110,7 @@ def test_a_compiled_pipeline_runs_as_its_python_says_or_is_refused_up_front(name
     if outcome == "Failed":
         assert re.search(why, pipeline.message or ""), pipeline.message
     tasks = {}
-    for record in sorted((r for r in records if r.parent_id), key=lambda r: r.id):
+    for record in sorted((r for r in records if r.parent_id), key=lambda r: (r.started_at or 0.0, r.id)):
         tasks[record.component] = record  # the last attempt of a retried task
     for key, expected in case.outputs.items():
         assert key in tasks, f"{key} did not run: {sorted(tasks)}\n{done.stderr}"

@@ -156,7 +156,7 @@ def test_caching_reuses_outputs_of_the_same_component_and_inputs_unless_told_not
     assert "task echo: Succeeded (Cached" in second.stderr  # same inputs again
     third = cli("pipeline", "run", str(path), "--no-cache")
     assert "Cached" not in third.stderr and third.returncode == 0
-    tokens = [r.outputs["Output"] for r in sorted(RunStore(state_dir).list(), key=lambda r: r.id)
+    tokens = [r.outputs["Output"] for r in sorted(RunStore(state_dir).list(), key=lambda r: (r.started_at or 0.0, r.id))
               if r.component == "token" and r.reason != "Cached"]
     assert len(tokens) == 2 and tokens[0] == made and tokens[1] != made
 

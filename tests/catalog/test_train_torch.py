@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from pipetune.catalog import component_file
 from pipetune.components import load_component, resolve_command
 from pipetune.contract import REPORT_PREFIX, Results, read_results
+from pipetune.engines.local._engine import free_port
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None, reason="needs torch (pip install pipetune[torch])"
@@ -46,12 +46,6 @@ def _train(outputs: Path, *args: str) -> Results:
     done = _run(outputs, *args, "--model", str(outputs / "model"))
     assert done.returncode == 0, done.stderr
     return read_results(outputs)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_a_run_writes_results_history_and_model(tmp_path: Path) -> None:
@@ -127,7 +121,7 @@ def test_the_component_spec_runs_the_module(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_processes_train_together_over_gloo(tmp_path: Path) -> None:
-    port = str(_free_port())
+    port = str(free_port())
     epochs = 2
     processes = []
     for rank in (0, 1):

@@ -11,7 +11,9 @@ then get ``grace`` seconds to end by themselves (a TFJob's parameter servers nev
 
 from __future__ import annotations
 
+import collections
 import os
+import random
 import re
 import signal
 import socket
@@ -410,11 +412,52 @@ def _in_outputs(text: str, outputs: Path) -> str:
     return _OUTPUTS.sub(lambda _: str(outputs), text)
 
 
-def free_port() -> int:
-    """A TCP port free on this machine now (the kernel's pick), for a job's local addresses."""
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Ports handed out by this process lately: nothing holds a port between the check and the
+# replica's bind, so a job asking for several must not get one twice.
+_GIVEN_PORTS: collections.deque[int] = collections.deque(maxlen=512)
+_PORTS_LOCK = threading.Lock()
+
+
+def _ephemeral_low() -> int | None:
+    """The first port of the kernel's ephemeral range, where the OS says (Linux)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for a job's local addresses.
+
+    Picked below the kernel's ephemeral range where it is known: a port the kernel chose for
+    ``bind(0)`` is one it may hand to any outgoing connection (another program's HTTP client)
+    between this check and the replica's own bind, and a rendezvous that loses its port aborts
+    the job (gloo did, on a busy machine). Outgoing connections never take ports below the range.
+    """
+    low = _ephemeral_low()
+    with _PORTS_LOCK:
+        if low is not None and low > 4096:
+            start = max(1024, low - 16384)
+            for _ in range(200):
+                port = random.randrange(start, low)  # noqa: S311 - a port, not a secret
+                if port not in _GIVEN_PORTS and _bindable(port):
+                    _GIVEN_PORTS.append(port)
+                    return port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        _GIVEN_PORTS.append(port)
+        return port
 
 
 def output_paths(request: RunRequest) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +17,19 @@ DATA = Path(__file__).resolve().parent / "data"
 SCRIPTS = DATA / "scripts"
 #: Other teams' real inputs; a user's clone has no ../shared, so tests using it skip.
 SHARED = ROOT.parent / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the programs the tests start, however the suite was started.
+
+    A suite started in the background by a non-interactive shell (``cmd &``, some CI runners)
+    inherits SIGINT ignored, and an ignored signal stays ignored across ``exec``: every
+    ``pipetune`` it starts would ignore the SIGINT a Ctrl-C test sends it, and the test would
+    wait for an exit that never comes (a streak of runs started so failed two tests). The tests
+    model a terminal's Ctrl-C, so the suite takes Python's default handler, which ``exec``
+    resets to the default action in its children."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

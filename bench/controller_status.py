@@ -19,7 +19,8 @@ import random
 import statistics
 from typing import Any
 
-from pipetune.controller._parent import compact_records, journal_records, journal_status, status_patch
+from pipetune.controller._journal import compact_records, journal_records, journal_status
+from pipetune.controller._parent import status_patch
 
 
 def records(trials: int, curve: int, seed: int = 0) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kube.emulator import EmulatedCluster  # noqa: E402
-from pipetune.controller._parent import journal_status  # noqa: E402
+from pipetune.controller._journal import journal_status  # noqa: E402
 from pipetune.store import RunStore  # noqa: E402
 from pipetune.tracking import LocalSource, Source  # noqa: E402
 from pipetune.ui import Api, ClusterSource  # noqa: E402

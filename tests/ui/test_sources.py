@@ -12,7 +12,7 @@ import pytest
 
 from kube.conftest import api_client, cluster, namespace  # noqa: F401 - fixtures
 from kube.emulator import EmulatedCluster
-from pipetune.controller._parent import journal_status
+from pipetune.controller._journal import journal_status
 from pipetune.tracking import LocalSource, NotFound, Refused
 from pipetune.ui import Api, ClusterSource
 from ui.stores import finished_and_running

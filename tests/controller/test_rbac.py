@@ -93,7 +93,7 @@ def test_rbac_allows_exactly_the_calls_the_controller_makes(cluster, namespace, 
         time.sleep(0.05)
     # A restart while "cancel" runs: its journal is read back from its ConfigMaps (get). The
     # cancel waits for the new controller to have adopted its children (listed its TaskRuns):
-    # one sent before is not passed on to them (noted in tests/README.md, not fixed here).
+    # one sent before is not passed on to them (a gap of its own, not this test's).
     first.stop()
     listed = cluster.emulator.requests()[("list", "taskruns")]
     start_controller(journal_layout=layout)

@@ -11,7 +11,7 @@ bounded, however many trials run (bench/controller_status.py).
 The archive:
 
 - Every ``Layout.segment`` records are frozen into one segment (``_encode_segment``: laid out
-  by field, without the record times no state reads, zlib, base64), keyed by its number
+  by field, zlib, base64), keyed by its number
   (``000000``, ``000001``...). A segment encodes the same every time, so it is written once.
 - Segments go, in order, into ConfigMaps ``<base>-00000``, ``<base>-00001``... (``base`` from
   the parent's kind and name, ``archive_base``), each filled up to ``Layout.configmap_bytes``
@@ -63,9 +63,6 @@ LINK_KEY = "link"
 _SEGMENT_MAX_BYTES = 64 * 2**20
 #: A ConfigMap's name is a DNS subdomain: at most 253 characters, with ``-00000`` after the base.
 _BASE_MAX = 240
-#: Fields of a journal record that no state depends on (``journal.apply`` never reads them):
-#: a frozen segment leaves them out.
-_UNREAD_FIELDS = ("time",)
 
 
 @dataclass(frozen=True)
@@ -184,13 +181,6 @@ def journal_records(state: Mapping[str, Any],
     return records
 
 
-def compact_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``records`` less the fields no state depends on (``_UNREAD_FIELDS``): ``replay`` gives
-    the same state. Every record stays, so a segment still holds ``Layout.segment`` records
-    when read back and the segments a restarted controller reads are the ones it writes."""
-    return [{key: value for key, value in record.items() if key not in _UNREAD_FIELDS} for record in records]
-
-
 # -- the archive ----------------------------------------------------------------------------------
 
 
@@ -303,14 +293,18 @@ def _edited(name: str, against: str, detail: str = "") -> str:
 
 
 def _encode_segment(records: Sequence[Mapping[str, Any]]) -> str:
-    """A segment: its records compacted (``compact_records``) and laid out by field, not by
+    """A segment: its records laid out by field, not by
     record (``{"v": 2, "shapes": [[field, ...], ...], "shape": [index per record], "fields":
     {field: [value per record that has it]}}``), so like values sit together and compress
-    together; then zlib and base64. A status written before holds a plain list of records."""
+    together; then zlib and base64. A status written before holds a plain list of records.
+
+    Every field is kept, record times too: segments kept in the status used to leave them out
+    (no state reads them), which lost the dashboard its trials' times; in a ConfigMap they cost
+    a few bytes a record and nothing of the status."""
     shapes: dict[tuple[str, ...], int] = {}
     order: list[int] = []
     columns: dict[str, list[Any]] = {}
-    for record in compact_records(records):
+    for record in records:
         shape = tuple(record)
         order.append(shapes.setdefault(shape, len(shapes)))
         for key, value in record.items():

@@ -168,6 +168,10 @@ def test_a_configmap_someone_else_owns_ends_the_run_failed_naming_it(cluster, na
     cluster.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap",
                                 "metadata": {"name": "taken-customrun-journal-00000", "namespace": namespace},
                                 "data": {"mine": "yes"}})
+    # The first trial ends, the second runs on: the first segment is frozen (and refused) while
+    # a child runs.
+    cluster.operator.outcome = lambda tr: train_outcome(tr) if tr["metadata"]["name"].endswith("-0000") \
+        else Outcome(hang=True)
     start_controller(journal_layout=LAYOUT)
     cluster.create(CUSTOMRUNS, customrun("taken", namespace, spec=SPEC))
     done = wait_status(cluster, CUSTOMRUNS, namespace, "taken", finished)
@@ -175,6 +179,11 @@ def test_a_configmap_someone_else_owns_ends_the_run_failed_naming_it(cluster, na
     assert condition["reason"] == "JournalConflict", condition
     assert f"ConfigMap {namespace}/taken-customrun-journal-00000 already exists" in condition["message"]
     assert cluster.get(CONFIGMAPS, namespace, "taken-customrun-journal-00000")["data"] == {"mine": "yes"}
+    # Its trials are stopped: none is left running with nothing to record it.
+    children = sorted((t for t in cluster.objects(TASKRUNS, namespace) if t["metadata"]["name"].startswith("taken-")),
+                      key=lambda t: t["metadata"]["name"])
+    assert [t["metadata"]["name"] for t in children] == ["taken-0000", "taken-0001"]
+    assert [t["spec"].get("status") for t in children] == [None, "TaskRunCancelled"]
 
 
 def test_a_status_of_the_layout_before_resumes_and_its_segments_move_to_configmaps(

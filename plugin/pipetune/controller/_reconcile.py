@@ -218,6 +218,7 @@ class Controller:
             return self._apply(key, body, plan_customrun(body, turn, now, self.resync, layout=self.journal_layout),
                                active)
         except ParentError as exc:  # the journal's ConfigMaps can't be written: the run can't go on
+            self._abandon(key, active, exc)
             return self._apply(key, body, plan_customrun(body, None, now, self.resync, (exc.reason, str(exc))), None)
 
     def _reconcile_experiment(self, key: Key, body: dict[str, Any]) -> float | None:
@@ -235,6 +236,7 @@ class Controller:
             return self._apply(key, body, plan_experiment(body, turn, now, self.resync, layout=self.journal_layout),
                                active)
         except ParentError as exc:  # the journal's ConfigMaps can't be written: the run can't go on
+            self._abandon(key, active, exc)
             return self._apply(key, body, plan_experiment(body, None, now, self.resync, (exc.reason, str(exc))), None)
 
     def _apply(self, key: Key, body: dict[str, Any], plan: Plan, active: _Active | None) -> float | None:
@@ -316,6 +318,15 @@ class Controller:
                 ) from None
             raise
         return found.get("spec") or {}
+
+    def _abandon(self, key: Key, active: _Active, exc: ParentError) -> None:
+        """Stop the trials of a parent whose journal can't be kept (``exc``), before it is
+        failed: nothing could record them any more. Best effort: the failure is written anyway."""
+        try:
+            active.tuner.stop(exc.reason, str(exc))
+        except Exception as error:  # noqa: BLE001 - the run is failed whatever happens here
+            log.warning("%s %s/%s: stopping its trials failed (%s)", *key, _describe(error))
+        self._drop(key)
 
     def _drop(self, key: Key) -> None:
         active = self.active.pop(key, None)

@@ -226,3 +226,24 @@ def test_an_experiments_journal_is_archived_in_configmaps_it_owns(cluster, names
         assert owner["kind"] == "Experiment" and owner["uid"] == done["metadata"]["uid"]
     assert done["status"]["trialsSucceeded"] == 12
     assert len(records_of(cluster, namespace, done)) > LAYOUT.segment * len(names)
+
+
+def test_a_retry_archives_its_own_journal_over_the_failed_attempts_configmaps(cluster, namespace, start_controller):
+    """A CustomRun's next attempt starts its journal afresh: its first ConfigMaps, already there
+    (the failed attempt's, the same owner), are replaced whole (a create answered 409)."""
+    cluster.operator.outcome = lambda tr: Outcome(succeed=False) if re.fullmatch(
+        r"again-000[4-9]", tr["metadata"]["name"]) else train_outcome(tr)
+    start_controller(journal_layout=LAYOUT)
+    cluster.create(CUSTOMRUNS, customrun("again", namespace, retries=1,
+                                         spec=experiment_spec(maxTrialCount=12, parallelTrialCount=2,
+                                                              maxFailedTrialCount=1)))
+    done = wait_status(cluster, CUSTOMRUNS, namespace, "again", finished)
+    assert succeeded(done)["status"] == "True", succeeded(done)
+    (first,) = done["status"]["retriesStatus"]
+    assert succeeded({"status": first})["reason"] == "ExperimentMaxFailedTrialsReached" and first["extraFields"] == {"attempt": 0}
+    assert cluster.emulator.requests()[("get", "configmaps")] >= 1  # the 409's look at whose it is
+    records = records_of(cluster, namespace, done)
+    ends = [r for r in records if r["op"] == "trial_finished"]
+    assert sorted(r["trial"] for r in ends) == list(range(12)) and {r["status"] for r in ends} == {"Succeeded"}
+    # The retry's own journal only: one start, its experiment named after attempt 1.
+    assert [r["name"] for r in records if r["op"] == "experiment_started"] == ["again-r1"]

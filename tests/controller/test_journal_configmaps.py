@@ -247,3 +247,15 @@ def test_a_retry_archives_its_own_journal_over_the_failed_attempts_configmaps(cl
     assert sorted(r["trial"] for r in ends) == list(range(12)) and {r["status"] for r in ends} == {"Succeeded"}
     # The retry's own journal only: one start, its experiment named after attempt 1.
     assert [r["name"] for r in records if r["op"] == "experiment_started"] == ["again-r1"]
+
+
+def test_a_configmap_the_server_refuses_ends_the_run_failed_with_its_reason(cluster, namespace, start_controller):
+    cluster.emulator.fail("create", "configmaps", 422, times=None,
+                          message='ConfigMap "refused-customrun-journal-00000" is invalid: []: Too long')
+    start_controller(journal_layout=LAYOUT)
+    cluster.create(CUSTOMRUNS, customrun("refused", namespace, spec=SPEC))
+    condition = succeeded(wait_status(cluster, CUSTOMRUNS, namespace, "refused", finished))
+    assert (condition["status"], condition["reason"]) == ("False", "JournalRefused"), condition
+    assert condition["message"] == (f"ConfigMap {namespace}/refused-customrun-journal-00000: the API server refused "
+                                    'the journal\'s ConfigMap: ConfigMap "refused-customrun-journal-00000" is '
+                                    "invalid: []: Too long")

@@ -11,8 +11,8 @@ bounded, however many trials run (bench/controller_status.py).
 The archive:
 
 - Every ``Layout.segment`` records are frozen into one segment (``_encode_segment``: laid out
-  by field, zlib, base64), keyed by its number
-  (``000000``, ``000001``...). A segment encodes the same every time, so it is written once.
+  by field, zlib, base64), keyed by its number (``000000``, ``000001``...). A segment encodes
+  the same every time, so it is written once.
 - Segments go, in order, into ConfigMaps ``<base>-00000``, ``<base>-00001``... (``base`` from
   the parent's kind and name, ``archive_base``), each filled up to ``Layout.configmap_bytes``
   of data (a ConfigMap may hold 1 MiB in all): the last one is patched with each new segment,
@@ -26,7 +26,9 @@ The archive:
   status write that references them. A segment written to a ConfigMap that the status does not
   count yet (the controller died in between) is ignored on read and written over by the next
   freeze; a ConfigMap the status does not reference yet is replaced whole when it is created
-  again.
+  again. Such leftovers in the last ConfigMap can make it hold up to twice its fill (one
+  crashed pass's segments beyond those a later pass wrote over before moving on); a ConfigMap
+  the API server refuses (past 1 MiB) ends the run Failed with the server's reason.
 
 A status written before the archive holds its segments in ``journalSegments`` (or every record
 in ``journal``); it still reads, and its next write moves the segments to ConfigMaps.
@@ -49,8 +51,8 @@ from pipetune.names import experiment_name
 #: more; then they are frozen into one compressed segment.
 JOURNAL_SEGMENT = 64
 #: Data bytes (keys and values) a ConfigMap of the archive is filled up to. A ConfigMap may hold
-#: 1 MiB; a third of it leaves room for segments a crashed write left in the last one (see
-#: ``journal_status``), and each patch of the last one rewrites it whole in etcd.
+#: 1 MiB; a quarter of it leaves room for segments a crashed write left in the last one (module
+#: docstring) and keeps small what etcd rewrites at each patch of the last one (its whole object).
 CONFIGMAP_BYTES = 256 * 1024
 #: The status field that references the archive (in ``STATE_FIELD``).
 ARCHIVE_FIELD = "journalArchive"

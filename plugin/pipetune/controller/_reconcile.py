@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import json
 import logging
 import tempfile
 import threading
@@ -340,37 +341,46 @@ class Controller:
         with it), or replaced whole if a crashed write left one of the parent's there; one the
         status references given its new segments. A ``ParentError`` when a ConfigMap of that
         name is someone else's, or one the status references is gone."""
-        kind, namespace, name = key
-        metadata = parent.get("metadata") or {}
         for write in writes:
-            where = f"ConfigMap {namespace}/{write.name}"
-            if not write.create:
-                changes = [{"op": "add", "path": f"/data/{k}", "value": v} for k, v in write.data.items()]
-                try:
-                    self.core.patch_namespaced_config_map(write.name, namespace, changes)
-                except ApiException as exc:
-                    if exc.status != 404:
-                        raise
-                    raise ParentError("JournalMissing", f"{where}, which holds journal records of this run, "
-                                      "was deleted while it ran: the run can't go on without it") from None
-                continue
-            body = {"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": write.name, "namespace": namespace, "labels": journal_labels(kind, name),
-                                 "ownerReferences": [owner_reference(parent)]},
-                    "data": dict(write.data)}
             try:
-                self.core.create_namespaced_config_map(namespace, body)
-                continue
+                self._write_configmap(key, parent, write)
             except ApiException as exc:
-                if exc.status != 409:
+                if exc.status != 422:
                     raise
-            existing = self.core.read_namespaced_config_map(write.name, namespace)
-            owners = [o.uid for o in existing.metadata.owner_references or []]
-            if metadata.get("uid") not in owners:
-                raise ParentError("JournalConflict", f"{where} already exists and is not this {kind}'s (it is not "
-                                  "among its owners): the run's journal can't be archived; delete or rename it")
-            self.core.patch_namespaced_config_map(write.name, namespace, [
-                {"op": "add", "path": "/data", "value": dict(write.data)}])
+                raise ParentError("JournalRefused", f"ConfigMap {key[1]}/{write.name}: the API server refused the "
+                                  f"journal's ConfigMap: {_server_message(exc)}") from None
+
+    def _write_configmap(self, key: Key, parent: Mapping[str, Any], write: ConfigMapWrite) -> None:
+        kind, namespace, name = key
+        where = f"ConfigMap {namespace}/{write.name}"
+        if not write.create:
+            changes = [{"op": "add", "path": f"/data/{k}", "value": v} for k, v in write.data.items()]
+            try:
+                self.core.patch_namespaced_config_map(write.name, namespace, changes)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                raise ParentError("JournalMissing", f"{where}, which holds journal records of this run, "
+                                  "was deleted while it ran: the run can't go on without it") from None
+            return
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": write.name, "namespace": namespace, "labels": journal_labels(kind, name),
+                             "ownerReferences": [owner_reference(parent)]},
+                "data": dict(write.data)}
+        try:
+            self.core.create_namespaced_config_map(namespace, body)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        existing = self.core.read_namespaced_config_map(write.name, namespace)
+        owners = [o.uid for o in existing.metadata.owner_references or []]
+        if (parent.get("metadata") or {}).get("uid") not in owners:
+            raise ParentError("JournalConflict", f"{where} already exists and is not this {kind}'s (it is not "
+                              "among its owners): the run's journal can't be archived; delete or rename it")
+        # One of ours that no status references (a crashed write, an earlier attempt): replaced.
+        self.core.patch_namespaced_config_map(write.name, namespace, [
+            {"op": "add", "path": "/data", "value": dict(write.data)}])
 
     # -- writing status ------------------------------------------------------------------------------
 
@@ -452,6 +462,15 @@ def _older(body: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
             str((than.get("metadata") or {}).get("resourceVersion")))
     except (TypeError, ValueError):
         return False
+
+
+def _server_message(exc: ApiException) -> str:
+    """The message of an API server's error (its Status body), else its reason."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or f"{exc.status} {exc.reason}")
 
 
 def _describe(exc: BaseException) -> str:

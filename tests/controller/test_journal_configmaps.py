@@ -259,3 +259,19 @@ def test_a_configmap_the_server_refuses_ends_the_run_failed_with_its_reason(clus
     assert condition["message"] == (f"ConfigMap {namespace}/refused-customrun-journal-00000: the API server refused "
                                     'the journal\'s ConfigMap: ConfigMap "refused-customrun-journal-00000" is '
                                     "invalid: []: Too long")
+
+
+def test_an_experiment_whose_configmap_is_missing_ends_failed_naming_it(cluster, namespace, start_controller):
+    cluster.operator.outcome = lambda tr: Outcome(results=train_outcome(tr).results, delay=0.1)
+    first = start_controller(journal_layout=LAYOUT)
+    cluster.create(EXPERIMENTS, {"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",
+                                 "metadata": {"name": "lost", "namespace": namespace}, "spec": SPEC})
+    wait_status(cluster, EXPERIMENTS, namespace, "lost", lambda o: (o.get("status") or {}).get("trialsSucceeded", 0) >= 6)
+    first.stop()
+    (name, *_) = archive_names(cluster.get(EXPERIMENTS, namespace, "lost")["status"]["extraFields"])
+    cluster.delete(CONFIGMAPS, namespace, name)
+    start_controller(journal_layout=LAYOUT)
+    done = wait_status(cluster, EXPERIMENTS, namespace, "lost", lambda o: any(
+        c["type"] == "Failed" and c["status"] == "True" for c in (o.get("status") or {}).get("conditions") or []))
+    (failed,) = [c for c in done["status"]["conditions"] if c["type"] == "Failed"]
+    assert failed["reason"] == "JournalMissing" and f"ConfigMap {name}," in failed["message"]

@@ -121,11 +121,12 @@ def journal_labels(kind: str, name: str) -> dict[str, str]:
     return {JOURNAL_KIND_LABEL: kind, JOURNAL_OF_LABEL: experiment_name(name, fallback="run", max_length=63)}
 
 
-def journal_status(records: Sequence[Mapping[str, Any]], previous: Mapping[str, Any] | None = None,
-                   base: str = "journal", layout: Layout = DEFAULT_LAYOUT) -> JournalStatus:
+def journal_status(records: Sequence[Mapping[str, Any]], previous: Mapping[str, Any] | None, base: str,
+                   layout: Layout = DEFAULT_LAYOUT) -> JournalStatus:
     """The journal as the parent keeps it (see the module docstring): ``fields`` for the status
     (``journal``, the records not frozen yet, and ``ARCHIVE_FIELD``, once a segment is frozen)
-    and the ConfigMap writes of the segments frozen since ``previous``.
+    and the ConfigMap writes of the segments frozen since ``previous``, to ConfigMaps named
+    after ``base`` (``archive_base``).
 
     ``previous`` is the status (``STATE_FIELD``) this one follows. When ``records`` extend the
     journal it holds (its recent records are where they were), only the segments completed since

@@ -10,10 +10,10 @@ children the turn started created, then requeue.
 The tuner is the one every front end builds (``tuner.session.Session``), on the Kubernetes
 engine; its journal lives in the parent's ``status.extraFields`` (``MemoryJournal``), written
 before the trials it records are created, its older records frozen into ConfigMaps the parent
-owns (``_journal``), each written before the status that references it. A controller started afresh therefore rebuilds
-every tuner from its parent's status, adopts the running children by name and label (the
-engine's listing), and, with the same seed, suggests what it would have: nothing here is kept
-only in memory except caches.
+owns (``_journal``), each written before the status that references it. A controller started
+afresh therefore rebuilds every tuner from its parent's status and ConfigMaps, adopts the
+running children by name and label (the engine's listing), and, with the same seed, suggests
+what it would have: nothing here is kept only in memory except caches.
 """
 
 from __future__ import annotations

@@ -172,8 +172,9 @@ def test_a_record_that_does_not_fit_is_reported_with_its_index() -> None:
 @pytest.mark.parametrize(("curve", "bound"), [(0, 12_000), (20, 40_000)])
 def test_the_status_stays_bounded_as_trials_grow_and_reads_back_exact(curve: int, bound: int) -> None:
     """Grown as the controller grows it (a status write every few records): the status after
-    3,000 trials is no bigger than after 75 (300 records) but for a few bytes of counts, and
-    within ``bound`` (it was 1.2 MB with curves, segments kept in the status); each ConfigMap
+    3,000 trials holds no more than a segment's worth of recent records and the reference of
+    constant size, within ``bound`` (it was 1.2 MB with curves, segments kept in the status;
+    ``test_the_status_after_2000_records_is_no_bigger_than_after_300`` compares); each ConfigMap
     stays within its cap; every write stays small; the state read back through the ConfigMaps
     is the state the records give, trial for trial."""
     records = long_journal(3000, curve)

@@ -1,6 +1,8 @@
 """How much the controller writes to a parent's status as an experiment grows (issue 15):
-the journal as one list rewritten with every update (before) versus frozen compressed
-segments plus the recent records (``controller._parent.journal_status``).
+the journal as one list rewritten with every update (oldest), frozen compressed segments kept
+in the status (before), and those segments archived in ConfigMaps the parent owns with the
+status holding the recent records and a constant-size reference (now,
+``controller._journal.journal_status``).
 
     python bench/controller_status.py [--trials 2000] [--curve 20]
 
@@ -8,7 +10,10 @@ The journal is the one a tuner writes, record for record (created, starting, sta
 finished with metrics and an early-stopping curve of ``--curve`` points), grown one record
 at a time, with one status write per record (the controller writes at most that often).
 Each write's size is the JSON of the merge patch from the previous status (what the
-Kubernetes client sends); the status size is the JSON of the whole extraFields.
+Kubernetes client sends) plus the JSON of its ConfigMap writes (a create's whole object, a
+patch's JSON patch); the status size is the JSON of the whole extraFields. "Segments in the
+status" is the status the same segments make when kept inline (``journalSegments``), the
+layout of the commit before.
 """
 
 from __future__ import annotations
@@ -19,7 +24,20 @@ import random
 import statistics
 from typing import Any
 
-from pipetune.controller._parent import compact_records, journal_records, journal_status, status_patch
+from pipetune.controller._journal import (
+    DEFAULT_LAYOUT,
+    LINK_KEY,
+    Layout,
+    journal_labels,
+    journal_records,
+    journal_status,
+)
+from pipetune.controller._parent import status_patch
+
+BASE = "bench-customrun-journal"
+OWNER = {"apiVersion": "tekton.dev/v1beta1", "kind": "CustomRun", "name": "bench",
+         "uid": "6c1f0b1e-0000-4000-8000-000000000000", "controller": True}
+
 
 
 def records(trials: int, curve: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -53,15 +71,35 @@ def records(trials: int, curve: int, seed: int = 0) -> list[dict[str, Any]]:
     return out
 
 
-def measure(journal: list[dict[str, Any]], encode: Any) -> dict[str, float]:
+def measure(journal: list[dict[str, Any]], layout: Layout = DEFAULT_LAYOUT) -> dict[str, float]:
+    """The figures of the ConfigMap archive, grown a record at a time (see the module docstring)."""
     old: dict[str, Any] = {}
-    writes = []
+    store: dict[str, dict[str, str]] = {}
+    writes, statuses = [], []
     for n in range(1, len(journal) + 1):
-        new = encode(journal[:n], old)
-        writes.append(len(json.dumps(status_patch(old, new), separators=(",", ":"))))
-        old = new
-    return {"final_status_bytes": len(json.dumps(old, separators=(",", ":"))), "median_write": statistics.median(writes),
-            "max_write": max(writes), "total_written": sum(writes)}
+        new = journal_status(journal[:n], old, BASE, layout)
+        sent = len(json.dumps(status_patch(old, new.fields), separators=(",", ":")))
+        for write in new.writes:
+            if write.create:
+                store[write.name] = dict(write.data)
+                body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                    "name": write.name, "namespace": "ns", "labels": journal_labels("CustomRun", "bench"),
+                    "ownerReferences": [OWNER]}, "data": dict(write.data)}
+            else:
+                store[write.name].update(write.data)
+                body = [{"op": "add", "path": f"/data/{k}", "value": v} for k, v in write.data.items()]
+            sent += len(json.dumps(body, separators=(",", ":")))
+        writes.append(sent)
+        statuses.append(len(json.dumps(new.fields, separators=(",", ":"))))
+        old = new.fields
+    assert journal_records(old, store) == journal  # read back exact
+    segments = {k: v for data in store.values() for k, v in data.items() if k != LINK_KEY}
+    inline = {"journalSegments": segments, "journal": old["journal"]}
+    return {"final_status_bytes": statuses[-1], "max_status_bytes": max(statuses),
+            "inline_status_bytes": len(json.dumps(inline, separators=(",", ":"))),
+            "median_write": statistics.median(writes), "max_write": max(writes), "total_written": sum(writes),
+            "configmaps": len(store),
+            "largest_configmap": max((sum(len(k) + len(v) for k, v in d.items()) for d in store.values()), default=0)}
 
 
 def measure_one_list(journal: list[dict[str, Any]]) -> dict[str, float]:
@@ -82,20 +120,18 @@ def main() -> int:
     parser.add_argument("--curve", type=int, default=20)
     args = parser.parse_args()
     journal = records(args.trials, args.curve)
-    # Read back exact, less the fields no state depends on (record times).
-    assert compact_records(journal_records(journal_status(journal))) == compact_records(journal)
     small = journal[:50]
-    assert measure_one_list(small) == measure(small, lambda r, _old: {"journal": list(r)})
-    rows = {"one list (before)": measure_one_list(journal),
-            "segments (now)": measure(journal, journal_status)}
+    wrap = {"journal": small}
+    assert measure_one_list(small)["final_status_bytes"] == len(json.dumps(wrap, separators=(",", ":")))
+    oldest, now = measure_one_list(journal), measure(journal)
     print(f"{args.trials} trials, {len(journal)} records, curves of {args.curve} points, one status write per record")
-    print(f"{'encoding':20} {'final status':>14} {'median write':>13} {'max write':>11} {'total written':>15}")
-    for name, row in rows.items():
-        print(f"{name:20} {row['final_status_bytes']:>14,.0f} {row['median_write']:>13,.0f} "
-              f"{row['max_write']:>11,.0f} {row['total_written']:>15,.0f}")
-    before, now = rows["one list (before)"], rows["segments (now)"]
-    print(f"ratio (before / now): status {before['final_status_bytes'] / now['final_status_bytes']:.1f}x, "
-          f"written {before['total_written'] / now['total_written']:.0f}x")
+    print(f"status: one list (oldest) {oldest['final_status_bytes']:,.0f} B; segments in the status (before) "
+          f"{now['inline_status_bytes']:,.0f} B; ConfigMaps (now) {now['final_status_bytes']:,.0f} B at the end, "
+          f"{now['max_status_bytes']:,.0f} B at most")
+    print(f"writes (now): median {now['median_write']:,.0f} B, max {now['max_write']:,.0f} B, total "
+          f"{now['total_written']:,.0f} B (one list: median {oldest['median_write']:,.0f} B, total "
+          f"{oldest['total_written']:,.0f} B)")
+    print(f"ConfigMaps: {now['configmaps']}, the largest {now['largest_configmap']:,.0f} B of data")
     return 0
 
 

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kube.emulator import EmulatedCluster  # noqa: E402
-from pipetune.controller._parent import journal_status  # noqa: E402
+from kube.journal import archived_journal  # noqa: E402
 from pipetune.store import RunStore  # noqa: E402
 from pipetune.tracking import LocalSource, Source  # noqa: E402
 from pipetune.ui import Api, ClusterSource  # noqa: E402
@@ -78,10 +78,10 @@ def cluster_experiment(cluster: EmulatedCluster, experiment: FakeExperiment, pub
     component trials (TaskRuns) whose ``results`` result holds the history too."""
     lines = (experiment.directory / "journal.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
-    state: dict[str, Any] = dict(journal_status(records))
+    cluster.create("v1/namespaces", {"metadata": {"name": NAMESPACE}})
+    state: dict[str, Any] = archived_journal(cluster, NAMESPACE, "CustomRun", "bench", records)
     if published:
         state["experiment"] = {"trialTemplate": {"trialSpec": {"component": "train-sklearn"}}}
-    cluster.create("v1/namespaces", {"metadata": {"name": NAMESPACE}})
     cluster.create(CUSTOMRUNS, {"apiVersion": "tekton.dev/v1beta1", "kind": "CustomRun",
                                 "metadata": {"name": "bench", "namespace": NAMESPACE},
                                 "spec": {"customRef": {"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",

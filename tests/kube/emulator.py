@@ -22,7 +22,11 @@ What the emulator does NOT prove
   A manifest the emulator stores may be refused by a real API server.
 - No garbage collection: ``ownerReferences`` are stored and never acted on, and
   ``propagationPolicy`` is ignored. Deleting an owner deletes nothing else; the FakeOperator
-  deletes the pods it created, imitating the collector for those only.
+  deletes the pods it created, imitating the collector for those only. So that the
+  controller's journal ConfigMaps go with their CustomRun or Experiment is checked only as
+  far as their ownerReferences name it (uid included), not seen done.
+- Validation covers only a ConfigMap's keys, string values and 1 MiB size; no other built-in
+  type is validated.
 - No RBAC, authentication, TLS, API priority and fairness or rate limits; every request is
   allowed, unless a fault is injected.
 - No kubelet termination-message rules: a real kubelet keeps at most 4096 bytes per container
@@ -89,6 +93,7 @@ ALL_VERBS = sorted(VERBS)
 DEFAULT_RESOURCES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "v1/namespaces": ("Namespace", False, ("status",)),
     "v1/pods": ("Pod", True, ("status", "log")),
+    "v1/configmaps": ("ConfigMap", True, ()),
     "batch/v1/jobs": ("Job", True, ("status",)),
     "kubeflow.org/v1/pytorchjobs": ("PyTorchJob", True, ("status",)),
     "kubeflow.org/v1/tfjobs": ("TFJob", True, ("status",)),
@@ -315,6 +320,32 @@ def _merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = _merge_patch(result.get(key), value)
     return result
+
+
+#: A ConfigMap's data and binaryData together may hold this many bytes (keys and values).
+CONFIGMAP_MAX_BYTES = 1024 * 1024
+_CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def _validate(resource: kmock.resource, obj: Mapping[str, Any]) -> None:
+    """The API server's validation of the built-in types the project writes that the emulator
+    checks: a ConfigMap's keys, string values and 1 MiB size (422, as a server answers)."""
+    if resource.group != "" or resource.plural != "configmaps":
+        return
+    name = (obj.get("metadata") or {}).get("name")
+    size = 0
+    for field in ("data", "binaryData"):
+        entries = obj.get(field) or {}
+        if not isinstance(entries, dict):
+            raise _error(422, f'ConfigMap "{name}" is invalid: {field}: must be a map', name=name, kind="configmaps")
+        for entry, value in entries.items():
+            if not _CONFIGMAP_KEY.match(entry) or not isinstance(value, str):
+                raise _error(422, f'ConfigMap "{name}" is invalid: {field}[{entry}]: a key of [-._a-zA-Z0-9]+ '
+                                  "and a string value are required", name=name, kind="configmaps")
+            size += len(entry) + len(value.encode())
+    if size > CONFIGMAP_MAX_BYTES:
+        raise _error(422, f'ConfigMap "{name}" is invalid: []: Too long: must have at most {CONFIGMAP_MAX_BYTES} '
+                          "bytes", name=name, kind="configmaps")
 
 
 def _without(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
@@ -733,6 +764,7 @@ class RealisticEmulator(kmock.KubernetesEmulator):
             obj.pop("status", None)
             if resource.plural == "pods" and resource.group == "":
                 obj["status"] = {"phase": "Pending"}
+        _validate(resource, obj)
         self._commit(resource, key, "ADDED", obj, None)
         return obj
 
@@ -816,6 +848,7 @@ class RealisticEmulator(kmock.KubernetesEmulator):
                 result[field] = old[field]
         if result == old:
             return old  # a no-op: no new resourceVersion, no event
+        _validate(resource, result)
         if _without(result, "metadata", "status") != _without(old, "metadata", "status"):
             meta["generation"] = int(old_meta.get("generation") or 0) + 1
         meta["resourceVersion"] = self._next_rv()

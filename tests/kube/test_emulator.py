@@ -575,3 +575,21 @@ def test_the_cluster_can_be_used_without_the_fixture() -> None:
         assert cluster.url.startswith("http://127.0.0.1:") and not cluster.url.endswith("/")
         assert cluster.get("v1/namespaces", None, "x")["metadata"]["name"] == "x"
     assert cluster.server_errors == []
+
+
+def test_configmaps_are_served_and_refused_past_1_mib_as_a_server_does(api_client, namespace) -> None:
+    core = client.CoreV1Api(api_client)
+    body = {"metadata": {"name": "cm"}, "data": {"a": "x" * 1000}}
+    created = core.create_namespaced_config_map(namespace, body)
+    assert created.metadata.uid and created.data == {"a": "x" * 1000}
+    core.patch_namespaced_config_map("cm", namespace, [{"op": "add", "path": "/data/b", "value": "y"}])
+    assert core.read_namespaced_config_map("cm", namespace).data == {"a": "x" * 1000, "b": "y"}
+    half = "z" * 600_000  # two requests: the emulator's HTTP server takes bodies up to 1 MiB
+    core.patch_namespaced_config_map("cm", namespace, [{"op": "add", "path": "/data/c", "value": half}])
+    with pytest.raises(ApiException) as refused:
+        core.patch_namespaced_config_map("cm", namespace, [{"op": "add", "path": "/data/d", "value": half}])
+    assert refused.value.status == 422 and "must have at most 1048576 bytes" in refused.value.body
+    assert set(core.read_namespaced_config_map("cm", namespace).data) == {"a", "b", "c"}  # unchanged
+    with pytest.raises(ApiException) as bad:
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": "bad"}, "data": {"a/b": "1"}})
+    assert bad.value.status == 422

@@ -43,10 +43,12 @@ from controller.conftest import (  # noqa: F401 - fixtures
 from kube.conftest import write_kubeconfig
 from kube.emulator import EmulatedCluster
 from kube.operator import Outcome
+from pipetune.controller import Layout
 from pipetune.ui import ClusterSource, make_server
 
 #: The API group of each resource the dashboard may read, by plural.
-GROUPS = {"customruns": "tekton.dev", "taskruns": "tekton.dev", "experiments": "pipetune.dev", "pods": ""}
+GROUPS = {"customruns": "tekton.dev", "taskruns": "tekton.dev", "experiments": "pipetune.dev", "pods": "",
+          "configmaps": ""}
 
 
 def curve(score: float) -> list[tuple[int, float]]:
@@ -127,7 +129,9 @@ def served(cluster: EmulatedCluster, namespace: str, start_controller: Callable[
     hanging: set[str] = set()
     store = tmp_path_factory.mktemp("artifact-store")
     cluster.operator.outcome = outcome_for(hanging, store)
-    controller = start_controller()
+    # Segments of 4 records: both experiments' older records are archived in ConfigMaps, which
+    # the dashboard reads back.
+    controller = start_controller(journal_layout=Layout(segment=4))
     cluster.create(CUSTOMRUNS, customrun("tune", namespace))
     cluster.create(EXPERIMENTS, {"apiVersion": "pipetune.dev/v1alpha1", "kind": "Experiment",
                                  "metadata": {"name": "live", "namespace": namespace},

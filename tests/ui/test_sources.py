@@ -12,7 +12,7 @@ import pytest
 
 from kube.conftest import api_client, cluster, namespace  # noqa: F401 - fixtures
 from kube.emulator import EmulatedCluster
-from pipetune.controller._parent import journal_status
+from kube.journal import archived_journal
 from pipetune.tracking import LocalSource, NotFound, Refused
 from pipetune.ui import Api, ClusterSource
 from ui.stores import finished_and_running
@@ -48,7 +48,8 @@ def test_the_same_journal_reads_the_same_on_a_cluster_as_locally(cluster: Emulat
                                                                  tmp_path: Path) -> None:
     done, _ = finished_and_running(tmp_path / "state")
     local = Api(LocalSource(tmp_path / "state"))
-    a_customrun(cluster, namespace, "done", dict(journal_status(journal_lines(done.directory))))
+    a_customrun(cluster, namespace, "done", archived_journal(cluster, namespace, "CustomRun", "done",
+                                                             journal_lines(done.directory)))
     source = ClusterSource(cluster.api_client(), namespace, ttl=0.0)
     try:
         remote = Api(source)

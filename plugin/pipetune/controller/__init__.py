@@ -5,8 +5,9 @@ whose ``customRef`` or ``customSpec`` is ``pipetune.dev/v1alpha1`` Experiment, a
 ``pipetune.dev/v1alpha1`` Experiments, and hands each to ``Controller`` (``_reconcile``),
 which runs the one tuner on the Kubernetes engine, level-triggered: each reconcile lets the
 tuner take a turn and applies one plan (``_plan``: the status written once, then the children
-created). The decisions are plain functions: the parents (``_parent``) and the Tekton
-custom-task contract (``_customtask``), which ``pipetune pipeline run`` shares for a
+created). The decisions are plain functions: the parents (``_parent``), the journal as a
+parent keeps it (``_journal``: recent records in the status, older ones in ConfigMaps it
+owns) and the Tekton custom-task contract (``_customtask``), which ``pipetune pipeline run`` shares for a
 PipelineRun's tuning task.
 """
 
@@ -20,6 +21,7 @@ from pipetune.controller._customtask import (
     parse_duration,
     results_of,
 )
+from pipetune.controller._journal import Layout, archive_names, journal_records
 from pipetune.controller._parent import (
     BUDGET_PARAMS,
     STATE_FIELD,
@@ -33,7 +35,6 @@ from pipetune.controller._parent import (
     experiment_status,
     is_ours,
     is_template,
-    journal_records,
     parse_experiment,
     status_patch,
 )
@@ -80,12 +81,14 @@ __all__ = [
     "TIMED_OUT",
     "Controller",
     "Decision",
+    "Layout",
     "HeldEngine",
     "ParentError",
     "Plan",
     "Progress",
     "Turn",
     "WorkQueue",
+    "archive_names",
     "child_base",
     "condition_of",
     "decide",

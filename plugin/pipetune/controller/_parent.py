@@ -7,11 +7,8 @@ contract is ``_customtask``; the plan of a reconcile ``_plan``; the I/O ``_recon
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
-import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,11 +22,6 @@ from pipetune.names import experiment_name
 #: The status field holding the controller's own state: on a CustomRun nothing else survives
 #: the status schema, and the Experiment keeps it in the same place so one code path serves both.
 STATE_FIELD = "extraFields"
-#: The journal's records stay readable in ``STATE_FIELD.journal`` until there are this many
-#: more; then they are frozen into one compressed segment of ``journalSegments``.
-JOURNAL_SEGMENT = 64
-#: The most a segment may decompress to: a status is ours, but not every editor of it is.
-_SEGMENT_MAX_BYTES = 64 * 2**20
 #: CustomRun params that set the experiment's budget, besides its fixed trial arguments.
 BUDGET_PARAMS = ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount", "seed")
 #: An Experiment's name is at most 40 characters (trial names are derived from it).
@@ -291,111 +283,6 @@ def iso(moment: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, _STAMP).replace(tzinfo=UTC)
-
-
-def journal_status(records: Sequence[Mapping[str, Any]], previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The journal as the parent's status keeps it: ``journalSegments`` (key -> base64 of the
-    zlib-compressed JSON of ``JOURNAL_SEGMENT`` records, in key order) and ``journal`` (the
-    records after them, as they are).
-
-    The whole journal used to be rewritten with every status update (1.17 MB a write at 2,000
-    trials, past etcd's 1.5 MiB object limit near 2,500). A segment, once full, encodes the same
-    every time, so the merge patch of an update carries only the recent records and at most
-    one new segment, and the status holds the journal compressed (bench/controller_status.py).
-    ``previous``, the state this one follows, lends its segments when the journal only grew
-    since (its recent records are where they were), so no segment is compressed twice.
-
-    A segment is laid out by field and leaves out the record times (``_encode_segment``):
-    3,000 trials take 322 KB of status, 1.2 MB with 20-point early-stopping curves of
-    full-precision floats (490 KB and 1.4 MB as plain record lists; bench/controller_status.py).
-    The state read back is the state the records give, so a restarted controller suggests and
-    decides the same.
-    """
-    full = len(records) - len(records) % JOURNAL_SEGMENT
-    reuse = _frozen(records, previous or {})
-    segments = {}
-    for start in range(0, full, JOURNAL_SEGMENT):
-        key = f"{start // JOURNAL_SEGMENT:06d}"
-        segments[key] = reuse.get(key) or _encode_segment(records[start:start + JOURNAL_SEGMENT])
-    tail = [dict(r) for r in records[full:]]
-    return {"journalSegments": segments, "journal": tail} if segments else {"journal": tail}
-
-
-def journal_records(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every journal record a status holds (``journal_status`` read back; a status written
-    before segments holds them all in ``journal``). A ``ParentError`` for a segment that does
-    not decode."""
-    records: list[Mapping[str, Any]] = []
-    segments = state.get("journalSegments") or {}
-    for key in sorted(segments):
-        records.extend(_decode_segment(key, segments[key]))
-    records.extend(state.get("journal") or [])  # checked record by record by ``MemoryJournal``
-    return records
-
-
-def _frozen(records: Sequence[Mapping[str, Any]], previous: Mapping[str, Any]) -> Mapping[str, str]:
-    """``previous``'s segments, if ``records`` extends the journal it holds (checked on its
-    recent records, which follow its last segment); else none."""
-    segments = previous.get("journalSegments") or {}
-    tail = previous.get("journal") or []
-    start = len(segments) * JOURNAL_SEGMENT
-    if not segments or start + len(tail) > len(records) or list(records[start:start + len(tail)]) != tail:
-        return {}
-    return segments
-
-
-#: Fields of a journal record that no state depends on (``journal.apply`` never reads them):
-#: a frozen segment leaves them out.
-_UNREAD_FIELDS = ("time",)
-
-
-def compact_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``records`` less the fields no state depends on (``_UNREAD_FIELDS``): ``replay`` gives
-    the same state. Every record stays, so a segment still holds ``JOURNAL_SEGMENT`` records
-    when read back and the segments a restarted controller reads are the ones it writes."""
-    return [{key: value for key, value in record.items() if key not in _UNREAD_FIELDS} for record in records]
-
-
-def _encode_segment(records: Sequence[Mapping[str, Any]]) -> str:
-    """A segment: its records compacted (``compact_records``) and laid out by field, not by
-    record (``{"v": 2, "shapes": [[field, ...], ...], "shape": [index per record], "fields":
-    {field: [value per record that has it]}}``), so like values sit together and compress
-    together; then zlib and base64. A status written before holds a plain list of records."""
-    shapes: dict[tuple[str, ...], int] = {}
-    order: list[int] = []
-    columns: dict[str, list[Any]] = {}
-    for record in compact_records(records):
-        shape = tuple(record)
-        order.append(shapes.setdefault(shape, len(shapes)))
-        for key, value in record.items():
-            columns.setdefault(key, []).append(value)
-    laid_out = {"v": 2, "shapes": [list(shape) for shape in shapes], "shape": order, "fields": columns}
-    text = json.dumps(laid_out, separators=(",", ":"), sort_keys=True)
-    return base64.b64encode(zlib.compress(text.encode(), 9)).decode("ascii")
-
-
-def _records_of(laid_out: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The records of a segment laid out by field (``_encode_segment``)."""
-    shapes = [tuple(shape) for shape in laid_out["shapes"]]
-    columns = {key: iter(values) for key, values in laid_out["fields"].items()}
-    return [{key: next(columns[key]) for key in shapes[index]} for index in laid_out["shape"]]
-
-
-def _decode_segment(key: str, value: Any) -> list[dict[str, Any]]:
-    where = f"status.{STATE_FIELD}.journalSegments[{key}]"
-    try:
-        inflate = zlib.decompressobj()
-        data = inflate.decompress(base64.b64decode(str(value), validate=True), _SEGMENT_MAX_BYTES)
-        if inflate.unconsumed_tail:
-            raise ValueError(f"decompresses to more than {_SEGMENT_MAX_BYTES} bytes")
-        records = json.loads(data)
-        if isinstance(records, dict) and records.get("v") == 2:
-            records = _records_of(records)
-    except (ValueError, zlib.error, KeyError, TypeError, IndexError, StopIteration) as exc:
-        raise ParentError("JournalUnreadable", f"{where}: not a journal segment: {exc}") from None
-    if not isinstance(records, list) or not all(isinstance(r, Mapping) and "op" in r for r in records):
-        raise ParentError("JournalUnreadable", f"{where}: not a list of journal records")
-    return records
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,16 +9,18 @@ children the turn started created, then requeue.
 
 The tuner is the one every front end builds (``tuner.session.Session``), on the Kubernetes
 engine; its journal lives in the parent's ``status.extraFields`` (``MemoryJournal``), written
-before the trials it records are created. A controller started afresh therefore rebuilds
-every tuner from its parent's status, adopts the running children by name and label (the
-engine's listing), and, with the same seed, suggests what it would have: nothing here is kept
-only in memory except caches.
+before the trials it records are created, its older records frozen into ConfigMaps the parent
+owns (``_journal``), each written before the status that references it. A controller started
+afresh therefore rebuilds every tuner from its parent's status and ConfigMaps, adopts the
+running children by name and label (the engine's listing), and, with the same seed, suggests
+what it would have: nothing here is kept only in memory except caches.
 """
 
 from __future__ import annotations
 
 import collections
 import copy
+import json
 import logging
 import tempfile
 import threading
@@ -34,6 +36,7 @@ from kubernetes.client.rest import ApiException
 
 from pipetune.controller._customtask import ending, is_new, is_over
 from pipetune.controller._engine import HeldEngine
+from pipetune.controller._journal import ConfigMapWrite, Layout, archive_names, journal_labels, journal_records
 from pipetune.controller._parent import (
     STATE_FIELD,
     ParentError,
@@ -43,7 +46,6 @@ from pipetune.controller._parent import (
     experiment_source,
     is_ours,
     is_template,
-    journal_records,
     owner_reference,
     parse_experiment,
 )
@@ -95,9 +97,9 @@ class _Active:
 class Controller:
     """Reconciles parents; ``observe`` is fed by the watch (kopf), ``run`` works the queue.
 
-    ``api`` is the client for status writes, Experiment reads and the engines; ``workdir``
-    holds per-parent scratch (the run store the tuner records into; nothing there is needed
-    after a restart).
+    ``api`` is the client for status writes, Experiment reads, the journal's ConfigMaps and
+    the engines; ``workdir`` holds per-parent scratch (the run store the tuner records into;
+    nothing there is needed after a restart); ``journal_layout`` how journals are frozen.
     """
 
     api: client.ApiClient
@@ -105,9 +107,11 @@ class Controller:
     workers: int = 4
     resync: float = RESYNC_SECONDS
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    journal_layout: Layout = field(default_factory=Layout)
 
     def __post_init__(self) -> None:
         self.custom = client.CustomObjectsApi(self.api)
+        self.core = client.CoreV1Api(self.api)
         self.queue: WorkQueue[Key] = WorkQueue()
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.active: dict[Key, _Active] = {}
@@ -199,7 +203,7 @@ class Controller:
     def _reconcile_customrun(self, key: Key, body: dict[str, Any]) -> float | None:
         now = self.clock()
         if is_new(body) or is_over(body):
-            return self._apply(key, body, plan_customrun(body, None, now, self.resync), None)
+            return self._apply(key, body, plan_customrun(body, None, now, self.resync, layout=self.journal_layout), None)
         attempt = int(((body.get("status") or {}).get(STATE_FIELD) or {}).get("attempt", 0))
         try:
             active = self._activate(key, body, attempt)
@@ -211,7 +215,12 @@ class Controller:
         stop = ending(body, now)
         result = active.tuner.stop(*stop) if stop is not None else active.tuner.step()
         turn = Turn(_progress(active.tuner, result), active.journal.entries, active.spec)
-        return self._apply(key, body, plan_customrun(body, turn, now, self.resync), active)
+        try:
+            return self._apply(key, body, plan_customrun(body, turn, now, self.resync, layout=self.journal_layout),
+                               active)
+        except ParentError as exc:  # the journal's ConfigMaps can't be written: the run can't go on
+            self._abandon(key, active, exc)
+            return self._apply(key, body, plan_customrun(body, None, now, self.resync, (exc.reason, str(exc))), None)
 
     def _reconcile_experiment(self, key: Key, body: dict[str, Any]) -> float | None:
         now = self.clock()
@@ -224,11 +233,18 @@ class Controller:
             return self._apply(key, body, plan_experiment(body, None, now, self.resync, failure), None)
         result = active.tuner.step()
         turn = Turn(_progress(active.tuner, result), active.journal.entries)
-        return self._apply(key, body, plan_experiment(body, turn, now, self.resync), active)
+        try:
+            return self._apply(key, body, plan_experiment(body, turn, now, self.resync, layout=self.journal_layout),
+                               active)
+        except ParentError as exc:  # the journal's ConfigMaps can't be written: the run can't go on
+            self._abandon(key, active, exc)
+            return self._apply(key, body, plan_experiment(body, None, now, self.resync, (exc.reason, str(exc))), None)
 
     def _apply(self, key: Key, body: dict[str, Any], plan: Plan, active: _Active | None) -> float | None:
-        """Carry ``plan`` out, in its order: write the status, create the held children, forget
-        the tuner; the requeue delay."""
+        """Carry ``plan`` out, in its order: write the journal's ConfigMaps, then the status,
+        create the held children, forget the tuner; the requeue delay."""
+        if plan.configmaps:
+            self._write_configmaps(key, body, plan.configmaps)
         if plan.patch:
             self._write_status(key, body, plan.status, plan.patch)
         if active is not None and plan.create:
@@ -265,7 +281,7 @@ class Controller:
             spec, base = None, name
             experiment = parse_experiment(body.get("spec") or {}, base, namespace, [], f"Experiment {namespace}/{name}")
         session = Session.for_experiment(experiment, local=False, namespace=namespace, taskruns=True)
-        journal = MemoryJournal(journal_records(state))
+        journal = MemoryJournal(journal_records(state, read_archive(self.core, namespace, state)))
         engine = HeldEngine(KubernetesEngine(
             self.api, namespace, labels={EXPERIMENT_LABEL: base}, owner=owner_reference(body),
             on_change=lambda: self.queue.add(key),
@@ -304,10 +320,67 @@ class Controller:
             raise
         return found.get("spec") or {}
 
+    def _abandon(self, key: Key, active: _Active, exc: ParentError) -> None:
+        """Stop the trials of a parent whose journal can't be kept (``exc``), before it is
+        failed: nothing could record them any more. Best effort: the failure is written anyway."""
+        try:
+            active.tuner.stop(exc.reason, str(exc))
+        except Exception as error:  # noqa: BLE001 - the run is failed whatever happens here
+            log.warning("%s %s/%s: stopping its trials failed (%s)", *key, _describe(error))
+        self._drop(key)
+
     def _drop(self, key: Key) -> None:
         active = self.active.pop(key, None)
         if active is not None:
             active.engine.close()
+
+    # -- the journal's ConfigMaps ------------------------------------------------------------------
+
+    def _write_configmaps(self, key: Key, parent: Mapping[str, Any], writes: tuple[ConfigMapWrite, ...]) -> None:
+        """Write the journal's ConfigMaps: a new one created (owned by the parent, so deleted
+        with it), or replaced whole if a crashed write left one of the parent's there; one the
+        status references given its new segments. A ``ParentError`` when a ConfigMap of that
+        name is someone else's, or one the status references is gone."""
+        for write in writes:
+            try:
+                self._write_configmap(key, parent, write)
+            except ApiException as exc:
+                if exc.status != 422:
+                    raise
+                raise ParentError("JournalRefused", f"ConfigMap {key[1]}/{write.name}: the API server refused the "
+                                  f"journal's ConfigMap: {_server_message(exc)}") from None
+
+    def _write_configmap(self, key: Key, parent: Mapping[str, Any], write: ConfigMapWrite) -> None:
+        kind, namespace, name = key
+        where = f"ConfigMap {namespace}/{write.name}"
+        if not write.create:
+            changes = [{"op": "add", "path": f"/data/{k}", "value": v} for k, v in write.data.items()]
+            try:
+                self.core.patch_namespaced_config_map(write.name, namespace, changes)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                raise ParentError("JournalMissing", f"{where}, which holds journal records of this run, "
+                                  "was deleted while it ran: the run can't go on without it") from None
+            return
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": write.name, "namespace": namespace, "labels": journal_labels(kind, name),
+                             "ownerReferences": [owner_reference(parent)]},
+                "data": dict(write.data)}
+        try:
+            self.core.create_namespaced_config_map(namespace, body)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        existing = self.core.read_namespaced_config_map(write.name, namespace)
+        owners = [o.uid for o in existing.metadata.owner_references or []]
+        if (parent.get("metadata") or {}).get("uid") not in owners:
+            raise ParentError("JournalConflict", f"{where} already exists and is not this {kind}'s (it is not "
+                              "among its owners): the run's journal can't be archived; delete or rename it")
+        # One of ours that no status references (a crashed write, an earlier attempt): replaced.
+        self.core.patch_namespaced_config_map(write.name, namespace, [
+            {"op": "add", "path": "/data", "value": dict(write.data)}])
 
     # -- writing status ------------------------------------------------------------------------------
 
@@ -323,6 +396,21 @@ class Controller:
             elif current is not None:
                 current["status"] = dict(new)
         body["status"] = dict(new)
+
+
+def read_archive(core: client.CoreV1Api, namespace: str, state: Mapping[str, Any]) -> dict[str, dict[str, str] | None]:
+    """The data of each ConfigMap a parent's status (``state``) has its journal archived in
+    (None: it does not exist), for ``journal_records`` to check and read. Other API errors are
+    raised (``ApiException``)."""
+    found: dict[str, dict[str, str] | None] = {}
+    for name in archive_names(state):
+        try:
+            found[name] = dict(core.read_namespaced_config_map(name, namespace).data or {})
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            found[name] = None
+    return found
 
 
 def _progress(tuner: Tuner, result: TuneResult | None) -> Progress:
@@ -374,6 +462,15 @@ def _older(body: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
             str((than.get("metadata") or {}).get("resourceVersion")))
     except (TypeError, ValueError):
         return False
+
+
+def _server_message(exc: ApiException) -> str:
+    """The message of an API server's error (its Status body), else its reason."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or f"{exc.status} {exc.reason}")
 
 
 def _describe(exc: BaseException) -> str:

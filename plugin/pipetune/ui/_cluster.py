@@ -57,6 +57,7 @@ from pipetune.controller import (
     is_template,
     journal_records,
 )
+from pipetune.controller._reconcile import read_archive
 from pipetune.engines.kubernetes import api_client
 from pipetune.errors import PipetuneError, RunError
 from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_RESULT, TASK_RUN, TRIAL_LABEL
@@ -203,7 +204,7 @@ class ClusterSource:
         status = body.get("status") or {}
         state_field = status.get(STATE_FIELD) or {}
         version = str(metadata.get("resourceVersion") or "")
-        state, problem, records = _journal(state_field)
+        state, problem, records = self._journal(state_field)
         attempt = int(state_field.get("attempt", 0) or 0) if kind == "CustomRun" else 0
         base = child_base(name, attempt) if kind == "CustomRun" else name
         spec = _spec(kind, body, state_field)
@@ -230,6 +231,17 @@ class ClusterSource:
             )
             experiment.by_name[run_name] = trial
         return experiment
+
+    def _journal(self, state: Mapping[str, Any]) -> tuple[ExperimentState | None, str | None, list[Mapping[str, Any]]]:
+        """The experiment state a parent's status holds (its older records read from the
+        ConfigMaps they are archived in), with why it can't be read when it can't."""
+        try:
+            records = journal_records(state, read_archive(self.core, self.namespace, state))
+            return MemoryJournal(records).state(), None, records
+        except PipetuneError as exc:
+            return None, f"status.{STATE_FIELD}: {exc}", []
+        except ApiException as exc:
+            return None, f"status.{STATE_FIELD}: can't read the journal's ConfigMaps: {_describe(exc)}", []
 
     def _mirror(self) -> None:
         """Write what changed into the scratch store (and drop what left the cluster)."""
@@ -584,15 +596,6 @@ def read_uri(uri: str, what: str) -> bytes:
         raise NotFound(f"{what}: nothing at {uri}") from None
     except OSError as exc:  # a store's refusals (PermissionError) and connection errors
         raise RunError(f"{what}: can't read {uri}: {exc}") from None
-
-
-def _journal(state: Mapping[str, Any]) -> tuple[ExperimentState | None, str | None, list[Mapping[str, Any]]]:
-    """The experiment state a parent's status holds, with why it can't be read when it can't."""
-    try:
-        records = journal_records(state)
-        return MemoryJournal(records).state(), None, records
-    except PipetuneError as exc:
-        return None, f"status.{STATE_FIELD}: {exc}", []
 
 
 def _trial_times(records: Iterable[Mapping[str, Any]]) -> dict[int, tuple[float | None, float | None]]:

@@ -245,3 +245,26 @@ def test_customrun_cancelled_before_it_ran_creates_no_trial(cluster, namespace, 
     condition = succeeded(wait_status(cluster, CUSTOMRUNS, namespace, "run-n", finished))
     assert (condition["status"], condition["reason"]) == ("False", "CustomRunCancelled")
     assert not cluster.objects(TASKRUNS, namespace)
+
+
+def test_a_customrun_cancelled_while_no_controller_ran_stops_the_children_the_last_one_made(
+        cluster, namespace, start_controller):
+    """The new controller's first turn both re-submits the running trials (held until the
+    status is written) and stops them: the children its predecessor made are cancelled too (a
+    held trial's cancel used to drop only the held submit, and they ran on)."""
+    cluster.operator.outcome = lambda resource: Outcome(hang=True)
+    first = start_controller()
+    cluster.operator.outcome = lambda resource: Outcome(hang=True)
+    cluster.create(CUSTOMRUNS, customrun("run-r", namespace))
+    running_children(cluster, namespace, 3, "run-r-")
+    wait_status(cluster, CUSTOMRUNS, namespace, "run-r", lambda o: "3 running" in succeeded(o).get("message", ""))
+    first.stop()
+    cluster.patch(CUSTOMRUNS, namespace, "run-r", {"spec": {"status": "RunCancelled"}})
+    start_controller()
+    condition = succeeded(wait_status(cluster, CUSTOMRUNS, namespace, "run-r", finished))
+    assert (condition["status"], condition["reason"]) == ("False", "CustomRunCancelled")
+    deadline = time.monotonic() + 20
+    while any(t["spec"].get("status") != "TaskRunCancelled" for t in cluster.objects(TASKRUNS, namespace)):
+        assert time.monotonic() < deadline, [t["spec"].get("status") for t in cluster.objects(TASKRUNS, namespace)]
+        time.sleep(0.05)
+    assert len(cluster.objects(TASKRUNS, namespace)) == 3  # stopped, none made anew

@@ -112,8 +112,13 @@ class FakeKubernetes:
 
     def __init__(self, refuse: str = "", fail: str = "") -> None:
         self.created: list[str] = []
+        self.stopped: list[str] = []
         self.refuse, self.fail = refuse, fail
         self.closed = False
+
+    def stop_existing(self, request: RunRequest) -> str | None:
+        self.stopped.append(str(request.name))
+        return None
 
     def submit(self, request: RunRequest) -> Any:
         if request.name == self.refuse:
@@ -142,8 +147,8 @@ def test_held_runs_are_created_only_on_release_in_order_a_refused_one_fails_its_
     engine = HeldEngine(fake)  # type: ignore[arg-type]
     a, b, c = (engine.submit(request(n)) for n in "abc")
     assert fake.created == [] and engine.poll(a).phase is Phase.PENDING and a.argv == ["a"]
-    engine.cancel(c)  # stopped before it was created: never created
-    assert engine.poll(c).phase is Phase.CANCELLED
+    engine.cancel(c)  # stopped before it was created: never created, a predecessor's stopped
+    assert engine.poll(c).phase is Phase.CANCELLED and fake.stopped == ["c"]
     engine.release()
     assert fake.created == ["a"] and engine.held == []
     assert engine.poll(a) == "polled" and a.argv == ["taskrun/a"]

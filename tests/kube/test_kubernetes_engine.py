@@ -255,6 +255,24 @@ def test_cancel_and_timeout_delete_the_job(cluster, engine) -> None:
     assert status.reason == Reason.TIMEOUT and cluster.get(PYTORCHJOBS, NS, "exp-0001") is None
 
 
+def test_stop_existing_stops_this_trials_resource_and_creates_nothing(cluster, engine) -> None:
+    """What a restarted tuner uses to cancel a trial it has not submitted again yet."""
+    engine.submit(request(pytorchjob()))
+    said = io.StringIO()
+    again = KubernetesEngine(cluster.api_client(), NS, labels={EXPERIMENT_LABEL: "exp"}, log=said)
+    try:
+        assert again.stop_existing(request(pytorchjob())) == "deleted"
+        assert cluster.get(PYTORCHJOBS, NS, "exp-0000") is None
+        assert again.stop_existing(request(pytorchjob())) is None  # gone: nothing to do
+        foreign = pytorchjob("exp-0001")
+        cluster.create(PYTORCHJOBS, foreign)  # no trial label: someone else's
+        assert again.stop_existing(request(pytorchjob("exp-0001"))) is None
+        assert cluster.get(PYTORCHJOBS, NS, "exp-0001") is not None
+    finally:
+        again.close()
+    assert cluster.emulator.requests()[("create", "pytorchjobs")] == 1  # the first submit's only
+
+
 def test_retain_keeps_the_finished_resource(cluster, engine) -> None:
     handle = engine.submit(request(pytorchjob(), retain=True))
     master_pod(cluster, "exp-0000", RESULTS)

@@ -84,8 +84,12 @@ class HeldEngine:
             self.engine.cancel(handle.run)
         elif handle in self.held:
             self.held.remove(handle)
-            handle.status = RunStatus(Phase.CANCELLED, Reason.CANCELLED, "cancelled before it was created",
-                                      finished_at=time.time())
+            # Held is not "never created": a restarted controller's tuner submits its running
+            # trials again (adopted by name on release), and one cancelled before the release
+            # must stop the child its predecessor made, or it runs on after the parent ended.
+            done = self.engine.stop_existing(handle.request)
+            message = (f"cancelled; {handle.argv[0]} was {done}" if done else "cancelled before it was created")
+            handle.status = RunStatus(Phase.CANCELLED, Reason.CANCELLED, message, finished_at=time.time())
 
     def reclaim(self, run_id: str, outputs_dir: Path) -> None:
         """Nothing to end: a run submitted again adopts its resource by name."""

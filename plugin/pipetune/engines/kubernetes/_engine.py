@@ -262,7 +262,9 @@ class KubernetesEngine:
 
     # -- the engine protocol -------------------------------------------------------------------
 
-    def submit(self, request: RunRequest) -> KubernetesRun:
+    def _identify(self, request: RunRequest) -> tuple[dict[str, Any], KubernetesRun]:
+        """The manifest ``request`` creates and its run, named and of its kind, judged by
+        nothing yet."""
         resource = request.resource
         manifest = copy.deepcopy(dict(resource.manifest)) if resource else None
         if manifest is None:
@@ -274,7 +276,7 @@ class KubernetesEngine:
         api_version, kind_name = str(manifest.get("apiVersion", "")), str(manifest.get("kind", ""))
         kind = known_kind(api_version, kind_name) or self._unknown_kind(api_version, kind_name)
         never = compile_condition("$[?(@.never)]")
-        run = KubernetesRun(
+        return manifest, KubernetesRun(
             request.run_id,
             request,
             [f"{kind.kind.lower()}/{name}", "-n", namespace],
@@ -284,6 +286,35 @@ class KubernetesEngine:
             success=never,
             failure=never,
         )
+
+    def stop_existing(self, request: RunRequest) -> str | None:
+        """Stop the resource ``request`` names when the cluster holds one made for this trial
+        (its trial label), creating nothing; what was done, or None when there was none.
+
+        For a run never submitted through this engine whose predecessor's may be running: a
+        restarted tuner re-submits its running trials, and one cancelled before that submit is
+        released must still stop what the last tuner started."""
+        _manifest, run = self._identify(request)
+        kind = run.kind
+        if not run.name:
+            return None
+        try:
+            found = call(f"get {kind.kind} {run.name}", self.custom.get_namespaced_custom_object,
+                         kind.group, kind.version, run.namespace, kind.plural, run.name, retry=self.retry)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            self._say(f"{kind.kind} {run.name}: could not read it to stop it: {describe(exc)}")
+            return None
+        if ((found.get("metadata") or {}).get("labels") or {}).get(TRIAL_LABEL) != run.name:
+            return None  # someone else's resource of that name: never ours to stop
+        return self._stop(run)
+
+    def submit(self, request: RunRequest) -> KubernetesRun:
+        resource = request.resource
+        manifest, run = self._identify(request)
+        metadata = manifest["metadata"]
+        name, namespace, kind = run.name, run.namespace, run.kind
         given = {
             "successCondition": (resource.success_condition if resource else None) or kind.success_condition,
             "failureCondition": (resource.failure_condition if resource else None) or kind.failure_condition,

@@ -142,7 +142,8 @@ class Auto(HyperoptAlgorithm):
             )
         # anneal's width is range / (1 + T * shrink_coef) with T the trials seen: solve for
         # the shrink_coef that gives the width wanted.
-        self._width, width = width_replay(history, self._width)
+        # An infeasible refinement step counts as one that did not improve (its penalty).
+        self._width, width = width_replay(self.penalty(history), self._width)
         shrink = (1.0 / width - 1.0) / max(len(docs), 1)
         return ask(anneal.suggest, plan, docs, new_id, seed, avg_best_idx=REFINE_AVG_BEST_IDX, shrink_coef=shrink)
 

@@ -57,7 +57,7 @@ from problems import PROBLEMS, Problem  # noqa: E402
 
 OUT = HERE / "out"
 ROOT = HERE.parent
-ALGORITHMS = ("auto", "tpe", "multivariate-tpe", "random")
+ALGORITHMS = ("auto", "tpe", "multivariate-tpe", "cmaes", "random")
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 
 The tuner hands an infeasible trial to every algorithm with ``loss=None`` and its objective
 value and violations kept (``TrialRecord.infeasible``), so an algorithm that does not know
-about constraints takes it as failed: its model never sees the infeasible region and keeps
-sampling it. The Optuna-based ones give the violations to Optuna (``_optuna.StudyCache``),
+about constraints takes it as failed: Optuna, CMA-ES and skopt leave failed trials out, so
+their models never see the infeasible region and keep sampling it; hyperopt gives them an
+infinite loss, which ranks them last but all alike. The Optuna-based ones give the violations to Optuna (``_optuna.StudyCache``),
 whose TPE splits the trials as c-TPE does (feasible ones by value, then infeasible ones by
 total violation). The others get the history through :class:`Penalty`: each infeasible
 trial gets the loss
@@ -20,11 +21,14 @@ limit). Why this is sound:
   themselves by total violation, which is the order c-TPE (Optuna) and Deb's feasibility
   rules use. hyperopt's TPE uses the losses only through that order (the best
   ``gamma * sqrt(n)`` trials form the "good" density l(x), the rest the "bad" g(x)), so with
-  enough feasible trials every infeasible one lands in g(x), and TPE's l(x) / g(x) now scores
-  the infeasible region low instead of not at all; with too few feasible trials the least
-  violating ones fill l(x), which pulls the search towards feasibility. Annealing picks its
-  centre by rank and CMA-ES weights a generation by rank, so for them too only the order
-  matters, and it is the same whatever ``worst`` and ``spread`` are.
+  enough feasible trials every infeasible one lands in g(x) and TPE's l(x) / g(x) scores the
+  infeasible region low; with too few the least violating ones fill l(x), which pulls the
+  search towards feasibility. (hyperopt's infinite loss for a failed trial already put them
+  in g(x): for TPE the penalty adds the order by violation, which matters only while the
+  feasible trials are that few.) Annealing picks its centre by rank and CMA-ES weights a
+  generation by rank, so for them too only the order matters, whatever ``worst`` and
+  ``spread`` are; CMA-ES and ``auto``'s step-size rule now count an infeasible trial as a
+  bad step instead of not at all.
 - A regression model (skopt's GP or trees) sees the values themselves: the penalty stays
   within one feasible range above the worst feasible trial, so it never dwarfs the objective
   (no big constant, as a fixed penalty would be) and still slopes down towards feasibility.

@@ -98,6 +98,33 @@ def test_a_kept_algorithm_suggests_what_a_new_one_does_with_constraints(name: st
         history.append(record(k, a))
 
 
+def constrained_function(a: Mapping[str, Any]) -> dict[str, float]:
+    return {"loss": loss(a), "x": a["x"], "log_lr": math.log10(a["lr"])}
+
+
+@pytest.mark.parametrize("name", CONSTRAINED)
+def test_the_tuner_resumed_with_constraints_suggests_what_one_uninterrupted_run_did(name: str, tmp_path) -> None:
+    """Through ``pipetune.tune``: the records rebuilt from the journal (violations included)
+    give a resumed experiment the trials of one run, two at a time."""
+    import pipetune
+
+    n = trials_for(name)
+
+    def tune(directory: str, max_trials: int) -> Any:
+        return pipetune.tune(constrained_function, SPACE, metric="loss", minimize=True, max_trials=max_trials,
+                             parallel=2, constraints={"x": {"max": 0.9}, "log_lr": {"min": -3.0}}, algorithm=name,
+                             algorithm_settings=SETTINGS.get(name), seed=4, directory=tmp_path / directory,
+                             state_dir=tmp_path / "state")
+
+    whole = tune("whole", n)
+    tune("resumed", n // 2)
+    resumed = tune("resumed", n)
+    assert [dict(t.assignment) for t in resumed.trials] == [dict(t.assignment) for t in whole.trials]
+    assert any(t.metrics["x"] > 0.9 or t.metrics["log_lr"] < -3.0 for t in whole.trials)
+    best = whole.best
+    assert best is not None and best.metrics["x"] <= 0.9 and best.metrics["log_lr"] >= -3.0
+
+
 # -- the penalty ------------------------------------------------------------------------------------
 
 

@@ -2,13 +2,14 @@
 Optuna's constrained TPE, in one run.
 
     python bench/constrained.py [--before main] [--trials 100] [--seeds 10] [--problems NAME,...]
+        [--algorithms auto,tpe,multivariate-tpe,cmaes,random]
 
 ``--before`` is a git revision: its ``plugin/`` is taken with ``git archive`` into a temporary
 folder and run in a process of its own beside this checkout's, so the two are measured on the
 same machine in the same run (``--before ''`` skips it).
 
 Contenders, each ``--trials`` sequential trials for seeds 0..``--seeds``-1: pipetune's
-``auto``, ``tpe``, ``multivariate-tpe`` and ``random`` (each as the tuner asks them: every
+``--algorithms`` (by default ``auto``, ``tpe``, ``multivariate-tpe``, ``cmaes`` and ``random``; each as the tuner asks them: every
 settled trial's record is made by ``policy.settled_record`` from the trial's metrics, so an
 infeasible trial reaches the algorithm as the tuner gives it), and Optuna's ``TPESampler``
 with the constraint values set on each trial (``trial.set_constraint``, what ``constraints_func``
@@ -186,7 +187,7 @@ def measure(contender: str, c: Constrained, trials: int, seeds: int) -> dict[str
 
 def worker(args: argparse.Namespace) -> None:
     """One side's pipetune contenders, as JSON on stdout (run with that side's PYTHONPATH)."""
-    out = {name: {a: measure(a, PROBLEMS_C[name], args.trials, args.seeds) for a in ALGORITHMS}
+    out = {name: {a: measure(a, PROBLEMS_C[name], args.trials, args.seeds) for a in args.algorithms.split(",")}
            for name in args.problems.split(",")}
     print(json.dumps(out))
 
@@ -195,7 +196,7 @@ def side(plugin: Path, args: argparse.Namespace) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(plugin)}
     return subprocess.Popen(
         [sys.executable, __file__, "--worker", "--trials", str(args.trials), "--seeds", str(args.seeds),
-         "--problems", args.problems], env=env, stdout=subprocess.PIPE, text=True)
+         "--problems", args.problems, "--algorithms", args.algorithms], env=env, stdout=subprocess.PIPE, text=True)
 
 
 def extract(revision: str, into: Path) -> Path:
@@ -214,12 +215,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--problems", default=",".join(PROBLEMS_C))
+    parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
     names = args.problems.split(",")
+    algorithms = args.algorithms.split(",")
     with tempfile.TemporaryDirectory() as folder:
         # The two sides run at once, each in its own process; Optuna here meanwhile.
         after = side(ROOT / "plugin", args)
@@ -237,10 +240,10 @@ def main() -> None:
         sample = uniform_points(c.problem, 20_000)
         share = sum(1 for x in sample if not c.feasible(x)) / len(sample)
         optimum = min(c.problem.true(x) for x in sample if c.feasible(x))
-        rows = {f"pipetune {a} (after)": after_rows[name][a] for a in ALGORITHMS}
-        rows.update({f"pipetune {a} (before)": before_rows[name][a] for a in ALGORITHMS if before_rows})
+        rows = {f"pipetune {a} (after)": after_rows[name][a] for a in algorithms}
+        rows.update({f"pipetune {a} (before)": before_rows[name][a] for a in algorithms if before_rows})
         rows["optuna TPE (constraints)"] = optuna_rows[name]
-        order = [f"pipetune {a} ({s})" for a in ALGORITHMS for s in ("before", "after") if f"pipetune {a} ({s})" in rows]
+        order = [f"pipetune {a} ({s})" for a in algorithms for s in ("before", "after") if f"pipetune {a} ({s})" in rows]
         for label in [*order, "optuna TPE (constraints)"]:
             row = rows[label]
             print(f"| {name} | {label} | {row['median']:.4f} | {min(row['bests']):.4f} | {max(row['bests']):.4f} "

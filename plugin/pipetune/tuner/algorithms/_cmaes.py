@@ -6,11 +6,10 @@ The search distribution is a function of the history: the finished trials, in or
 to the optimizer a generation (``population_size`` trials) at a time; an unfinished last
 generation is not told yet, and failed trials are left out. Infeasible trials are told with a
 penalised loss that ranks them after every feasible one (``_constraints``; CMA-ES reads only
-the ranks). The next trial is then asked from
-that distribution with the trial's own seed, so the members of one generation differ, a
-resumed run asks what an uninterrupted one would, and parallel trials are simply members of
-the current generation. The replayed optimizer is kept between calls and only the newly
-finished trials are told to it.
+the ranks). The next trial is then asked from that distribution with the trial's own seed,
+so the members of one generation differ, a resumed run asks what an uninterrupted one would,
+and parallel trials are simply members of the current generation. The replayed optimizer is
+kept between calls and only the newly finished trials are told to it.
 
 Like Optuna's sampler, categorical and discrete parameters are not modelled: each is drawn
 at random. Ints are searched as numbers and rounded. A restart (when the optimizer reports it

@@ -5,10 +5,10 @@ The tuner hands an infeasible trial to every algorithm with ``loss=None`` and it
 value and violations kept (``TrialRecord.infeasible``), so an algorithm that does not know
 about constraints takes it as failed: Optuna, CMA-ES and skopt leave failed trials out, so
 their models never see the infeasible region and keep sampling it; hyperopt gives them an
-infinite loss, which ranks them last but all alike. The Optuna-based ones give the violations to Optuna (``_optuna.StudyCache``),
-whose TPE splits the trials as c-TPE does (feasible ones by value, then infeasible ones by
-total violation). The others get the history through :class:`Penalty`: each infeasible
-trial gets the loss
+infinite loss, which ranks them last but all alike. The Optuna-based algorithms give the
+violations to Optuna (``_optuna.StudyCache``), whose TPE splits the trials as c-TPE does
+(feasible ones by value, then infeasible ones by total violation). The others get the
+history through :class:`Penalty`: each infeasible trial gets the loss
 
     worst + spread * t / (1 + t)
 

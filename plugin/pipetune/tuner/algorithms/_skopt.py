@@ -6,9 +6,9 @@ Each suggestion makes an ``Optimizer`` seeded with the trial's seed, tells it ev
 trial at once (one model fit) and asks one point. Pending and running trials are told with
 the best loss so far, skopt's own ``cl_min`` strategy for asking several points at once, so a
 batch spreads out. Failed trials are left out; infeasible ones are told with a penalised loss
-(``_constraints``: above the worst feasible one by at most the feasible range). A step or a log scale of a parameter is kept
-(skopt's ``log-uniform`` prior; values snapped to the step); normal distributions are searched
-as uniform over [min, max].
+(``_constraints``: above the worst feasible one by at most the feasible range). A step or a
+log scale of a parameter is kept (skopt's ``log-uniform`` prior; values snapped to the step);
+normal distributions are searched as uniform over [min, max].
 """
 
 from __future__ import annotations

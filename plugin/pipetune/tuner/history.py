@@ -43,10 +43,24 @@ class TrialRecord:
     internal: Mapping[str, Any] | None = field(default=None, compare=False)
     #: A multi-objective or constrained experiment's: every objective as a loss (None until
     #: the trial has them all), and each constraint's violation (at most 0 when it holds,
-    #: Optuna's convention). ``loss`` is then None for an infeasible trial, so a
-    #: single-objective algorithm treats it as failed and searches elsewhere.
+    #: Optuna's convention). ``loss`` is then None for an infeasible trial, so no algorithm
+    #: takes it for a good one; those that model constraints read ``losses`` and
+    #: ``violations`` (``algorithms._constraints``), the others take it as failed.
     losses: tuple[float, ...] | None = None
     violations: tuple[float, ...] | None = None
+
+    @property
+    def infeasible(self) -> bool:
+        """Whether the trial settled with its objective values but broke a constraint: an
+        observation of the infeasible region (``algorithms._constraints``), not a failure."""
+        return (self.status.final and self.losses is not None and self.violations is not None
+                and any(v > 0 for v in self.violations))
+
+    @property
+    def total_violation(self) -> float:
+        """The sum of the broken constraints' violations (Optuna's score of an infeasible
+        trial); 0 for a feasible or unconstrained one, infinite for an unreported metric."""
+        return sum(v for v in self.violations or () if v > 0)
 
     @classmethod
     def pending(

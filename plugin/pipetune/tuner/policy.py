@@ -383,7 +383,8 @@ def settled_record(trial: TrialState, objective: Objective) -> TrialRecord:
 
 def scored_record(record: TrialRecord, trial: TrialState, objective: Objective) -> TrialRecord:
     """A settled trial's record with its losses and constraint violations; an infeasible
-    trial's ``loss`` is None, so single-objective algorithms take it as failed."""
+    trial's ``loss`` is None (its value stays in ``losses``): the algorithms that model
+    constraints read those and the violations (``algorithms._constraints``)."""
     values = pareto.values_of(trial, objective)
     losses = pareto.losses_of(values, objective) if values is not None else None
     violations = objective.violations(trial.metrics) if objective.constraints else None

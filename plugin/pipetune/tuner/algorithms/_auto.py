@@ -20,6 +20,10 @@ Trials are given roles by their index alone (so the algorithm stays a pure funct
    a step of the right kind for every parameter type (on the log scale for log ones, a bias
    towards the best value for categorical ones) and for conditional expression spaces.
 
+With constraints, the model gets each trial's violations as Optuna's constraint values and
+the refinement sees infeasible trials with a penalised loss (``_constraints``), so both move
+away from the infeasible region; an infeasible refinement step counts as one that failed.
+
 A finite space is tried point by point first; then, unless the objective is declared
 ``deterministic``, points are tried again (a noisy objective: the model re-samples the good
 ones). Measured with bench/algorithms.py against Optuna and hyperopt over 26 problems
@@ -142,7 +146,8 @@ class Auto(HyperoptAlgorithm):
             )
         # anneal's width is range / (1 + T * shrink_coef) with T the trials seen: solve for
         # the shrink_coef that gives the width wanted.
-        self._width, width = width_replay(history, self._width)
+        # An infeasible refinement step counts as one that did not improve (its penalty).
+        self._width, width = width_replay(self.penalty(history), self._width)
         shrink = (1.0 / width - 1.0) / max(len(docs), 1)
         return ask(anneal.suggest, plan, docs, new_id, seed, avg_best_idx=REFINE_AVG_BEST_IDX, shrink_coef=shrink)
 

@@ -4,11 +4,12 @@ the unit cube of the space's numeric parameters, with Katib's settings ``restart
 
 The search distribution is a function of the history: the finished trials, in order, are told
 to the optimizer a generation (``population_size`` trials) at a time; an unfinished last
-generation is not told yet, and failed trials are left out. The next trial is then asked from
-that distribution with the trial's own seed, so the members of one generation differ, a
-resumed run asks what an uninterrupted one would, and parallel trials are simply members of
-the current generation. The replayed optimizer is kept between calls and only the newly
-finished trials are told to it.
+generation is not told yet, and failed trials are left out. Infeasible trials are told with a
+penalised loss that ranks them after every feasible one (``_constraints``; CMA-ES reads only
+the ranks). The next trial is then asked from that distribution with the trial's own seed,
+so the members of one generation differ, a resumed run asks what an uninterrupted one would,
+and parallel trials are simply members of the current generation. The replayed optimizer is
+kept between calls and only the newly finished trials are told to it.
 
 Like Optuna's sampler, categorical and discrete parameters are not modelled: each is drawn
 at random. Ints are searched as numbers and rounded. A restart (when the optimizer reports it
@@ -33,6 +34,7 @@ import numpy as np
 from pipetune.errors import SpecError
 from pipetune.tuner.algorithms import _settings
 from pipetune.tuner.algorithms._base import Algorithm, Suggestion, seed_for
+from pipetune.tuner.algorithms._constraints import Penalty
 from pipetune.tuner.algorithms._unit import Box, box_for, choose, require_search_space
 from pipetune.tuner.history import TrialRecord
 from pipetune.tuner.space import SearchSpace
@@ -78,6 +80,7 @@ class CMAES(Algorithm):
         self.sigma = float(options.get("sigma", DEFAULT_SIGMA))
         self._replay: _Replay | None = None
         self._lock = threading.Lock()
+        self._penalty = Penalty()
 
     def suggest(self, space: Any, history: Sequence[TrialRecord], seed: int) -> Suggestion:
         box = box_for(require_search_space(space, self.name))
@@ -85,7 +88,7 @@ class CMAES(Algorithm):
         listed = [i for i, axis in enumerate(box.axes) if axis.choices is not None]
 
         with self._lock:
-            replay = self._replayed(box, numeric, history) if numeric else None
+            replay = self._replayed(box, numeric, self._penalty(history)) if numeric else None
 
             def draw(draw_seed: int) -> dict[str, Any]:
                 u = [0.0] * box.dims

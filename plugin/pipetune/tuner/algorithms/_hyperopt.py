@@ -35,6 +35,7 @@ from hyperopt import anneal, hp, rand, space_eval, tpe
 from pipetune.errors import SpaceError
 from pipetune.tuner.algorithms import _settings
 from pipetune.tuner.algorithms._base import Algorithm, Exhausted, Suggestion
+from pipetune.tuner.algorithms._constraints import Penalty
 from pipetune.tuner.history import TrialRecord, TrialStatus
 from pipetune.tuner.space import (
     CategoricalParameter,
@@ -494,6 +495,9 @@ class HyperoptAlgorithm(Algorithm):
     ``avoid_finished`` widens this to every trial in the history until every point is tried.
     Once every point of a finite space is taken, a deterministic objective is ``Exhausted``
     and a noisy one (the default) repeats points (``Algorithm``).
+
+    Infeasible trials go into the documents with a penalised loss that ranks them after every
+    feasible one (``_constraints``), so TPE's and annealing's models learn where they are.
     """
 
     CHECKS: ClassVar[Mapping[str, _settings.Check]] = {}
@@ -502,11 +506,13 @@ class HyperoptAlgorithm(Algorithm):
     def __init__(self, settings: Mapping[str, str] | None = None) -> None:
         super().__init__(settings)
         self.options = _settings.parse(self.settings, self.CHECKS)
+        #: The history with infeasible trials penalised, as the models see it.
+        self.penalty = Penalty()
 
     def suggest(self, space: Any, history: Sequence[TrialRecord], seed: int) -> Suggestion:
 
         plan = plan_for(space)
-        docs = to_hyperopt_docs(plan, history)
+        docs = to_hyperopt_docs(plan, self.penalty(history))
         avoid = self._avoided(plan, docs)
         new_id = len(history)
         for attempt in range(_MODEL_DRAWS + _RANDOM_DRAWS):
@@ -558,7 +564,8 @@ class HyperoptAlgorithm(Algorithm):
 
     def ask_vals(self, plan: Plan, docs: list[Doc], history: Sequence[TrialRecord],
                  new_id: int, seed: int) -> Vals:
-        """hyperopt's raw values for the next trial; subclasses pick the suggest function."""
+        """hyperopt's raw values for the next trial; subclasses pick the suggest function.
+        ``docs`` rank infeasible trials by their penalised loss; ``history`` is as given."""
         raise NotImplementedError
 
 

@@ -8,6 +8,12 @@ sets it). The sampler is made anew for each suggestion with the trial's seed, so
 state survives between calls beyond the history and the same (space, history, seed) gives
 the same suggestion in any process.
 
+Constraints: a settled trial of a constrained experiment goes in COMPLETE with its value and
+its violations as Optuna's constraint values (``create_trial(constraints=...)``, what Optuna 5
+stores for a ``constraints_func`` and what its TPE reads), infeasible ones too, so TPE splits
+the trials as its constrained version does: the feasible ones by value, then the infeasible
+ones by total violation, and learns where the infeasible region is rather than ignoring it.
+
 The study is kept between calls and extended with the newly settled trials rather than
 rebuilt (``StudyCache``): the trials a suggestion added only for itself (the pending ones and
 the asked one) are closed as FAIL afterwards, which Optuna's TPE ignores, so the kept study
@@ -134,7 +140,13 @@ class StudyCache:
         if self.box.encode(record.assignment) is None:
             return None
         params = {axis.name: to_optuna(axis, record.assignment[axis.name]) for axis in self.box.axes}
-        if record.loss is not None:
+        if record.violations is not None and record.losses is not None and record.status.final:
+            # A constrained trial with its value, feasible or not: Optuna's constraint values
+            # (what a constraints_func would store) make TPE rank it (module docstring).
+            constraints = {f"constraint_{i}": v for i, v in enumerate(record.violations)}
+            trial = create_trial(params=params, distributions=self.distributions, value=float(record.losses[0]),
+                                 constraints=constraints)
+        elif record.loss is not None:
             trial = create_trial(params=params, distributions=self.distributions, value=float(record.loss))
         elif record.status.final:
             trial = create_trial(params=params, distributions=self.distributions, state=TrialState.FAIL)

@@ -5,9 +5,10 @@ makes it (``pkg/suggestion/v1beta1/skopt``), with its settings ``base_estimator`
 Each suggestion makes an ``Optimizer`` seeded with the trial's seed, tells it every finished
 trial at once (one model fit) and asks one point. Pending and running trials are told with
 the best loss so far, skopt's own ``cl_min`` strategy for asking several points at once, so a
-batch spreads out. Failed trials are left out. A step or a log scale of a parameter is kept
-(skopt's ``log-uniform`` prior; values snapped to the step); normal distributions are searched
-as uniform over [min, max].
+batch spreads out. Failed trials are left out; infeasible ones are told with a penalised loss
+(``_constraints``: above the worst feasible one by at most the feasible range). A step or a
+log scale of a parameter is kept (skopt's ``log-uniform`` prior; values snapped to the step);
+normal distributions are searched as uniform over [min, max].
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import skopt
 from pipetune.errors import SpecError
 from pipetune.tuner.algorithms import _settings
 from pipetune.tuner.algorithms._base import Algorithm, Suggestion
+from pipetune.tuner.algorithms._constraints import Penalty
 from pipetune.tuner.algorithms._unit import Box, box_for, choose, fit, require_search_space
 from pipetune.tuner.history import TrialRecord
 from pipetune.tuner.space import DoubleParameter, IntParameter
@@ -57,13 +59,14 @@ class BayesianOptimization(Algorithm):
     def __init__(self, settings: Mapping[str, str] | None = None) -> None:
         super().__init__(settings)
         self.options = _settings.parse(self.settings, self.CHECKS)
+        self._penalty = Penalty()
 
     def suggest(self, space: Any, history: Sequence[TrialRecord], seed: int) -> Suggestion:
         box = box_for(require_search_space(space, self.name))
         points: list[list[Any]] = []
         losses: list[float] = []
         pending: list[list[Any]] = []
-        for record in history:
+        for record in self._penalty(history):
             if box.encode(record.assignment) is None:
                 continue
             x = [record.assignment[axis.name] for axis in box.axes]

@@ -82,3 +82,14 @@ def test_a_broken_reference_is_named(edit, words: str) -> None:
     edit(pipeline)
     problems = check_pipeline(pipeline, catalog_tasks(), experiments())
     assert any(words in problem for problem in problems), problems
+
+
+def test_a_multi_objective_experiment_gives_its_pareto_front() -> None:
+    import copy
+
+    pipeline = copy.deepcopy(dict((d["kind"], d) for _, d in pipelines())["Pipeline"])
+    experiment = pipeline["spec"]["tasks"][1]["taskRef"]["name"]
+    pipeline["spec"]["tasks"][2]["params"][1].update(value="$(tasks.tune.results.pareto-front)")
+    # One objective has no front; a multi-objective Experiment has (check_pipeline refused it).
+    assert any("has no result 'pareto-front'" in p for p in check_pipeline(pipeline, catalog_tasks(), experiments()))
+    assert check_pipeline(pipeline, catalog_tasks(), experiments(), multi_objective={experiment}) == []

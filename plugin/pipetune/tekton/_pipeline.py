@@ -11,7 +11,7 @@ Pipeline (or a PipelineRun's embedded ``pipelineSpec``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pipetune.kinds import EXPERIMENT_API, EXPERIMENT_KIND
@@ -42,10 +42,12 @@ def check_pipeline(
     pipeline: Mapping[str, Any],
     tasks: Mapping[str, Mapping[str, Any]],
     experiments: Mapping[str, list[str]],
+    multi_objective: Collection[str] = (),
 ) -> list[str]:
     """Problems with ``pipeline``: references to Tasks not in ``tasks`` (by name), to custom
-    tasks that are not a known Experiment (name -> its parameter names), results a task does
-    not declare, params the pipeline does not declare, ``runAfter`` naming no task."""
+    tasks that are not a known Experiment (name -> its parameter names; those named in
+    ``multi_objective`` also give ``pareto-front``), results a task does not declare, params
+    the pipeline does not declare, ``runAfter`` naming no task."""
     spec = pipeline.get("spec") or {}
     if pipeline.get("kind") == "PipelineRun":
         spec = spec.get("pipelineSpec") or {}
@@ -65,7 +67,7 @@ def check_pipeline(
             if ref.get("name") not in experiments:
                 problems.append(f"{where}.taskRef.name: no Experiment named {ref.get('name')!r}")
                 continue
-            provides[name] = set(custom_task_results(experiments[ref["name"]]))
+            provides[name] = set(custom_task_results(experiments[ref["name"]], ref["name"] in multi_objective))
         elif embedded is not None:
             provides[name] = {r.get("name") for r in embedded.get("results") or []}
         elif ref.get("name") in tasks:

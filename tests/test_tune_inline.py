@@ -164,3 +164,43 @@ def test_a_running_inline_trial_is_running_in_the_store_with_one_write_for_its_s
     assert sorted(r.status for r in runs) == ["Succeeded"] * 3
     assert all(r.metrics == {"objective": t.objective} for r, t in
                zip(sorted(runs, key=lambda r: r.created_at), result.trials))
+
+
+def test_an_inline_trial_that_fails_is_retried_inline(tmp_path: Path) -> None:
+    attempts: list[int] = []
+
+    def objective(params: dict[str, float], trial: Any) -> float:
+        attempts.append(trial.index)
+        if attempts.count(trial.index) == 1 and trial.index == 1:
+            raise ValueError("flaky")
+        return params["x"]
+
+    result = pipetune.tune(objective, SPACE, max_trials=3, max_retries=1, algorithm="random", catch=(ValueError,),
+                           state_dir=tmp_path / "s")
+    assert attempts == [0, 1, 1, 2]
+    assert [(t.status.value, t.attempt) for t in result.trials] == [("Succeeded", 0), ("Succeeded", 1),
+                                                                    ("Succeeded", 0)]
+
+
+def test_the_engine_runs_inline_runs_in_order_when_one_is_waited_for(tmp_path: Path) -> None:
+    from pipetune.components import ComponentSpec, ContainerSpec
+    from pipetune.engines.base import Phase, RunRequest
+    from pipetune.engines.local import FunctionEngine
+
+    order: list[int] = []
+    engine = FunctionEngine(lambda params: order.append(params["n"]) or params["n"], "objective", inline=True)
+    component = ComponentSpec(name="f", container=ContainerSpec(image="in-process"))
+
+    def request(n: int, timeout: float | None = None) -> RunRequest:
+        return RunRequest(run_id=f"r{n}", component=component, arguments={"n": n},
+                          outputs_dir=tmp_path / f"r{n}" / "outputs", timeout=timeout)
+
+    first, second, cancelled = (engine.submit(request(n)) for n in (1, 2, 3))
+    engine.cancel(cancelled)
+    assert order == []  # nothing runs until someone waits
+    assert engine.wait(second).phase is Phase.SUCCEEDED
+    assert order == [1, 2] and engine.poll(first).phase is Phase.SUCCEEDED
+    engine.wait_any(0.01)  # the cancelled one is let go, not run
+    assert order == [1, 2] and engine.poll(cancelled).phase is Phase.CANCELLED
+    timed = engine.submit(request(4, timeout=60.0))  # a timeout: a worker thread, as before
+    assert engine.wait(timed, timeout=30).phase is Phase.SUCCEEDED and order == [1, 2, 4]

@@ -589,7 +589,7 @@ def in_process_worker(job: dict[str, Any]) -> dict[str, Any]:
         return (params["x"] - 0.3) ** 2 + (params["y"] - 0.6) ** 2
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if framework == "pipetune":
+    if framework in ("pipetune", "pipetune-baseline"):
         import pipetune
 
         space = [{"name": name, "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
@@ -636,10 +636,15 @@ def in_process_worker(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _in_process_run(job: dict[str, Any]) -> dict[str, Any]:
+def _in_process_run(job: dict[str, Any], baseline: str | None = None) -> dict[str, Any]:
+    env = None
+    if job["framework"] == "pipetune-baseline":
+        # Another checkout's pipetune (``--baseline``), imported ahead of this one's.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(Path(baseline or ".").resolve() / "plugin"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     proc = subprocess.run(
         [sys.executable, __file__, "--in-process-worker", json.dumps(job)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
@@ -662,16 +667,21 @@ def in_process_main(args: argparse.Namespace) -> int:
 
     small, middle, large = (int(n) for n in args.sizes.split(","))
     sizes = [(small, args.small_repeats), (middle, args.repeats), (large, args.growth_repeats)]
-    runs: dict[str, dict[int, list[dict[str, Any]]]] = {label: {} for label, _, _ in CONTENDERS}
+    contenders = list(CONTENDERS)
+    if args.baseline:
+        # Before and after in one run: the same contenders from another checkout.
+        contenders[1:1] = [("pipetune auto, baseline", "pipetune-baseline", "auto")]
+        contenders[4:4] = [("pipetune random, baseline", "pipetune-baseline", "random")]
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {label: {} for label, _, _ in contenders}
     with tempfile.TemporaryDirectory(prefix="pipetune-inprocess-") as name:
         for trials, repeats in sizes:
             for repeat in range(repeats):
                 # Contenders interleaved within a repeat, so a noisy minute hits all alike.
-                for label, framework, algorithm in CONTENDERS:
+                for label, framework, algorithm in contenders:
                     directory = Path(name) / f"{framework}-{algorithm}-{trials}-{repeat}"
                     directory.mkdir()
                     run = _in_process_run({"framework": framework, "algorithm": algorithm, "trials": trials,
-                                           "seed": repeat, "dir": str(directory)})
+                                           "seed": repeat, "dir": str(directory)}, args.baseline)
                     runs[label].setdefault(trials, []).append(run)
                     say(f"{label}: {trials} trials in {run['wall']:.2f}s "
                         f"({run['wall'] / trials * 1e3:.2f} ms/trial)")
@@ -682,7 +692,7 @@ def in_process_main(args: argparse.Namespace) -> int:
                for label, code in IMPORTS}
 
     table: dict[str, dict[str, Any]] = {}
-    for label, _, _ in CONTENDERS:
+    for label, _, _ in contenders:
         by_size = runs[label]
         row: dict[str, Any] = {}
         for key, trials in (("100", small), ("1000", middle)):
@@ -710,8 +720,12 @@ def in_process_main(args: argparse.Namespace) -> int:
               f"{row['maxrss_mib_1000']:>12.1f} MiB{row['cpu_ms_per_trial_100']:>10.2f}"
               f"{row['cpu_ms_per_trial_1000']:>10.2f}")
     ratios = {}
-    for ours, theirs in (("pipetune auto (default)", "optuna TPESampler"), ("pipetune random", "optuna RandomSampler"),
-                         ("pipetune auto (default)", "optuna TPE, journal file")):
+    pairs = [("pipetune auto (default)", "optuna TPESampler"), ("pipetune random", "optuna RandomSampler"),
+             ("pipetune auto (default)", "optuna TPE, journal file")]
+    if args.baseline:
+        pairs += [("pipetune auto, baseline", "optuna TPESampler"), ("pipetune random, baseline", "optuna RandomSampler"),
+                  ("pipetune auto (default)", "pipetune auto, baseline"), ("pipetune random", "pipetune random, baseline")]
+    for ours, theirs in pairs:
         ratios[f"{ours} / {theirs}"] = {
             key: table[ours][key] / table[theirs][key]
             for key in ("ms_per_trial_100", "ms_per_trial_1000", "last_100_ms", "maxrss_mib_1000",
@@ -729,7 +743,8 @@ def in_process_main(args: argparse.Namespace) -> int:
           f"{imports['import pipetune; from hyperopt import hp'] / imports['import optuna']:.2f}x")
     OUT.mkdir(exist_ok=True)
     path = OUT / "tuner_overhead_inprocess.json"
-    path.write_text(json.dumps({"table": table, "ratios": ratios, "imports_s": imports,
+    path.write_text(json.dumps({"table": table, "ratios": ratios, "imports_s": imports, "baseline": args.baseline,
+                                "tmpdir": tempfile.gettempdir(),
                                 "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
                                 "python": sys.version.split()[0],
                                 "seconds": time.perf_counter() - began}, indent=2) + "\n")
@@ -761,6 +776,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="--in-process: the small, middle and growth run's trials (default 100,1000,2000)")
     parser.add_argument("--import-repeats", type=int, default=10, help="--in-process: starts per import figure")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", metavar="CHECKOUT",
+                        help="--in-process: also run pipetune auto and random from this checkout (its plugin/), "
+                             "e.g. `git worktree add /tmp/before main`: before and after in one run")
     parser.add_argument("--in-process-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

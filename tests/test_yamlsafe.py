@@ -315,3 +315,52 @@ def test_an_alias_bomb_experiment_is_a_spec_error(cli, tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"pipetune: error: {experiment}: at line ")
     assert f"aliases expand to more than {SPEC_MAX_NODES} YAML nodes" in result.stderr
+
+
+def _alike_corpus() -> list[Any]:
+    """Data of the kind ``dump_yaml`` gives libyaml's emitter: every string of up to three of
+    its characters in each position, and random nested results-like documents."""
+    import itertools
+    import random
+
+    chars = "aZ09_./:@+=, -"
+    texts = ["".join(t) for n in (1, 2, 3) for t in itertools.product(chars, repeat=n)]
+    texts += ["true", "null", "123", "1.5", "0o7", "yes", "No", "1_000", "0x1F", "a" * 64,
+              "a b " * 16, "2026-12-04", "12:30:00", "pipetune.dev/v1", "s3://bucket/exp-1/model"]
+    corpus: list[Any] = []
+    for text in texts:
+        corpus += [{"k": text}, {text: 1}, [text], {"k": {text: [text]}}]
+    rng = random.Random(0)
+    numbers = [0.0, -0.0, 1e-5, 1e16, 1e-300, 1e300, 0.1, 1 / 3, float(2**53), math.inf, -math.inf, math.nan,
+               10**20, -7, True, False, None]
+
+    def value(depth: int) -> Any:
+        kind = rng.randrange(6)
+        if depth < 3 and kind == 0:
+            return {rng.choice(texts): value(depth + 1) for _ in range(rng.randrange(4))}
+        if depth < 3 and kind == 1:
+            return [value(depth + 1) for _ in range(rng.randrange(4))]
+        if kind == 2:
+            return rng.choice(texts)
+        return rng.choice(numbers + [rng.random() * 10 ** rng.randint(-20, 20)])
+
+    for _ in range(3000):
+        corpus.append({"apiVersion": "pipetune.dev/v1", "metrics": {rng.choice(texts): value(3)},
+                       "outputs": value(0)})
+    return corpus
+
+
+@pytest.mark.skipif(getattr(yaml, "CSafeDumper", None) is None, reason="PyYAML built without libyaml")
+def test_dump_yaml_through_libyaml_writes_what_pyyaml_writes() -> None:
+    """dump_yaml takes libyaml's emitter for simple data (a trial's results.yaml): the text
+    must be PyYAML's own, byte for byte, or a file would change with the build of PyYAML."""
+    from pipetune.yamlsafe import _emits_alike, dump_yaml
+
+    for data in _alike_corpus():
+        assert _emits_alike(data), data
+        expected = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        assert dump_yaml(data) == expected, data
+    # Where the two emitters differ, PyYAML's own writes it.
+    for data in ({"k": ""}, {"": 1}, {"k": "x" * 65}, {"k": "é"}, {"k": "a\nb"}, {"k": "#x"}, {"k": (1, 2)}):
+        assert not _emits_alike(data)
+        assert dump_yaml(data) == yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)

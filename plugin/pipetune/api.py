@@ -71,9 +71,10 @@ def tune(
     (``trial.report(step, **metrics)``, ``trial.should_stop()``, ``trial.index``,
     ``trial.parameters``, ``trial.checkpoint_dir``); it returns a number (the ``metric``), a
     mapping of metric values, or nothing when it reported them. ``pipetune.report`` inside it
-    reports to its trial. It runs in a thread of this process, or with
-    ``isolation="process"`` in a worker process per trial (parallel past the GIL; a timeout
-    ends it).
+    reports to its trial. It runs in this process: on the calling thread when trials run one at
+    a time with no ``trial_timeout`` and no ``early_stopping`` (a Ctrl-C then interrupts the
+    tuner as it would otherwise), else in a thread; or with ``isolation="process"`` in a worker
+    process per trial (parallel past the GIL; a timeout ends it).
 
     ``space`` is the experiment's parameter format (a list of Katib parameters, or a
     ``SearchSpace``) or any hyperopt space expression (``hp.choice``, nested and conditional
@@ -109,7 +110,10 @@ def tune(
     if callable(objective) and not isinstance(objective, (ComponentSpec, str, os.PathLike)):
         label = getattr(objective, "__name__", "objective")
         launcher = FunctionLauncher(label, objective)
-        engine = function_engine = FunctionEngine(objective, goals.metric, isolation=isolation)
+        # One trial at a time, nothing to stop it from outside (a timeout, the loop's early
+        # stopping): the function runs on this thread, with no hand-off to a worker and back.
+        inline = parallel == 1 and trial_timeout is None and early_stopping is None
+        engine = function_engine = FunctionEngine(objective, goals.metric, isolation=isolation, inline=inline)
     else:
         component = objective if isinstance(objective, ComponentSpec) else load_component(objective)
         label = component.name

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pipetune.checkpoints import CHECKPOINTS_ENV, RESUME_ENV, CheckpointStore
@@ -47,22 +47,28 @@ def start_run(
 ) -> StartedRun:
     """Record a new run, submit it, and record that it is running (or why it could not start).
 
+    The run is recorded pending before it is submitted, so a crash between the two leaves a
+    row naming whatever got started. An engine whose runs live only in this process (its
+    ``in_process`` is True: ``FunctionEngine``) has nothing a crash could leave behind, so its
+    run is submitted first and recorded once, as it is then (one statement, not two).
+
     ``arguments`` must already be bound (see :meth:`ComponentSpec.bind`).
     """
     run_id = run_id or new_run_id()
     outputs_dir = store.run_dir(run_id) / "outputs"
-    record = store.create(
-        RunRecord(
-            id=run_id,
-            parent_id=parent_id,
-            component=component.name,
-            component_path=str(component.path.resolve()) if component.path else None,
-            parameters=dict(arguments),
-            engine=engine.name,
-            status=Phase.PENDING.value,
-            outputs_dir=str(outputs_dir),
-        )
+    record = RunRecord(
+        id=run_id,
+        parent_id=parent_id,
+        component=component.name,
+        component_path=str(component.path.resolve()) if component.path else None,
+        parameters=dict(arguments),
+        engine=engine.name,
+        status=Phase.PENDING.value,
+        outputs_dir=str(outputs_dir),
     )
+    in_process = bool(getattr(engine, "in_process", False))
+    if not in_process:
+        store.create(record)
     request = RunRequest(
         run_id=run_id,
         component=component,
@@ -78,19 +84,21 @@ def start_run(
     try:
         handle = engine.submit(request)
     except BaseException as exc:
-        store.update(
-            run_id,
-            status=Phase.FAILED.value,
-            reason="SubmitFailed",
-            message=str(exc),
-            finished_at=time.time(),
-        )
+        failed: dict[str, Any] = {"status": Phase.FAILED.value, "reason": "SubmitFailed", "message": str(exc),
+                                  "finished_at": time.time()}
+        if in_process:
+            store.create(replace(record, **failed))
+        else:
+            store.update(run_id, **failed)
         raise
     status = engine.poll(handle)
     command = list(handle.argv)
-    store.update(run_id, **_status_fields(status), command=command)
-    record.status = status.phase.value
-    record.command = command
+    if in_process:
+        record = store.create(replace(record, **_status_fields(status), command=command))
+    else:
+        store.update(run_id, **_status_fields(status), command=command)
+        record.status = status.phase.value
+        record.command = command
     return StartedRun(record, handle, engine, store)
 
 

@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -640,11 +640,16 @@ def _has_runs(db: sqlite3.Connection) -> bool:
 
 
 def _to_row(values: Any) -> dict[str, Any]:
-    data = asdict(values) if isinstance(values, RunRecord) else dict(values)
+    # The fields as they are (``asdict`` would deep-copy each value first, only for it to be
+    # JSON-encoded next): one insert per run started.
+    data = {f.name: getattr(values, f.name) for f in _RECORD_FIELDS} if isinstance(values, RunRecord) else dict(values)
     return {
         name: json.dumps(value) if name in _JSON_FIELDS and value is not None else value
         for name, value in data.items()
     }
+
+
+_RECORD_FIELDS = fields(RunRecord)
 
 
 def _from_row(row: sqlite3.Row) -> RunRecord:

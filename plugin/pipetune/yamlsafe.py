@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -159,8 +160,45 @@ def within_limits(data: Any, text: str, source: str, error: type[Exception], lim
 
 
 def dump_yaml(data: Any) -> str:
-    """Serialise plain data as block-style YAML, keys in insertion order."""
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    """Serialise plain data as block-style YAML, keys in insertion order.
+
+    Through libyaml's emitter (``yaml.CSafeDumper``, about 5x faster: a trial's results.yaml
+    is written per trial) when PyYAML has it and ``data`` is of the simple kind on which the
+    two emitters give the same text, byte for byte (tested): numbers, booleans, None, and
+    strings of up to 64 letters, digits and ``_./:@+=,-`` or spaces, in dicts and lists. Any
+    other data goes through PyYAML's own emitter, as before (the two differ on long, empty
+    or unusual strings: line folding, quoting, escapes)."""
+    dumper = _FAST_DUMPER if _FAST_DUMPER is not None and _emits_alike(data) else yaml.SafeDumper
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+#: libyaml's safe dumper, when PyYAML was built with it.
+_FAST_DUMPER: type[yaml.SafeDumper] | None = getattr(yaml, "CSafeDumper", None)
+_ALIKE_TEXT = re.compile(r"[A-Za-z0-9_./:@+=, -]{1,64}")
+_ALIKE_SCALARS = (int, float, bool, type(None))
+
+
+def _emits_alike(data: Any) -> bool:
+    """Whether ``data`` is of the kind both emitters write alike (``dump_yaml``)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind in _ALIKE_SCALARS:
+            continue
+        if kind is str:
+            if _ALIKE_TEXT.fullmatch(value) is None:
+                return False
+        elif kind is dict:
+            for key, item in value.items():
+                if type(key) is not str or _ALIKE_TEXT.fullmatch(key) is None:
+                    return False
+                stack.append(item)
+        elif kind is list:
+            stack.extend(value)
+        else:
+            return False
+    return True
 
 
 # -- reading the file ----------------------------------------------------------------------------

@@ -189,3 +189,44 @@ def test_documents_continued_from_the_last_history_equal_ones_built_whole() -> N
         plan.docs_cache[0] = ([], [])
         plan.doc_cache.clear()
         assert kept == to_hyperopt_docs(plan, given)
+
+
+def test_the_told_search_space_gives_what_optunas_intersection_gives() -> None:
+    """The model's TPE is told its relative search space (``StudyCache.relative_space``)
+    instead of intersecting every trial's distributions per suggestion: over growing
+    histories with failed and pending trials, and every kind of parameter, the space told
+    equals Optuna's own and the suggestion equals that of Optuna's unchanged sampler."""
+    import optuna
+
+    from pipetune.tuner.algorithms._optuna import StudyCache, tpe_sampler
+    from pipetune.tuner.history import TrialRecord
+    from pipetune.tuner.space import SearchSpace
+
+    space = SearchSpace.from_katib([
+        {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}},
+        {"name": "lr", "parameterType": "double", "feasibleSpace": {"min": "0.001", "max": "1"}, "scale": "log"},
+        {"name": "s", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1", "step": "0.25"}},
+        {"name": "n", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "9"}},
+        {"name": "k", "parameterType": "categorical", "feasibleSpace": {"list": ["a", "b"]}},
+        {"name": "c", "parameterType": "categorical", "feasibleSpace": {"list": ["only"]}},
+    ])
+    rng = random.Random(5)
+    told, plain = StudyCache(space), StudyCache(space)
+    history: list[TrialRecord] = []
+    for index in range(40):
+        seed = 1000 + index
+        sampler = tpe_sampler(seed, multivariate=True, n_startup_trials=3)
+        params = told.ask(history, sampler)
+        assert told.relative_space() == (
+            {} if not told.completed else
+            optuna.search_space.intersection_search_space(told.storage.get_all_trials(told.study_id)))
+        reference = optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=3)
+        assert params == plain.ask(history, reference)
+        assignment = {"x": params["x"], "lr": params["lr"], "s": params["s"] * 0.25, "n": params["n"],
+                      "k": params["k"], "c": "only"}
+        fate = rng.random()
+        status = TrialStatus.SUCCEEDED if fate < 0.7 else TrialStatus.FAILED if fate < 0.85 else TrialStatus.RUNNING
+        loss = rng.random() if status is TrialStatus.SUCCEEDED else None
+        if history and not history[-1].status.final:
+            history[-1] = TrialRecord(index - 1, history[-1].assignment, TrialStatus.FAILED, None)
+        history.append(TrialRecord(index, assignment, status, loss))

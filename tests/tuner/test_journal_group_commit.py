@@ -181,3 +181,26 @@ def test_a_kill_9_between_append_and_flush_loses_no_result(tmp_path: Path) -> No
     trials = json.loads(resumed.stdout.splitlines()[-1])
     assert len(trials) == 8
     assert trials == json.loads(whole.stdout.splitlines()[-1])
+
+
+def test_appends_after_a_repair_or_a_move_go_to_the_file_at_the_journal_path(tmp_path: Path) -> None:
+    """The journal keeps its file open between appends: a file replaced under it (``repair``)
+    or moved away (``close`` first, as the tuner starting over does) is not written to."""
+    path = tmp_path / JOURNAL_FILE
+    journal = Journal(path)
+    journal.append("experiment_started", version=1, name="demo", seed=7, spec="abc", time=1.0)
+    _finished(journal, 0)  # names a trial never created: a bad line for repair to drop
+    repair = journal.repair()
+    assert repair is not None and repair.kept == 1
+    journal.append("trial_created", trial=0, assignment={"x": 0.1}, internal=None, time=2.0)
+    assert [r["op"] for r in journal.records()] == ["experiment_started", "trial_created"]
+
+    journal.close()
+    moved = tmp_path / "attempt-1"
+    moved.mkdir()
+    os.replace(path, moved / JOURNAL_FILE)
+    journal.append("experiment_started", version=1, name="demo", seed=7, spec="abc", time=3.0)
+    journal.sync()
+    assert [r["op"] for r in Journal(moved / JOURNAL_FILE).records()] == ["experiment_started", "trial_created"]
+    assert [r["time"] for r in journal.records()] == [3.0]
+    journal.close()

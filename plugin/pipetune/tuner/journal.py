@@ -115,6 +115,9 @@ class Journal:
         #: When the oldest result not yet flushed to disk was appended (``time.monotonic``);
         #: None when every result is durable.
         self.unsynced_since: float | None = None
+        self._flusher: _Flusher | None = None
+        #: The file, kept open between appends (``_append``); None until the first.
+        self._fd: int | None = None
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every complete record, oldest first; a torn last line is skipped. A bad line is a
@@ -199,6 +202,7 @@ class Journal:
             except OSError as exc:
                 raise RunError(f"{self.path}: can't repair the journal: {_why(exc, self.path)}") from None
             self._checked = False
+            self._close_fd()
             kept = sum(1 for line in lines if line.number < first.number and line.record is not None)
             dropped = data[first.offset:].count(b"\n") + (0 if data.endswith(b"\n") else 1)
             return Repair(self.path, backup, kept, first.number, dropped, first.problem or "")
@@ -231,35 +235,74 @@ class Journal:
                 ) from None
             if op in self.DURABLE and self.unsynced_since is None:
                 self.unsynced_since = time.monotonic()
+                if self._flusher is not None:
+                    self._flusher.wake()
         return record
+
+    def flush_in_background(self, on: bool = True) -> None:
+        """Start (or with ``on=False`` stop) a thread that flushes results once they have
+        waited ``SYNC_WINDOW``, for when nothing calls ``sync_if_due`` meanwhile: a trial that
+        runs on the tuner's own thread (``FunctionEngine`` inline) keeps its loop from turning
+        for as long as the trial runs. The tuner runs one while it runs."""
+        with self._lock:
+            if on:
+                if self._flusher is None:
+                    self._flusher = _Flusher(self)
+                return
+            flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.stop()
 
     def _append(self, line: bytes) -> None:
         if not self._checked:
+            self._close_fd()
             self._truncate_torn_tail()
             self._checked = True
-        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        created = False
+        fd = self._fd
+        info = os.fstat(fd) if fd is not None else None
+        if fd is None or info is None or info.st_nlink == 0:
+            # Opened once and kept (an open and a close per record were most of an append's
+            # cost); opened again when the file was replaced meanwhile (its name now leads to
+            # another file: ``repair``). ``close`` lets it go, and whoever moves the file away
+            # (``Tuner`` starting over) closes first.
+            self._close_fd()
+            fd = self._fd = self._open_for_append()
+            info = os.fstat(fd)
+        start = info.st_size
         try:
-            fd = os.open(self.path, flags)
+            write_all(fd, line)
+        except OSError:
+            # Never leave half a record for the next one to run into.
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                self._checked = False  # the next append cuts the torn line first
+            raise
+
+    def _open_for_append(self) -> int:
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        try:
+            return os.open(self.path, flags)
         except FileNotFoundError:
             make_directories(self.path.parent)
             fd = os.open(self.path, flags | os.O_CREAT, 0o644)
-            created = True
         try:
-            start = os.fstat(fd).st_size
-            try:
-                write_all(fd, line)
-            except OSError:
-                # Never leave half a record for the next one to run into.
-                try:
-                    os.ftruncate(fd, start)
-                except OSError:
-                    self._checked = False  # the next append cuts the torn line first
-                raise
-        finally:
-            os.close(fd)
-        if created:
             fsync_directory(self.path.parent)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Let the file go (the next append opens it again): before the file is moved away,
+        and when the tuner is done with it."""
+        with self._lock:
+            self._close_fd()
 
     def sync(self) -> None:
         """Flush every result appended since the last ``sync`` to disk, with one fdatasync
@@ -269,11 +312,14 @@ class Journal:
             if self.unsynced_since is None:
                 return
             try:
-                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-                try:
-                    _sync(fd)
-                finally:
-                    os.close(fd)
+                if self._fd is not None and os.fstat(self._fd).st_nlink > 0:
+                    _sync(self._fd)  # the file the results went to
+                else:
+                    fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                    try:
+                        _sync(fd)
+                    finally:
+                        os.close(fd)
             except OSError as exc:
                 raise RunError(f"{self.path}: can't flush the journal to disk: {_why(exc, self.path)}") from None
             self.unsynced_since = None
@@ -302,6 +348,47 @@ class Journal:
             handle.truncate(data.rfind(b"\n") + 1)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+class _Flusher:
+    """The thread of ``Journal.flush_in_background``: woken when a result waits for its flush
+    (once per group, not per record), it sleeps until the result's window is over and flushes
+    unless someone did meanwhile. A failed flush is left to the tuner's next ``sync``, which
+    raises it; this thread tries again a window later."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.condition = threading.Condition()
+        self.stopped = False
+        threading.Thread(target=self._run, daemon=True, name="pipetune-journal-flush").start()
+
+    def wake(self) -> None:
+        with self.condition:
+            self.condition.notify()
+
+    def stop(self) -> None:
+        with self.condition:
+            self.stopped = True
+            self.condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.condition:
+                if self.stopped:
+                    return
+                since = self.journal.unsynced_since
+                if since is None:
+                    self.condition.wait()
+                    continue
+                remaining = since + self.journal.SYNC_WINDOW - time.monotonic()
+                if remaining > 0:
+                    self.condition.wait(remaining)
+                    continue
+            try:
+                self.journal.sync()
+            except RunError:
+                with self.condition:
+                    self.condition.wait(self.journal.SYNC_WINDOW)
 
 
 def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:

@@ -198,6 +198,8 @@ class Tuner:
     def run(self) -> TuneResult:
         """Run until the experiment ends. On KeyboardInterrupt every running trial is ended and
         the journal left resumable; the interrupt is re-raised."""
+        if isinstance(self.journal, Journal):
+            self.journal.flush_in_background()
         try:
             self.open()
             while True:
@@ -215,6 +217,9 @@ class Tuner:
 
     def close(self) -> None:
         """Let another tuner have the experiment directory (``run`` does this at its end)."""
+        if isinstance(self.journal, Journal):
+            self.journal.flush_in_background(False)
+            self.journal.close()
         if self.lock is not None:
             while self.lock.held:
                 self.lock.release()
@@ -352,6 +357,8 @@ class Tuner:
         attempt = self._attempt()
         archive = self.directory / f"{ATTEMPT_PREFIX}{attempt}"
         old_run = experiment_run_id(self.config.name, self.directory, attempt)
+        if isinstance(self.journal, Journal):
+            self.journal.close()  # the file moves into the archive: the next append opens anew
         try:
             archive.mkdir()
             for entry in sorted(self.directory.iterdir()):

@@ -8,7 +8,14 @@ ends ``EarlyStopped``. A failing function's traceback goes to its run's ``logs/s
 
 By default each trial runs in a thread of this process: a notebook's function needs no
 pickling, but a timeout is reported and can't stop the function, and a cancelled one runs to
-its end with its result ignored. With ``isolation="process"`` each trial runs in a worker
+its end with its result ignored. With ``inline=True`` (what ``pipetune.tune`` sets for one
+trial at a time with no timeout and no early stopping) a trial with no timeout runs instead on
+the thread that waits for it (``wait_any``, ``wait``), in a fresh context as a worker's call:
+with one trial at a time a worker thread only added a hand-off each way, most of a trivial
+trial's cost. There a Ctrl-C (SIGINT) that arrives while the function runs is the tuner's
+interrupt, as it is when the function runs in a worker (the trial is not recorded, a resume runs
+it again), while a ``KeyboardInterrupt`` the function raises itself fails its trial as in a
+worker. With ``isolation="process"`` each trial runs in a worker
 process forked from this one (POSIX): CPU-bound functions run in parallel past the GIL, and a
 timeout or a cancel ends the worker. The function's return value and exception travel back
 pickled (an exception that can't be pickled comes back as a ``RuntimeError`` with its text).
@@ -16,6 +23,8 @@ pickled (an exception that can't be pickled comes back as a ``RuntimeError`` wit
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import contextvars
 import inspect
 import math
@@ -23,6 +32,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -111,6 +121,9 @@ class FunctionRun:
     #: What the function raised, for a front end that re-raises it.
     exception: BaseException | None = None
     process: Any = None
+    #: Set when a SIGINT arrived while the function ran inline: the tuner's interrupt, not
+    #: the function's failure (``FunctionEngine`` with ``inline``).
+    interrupted: bool = False
 
     def report(self, step: int | None, metrics: Mapping[str, float]) -> Path:
         """A ``ReportSink``: the entry joins this run's history."""
@@ -128,6 +141,8 @@ class FunctionEngine:
 
     name = "in-process"
     local = True
+    #: Its runs live only in this process: none outlives a crash (``runner.start_run``).
+    in_process = True
 
     def __init__(
         self,
@@ -136,6 +151,7 @@ class FunctionEngine:
         *,
         isolation: str = "thread",
         stop_rule: StopRule | None = None,
+        inline: bool = False,
     ) -> None:
         if isolation not in ISOLATIONS:
             raise UsageError(f"isolation: expected one of {', '.join(ISOLATIONS)}, got {isolation!r}")
@@ -147,6 +163,10 @@ class FunctionEngine:
         #: Set by the front end to the tuner's early stopping (``Tuner.should_stop_history``).
         self.stop_rule = stop_rule
         self.takes_trial = _takes_trial(function)
+        #: Run thread trials without a timeout on the waiting thread (module docstring).
+        self.inline = inline and isolation == "thread"
+        #: Inline runs submitted and not yet run, oldest first.
+        self._queued: collections.deque[FunctionRun] = collections.deque()
         #: What each failed run's function raised, by run id, for a front end that re-raises
         #: it (``pipetune.tune``); taken out by whoever handles it.
         self.errors: dict[str, BaseException] = {}
@@ -157,9 +177,38 @@ class FunctionEngine:
         label = getattr(self.function, "__qualname__", repr(self.function))
         run = FunctionRun(request.run_id, request, [f"{label}(...)"])
         run.status = RunStatus(Phase.RUNNING, started_at=time.time())
+        if self.inline and request.timeout is None:
+            self._queued.append(run)
+            return run
         target = self._call if self.isolation == "thread" else self._call_in_process
         self._workers.run(lambda: self._finally_done(target, run))
         return run
+
+    def _run_queued(self, run: FunctionRun) -> None:
+        """An inline run, on this thread, in a fresh context as a worker's call would be. A
+        SIGINT meanwhile interrupts the caller (``_call`` lets it through)."""
+        with contextlib.ExitStack() as stack:
+            if threading.current_thread() is threading.main_thread() and \
+                    signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+
+                def interrupted(signum: int, frame: Any) -> None:
+                    run.interrupted = True
+                    signal.default_int_handler(signum, frame)
+
+                signal.signal(signal.SIGINT, interrupted)
+                stack.callback(signal.signal, signal.SIGINT, signal.default_int_handler)
+            contextvars.Context().run(self._finally_done, self._call, run)
+
+    def _run_next_queued(self) -> bool:
+        """Run the oldest inline run not yet run, unless it was cancelled; whether one was due."""
+        if not self._queued:
+            return False
+        run = self._queued.popleft()
+        if not run.status.phase.final:
+            self._run_queued(run)
+        else:
+            run.done.set()
+        return True
 
     @staticmethod
     def _finally_done(target: Callable[[FunctionRun], None], run: FunctionRun) -> None:
@@ -177,6 +226,8 @@ class FunctionEngine:
                 arguments = dict(run.request.arguments)
                 value = self.function(arguments, trial) if self.takes_trial else self.function(arguments)
         except BaseException as exc:  # noqa: BLE001 - the user's function failed: that is the run's result
+            if run.interrupted and isinstance(exc, KeyboardInterrupt):
+                raise  # Ctrl-C while it ran inline: the tuner's interrupt (module docstring)
             # KeyboardInterrupt and SystemExit too: uncaught they ended only this thread, and the
             # tuner waited for the run forever. The front end re-raises them after recording.
             self._end(run, None, exc, traceback.format_exc())
@@ -307,6 +358,9 @@ class FunctionEngine:
             return handle.status
 
     def wait(self, handle: FunctionRun, timeout: float | None = None) -> RunStatus:
+        # An inline run is run here, and those submitted before it first, in their order.
+        while any(run is handle for run in self._queued) and self._run_next_queued():
+            pass
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             status = self.poll(handle)
@@ -318,7 +372,10 @@ class FunctionEngine:
         return handle.collected
 
     def wait_any(self, timeout: float) -> None:
-        """Block until some function of this engine may have returned, or ``timeout`` passes."""
+        """Block until some function of this engine may have returned, or ``timeout`` passes.
+        An inline run waiting to run is run now, on this thread."""
+        if self._run_next_queued():
+            return
         if self._changed.wait(timeout):
             self._changed.clear()
 

@@ -5,7 +5,10 @@ trial gives, including the cases that force a whole recomputation."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from pipetune.tuner import policy
 from pipetune.tuner.history import TrialStatus
@@ -191,11 +194,14 @@ def test_documents_continued_from_the_last_history_equal_ones_built_whole() -> N
         assert kept == to_hyperopt_docs(plan, given)
 
 
-def test_the_told_search_space_gives_what_optunas_intersection_gives() -> None:
+@pytest.mark.parametrize("constrained", [False, True])
+def test_the_told_search_space_gives_what_optunas_intersection_gives(constrained: bool) -> None:
     """The model's TPE is told its relative search space (``StudyCache.relative_space``)
     instead of intersecting every trial's distributions per suggestion: over growing
     histories with failed and pending trials, and every kind of parameter, the space told
-    equals Optuna's own and the suggestion equals that of Optuna's unchanged sampler."""
+    equals Optuna's own and the suggestion equals that of Optuna's unchanged sampler. With
+    constraints too, where a trial is complete with its constraint values (once told no space
+    until a trial without constraints had completed, so multivariate TPE went independent)."""
     import optuna
 
     from pipetune.tuner.algorithms._optuna import StudyCache, tpe_sampler
@@ -228,5 +234,11 @@ def test_the_told_search_space_gives_what_optunas_intersection_gives() -> None:
         status = TrialStatus.SUCCEEDED if fate < 0.7 else TrialStatus.FAILED if fate < 0.85 else TrialStatus.RUNNING
         loss = rng.random() if status is TrialStatus.SUCCEEDED else None
         if history and not history[-1].status.final:
-            history[-1] = TrialRecord(index - 1, history[-1].assignment, TrialStatus.FAILED, None)
-        history.append(TrialRecord(index, assignment, status, loss))
+            history[-1] = replace(history[-1], status=TrialStatus.FAILED, loss=None, losses=None)
+        record = TrialRecord(index, assignment, status, loss)
+        if constrained:
+            violation = rng.uniform(-1, 1) if loss is not None else None
+            record = replace(record, loss=loss if violation is None or violation <= 0 else None,
+                             losses=None if loss is None else (loss,),
+                             violations=None if violation is None else (violation,))
+        history.append(record)

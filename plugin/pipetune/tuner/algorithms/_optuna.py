@@ -153,6 +153,7 @@ class StudyCache:
             constraints = {f"constraint_{i}": v for i, v in enumerate(record.violations)}
             trial = create_trial(params=params, distributions=self.distributions, value=float(record.losses[0]),
                                  constraints=constraints)
+            self.completed = True
         elif record.loss is not None:
             trial = create_trial(params=params, distributions=self.distributions, value=float(record.loss))
             self.completed = True

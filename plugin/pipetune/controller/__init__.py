@@ -44,9 +44,9 @@ if TYPE_CHECKING:  # what __getattr__ below returns, for type checkers; imported
     from pipetune.controller._engine import HeldEngine
     from pipetune.controller._operator import run_operator
     from pipetune.controller._queue import WorkQueue
-    from pipetune.controller._reconcile import CUSTOMRUN, EXPERIMENT, Controller, retry_delay
+    from pipetune.controller._reconcile import CUSTOMRUN, EXPERIMENT, Controller, read_archive, retry_delay
 
-_RECONCILE = ("CUSTOMRUN", "EXPERIMENT", "Controller", "retry_delay")
+_RECONCILE = ("CUSTOMRUN", "EXPERIMENT", "Controller", "read_archive", "retry_delay")
 
 
 def __getattr__(name: str) -> object:
@@ -98,6 +98,7 @@ __all__ = [
     "is_ours",
     "is_template",
     "journal_records",
+    "read_archive",
     "parse_duration",
     "parse_experiment",
     "plan_customrun",

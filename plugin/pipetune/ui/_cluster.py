@@ -56,8 +56,8 @@ from pipetune.controller import (
     is_ours,
     is_template,
     journal_records,
+    read_archive,
 )
-from pipetune.controller._reconcile import read_archive
 from pipetune.engines.kubernetes import api_client
 from pipetune.errors import PipetuneError, RunError
 from pipetune.kinds import EXPERIMENT_LABEL, RESULTS_RESULT, TASK_RUN, TRIAL_LABEL

@@ -295,3 +295,42 @@ def test_a_thread_trial_past_its_timeout_does_not_hold_up_the_trials_after_it(tm
     finally:
         release.set()
     assert [t.reason for t in result.trials] == ["Timeout"] + ["Completed"] * 5
+
+
+def test_a_trial_that_only_returns_metrics_leaves_no_folder_and_shows_its_metrics(tmp_path: Path) -> None:
+    """Issue 15 (overhead): a function trial that wrote nothing of its own gets no run folder,
+    outputs folder or results.yaml (two mkdirs and a file were most of a trivial trial's cost);
+    the run store holds its metrics, and says it has no outputs folder rather than name one
+    that isn't there. A trial that reports keeps its results.yaml (its curve)."""
+    from pipetune.tracking import LocalSource
+    from pipetune.ui import Api
+
+    result = pipetune.tune(lambda p: {"loss": p["x"], "size": 3.0}, SPACE, metric="loss", minimize=True,
+                           max_trials=3, algorithm="random", state_dir=tmp_path / "s")
+    store = RunStore(tmp_path / "s")
+    api = Api(LocalSource(tmp_path / "s"))
+    for trial in result.trials:
+        assert not store.run_dir(trial.run_id).exists()
+        record = store.get(trial.run_id)
+        assert record.status == "Succeeded" and record.outputs_dir is None
+        assert record.metrics == {"loss": pytest.approx(trial.assignment["x"]), "size": 3.0}
+        reply = api.handle(["api", "runs", trial.run_id], {})
+        assert reply.status == 200, reply.body
+        shown = json.loads(reply.body)
+        assert shown["run"]["metrics"] == record.metrics and shown["files"] == [] and shown["results"] is None
+
+    reported = pipetune.tune(curve, SPACE, metric="acc", max_trials=2, algorithm="random", state_dir=tmp_path / "r")
+    store = RunStore(tmp_path / "r")
+    for trial in reported.trials:
+        saved = yaml.safe_load((store.run_dir(trial.run_id) / "outputs" / "results.yaml").read_text())
+        assert len(saved["history"]) == 10 and store.get(trial.run_id).outputs_dir
+
+
+def test_metrics_past_the_results_limits_still_fail_the_trial_without_a_file(tmp_path: Path) -> None:
+    """What no results.yaml reader would accept fails the trial as ResultsInvalid, as when the
+    file was written, though a metrics-only trial writes none."""
+    result = pipetune.tune(lambda p: {"loss": p["x"], "m" * (2 << 20): 1.0}, SPACE, metric="loss", minimize=True,
+                           max_trials=1, algorithm="random", state_dir=tmp_path / "s", catch=(Exception,))
+    trial = result.trials[0]
+    assert trial.status.value == "Failed" and trial.reason == "ResultsInvalid"
+    assert "results.yaml: 2097229 bytes; at most 1048576 for a results file" in (trial.message or "")

@@ -7,6 +7,7 @@ from its checkpoints after a failure (the CLI's ``pipetune run``).
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -109,6 +110,11 @@ def finish_run(started: StartedRun, status: RunStatus) -> RunRecord:
     if results is not None:
         store_fields["metrics"] = dict(results.metrics)
         store_fields["outputs"] = dict(results.outputs)
+    outputs_dir = started.record.outputs_dir
+    if outputs_dir and getattr(started.engine, "in_process", False) and not os.path.isdir(outputs_dir):
+        # A function run that wrote nothing of its own has no folder (FunctionEngine): say so
+        # rather than name a folder that isn't there. Its metrics are in the store.
+        store_fields["outputs_dir"] = None
     started.store.update(started.record.id, **store_fields)
     for name, value in store_fields.items():
         setattr(started.record, name, value)

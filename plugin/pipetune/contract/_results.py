@@ -139,12 +139,32 @@ def write_results(
     target = results_path(directory)
     if not isinstance(results, Results):
         results = Results.from_dict(dict(results), str(target))
-    data = results.to_dict()
-    text = dump_yaml(data)
-    within_limits(data, text, str(target), ContractError, RESULTS_LIMITS)
+    text = _rendered(results, target)
     atomic_write_text(target, text, durable=durable)
     warn_if_oversized(text, target)
     return target
+
+
+def check_results(results: Results, directory: str | os.PathLike[str] | None = None) -> None:
+    """Raise the ``ContractError`` that :func:`write_results` would raise for ``results``,
+    writing nothing: for results whose values go elsewhere (a function trial's, to the
+    journal and the run store). A few metrics, the common case, are judged without rendering
+    the YAML: an upper bound on its size (every character escaped) is far below the limits."""
+    if not (results.outputs or results.artifacts or results.history or results.checkpoint):
+        # "  name: value\n" per metric: an escaped character takes at most 10 ("\\UXXXXXXXX"),
+        # a float's repr at most 24, plus the header's few bytes.
+        size = 64 + sum(10 * len(name) + 32 for name in results.metrics)
+        if size <= RESULTS_LIMITS.max_bytes and 4 + 2 * len(results.metrics) <= RESULTS_LIMITS.max_nodes:
+            return
+    _rendered(results, results_path(directory))
+
+
+def _rendered(results: Results, target: Path) -> str:
+    """The YAML text of ``results``, refused past the limits of a results file."""
+    data = results.to_dict()
+    text = dump_yaml(data)
+    within_limits(data, text, str(target), ContractError, RESULTS_LIMITS)
+    return text
 
 
 _warned: set[str] = set()

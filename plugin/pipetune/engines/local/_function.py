@@ -47,6 +47,7 @@ from pipetune.contract import (
     OUTPUTS_ENV,
     TRIAL_INDEX_ENV,
     Results,
+    check_results,
     read_results,
     report,
     reporting_to,
@@ -302,13 +303,24 @@ class FunctionEngine:
             self.errors[run.run_id] = error
         else:
             try:
-                results = _kept(self._results(value, history), run.request.outputs_dir)
-                # Atomic but not synced (the fsyncs and directory syncs were most of a trivial
-                # trial's cost): the tuner never reads this file back, it takes the results from
-                # the handle, and it journals them with an fdatasync (trial_finished) and puts
-                # them in the run store before it goes on. A power loss can take this file, not
-                # a result: what it held is in both, and a resume judges from the journal.
-                write_results(results, run.request.outputs_dir, durable=False)
+                outputs = run.request.outputs_dir
+                # A function that wrote nothing of its own (no outputs folder) and returned only
+                # metrics gets no folder and no results.yaml: its metrics are what the journal
+                # and the run store hold, and the two mkdirs and the file were most of a trivial
+                # trial's cost. Readers take a run's metrics from the store (``finish_run`` marks
+                # such a run as having no outputs folder).
+                wrote = outputs.is_dir()
+                results = _kept(self._results(value, history), outputs) if wrote else self._results(value, history)
+                if wrote or results.outputs or results.artifacts or results.history or results.checkpoint:
+                    # Atomic but not synced (the fsyncs and directory syncs were most of a trivial
+                    # trial's cost): the tuner never reads this file back, it takes the results
+                    # from the handle, and it journals them with an fdatasync (trial_finished) and
+                    # puts them in the run store before it goes on. A power loss can take this
+                    # file, not a result: what it held is in both, and a resume judges from the
+                    # journal.
+                    write_results(results, outputs, durable=False)
+                else:
+                    check_results(results, outputs)
                 final = (Phase.SUCCEEDED, Reason.COMPLETED, None, results)
             except ContractError as exc:
                 final = (Phase.FAILED, Reason.RESULTS_INVALID, str(exc), None)

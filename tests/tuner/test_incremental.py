@@ -242,3 +242,69 @@ def test_the_told_search_space_gives_what_optunas_intersection_gives(constrained
                              losses=None if loss is None else (loss,),
                              violations=None if violation is None else (violation,))
         history.append(record)
+
+
+def _annealing_histories(space: Any, seed: int) -> Any:
+    """Growing histories on ``space`` drawn by random search, with failed, pending and
+    outside-space trials, each with the pending trial the next suggestion sees."""
+    from hyperopt import rand
+
+    from pipetune.tuner.algorithms._hyperopt import ask, from_hyperopt_vals, plan_for, to_hyperopt_docs
+    from pipetune.tuner.history import TrialRecord
+
+    plan = plan_for(space)
+    rng = random.Random(seed)
+    history: list[TrialRecord] = []
+    for index in range(70):
+        suggestion = from_hyperopt_vals(plan, ask(rand.suggest, plan, to_hyperopt_docs(plan, history), index, index))
+        status = rng.choice([TrialStatus.SUCCEEDED] * 4 + [TrialStatus.FAILED])
+        loss = rng.choice([rng.random(), 0.5]) if status is TrialStatus.SUCCEEDED else None
+        assignment = dict(suggestion.assignment)
+        if suggestion.internal is None and rng.random() < 0.05:
+            assignment = {name: "outside" for name in assignment}  # no document for it
+        history.append(TrialRecord(index, assignment, status, loss, suggestion.internal))
+        pending = [] if rng.random() < 0.3 else [replace(history[-1], index=index + 1, status=TrialStatus.RUNNING,
+                                                         loss=None)]
+        yield plan, history + pending
+
+
+@pytest.mark.parametrize("kind", ["katib", "expression"])
+def test_annealing_on_the_kept_view_suggests_what_hyperopts_anneal_does(kind: str) -> None:
+    """Issue 15: the refinement's annealing reads the trials through a view kept on the plan
+    and extended (``annealing_view``), not hyperopt's pass over every trial per suggestion;
+    each suggestion equals ``hyperopt.anneal.suggest``'s on the same documents, with two
+    experiments taking turns on one space."""
+    import hyperopt
+    from hyperopt import anneal, hp
+
+    from pipetune.tuner.algorithms._hyperopt import ask, to_hyperopt_docs
+    from pipetune.tuner.space import ExpressionSpace, SearchSpace
+
+    if kind == "katib":
+        space: Any = SearchSpace.from_katib([
+            {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "-2", "max": "3"}},
+            {"name": "lr", "parameterType": "double", "feasibleSpace": {"min": "0.0001", "max": "1",
+                                                                       "distribution": "logUniform"}},
+            {"name": "n", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "9"}},
+            {"name": "kind", "parameterType": "categorical", "feasibleSpace": {"list": ["a", "b", "c"]}},
+        ])
+    else:
+        space = ExpressionSpace({"model": hp.choice("model", [
+            {"name": "svm", "C": hp.loguniform("C", -3, 3)},
+            {"name": "tree", "depth": hp.quniform("depth", 1, 10, 1), "gain": hp.normal("gain", 0, 1)},
+        ]), "lr": hp.uniform("lr", 0, 1)})
+    compared = 0
+    for (plan, ours), (_, theirs) in zip(_annealing_histories(space, 1), _annealing_histories(space, 2)):
+        for given in (ours, theirs):
+            docs = to_hyperopt_docs(plan, given)
+            if not any(doc["result"].get("loss") is not None for doc in docs):
+                continue
+            for options in ({}, {"avg_best_idx": 1.0, "shrink_coef": 0.37}):
+                seed = len(given) * 7 + 3
+                got = ask(anneal.suggest, plan, docs, len(given), seed, **options)
+                (doc,) = anneal.suggest([len(given)], plan.domain, hyperopt.trials_from_docs(docs, validate=False),
+                                        seed, **options)
+                assert got == {label: [v.item() if hasattr(v, "item") else v for v in values]
+                               for label, values in doc["misc"]["vals"].items()}, (kind, len(given), options)
+                compared += 1
+    assert compared > 200

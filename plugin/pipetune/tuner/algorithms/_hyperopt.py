@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import hyperopt
 import numpy as np
 from hyperopt import anneal, hp, rand, space_eval, tpe
+from hyperopt.algobase import SuggestAlgo
 
 from pipetune.errors import SpaceError
 from pipetune.tuner.algorithms import _settings
@@ -86,6 +87,32 @@ class _Codec:
         return self.to_val(self.from_val(self.nth(k)))
 
 
+@dataclass
+class AnnealingView:
+    """What hyperopt's ``AnnealingAlgo`` derives from the trials at its start, for a list of
+    documents: each one's loss by trial id (infinite without one) and, for each label, the ids
+    and values of the trials that have it (``miscs_to_idxs_vals``)."""
+
+    docs: list[Doc] = field(default_factory=list)
+    losses: dict[int, float] = field(default_factory=dict)
+    tids: dict[str, list[int]] = field(default_factory=dict)
+    vals: dict[str, list[Any]] = field(default_factory=dict)
+
+    def add(self, domain: Any, doc: Doc) -> None:
+        """Extend the view with ``doc``, as ``AnnealingAlgo.__init__`` reads it."""
+        loss = domain.loss(doc["result"], doc["spec"])
+        self.losses[doc["tid"]] = float("inf" if loss is None else loss)
+        misc = doc["misc"]
+        for label, tids in self.tids.items():
+            tids.extend(misc["idxs"][label])
+            self.vals[label].extend(misc["vals"][label])
+        self.docs.append(doc)
+
+    def copy(self) -> AnnealingView:
+        return AnnealingView(list(self.docs), dict(self.losses), {k: list(v) for k, v in self.tids.items()},
+                             {k: list(v) for k, v in self.vals.items()})
+
+
 @dataclass(frozen=True)
 class Plan:
     """A space made ready for hyperopt: its expression, its ``Domain`` and value codecs.
@@ -114,6 +141,9 @@ class Plan:
     tried_cache: list[tuple[list[Doc], set[ValsKey]]] = field(
         default_factory=lambda: [([], set())], compare=False, repr=False
     )
+    #: The leading finished documents of the last history seen as annealing reads them
+    #: (``annealing_view``).
+    anneal_cache: list[AnnealingView] = field(default_factory=lambda: [AnnealingView()], compare=False, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
@@ -359,11 +389,53 @@ def ask(suggest: Callable[..., list[Doc]], plan: Plan, docs: list[Doc], new_id: 
         **options: Any) -> Vals:
     """One hyperopt suggestion for trial id ``new_id``, from a ``Trials`` built from ``docs``."""
 
-    # Random search draws from the prior with the seed alone (hyperopt's rand.suggest reads
-    # nothing of the trials), so it is not handed them: building them is a pass over every one.
-    trials = hyperopt.Trials() if suggest is rand.suggest else hyperopt.trials_from_docs(docs, validate=False)
-    (doc,) = suggest([new_id], plan.domain, trials, seed, **options)
+    if suggest is anneal.suggest:
+        (doc,) = _KeptAnnealing(plan, docs, seed, **options)(new_id)
+    else:
+        # Random search draws from the prior with the seed alone (hyperopt's rand.suggest reads
+        # nothing of the trials), so it is not handed them: building them is a pass over every one.
+        trials = hyperopt.Trials() if suggest is rand.suggest else hyperopt.trials_from_docs(docs, validate=False)
+        (doc,) = suggest([new_id], plan.domain, trials, seed, **options)
     return {label: [_plain(v) for v in values] for label, values in doc["misc"]["vals"].items()}
+
+
+def annealing_view(plan: Plan, docs: list[Doc]) -> AnnealingView:
+    """``docs`` as ``AnnealingAlgo`` reads them (``AnnealingView``), a new view.
+
+    The leading finished documents are the same objects from one suggestion to the next
+    (``to_hyperopt_docs`` reuses them), so their view is kept on the plan and extended: hyperopt
+    would rebuild it from every trial for each suggestion, most of a refinement step's cost at
+    1,000 trials. A history that does not start with the kept documents starts afresh.
+    """
+    with plan.lock:
+        kept = plan.anneal_cache[0]
+        if len(kept.docs) > len(docs) or not all(map(operator.is_, kept.docs, docs)) or not kept.tids:
+            kept = AnnealingView(tids={label: [] for label in plan.labels}, vals={label: [] for label in plan.labels})
+            plan.anneal_cache[0] = kept
+        while len(kept.docs) < len(docs) and docs[len(kept.docs)]["state"] == _JOB_STATE_DONE:
+            kept.add(plan.domain, docs[len(kept.docs)])
+        view = kept.copy()
+    for doc in docs[len(view.docs):]:
+        view.add(plan.domain, doc)
+    return view
+
+
+class _KeptAnnealing(anneal.AnnealingAlgo):
+    """hyperopt's annealing (``anneal.suggest``) on an ``annealing_view`` of the documents
+    instead of the pass over every trial its constructor makes: the same suggestions (tested
+    against ``anneal.suggest`` itself)."""
+
+    def __init__(self, plan: Plan, docs: list[Doc], seed: int, avg_best_idx: float = 2.0,
+                 shrink_coef: float = 0.1) -> None:
+        # What AnnealingAlgo.__init__ sets, from the view; its trials are only asked to make
+        # the new document, which an empty Trials does as rand.suggest's does.
+        SuggestAlgo.__init__(self, plan.domain, hyperopt.Trials(), seed)
+        self.avg_best_idx = avg_best_idx
+        self.shrink_coef = shrink_coef
+        view = annealing_view(plan, docs)
+        self.tid_losses_dct = view.losses
+        self.node_tids, self.node_vals = view.tids, view.vals
+        self.best_tids: list[int] = []
 
 
 def from_hyperopt_vals(plan: Plan, vals: Mapping[str, Sequence[Any]]) -> Suggestion:

@@ -596,7 +596,11 @@ def in_process_worker(job: dict[str, Any]) -> dict[str, Any]:
                  for name in ("x", "y")]
         # A first, 3-trial run loads what tune() loads on first use (hyperopt, Optuna, numpy):
         # a one-time cost, in the import figures; the timed run is the framework's per-trial cost.
-        pipetune.tune(objective, space, minimize=True, max_trials=3, algorithm=algorithm, state_dir=job["dir"] + "/warm")
+        # It is another experiment in the same state directory, so it also creates the run store
+        # there, a one-time cost per state directory (a user's ~/.pipetune) as an import is per
+        # process; the timed run still makes its experiment's directory, lock and journal.
+        pipetune.tune(objective, space, minimize=True, max_trials=3, algorithm=algorithm, state_dir=job["dir"],
+                      name="warm-up")
         calls.clear()
         cpu0, start = time.process_time(), time.perf_counter()
         result = pipetune.tune(objective, space, minimize=True, max_trials=trials, algorithm=algorithm,

@@ -202,43 +202,45 @@ class Controller:
 
     def _reconcile_customrun(self, key: Key, body: dict[str, Any]) -> float | None:
         now = self.clock()
+
+        def plan(turn: Turn | None, failure: tuple[str, str] | None = None) -> Plan:
+            return plan_customrun(body, turn, now, self.resync, failure, layout=self.journal_layout)
+
         if is_new(body) or is_over(body):
-            return self._apply(key, body, plan_customrun(body, None, now, self.resync, layout=self.journal_layout), None)
+            return self._apply(key, body, plan(None), None)
         attempt = int(((body.get("status") or {}).get(STATE_FIELD) or {}).get("attempt", 0))
+        # A cancelled or timed-out attempt starts nothing more: its tuner stops instead of
+        # taking a step.
+        return self._take_turn(key, body, attempt, plan, ending(body, now), with_spec=True)
+
+    def _reconcile_experiment(self, key: Key, body: dict[str, Any]) -> float | None:
+        now = self.clock()
+
+        def plan(turn: Turn | None, failure: tuple[str, str] | None = None) -> Plan:
+            return plan_experiment(body, turn, now, self.resync, failure, layout=self.journal_layout)
+
+        if experiment_ended(body.get("status") or {}):
+            return self._apply(key, body, plan(None), None)
+        return self._take_turn(key, body, 0, plan, None, with_spec=False)
+
+    def _take_turn(self, key: Key, body: dict[str, Any], attempt: int,
+                   plan: Callable[[Turn | None, tuple[str, str] | None], Plan],
+                   stop: tuple[str, str] | None, with_spec: bool) -> float | None:
+        """A parent's tuner takes its turn (``stop``: it stops instead, with that reason and
+        message) and ``plan`` is carried out; a parent whose experiment can't be made, or whose
+        journal can't be written, ends failed with why."""
         try:
             active = self._activate(key, body, attempt)
         except SpecError as exc:
             failure = (exc.reason if isinstance(exc, ParentError) else "InvalidExperiment", str(exc))
-            return self._apply(key, body, plan_customrun(body, None, now, self.resync, failure), None)
-        # A cancelled or timed-out attempt starts nothing more: its tuner stops instead of
-        # taking a step.
-        stop = ending(body, now)
+            return self._apply(key, body, plan(None, failure), None)
         result = active.tuner.stop(*stop) if stop is not None else active.tuner.step()
-        turn = Turn(_progress(active.tuner, result), active.journal.entries, active.spec)
+        turn = Turn(_progress(active.tuner, result), active.journal.entries, active.spec if with_spec else None)
         try:
-            return self._apply(key, body, plan_customrun(body, turn, now, self.resync, layout=self.journal_layout),
-                               active)
+            return self._apply(key, body, plan(turn, None), active)
         except ParentError as exc:  # the journal's ConfigMaps can't be written: the run can't go on
             self._abandon(key, active, exc)
-            return self._apply(key, body, plan_customrun(body, None, now, self.resync, (exc.reason, str(exc))), None)
-
-    def _reconcile_experiment(self, key: Key, body: dict[str, Any]) -> float | None:
-        now = self.clock()
-        if experiment_ended(body.get("status") or {}):
-            return self._apply(key, body, plan_experiment(body, None, now, self.resync), None)
-        try:
-            active = self._activate(key, body, 0)
-        except SpecError as exc:
-            failure = (exc.reason if isinstance(exc, ParentError) else "InvalidExperiment", str(exc))
-            return self._apply(key, body, plan_experiment(body, None, now, self.resync, failure), None)
-        result = active.tuner.step()
-        turn = Turn(_progress(active.tuner, result), active.journal.entries)
-        try:
-            return self._apply(key, body, plan_experiment(body, turn, now, self.resync, layout=self.journal_layout),
-                               active)
-        except ParentError as exc:  # the journal's ConfigMaps can't be written: the run can't go on
-            self._abandon(key, active, exc)
-            return self._apply(key, body, plan_experiment(body, None, now, self.resync, (exc.reason, str(exc))), None)
+            return self._apply(key, body, plan(None, (exc.reason, str(exc))), None)
 
     def _apply(self, key: Key, body: dict[str, Any], plan: Plan, active: _Active | None) -> float | None:
         """Carry ``plan`` out, in its order: write the journal's ConfigMaps, then the status,

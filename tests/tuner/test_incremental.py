@@ -308,3 +308,40 @@ def test_annealing_on_the_kept_view_suggests_what_hyperopts_anneal_does(kind: st
                                for label, values in doc["misc"]["vals"].items()}, (kind, len(given), options)
                 compared += 1
     assert compared > 200
+
+
+def test_the_models_kept_sampler_reseeded_suggests_what_a_new_sampler_does() -> None:
+    """Issue 15: auto's and multivariate-tpe's model keeps one TPE sampler and reseeds it per
+    suggestion (a new sampler cost a quarter of a suggestion); over growing histories with
+    failed and pending trials, a batch's suggestions included, every suggestion equals that of
+    a sampler made anew with the trial's seed on a study built whole."""
+    from pipetune.tuner.algorithms import get_algorithm
+    from pipetune.tuner.algorithms._optuna import StudyCache, tpe_sampler
+    from pipetune.tuner.history import TrialRecord
+    from pipetune.tuner.space import SearchSpace
+
+    space = SearchSpace.from_katib([
+        {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}},
+        {"name": "n", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "9"}},
+        {"name": "k", "parameterType": "categorical", "feasibleSpace": {"list": ["a", "b", "c"]}},
+    ])
+    algorithm = get_algorithm("multivariate-tpe", {"n_startup_trials": "4"})
+    rng = random.Random(9)
+    history: list[TrialRecord] = []
+    for index in range(45):
+        seed = 77 + index
+        got = algorithm.params(space, history, seed)  # type: ignore[attr-defined]
+        expected = StudyCache(space).ask(history, tpe_sampler(seed, multivariate=True, n_startup_trials=4))
+        assert got == expected, index
+        status = rng.choice([TrialStatus.SUCCEEDED] * 3 + [TrialStatus.FAILED, TrialStatus.RUNNING])
+        loss = rng.random() if status is TrialStatus.SUCCEEDED else None
+        # Pending trials come last, as the tuner gives them: they settle together, and while
+        # one is pending the next is too (a batch).
+        pending = [i for i, record in enumerate(history) if not record.status.final]
+        if pending and rng.random() < 0.6:
+            for i in pending:
+                history[i] = replace(history[i], status=TrialStatus.SUCCEEDED, loss=rng.random())
+        elif pending:
+            status, loss = TrialStatus.RUNNING, None
+        history.append(TrialRecord(index, {"x": got["x"], "n": got["n"], "k": got["k"]}, status, loss))
+    assert algorithm._sampler is not None  # type: ignore[attr-defined]  # the kept one was used

@@ -18,7 +18,8 @@ Target (the issue): wall time within 1.5x of the floor.
 
 ``--in-process`` measures instead what ``pipetune.tune(fn)`` costs on a trivial Python
 objective, against Optuna (TPE and random samplers) in the same run, each run a fresh
-interpreter, after a 3-trial warm-up run (one-time imports are the import figures): framework
+interpreter, after a 3-trial warm-up run (one-time imports are the import figures; for pipetune
+another experiment in the same state directory, which creates its run store): framework
 cost per trial at 100 and 1,000 trials (wall / trials), its growth over
 2,000 trials (the mean gap between consecutive objective calls over the first and the last
 100), the process's CPU time per trial (what a shared machine's I/O waits don't inflate), the

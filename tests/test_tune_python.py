@@ -297,11 +297,13 @@ def test_a_thread_trial_past_its_timeout_does_not_hold_up_the_trials_after_it(tm
     assert [t.reason for t in result.trials] == ["Timeout"] + ["Completed"] * 5
 
 
-def test_a_trial_that_only_returns_metrics_leaves_no_folder_and_shows_its_metrics(tmp_path: Path) -> None:
+def test_a_trial_that_only_returns_metrics_leaves_no_folder_and_shows_its_metrics(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 15 (overhead): a function trial that wrote nothing of its own gets no run folder,
     outputs folder or results.yaml (two mkdirs and a file were most of a trivial trial's cost);
     the run store holds its metrics, and says it has no outputs folder rather than name one
     that isn't there. A trial that reports keeps its results.yaml (its curve)."""
+    from pipetune.cli import main
     from pipetune.tracking import LocalSource
     from pipetune.ui import Api
 
@@ -318,6 +320,10 @@ def test_a_trial_that_only_returns_metrics_leaves_no_folder_and_shows_its_metric
         assert reply.status == 200, reply.body
         shown = json.loads(reply.body)
         assert shown["run"]["metrics"] == record.metrics and shown["files"] == [] and shown["results"] is None
+        assert main(["runs", "show", trial.run_id, "--state-dir", str(tmp_path / "s")]) == 0
+        out = capsys.readouterr().out
+        assert "outputs dir  -\n" in out and "logs         -\n" in out and "objective" not in out
+        assert "metrics:\n  loss: " in out and "  size: 3\n" in out
 
     reported = pipetune.tune(curve, SPACE, metric="acc", max_trials=2, algorithm="random", state_dir=tmp_path / "r")
     store = RunStore(tmp_path / "r")

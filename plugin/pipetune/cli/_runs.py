@@ -141,7 +141,8 @@ def show_run(args: argparse.Namespace) -> int:
         ("duration", duration(record.duration)),
         ("exit code", "-" if record.exit_code is None else str(record.exit_code)),
         ("outputs dir", record.outputs_dir or "-"),
-        ("logs", str(store.run_dir(record.id) / "logs")),
+        # A function trial that succeeded has no folder at all (FunctionEngine).
+        ("logs", str(logs) if (logs := store.run_dir(record.id) / "logs").is_dir() else "-"),
         ("command", " ".join(record.command) if record.command else "-"),
     ]
     width = max(len(key) for key, _ in lines)
